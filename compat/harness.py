@@ -1,0 +1,208 @@
+"""Differential testing against a real Redis: the same commands, the replies compared exactly.
+
+A scenario is a text file in `compat/scenarios/`: one command per line, split like redis-cli
+splits its input (`split_args`: double quotes with `\\xHH` escapes, single quotes), run
+against a real `redis-server` and against `concord-server` over raw sockets. Raw reply bytes
+are compared, so every byte of every reply and error text must match.
+
+Lines starting with `#` are comments. Directives (one per line) change how the *next* command
+is compared, or do something that is not a command:
+
+    !sorted      the reply is an array compared as a multiset (KEYS, COMMAND LIST, ...)
+    !type        only the reply's type must match (values legitimately differ: TIME, INFO)
+    !norm-ids    replace `id=<n>` / client ids and ages before comparing (CLIENT LIST/INFO)
+    !scan        the next line is `SCAN <args without cursor>`: the full iteration is run on
+                 both servers and the sets of keys returned are compared
+    !proto N     switch both connections to RESP N (sends HELLO N and compares its reply
+                 with the `id` normalised)
+
+These are the only normalisations; everything else must be byte-identical.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from concord_resp.resp import split_args
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+@dataclass
+class Reply:
+    """One reply: its raw bytes, its type byte, and its elements if it is an aggregate."""
+
+    raw: bytes
+    kind: bytes
+    children: list[Reply] = field(default_factory=list)
+
+    def sorted_form(self) -> tuple[bytes, list[bytes]]:
+        return self.kind, sorted(child.raw for child in self.children)
+
+
+class RawClient:
+    """A RESP client that returns the exact bytes of each reply."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+    def send(self, argv: list[bytes]) -> None:
+        out = [b"*%d\r\n" % len(argv)]
+        for arg in argv:
+            out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+        self.sock.sendall(b"".join(out))
+
+    def call(self, argv: list[bytes]) -> Reply:
+        self.send(argv)
+        return self.read()
+
+    def read(self) -> Reply:
+        line = self.file.readline()
+        if not line.endswith(b"\r\n"):
+            raise ConnectionError(f"connection closed (got {line!r})")
+        kind = line[:1]
+        body = line[1:-2]
+        if kind in (b"+", b"-", b":", b"_", b",", b"#", b"("):
+            return Reply(line, kind)
+        if kind in (b"$", b"=", b"!"):
+            length = int(body)
+            if length < 0:
+                return Reply(line, kind)
+            data = self._read_exact(length + 2)
+            return Reply(line + data, kind)
+        if kind in (b"*", b"~", b">", b"%", b"|"):
+            count = int(body)
+            if count < 0:
+                return Reply(line, kind)
+            if kind in (b"%", b"|"):
+                count *= 2
+            children = [self.read() for _ in range(count)]
+            return Reply(line + b"".join(c.raw for c in children), kind, children)
+        raise ValueError(f"unexpected reply line {line!r}")
+
+    def _read_exact(self, size: int) -> bytes:
+        data = self.file.read(size)
+        if len(data) != size:
+            raise ConnectionError("connection closed in the middle of a reply")
+        return data
+
+
+_ID_PATTERNS = [
+    (re.compile(rb"\bid=\d+"), b"id=<id>"),
+    (re.compile(rb"\baddr=[0-9.:]+"), b"addr=<addr>"),
+    (re.compile(rb"\bladdr=[0-9.:]+"), b"laddr=<laddr>"),
+    (re.compile(rb"\bfd=\d+"), b"fd=<fd>"),
+    (re.compile(rb"\bage=\d+"), b"age=<age>"),
+    (re.compile(rb"\bidle=\d+"), b"idle=<idle>"),
+    (re.compile(rb"\bqbuf=\d+"), b"qbuf=<n>"),
+    (re.compile(rb"\bqbuf-free=\d+"), b"qbuf-free=<n>"),
+    (re.compile(rb"\bargv-mem=\d+"), b"argv-mem=<n>"),
+    (re.compile(rb"\bmulti-mem=\d+"), b"multi-mem=<n>"),
+    (re.compile(rb"\brbs=\d+"), b"rbs=<n>"),
+    (re.compile(rb"\brbp=\d+"), b"rbp=<n>"),
+    (re.compile(rb"\btot-mem=\d+"), b"tot-mem=<n>"),
+    (re.compile(rb"\bomem=\d+"), b"omem=<n>"),
+    (re.compile(rb" lib-name=\S* lib-ver=\S*"), b""),
+    (re.compile(rb"\$2\r\nid\r\n:\d+\r\n"), b"$2\r\nid\r\n:<id>\r\n"),
+    (re.compile(rb"^\$\d+\r\n"), b"$<len>\r\n"),
+    (re.compile(rb"^=\d+\r\n"), b"=<len>\r\n"),
+    (re.compile(rb"^:\d+\r\n$"), b":<int>\r\n"),
+]
+
+
+def normalise_ids(raw: bytes) -> bytes:
+    for pattern, replacement in _ID_PATTERNS:
+        raw = pattern.sub(replacement, raw)
+    return raw
+
+
+@dataclass
+class Mismatch:
+    line_number: int
+    command: str
+    redis: bytes
+    concord: bytes
+
+    def __str__(self) -> str:
+        return (
+            f"line {self.line_number}: {self.command}\n"
+            f"  redis:   {self.redis!r}\n  concord: {self.concord!r}"
+        )
+
+
+def scan_all(client: RawClient, args: list[bytes]) -> list[bytes]:
+    """Run a whole SCAN iteration; return the keys seen (sorted, duplicates removed)."""
+    cursor = b"0"
+    seen: set[bytes] = set()
+    for _ in range(100_000):
+        reply = client.call([b"SCAN", cursor, *args])
+        if reply.kind == b"-":
+            return [reply.raw]
+        cursor_reply, keys_reply = reply.children
+        cursor = cursor_reply.raw.split(b"\r\n")[1]
+        seen.update(child.raw for child in keys_reply.children)
+        if cursor == b"0":
+            return sorted(seen)
+    raise AssertionError("SCAN did not finish within 100000 calls")
+
+
+def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatch]:
+    """Run one scenario file against both servers; return the differences."""
+    redis = RawClient(redis_port)
+    concord = RawClient(concord_port)
+    mismatches: list[Mismatch] = []
+    try:
+        for client in (redis, concord):
+            client.call([b"FLUSHALL"])
+        mode = ""
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            if text.startswith("!"):
+                parts = text.split()
+                if parts[0] == "!proto":
+                    argv = [b"HELLO", parts[1].encode()]
+                    a = normalise_ids(redis.call(argv).raw)
+                    b = normalise_ids(concord.call(argv).raw)
+                    if a != b:
+                        mismatches.append(Mismatch(number, text, a, b))
+                    continue
+                mode = parts[0]
+                continue
+            argv = split_args(text.encode())
+            assert argv is not None, f"{path}:{number}: unbalanced quotes"
+            if mode == "!scan":
+                a_keys = scan_all(redis, argv[1:])
+                b_keys = scan_all(concord, argv[1:])
+                if a_keys != b_keys:
+                    mismatches.append(
+                        Mismatch(number, text, repr(a_keys).encode(), repr(b_keys).encode())
+                    )
+                mode = ""
+                continue
+            a_reply = redis.call(argv)
+            b_reply = concord.call(argv)
+            if mode == "!sorted":
+                same = a_reply.sorted_form() == b_reply.sorted_form()
+            elif mode == "!type":
+                same = a_reply.kind == b_reply.kind
+            elif mode == "!norm-ids":
+                same = normalise_ids(a_reply.raw) == normalise_ids(b_reply.raw)
+            else:
+                same = a_reply.raw == b_reply.raw
+            if not same:
+                mismatches.append(Mismatch(number, text, a_reply.raw, b_reply.raw))
+            mode = ""
+    finally:
+        redis.close()
+        concord.close()
+    return mismatches

@@ -1,0 +1,127 @@
+"""Entry points: `concord-server` (the server) and `concord` (the operator tool).
+
+The only module that reads argv and the environment and configures logging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+
+import trio
+
+from .config import ConfigError, config_from_args
+from .raft.driver import WalCorruptError
+
+LOG_FORMAT = "%(process)d:M %(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
+LEVELS = {
+    "debug": logging.DEBUG,
+    "verbose": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+}
+
+
+def server_main(argv: list[str] | None = None) -> None:
+    try:
+        config = config_from_args(argv)
+    except ConfigError as error:
+        print(f"concord-server: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    handler: logging.Handler = (
+        logging.FileHandler(config.logfile) if config.logfile else logging.StreamHandler()
+    )
+    logging.basicConfig(
+        level=LEVELS[config.loglevel],
+        format=LOG_FORMAT,
+        datefmt="%d %b %Y %H:%M:%S",
+        handlers=[handler],
+    )
+    from .server.app import Server, StartupError
+
+    try:
+        server = Server(config)
+        trio.run(server.serve)
+    except (StartupError, WalCorruptError) as error:
+        logging.getLogger("concord").error("cannot start: %s", error)
+        sys.exit(1)
+    except KeyboardInterrupt:  # pragma: no cover - a signal arriving before trio handles them
+        sys.exit(130)
+
+
+# -- the operator tool ---------------------------------------------------------------------
+
+
+class ToolError(Exception):
+    pass
+
+
+def _encode_command(*args: str) -> bytes:
+    out = b"*%d\r\n" % len(args)
+    for arg in args:
+        data = arg.encode()
+        out += b"$%d\r\n%s\r\n" % (len(data), data)
+    return out
+
+
+def _read_reply(file: object) -> object:
+    readline = file.readline  # type: ignore[attr-defined]
+    line: bytes = readline()
+    if not line:
+        raise ToolError("connection closed by server")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise ToolError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        length = int(rest)
+        if length < 0:
+            return None
+        data: bytes = file.read(length + 2)  # type: ignore[attr-defined]
+        return data[:-2].decode("utf-8", "replace")
+    if kind == b"*":
+        count = int(rest)
+        return None if count < 0 else [_read_reply(file) for _ in range(count)]
+    raise ToolError(f"unexpected reply {line!r}")
+
+
+def call(host: str, port: int, *args: str, timeout: float = 5.0) -> object:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(_encode_command(*args))
+            with sock.makefile("rb") as file:
+                return _read_reply(file)
+    except OSError as error:
+        raise ToolError(f"cannot reach {host}:{port}: {error}") from None
+
+
+def tool_main(argv: list[str] | None = None) -> None:
+    # -h is the host, as in redis-cli; --help prints the help.
+    parser = argparse.ArgumentParser(
+        prog="concord", description="Operate a Concord server.", add_help=False
+    )
+    parser.add_argument("--help", action="help", help="show this help and exit")
+    parser.add_argument(
+        "-h", "--host", default="127.0.0.1", help="server address (default 127.0.0.1)"
+    )
+    parser.add_argument("-p", "--port", type=int, default=6379, help="server port (default 6379)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("ping", help="check that the server answers")
+    info = sub.add_parser("info", help="print INFO (optionally one section)")
+    info.add_argument("section", nargs="?", default=None)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "ping":
+            print(call(args.host, args.port, "PING"))
+        elif args.command == "info":
+            extra = [args.section] if args.section else []
+            reply = call(args.host, args.port, "INFO", *extra)
+            print(str(reply).replace("\r\n", "\n"), end="")
+    except ToolError as error:
+        print(f"concord: {error}", file=sys.stderr)
+        sys.exit(1)

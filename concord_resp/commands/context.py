@@ -1,0 +1,58 @@
+"""What a command handler sees: the keyspace, the selected database, the time and the index.
+
+Handlers are pure functions `(ctx, argv) -> reply`. Everything that varies between runs is in
+the context and is chosen by the caller: for a write, the state machine fills it from the log
+entry (leader timestamp, entry index, a PRNG seeded from the entry), so every replica computes
+the same result; for a read, the node fills in its own time.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..store import Database, Keyspace
+
+
+class Rng(Protocol):
+    """The slice of `random.Random` handlers may use; always seeded by the caller."""
+
+    def randrange(self, start: int, stop: int = ..., step: int = ...) -> int: ...
+
+
+class Context:
+    """Per-command execution context. `db` is `keyspace.dbs[db_index]`."""
+
+    __slots__ = ("db", "db_index", "index", "keyspace", "now", "now_us", "rng", "stats")
+
+    def __init__(
+        self,
+        keyspace: Keyspace,
+        db_index: int,
+        now_us: int,
+        index: int,
+        rng: Rng,
+        stats: Stats,
+    ) -> None:
+        self.keyspace = keyspace
+        self.db_index = db_index
+        self.db: Database = keyspace.dbs[db_index]
+        self.now_us = now_us
+        self.now = now_us // 1000  # ms, the unit of expiry times
+        self.index = index  # log index of the entry being applied (writes); applied index (reads)
+        self.rng = rng
+        self.stats = stats
+
+    def select(self, db_index: int) -> None:
+        self.db_index = db_index
+        self.db = self.keyspace.dbs[db_index]
+
+
+class Stats:
+    """Counters the state machine keeps (INFO stats). Deterministic, but not replicated."""
+
+    __slots__ = ("expired_keys", "keyspace_hits", "keyspace_misses")
+
+    def __init__(self) -> None:
+        self.expired_keys = 0
+        self.keyspace_hits = 0
+        self.keyspace_misses = 0

@@ -1,0 +1,158 @@
+"""The replicated state machine: applies committed log entries to the keyspace.
+
+An entry's payload is CBOR (see `encode_*`); applying it depends only on the payload and the
+entry index, never on the local clock or the node, so every replica ends in the same state:
+
+    [OP_COMMAND, time_us, db, argv]                 one write command
+    [OP_MULTI, time_us, db, [argv, ...], watches]   MULTI/EXEC: all or nothing, one entry;
+                                                    watches = [[db, key, version, alive], ...]
+    [OP_EXPIRE, time_us, db, [key, ...]]            active expiry: delete those still expired
+
+`time_us` is the leader's timestamp; randomness comes from a PRNG seeded by the entry index.
+WATCH is checked here, at apply time, against the versions the client observed, which is what
+makes it work unchanged when the client's node is not the leader.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Final
+
+import cbor2
+
+from ..resp import NULL_ARRAY, ErrorReply, Reply
+from ..store import Keyspace
+from .context import Context, Rng, Stats
+from .errors import CommandError, unknown_command, unknown_subcommand, wrong_arity
+from .spec import CommandSpec, CommandTable
+
+OP_COMMAND: Final = 0
+OP_MULTI: Final = 1
+OP_EXPIRE: Final = 2
+
+Watch = tuple[int, bytes, int, bool]
+"""(db, key, version, alive) as recorded by WATCH."""
+
+
+def encode_command(time_us: int, db: int, argv: list[bytes]) -> bytes:
+    return cbor2.dumps([OP_COMMAND, time_us, db, argv])
+
+
+def encode_multi(time_us: int, db: int, commands: list[list[bytes]], watches: list[Watch]) -> bytes:
+    return cbor2.dumps([OP_MULTI, time_us, db, commands, [list(w) for w in watches]])
+
+
+def encode_expire(time_us: int, db: int, keys: list[bytes]) -> bytes:
+    return cbor2.dumps([OP_EXPIRE, time_us, db, keys])
+
+
+class _SeededRng:
+    """A `random.Random` seeded by the entry index, created only if a command draws."""
+
+    __slots__ = ("_rng", "_seed")
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._rng: random.Random | None = None
+
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
+        if self._rng is None:
+            self._rng = random.Random(self._seed)
+        if stop is None:
+            return self._rng.randrange(start)
+        return self._rng.randrange(start, stop, step)
+
+
+class StateMachine:
+    """Keyspace plus the rules for applying entries. Pure and deterministic."""
+
+    def __init__(self, table: CommandTable) -> None:
+        self.table = table
+        self.keyspace = Keyspace()
+        self.stats = Stats()
+        self.applied_index = 0
+        self.last_time_us = 0  # the newest leader timestamp applied
+
+    # -- applying log entries ----------------------------------------------------------
+
+    def apply(self, index: int, payload: bytes) -> tuple[Reply, int]:
+        """Apply one committed entry. Returns (reply, db selected after it)."""
+        op = cbor2.loads(payload)
+        kind, time_us, db = op[0], op[1], op[2]
+        if index <= self.applied_index:
+            raise AssertionError(f"entry {index} applied twice (applied {self.applied_index})")
+        self.applied_index = index
+        if time_us > self.last_time_us:
+            self.last_time_us = time_us
+        ctx = Context(self.keyspace, db, time_us, index, _SeededRng(index), self.stats)
+        if kind == OP_COMMAND:
+            return self.run(ctx, op[3]), db
+        if kind == OP_MULTI:
+            return self._apply_multi(ctx, op[3], op[4]), ctx.db_index
+        if kind == OP_EXPIRE:
+            return self._apply_expire(ctx, op[3]), db
+        raise AssertionError(f"unknown entry kind {kind} at index {index}")
+
+    def apply_noop(self, index: int) -> None:
+        """An entry with no command (a new leader's no-op) still advances the index."""
+        if index <= self.applied_index:
+            raise AssertionError(f"entry {index} applied twice (applied {self.applied_index})")
+        self.applied_index = index
+
+    def _apply_multi(
+        self, ctx: Context, commands: list[list[bytes]], watches: list[list[Any]]
+    ) -> Reply:
+        now = ctx.now
+        dbs = self.keyspace.dbs
+        for db, key, version, alive in watches:
+            if dbs[db].watch_state(key, now) != (version, alive):
+                return NULL_ARRAY
+        return [self.run(ctx, argv) for argv in commands]
+
+    def _apply_expire(self, ctx: Context, keys: list[bytes]) -> Reply:
+        db = ctx.db
+        deleted = 0
+        for key in keys:
+            if key in db.data and db.is_expired(key, ctx.now):
+                db.expire_now(key)
+                deleted += 1
+        self.stats.expired_keys += deleted
+        return deleted
+
+    # -- running one command -----------------------------------------------------------
+
+    def read_context(self, db: int, now_us: int, rng: Rng) -> Context:
+        """A context for a command run locally (a read), at the node's time."""
+        now_us = max(now_us, self.last_time_us)
+        return Context(self.keyspace, db, now_us, self.applied_index, rng, self.stats)
+
+    def resolve(self, argv: list[bytes]) -> CommandSpec:
+        """The spec of a command (or subcommand), checking arity. Raises CommandError."""
+        spec = self.table.get(argv[0])
+        if spec is None:
+            raise unknown_command(argv)
+        return resolve_spec(spec, argv)
+
+    def run(self, ctx: Context, argv: list[bytes]) -> Reply:
+        """Run one pure command; errors become error replies."""
+        try:
+            spec = self.resolve(argv)
+            handler = spec.handler
+            if handler is None:
+                raise CommandError(f"ERR command '{spec.name}' is not allowed here")
+            return handler(ctx, argv)
+        except CommandError as error:
+            return ErrorReply(error.message)
+
+
+def resolve_spec(spec: CommandSpec, argv: list[bytes]) -> CommandSpec:
+    """Descend into a subcommand if the command has them, checking arity on the way."""
+    argc = len(argv)
+    if spec.is_container and argc >= 2:
+        sub = spec.subcommands.get(argv[1].lower())
+        if sub is None:
+            raise unknown_subcommand(argv[1], spec.name)
+        spec = sub
+    if not spec.arity_ok(argc):
+        raise wrong_arity(spec.name)
+    return spec

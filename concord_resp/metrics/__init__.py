@@ -1,0 +1,1 @@
+"""Counters and the INFO command's sections."""

@@ -1,0 +1,1 @@
+"""Raft: the pure core (`core`) and the I/O it asks for (`driver`)."""

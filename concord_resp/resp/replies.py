@@ -1,0 +1,109 @@
+"""Reply values: what command handlers return, before a protocol version is chosen.
+
+Handlers never build wire bytes; they return plain Python values and these few marker types,
+and `encoder.encode_reply` renders them for RESP2 or RESP3. The mapping is:
+
+    bytes / bytearray   bulk string          int            integer
+    None                null bulk string     list / tuple   array
+    SimpleString        +status              ErrorReply     -error
+    float               double (RESP3)       bool           boolean (RESP3)
+    Map                 map (RESP3)          RespSet        set (RESP3)
+    Verbatim            verbatim string      NULL_ARRAY     null array (RESP2 `*-1`)
+    BigNumber           big number (RESP3)   Push           push (RESP3)
+
+In RESP2 the RESP3-only types degrade the way Redis degrades them (maps flatten to arrays,
+doubles become bulk strings, booleans become 1/0, verbatim strings become bulk strings).
+"""
+
+from __future__ import annotations
+
+from typing import Final, TypeAlias
+
+
+class SimpleString(bytes):
+    """A status reply (`+OK`). Must not contain CR or LF."""
+
+    __slots__ = ()
+
+
+class ErrorReply(bytes):
+    """An error reply without the leading `-` (for example `ERR syntax error`)."""
+
+    __slots__ = ()
+
+
+class Map(dict):  # type: ignore[type-arg]
+    """A RESP3 map; a flat key/value array in RESP2. Keys and values are reply values."""
+
+    __slots__ = ()
+
+
+class RespSet(list):  # type: ignore[type-arg]
+    """A RESP3 set; an array in RESP2."""
+
+    __slots__ = ()
+
+
+class Push(list):  # type: ignore[type-arg]
+    """A RESP3 push message; an array in RESP2."""
+
+    __slots__ = ()
+
+
+class Verbatim:
+    """A RESP3 verbatim string (`=15\\r\\ntxt:Some string`); a bulk string in RESP2."""
+
+    __slots__ = ("format", "text")
+
+    def __init__(self, text: bytes, format: bytes = b"txt") -> None:
+        self.text = text
+        self.format = format
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Verbatim) and (self.text, self.format) == (
+            other.text,
+            other.format,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.format))
+
+    def __repr__(self) -> str:
+        return f"Verbatim({self.text!r}, {self.format!r})"
+
+
+class BigNumber:
+    """A RESP3 big number; a bulk string in RESP2."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BigNumber) and self.value == other.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return f"BigNumber({self.value})"
+
+
+class _NullArray:
+    """The null array: `*-1` in RESP2 (EXEC aborted by WATCH), `_` in RESP3."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY: Final = _NullArray()
+
+Reply: TypeAlias = object
+"""Any value the encoder accepts (see the module docstring)."""
+
+OK: Final = SimpleString(b"OK")
+QUEUED: Final = SimpleString(b"QUEUED")
+PONG: Final = SimpleString(b"PONG")

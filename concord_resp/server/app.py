@@ -1,0 +1,225 @@
+"""The server's lifecycle: start-up -> serve -> graceful shutdown (the uvicorn shape).
+
+Start-up opens (and locks) the data directory, starts listening at once, replays the log
+while answering `-LOADING` to commands that need the data, then serves. On SIGTERM or SIGINT
+it stops accepting, lets every in-flight batch finish and reply, then flushes and closes the
+log. A second signal exits immediately.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import secrets
+import signal
+import socket
+from pathlib import Path
+from typing import Final
+
+import cbor2
+import trio
+
+from ..cluster import SingleNode
+from ..commands import StateMachine, build_table
+from ..config import Config
+from ..raft.driver import WriteAheadLog
+from . import transactions  # noqa: F401  (registers MULTI/EXEC/WATCH)
+from .client import ClientState
+from .connection import send_all, serve_connection
+from .control import CONTROL
+from .dispatch import Dispatcher
+from .state import ServerState
+
+log = logging.getLogger("concord.server")
+
+META_VERSION: Final = 1
+
+
+class StartupError(Exception):
+    """Start-up cannot go on (data directory locked or invalid, port in use, ...)."""
+
+
+def open_data_dir(config: Config) -> tuple[int, dict[str, object]]:
+    """Create/lock the data directory and read (or write) its `meta` file."""
+    directory = config.dir
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StartupError(f"cannot create data directory {directory}: {error}") from None
+    lock_fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        os.close(lock_fd)
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise StartupError(
+                f"data directory {directory} is in use by another concord-server"
+            ) from None
+        raise
+    meta_path = directory / "meta"
+    if meta_path.exists():
+        try:
+            meta = cbor2.loads(meta_path.read_bytes())
+        except (cbor2.CBORDecodeError, OSError) as error:
+            raise StartupError(f"{meta_path}: unreadable ({error})") from None
+        if not isinstance(meta, dict) or meta.get("version") != META_VERSION:
+            raise StartupError(f"{meta_path}: not a Concord data directory of a known version")
+        if meta.get("name") != config.name:
+            raise StartupError(
+                f"{directory} belongs to node {meta.get('name')!r}, not {config.name!r}"
+            )
+    else:
+        meta = {"version": META_VERSION, "name": config.name, "cluster_id": secrets.token_hex(16)}
+        _write_atomically(meta_path, cbor2.dumps(meta))
+    return lock_fd, meta
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temp = path.with_suffix(".tmp")
+    with open(temp, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_listener(config: Config) -> socket.socket:
+    family = socket.AF_INET6 if ":" in config.bind else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((config.bind, config.port))
+    except OSError as error:
+        listener.close()
+        raise StartupError(
+            f"cannot listen on {config.bind}:{config.port}: {error.strerror}"
+        ) from None
+    listener.listen(511)
+    listener.setblocking(False)
+    return listener
+
+
+class Server:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        table = build_table()
+        self.machine = StateMachine(table)
+        self.lock_fd, self.meta = open_data_dir(config)
+        wal = WriteAheadLog(
+            config.dir / "wal", fsync=config.wal_fsync, segment_bytes=config.segment_bytes
+        )
+        self.node = SingleNode(self.machine, wal, expire_interval=1 / config.hz)
+        self.node.name = config.name
+        self.state = ServerState(config, table, self.machine, self.node)
+        self.dispatcher = Dispatcher(self.state, CONTROL)
+        self.shutdown = trio.Event()
+        self.port = config.port
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listener = open_listener(self.config)
+        self.port = self.state.tcp_port = listener.getsockname()[1]
+        log.info("Concord %s listening on %s:%d", self._version(), self.config.bind, self.port)
+        try:
+            async with trio.open_nursery() as root:
+                root.start_soon(self._watch_signals)
+                node_scope = trio.CancelScope()
+                async with trio.open_nursery() as connections:
+                    connections.start_soon(self._accept_loop, listener, connections)
+                    task_status.started(self.port)
+                    await self.node.load()
+                    root.start_soon(self._run_node, node_scope)
+                    root.start_soon(self._sample_ops)
+                    log.info("ready to accept connections")
+                    await self.shutdown.wait()
+                    log.info("shutting down: finishing in-flight commands")
+                    listener.close()
+                    connections.cancel_scope.cancel()
+                node_scope.cancel()
+                root.cancel_scope.cancel()
+        finally:
+            listener.close()
+            self.node.close()
+            os.close(self.lock_fd)
+            log.info("log flushed and closed; bye")
+
+    def _version(self) -> str:
+        from .. import __version__
+
+        return __version__
+
+    async def _run_node(self, scope: trio.CancelScope) -> None:
+        with scope:
+            await self.node.run()
+
+    async def _sample_ops(self) -> None:
+        while True:
+            self.state.sample_ops()
+            await trio.sleep(0.1)
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                if self.shutdown.is_set():
+                    log.warning("second signal (%s): exiting now", signal.Signals(signum).name)
+                    os._exit(1)
+                log.info("received %s", signal.Signals(signum).name)
+                self.state.shutting_down = True
+                self.shutdown.set()
+
+    async def _accept_loop(self, listener: socket.socket, nursery: trio.Nursery) -> None:
+        state = self.state
+        clients = state.clients
+        while True:
+            await trio.lowlevel.wait_readable(listener)
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as error:
+                if error.errno in (errno.EMFILE, errno.ENFILE):
+                    log.warning("accept: %s; pausing new connections briefly", error.strerror)
+                    await trio.sleep(0.1)
+                    continue
+                raise
+            sock.setblocking(False)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if len(clients) >= state.settings.maxclients:
+                clients.rejected_connections += 1
+                nursery.start_soon(_refuse, sock)
+                continue
+            local = sock.getsockname()
+            client = ClientState(
+                id=clients.next_id(),
+                addr=f"{address[0]}:{address[1]}",
+                laddr=f"{local[0]}:{local[1]}",
+                fd=sock.fileno(),
+            )
+            clients.add(client)
+            nursery.start_soon(self._run_connection, sock, client)
+
+    async def _run_connection(self, sock: socket.socket, client: ClientState) -> None:
+        scope = trio.CancelScope()
+        client.cancel = scope.cancel
+        try:
+            with scope:
+                await serve_connection(self.state, self.dispatcher, sock, client)
+        finally:
+            self.state.clients.remove(client)
+            sock.close()
+
+
+async def _refuse(sock: socket.socket) -> None:
+    try:
+        await send_all(sock, b"-ERR max number of clients reached\r\n")
+    except OSError:
+        pass
+    finally:
+        sock.close()

@@ -1,0 +1,99 @@
+"""Per-connection state and the registry of connected clients (CLIENT LIST, maxclients)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from ..commands import CommandSpec, Watch
+
+
+@dataclass(eq=False, slots=True)
+class ClientState:
+    id: int
+    addr: str
+    laddr: str
+    fd: int
+    created: float = field(default_factory=time.monotonic)
+    last_active: float = field(default_factory=time.monotonic)
+    name: bytes = b""
+    lib_name: bytes = b""
+    lib_ver: bytes = b""
+    proto: int = 2
+    db: int = 0
+    in_multi: bool = False
+    multi_dirty: bool = False  # a queued command was refused: EXEC answers EXECABORT
+    queued: list[tuple[CommandSpec, list[bytes]]] = field(default_factory=list)
+    watches: dict[tuple[int, bytes], Watch] = field(default_factory=dict)
+    last_command: str = "NULL"
+    query_buffer: int = 0
+    closing: bool = False  # QUIT or CLIENT KILL: close after the reply is sent
+    killed: bool = False
+    no_evict: bool = False
+    no_touch: bool = False
+    readonly: bool = False
+    cancel: Callable[[], None] | None = None  # closes the connection (CLIENT KILL)
+
+    def reset_multi(self) -> None:
+        self.in_multi = False
+        self.multi_dirty = False
+        self.queued = []
+        self.watches = {}
+
+    def flags(self) -> str:
+        flags = ""
+        if self.in_multi:
+            flags += "x"
+        if self.closing:
+            flags += "c"
+        if self.no_evict:
+            flags += "e"
+        if self.no_touch:
+            flags += "T"
+        return flags or "N"
+
+    def describe(self, now: float | None = None) -> bytes:
+        """One CLIENT LIST / CLIENT INFO line (Redis 7.2 field order)."""
+        now = time.monotonic() if now is None else now
+        multi = len(self.queued) if self.in_multi else -1
+        return (
+            f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
+            f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
+            f"idle={int(now - self.last_active)} flags={self.flags()} db={self.db} sub=0 psub=0 "
+            f"ssub=0 multi={multi} qbuf={self.query_buffer} qbuf-free=0 argv-mem=0 "
+            f"multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
+            f"cmd={self.last_command} user=default redir=-1 resp={self.proto} "
+            f"lib-name={self.lib_name.decode('utf-8', 'replace')} "
+            f"lib-ver={self.lib_ver.decode('utf-8', 'replace')}"
+        ).encode()
+
+
+class ClientRegistry:
+    """Connected clients by id; ids are never reused within a process."""
+
+    def __init__(self) -> None:
+        self._clients: dict[int, ClientState] = {}
+        self._next_id = 0
+        self.total_connections = 0
+        self.rejected_connections = 0
+
+    def next_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def add(self, client: ClientState) -> None:
+        self._clients[client.id] = client
+        self.total_connections += 1
+
+    def remove(self, client: ClientState) -> None:
+        self._clients.pop(client.id, None)
+
+    def get(self, client_id: int) -> ClientState | None:
+        return self._clients.get(client_id)
+
+    def __iter__(self) -> Iterator[ClientState]:
+        return iter(list(self._clients.values()))
+
+    def __len__(self) -> int:
+        return len(self._clients)

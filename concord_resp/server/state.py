@@ -1,0 +1,51 @@
+"""What the server's parts share: configuration, command table, node, clients, counters."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+
+from ..cluster import SingleNode
+from ..commands import CommandTable, StateMachine
+from ..config import Config, RuntimeSettings
+from .client import ClientRegistry
+
+
+class ServerState:
+    def __init__(
+        self, config: Config, table: CommandTable, machine: StateMachine, node: SingleNode
+    ) -> None:
+        self.config = config
+        self.settings = RuntimeSettings.from_config(config)
+        self.table = table
+        self.machine = machine
+        self.node = node
+        self.clients = ClientRegistry()
+        self.run_id = secrets.token_hex(20)
+        self.pid = os.getpid()
+        self.started = time.time()
+        self.last_save = int(self.started)  # Redis counts start-up as a save
+        self.started_monotonic = time.monotonic()
+        self.commands_processed = 0
+        self.rejected_calls = 0
+        self.net_input_bytes = 0
+        self.net_output_bytes = 0
+        self.tcp_port = config.port
+        self.shutting_down = False
+        self._samples: list[tuple[float, int]] = []
+
+    def sample_ops(self) -> None:
+        """Called every 100 ms: keep 16 samples of the command rate, as Redis does."""
+        now = time.monotonic()
+        self._samples.append((now, self.commands_processed))
+        del self._samples[:-16]
+
+    def ops_per_sec(self) -> int:
+        if len(self._samples) < 2:
+            return 0
+        (t0, c0), (t1, c1) = self._samples[0], self._samples[-1]
+        return int((c1 - c0) / (t1 - t0)) if t1 > t0 else 0
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_monotonic

@@ -1,0 +1,40 @@
+"""Fixtures shared by tests/ and compat/: real server processes on free 127.0.0.1 ports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import ConcordProcess, RedisProcess
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def concord_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConcordProcess]:
+    """One shared concord-server for tests that do not restart or break it."""
+    server = ConcordProcess(tmp_path_factory.mktemp("concord") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def concord_factory(tmp_path: Path) -> Iterator[Callable[..., ConcordProcess]]:
+    """Start dedicated concord-server processes; all are killed at the end of the test."""
+    started: list[ConcordProcess] = []
+
+    def start(*args: str, data_dir: Path | None = None, wait: bool = True) -> ConcordProcess:
+        server = ConcordProcess(data_dir or tmp_path / f"node{len(started)}", *args)
+        started.append(server)
+        return server.start(wait=wait)
+
+    yield start
+    for server in started:
+        server.kill()

@@ -1,0 +1,190 @@
+"""Capture COMMAND INFO and COMMAND DOCS from a real Redis 7 for the commands Concord has.
+
+Run against a scratch redis-server (Debian package): it writes
+concord_resp/commands/redis_commands.json, the data behind Concord's command table (arity,
+flags, key positions, ACL categories, docs), so that COMMAND replies match Redis's exactly.
+
+    redis-server --port 7777 --save '' &
+    python scripts/dev/gen_command_specs.py --port 7777
+
+Values are stored with their RESP3 type: a JSON string is a bulk string, {"+": s} a simple
+string, {"%": [[k, v], ...]} a map, {"~": [...]} a set, a list an array, a number an integer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+from pathlib import Path
+
+# The commands Concord serves, with the subcommands it implements.
+COMMANDS: dict[str, list[str]] = {
+    # connection and server
+    "ping": [],
+    "echo": [],
+    "hello": [],
+    "quit": [],
+    "reset": [],
+    "select": [],
+    "swapdb": [],
+    "client": [
+        "id",
+        "setname",
+        "getname",
+        "setinfo",
+        "info",
+        "list",
+        "kill",
+        "no-evict",
+        "no-touch",
+        "help",
+    ],
+    "info": [],
+    "dbsize": [],
+    "flushdb": [],
+    "flushall": [],
+    "time": [],
+    "config": ["get", "set", "resetstat", "help"],
+    "lastsave": [],
+    "command": ["count", "info", "docs", "list", "getkeys", "help"],
+    # strings
+    "get": [],
+    "set": [],
+    "setnx": [],
+    "setex": [],
+    "psetex": [],
+    "getset": [],
+    "getdel": [],
+    "getex": [],
+    "mget": [],
+    "mset": [],
+    "msetnx": [],
+    "append": [],
+    "strlen": [],
+    "incr": [],
+    "decr": [],
+    "incrby": [],
+    "decrby": [],
+    "incrbyfloat": [],
+    "getrange": [],
+    "substr": [],
+    "setrange": [],
+    "lcs": [],
+    # keys
+    "del": [],
+    "unlink": [],
+    "exists": [],
+    "type": [],
+    "expire": [],
+    "pexpire": [],
+    "expireat": [],
+    "pexpireat": [],
+    "ttl": [],
+    "pttl": [],
+    "expiretime": [],
+    "pexpiretime": [],
+    "persist": [],
+    "rename": [],
+    "renamenx": [],
+    "copy": [],
+    "move": [],
+    "keys": [],
+    "scan": [],
+    "randomkey": [],
+    "touch": [],
+    "object": ["encoding", "refcount", "idletime", "freq", "help"],
+    # transactions
+    "multi": [],
+    "exec": [],
+    "discard": [],
+    "watch": [],
+    "unwatch": [],
+}
+
+
+class Resp3:
+    def __init__(self, sock: socket.socket) -> None:
+        self.file = sock.makefile("rb")
+
+    def read(self) -> object:
+        line = self.file.readline()[:-2]
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return {"+": rest.decode()}
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind in (b"$", b"="):
+            data = self.file.read(int(rest) + 2)[:-2]
+            return data.decode()
+        if kind == b"_":
+            return None
+        if kind == b",":
+            return {",": rest.decode()}
+        if kind == b"#":
+            return rest == b"t"
+        if kind == b"*":
+            return [self.read() for _ in range(int(rest))]
+        if kind == b"~":
+            return {"~": [self.read() for _ in range(int(rest))]}
+        if kind == b"%":
+            return {"%": [[self.read(), self.read()] for _ in range(int(rest))]}
+        raise RuntimeError(f"unexpected reply type {line!r}")
+
+
+def call(sock: socket.socket, reader: Resp3, *argv: str) -> object:
+    out = b"*%d\r\n" % len(argv)
+    for arg in argv:
+        data = arg.encode()
+        out += b"$%d\r\n%s\r\n" % (len(data), data)
+    sock.sendall(out)
+    return reader.read()
+
+
+def keep_subcommands(info: list[object], wanted: list[str], name: str) -> list[object]:
+    subs = info[9]
+    assert isinstance(subs, list)
+    info = list(info)
+    info[9] = [s for s in subs if isinstance(s, list) and s[0].split("|")[1] in wanted]
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=6379)
+    parser.add_argument(
+        "--out",
+        default=str(
+            Path(__file__).resolve().parents[2] / "concord_resp/commands/redis_commands.json"
+        ),
+    )
+    args = parser.parse_args()
+    sock = socket.create_connection(("127.0.0.1", args.port))
+    reader = Resp3(sock)
+    call(sock, reader, "HELLO", "3")
+    version = call(sock, reader, "INFO", "server")
+    out: dict[str, object] = {"redis_version": str(version).split("redis_version:")[1].split()[0]}
+    commands: dict[str, object] = {}
+    for name, subs in COMMANDS.items():
+        (info,) = call(sock, reader, "COMMAND", "INFO", name)  # type: ignore[misc]
+        docs = call(sock, reader, "COMMAND", "DOCS", name)
+        assert isinstance(docs, dict)
+        ((_, doc),) = docs["%"]
+        if subs:
+            info = keep_subcommands(info, subs, name)
+            doc_pairs = doc["%"]
+            for pair in doc_pairs:
+                if pair[0] == "subcommands":
+                    pair[1]["%"] = [p for p in pair[1]["%"] if p[0].split("|")[1] in subs]
+        else:
+            assert info[9] in ([], {"~": []}), name
+        commands[name] = {"info": info, "docs": doc}
+    out["commands"] = commands
+    Path(args.out).write_text(json.dumps(out, indent=1, sort_keys=False) + "\n")
+    print(f"wrote {len(commands)} commands to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
