@@ -44,11 +44,24 @@ def server_main(argv: list[str] | None = None) -> None:
     try:
         server = Server(config)
         trio.run(server.serve)
-    except (StartupError, WalCorruptError) as error:
-        logging.getLogger("concord").error("cannot start: %s", error)
+    except (StartupError, WalCorruptError, BaseExceptionGroup) as error:
+        # Errors from inside the server's nurseries (the log replay) arrive wrapped in groups.
+        failure = _startup_failure(error)
+        if failure is None:
+            raise
+        logging.getLogger("concord").error("cannot start: %s", failure)
         sys.exit(1)
     except KeyboardInterrupt:  # pragma: no cover - a signal arriving before trio handles them
         sys.exit(130)
+
+
+def _startup_failure(error: BaseException) -> BaseException | None:
+    """The StartupError or WalCorruptError that `error` is or wraps alone, if any."""
+    from .server.app import StartupError
+
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error if isinstance(error, (StartupError, WalCorruptError)) else None
 
 
 # -- the operator tool ---------------------------------------------------------------------

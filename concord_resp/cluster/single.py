@@ -1,24 +1,25 @@
 """A one-member cluster: a write is committed once it is durable on this node.
 
 This is the embedded default (no cluster options) and the shape the Raft-backed node keeps:
-connections `submit` proposals, a single committer task turns everything submitted since its
-last round into one batch of log entries (one write, one fsync: group commit), and once the
-batch is durable applies the entries in order and hands each waiting connection its reply,
-encoded at once for that connection's protocol.
+`submit` gives a proposal its index and timestamp, encodes it and queues it for the log
+writer thread (`raft.driver.log_writer`), which writes and fsyncs everything queued in one go
+(group commit) and immediately starts on what arrived meanwhile. When the writer reports
+entries durable, the apply task applies them in order and completes each proposal with its
+reply, encoded at once for its connection's protocol (`Proposal.on_done` then sends it).
 
-The fsync runs in a worker thread so the event loop keeps serving reads and accepting new
-writes (which form the next batch) while the disk works. A failed write or fsync stops the
-node: after a failed fsync the OS may have dropped data it had accepted, so going on could
-lose acknowledged writes.
+The event loop never waits for the disk. A failed write or fsync stops the node: after a
+failed fsync the OS may have dropped data it had accepted, so going on could lose
+acknowledged writes.
 
-The leader (here: this node) stamps each batch with its time, never earlier than the previous
-batch, and proposes deletions of expired keys (active expiry) through the log like any write.
+The leader (here: this node) stamps each entry with its time, never earlier than the previous
+one, and proposes deletions of expired keys (active expiry) through the log like any write.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -36,7 +37,8 @@ from ..commands import (
     encode_multi,
 )
 from ..raft.core import Entry, EntryKind, HardState
-from ..raft.driver.wal import WriteAheadLog, encode_entry, encode_hard_state
+from ..raft.driver.log_writer import LogWriter
+from ..raft.driver.wal import WalCorruptError, WriteAheadLog, encode_entry, encode_hard_state
 from ..resp import NULL_ARRAY, encode_reply
 
 log = logging.getLogger("concord.node")
@@ -44,6 +46,7 @@ log = logging.getLogger("concord.node")
 TERM: Final = 1  # a one-member cluster never holds an election
 EXPIRE_BATCH: Final = 200
 REPLAY_CHUNK: Final = 2000
+APPLY_CHUNK: Final = 256
 
 
 class Proposal:
@@ -58,6 +61,7 @@ class Proposal:
         "done",
         "index",
         "kind",
+        "on_done",
         "proto",
         "reply",
         "watches",
@@ -81,6 +85,7 @@ class Proposal:
         self.db_after = db
         self.apply_us = 0  # time spent applying it (INFO commandstats)
         self.done = False
+        self.on_done: Callable[[], None] | None = None  # called once applied (delivers replies)
         self._event: trio.Event | None = None
 
     def encode(self, time_us: int) -> bytes:
@@ -96,6 +101,8 @@ class Proposal:
         self.done = True
         if self._event is not None:
             self._event.set()
+        if self.on_done is not None:
+            self.on_done()
 
     async def wait(self) -> None:
         if not self.done:
@@ -129,12 +136,11 @@ class SingleNode:
         self.commit_index = 0
         self.term = TERM
         self.name = "n1"
-        self._queue: list[Proposal] = []
-        self._wakeup = trio.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._inflight: deque[tuple[Proposal, bytes]] = deque()  # appended, not yet applied
+        self._durable = trio.Event()
         self._last_stamp = 0
-        self._stopping = False
-        self.batches = 0
-        self.entries_written = 0
+        self.writer = LogWriter(wal, self._notify_durable)
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -153,8 +159,9 @@ class SingleNode:
                     self.commit_index = max(self.commit_index, record.commit)
                     continue
                 if record.index != self.last_index + 1:
-                    raise RuntimeError(
-                        f"log gap: entry {record.index} follows {self.last_index} in {self.wal.directory}"
+                    raise WalCorruptError(
+                        f"{self.wal.directory}: entry {record.index} follows entry"
+                        f" {self.last_index} (a segment is missing or out of order)"
                     )
                 self.last_index = record.index
                 if record.kind == EntryKind.NORMAL:
@@ -168,7 +175,10 @@ class SingleNode:
         self.wal.open_for_append(self.last_index + 1)
         if self.last_index == 0:
             # A fresh log records the (fixed) term of this one-member cluster first.
-            await self._write(encode_hard_state(HardState(TERM, self.name, 0)))
+            hard_state = encode_hard_state(HardState(TERM, self.name, 0))
+            await trio.to_thread.run_sync(self.wal.write, hard_state, 1)
+        self._token = trio.lowlevel.current_trio_token()
+        self.writer.start(self.last_index)
         self.loading = False
         log.info(
             "loaded %d log entries (last index %d) in %.3f s",
@@ -180,12 +190,17 @@ class SingleNode:
     # -- proposals -----------------------------------------------------------------------
 
     def submit(self, proposal: Proposal) -> None:
-        self._queue.append(proposal)
-        self._wakeup.set()
+        """Append a proposal to the log; it is applied and answered once durable."""
+        index = self.last_index + 1
+        self.last_index = index
+        proposal.index = index
+        payload = proposal.encode(self._stamp())
+        self._inflight.append((proposal, payload))
+        self.writer.append(encode_entry(index, TERM, EntryKind.NORMAL, payload), index)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._commit_loop)
+            nursery.start_soon(self._apply_loop)
             nursery.start_soon(self._expire_loop)
             task_status.started()
 
@@ -195,30 +210,30 @@ class SingleNode:
             self._last_stamp = now
         return self._last_stamp
 
-    async def _commit_loop(self) -> None:
+    def _on_durable(self) -> None:
+        # Called in the event loop (via run_sync_soon) after the writer made a batch durable.
+        self._durable.set()
+
+    async def _apply_loop(self) -> None:
+        """Apply entries, in order, as the log writer reports them durable."""
         machine = self.machine
+        inflight = self._inflight
+        writer = self.writer
         while True:
-            if not self._queue:
-                self._wakeup = trio.Event()
-                await self._wakeup.wait()
-            batch, self._queue = self._queue, []
-            time_us = self._stamp()
-            records: list[bytes] = []
-            payloads: list[bytes] = []
-            index = self.last_index
-            for proposal in batch:
-                index += 1
-                proposal.index = index
-                payload = proposal.encode(time_us)
-                payloads.append(payload)
-                records.append(encode_entry(index, TERM, EntryKind.NORMAL, payload))
-            await self._write(b"".join(records))
-            self.last_index = self.commit_index = index
-            self.batches += 1
-            self.entries_written += len(batch)
-            for proposal, record_payload in zip(batch, payloads, strict=True):
+            await self._durable.wait()
+            self._durable = trio.Event()
+            if writer.error is not None:
+                raise RuntimeError(f"writing the log failed: {writer.error}") from writer.error
+            durable = writer.durable_index
+            self.commit_index = durable
+            applied = 0
+            while inflight and inflight[0][0].index <= durable:
+                applied += 1
+                if applied % APPLY_CHUNK == 0:
+                    await trio.lowlevel.checkpoint()  # a long batch must not starve clients
+                proposal, payload = inflight.popleft()
                 started = time.perf_counter_ns()
-                reply, db_after = machine.apply(proposal.index, record_payload)
+                reply, db_after = machine.apply(proposal.index, payload)
                 proposal.apply_us = (time.perf_counter_ns() - started) // 1000
                 if proposal.kind == OP_MULTI and reply is not NULL_ARRAY:
                     assert isinstance(reply, list)
@@ -227,11 +242,13 @@ class SingleNode:
                     encoded = encode_reply(reply, proposal.proto)
                 proposal.finish(encoded, db_after)
 
-    async def _write(self, records: bytes) -> None:
-        if self.wal.fsync:
-            await trio.to_thread.run_sync(self.wal.write, records, self.last_index + 1)
-        else:
-            self.wal.write(records, self.last_index + 1)
+    @property
+    def batches(self) -> int:
+        return self.writer.batches
+
+    @property
+    def entries_written(self) -> int:
+        return self.writer.entries
 
     async def _expire_loop(self) -> None:
         """Active expiry: propose deletion of keys whose time has passed (leader only)."""
@@ -252,7 +269,18 @@ class SingleNode:
             for proposal in waiting:
                 await proposal.wait()
 
+    def _notify_durable(self) -> None:
+        # Runs in the writer thread: hand the news to the event loop.
+        token = self._token
+        if token is not None:
+            try:
+                token.run_sync_soon(self._on_durable, idempotent=True)
+            except trio.RunFinishedError:
+                pass
+
     def close(self) -> None:
+        """Write out what is queued, then close the log."""
+        self.writer.stop()
         self.wal.close()
 
 

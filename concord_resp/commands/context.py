@@ -50,9 +50,8 @@ class Context:
 class Stats:
     """Counters the state machine keeps (INFO stats). Deterministic, but not replicated."""
 
-    __slots__ = ("expired_keys", "keyspace_hits", "keyspace_misses")
+    __slots__ = ("keyspace_hits", "keyspace_misses")
 
     def __init__(self) -> None:
-        self.expired_keys = 0
         self.keyspace_hits = 0
         self.keyspace_misses = 0

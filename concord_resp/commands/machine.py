@@ -116,7 +116,6 @@ class StateMachine:
             if key in db.data and db.is_expired(key, ctx.now):
                 db.expire_now(key)
                 deleted += 1
-        self.stats.expired_keys += deleted
         return deleted
 
     # -- running one command -----------------------------------------------------------

@@ -1,17 +1,43 @@
 """Pure server and connection commands: PING, ECHO, SELECT, SWAPDB, DBSIZE, FLUSH*, TIME.
 
 These run in the state machine like data commands (so they work inside MULTI/EXEC, where
-SELECT changes the database for the commands after it), and locally for reads.
+SELECT changes the database for the commands after it), and locally for reads. Also home of
+the database-number parsing (`getIntFromObjectOrReply`) the key commands share.
+
+DBSIZE counts live keys only: Redis also counts keys whose time has passed but that no
+lookup or expiry cycle has deleted yet, which Concord's lazy reads never delete.
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 from ..resp import OK, PONG, Reply
 from ..store import DATABASES
 from .context import Context
 from .errors import DB_OUT_OF_RANGE, NOT_INTEGER, SYNTAX, CommandError, wrong_arity
-from .parse import parse_int
+from .parse import option_name, parse_int
 from .spec import command
+
+INT_MIN: Final = -(2**31)
+INT_MAX: Final = 2**31 - 1
+INT_OUT_OF_RANGE: Final = "ERR value is out of range, value must between -2147483648 and 2147483647"
+
+
+def parse_int32(arg: bytes, error: str | None = None) -> int:
+    """Redis's `getIntFromObjectOrReply`: a C int; `error` replaces both default texts."""
+    value = parse_int(arg, NOT_INTEGER if error is None else error)
+    if not INT_MIN <= value <= INT_MAX:
+        raise CommandError(INT_OUT_OF_RANGE if error is None else error)
+    return value
+
+
+def parse_db_number(arg: bytes) -> int:
+    """A database number for SELECT, MOVE and COPY ... DB."""
+    number = parse_int32(arg)
+    if not 0 <= number < DATABASES:
+        raise CommandError(DB_OUT_OF_RANGE)
+    return number
 
 
 @command("ping")
@@ -26,30 +52,20 @@ def echo(ctx: Context, argv: list[bytes]) -> Reply:
     return argv[1]
 
 
-def parse_db_index(arg: bytes) -> int:
-    index = parse_int(arg, NOT_INTEGER)
-    if not 0 <= index < DATABASES:
-        raise CommandError(DB_OUT_OF_RANGE)
-    return index
-
-
 @command("select")
 def select(ctx: Context, argv: list[bytes]) -> Reply:
-    ctx.select(parse_db_index(argv[1]))
+    ctx.select(parse_db_number(argv[1]))
     return OK
 
 
 @command("swapdb")
 def swapdb(ctx: Context, argv: list[bytes]) -> Reply:
-    try:
-        first = parse_int(argv[1], "ERR invalid first DB index")
-        second = parse_int(argv[2], "ERR invalid second DB index")
-    except CommandError:
-        raise
+    first = parse_int32(argv[1], "ERR invalid first DB index")
+    second = parse_int32(argv[2], "ERR invalid second DB index")
     if not (0 <= first < DATABASES and 0 <= second < DATABASES):
         raise CommandError(DB_OUT_OF_RANGE)
     ctx.keyspace.swap(first, second, ctx.index)
-    ctx.select(ctx.db_index)
+    ctx.select(ctx.db_index)  # the selected number now names the other database
     return OK
 
 
@@ -58,24 +74,25 @@ def dbsize(ctx: Context, argv: list[bytes]) -> Reply:
     return ctx.db.live_count(ctx.now)
 
 
-def _flush_mode(argv: list[bytes]) -> None:
-    if len(argv) > 2:
-        raise CommandError(SYNTAX)
-    if len(argv) == 2 and argv[1].lower() not in (b"sync", b"async"):
+def _check_flush_mode(argv: list[bytes]) -> None:
+    """Redis's `getFlushCommandFlags`: nothing, SYNC or ASYNC (both flush at once here)."""
+    if len(argv) == 2 and option_name(argv[1]) in (b"sync", b"async"):
+        return
+    if len(argv) != 1:
         raise CommandError(SYNTAX)
 
 
 @command("flushdb")
 def flushdb(ctx: Context, argv: list[bytes]) -> Reply:
-    _flush_mode(argv)
-    ctx.db.clear(ctx.index)
+    _check_flush_mode(argv)
+    ctx.db.clear(ctx.index, ctx.now)
     return OK
 
 
 @command("flushall")
 def flushall(ctx: Context, argv: list[bytes]) -> Reply:
-    _flush_mode(argv)
-    ctx.keyspace.flush_all(ctx.index)
+    _check_flush_mode(argv)
+    ctx.keyspace.flush_all(ctx.index, ctx.now)
     return OK
 
 

@@ -1,23 +1,89 @@
-"""String commands (GET, SET and friends), with Redis 7's options, replies and errors."""
+"""String commands (GET, SET and friends), with Redis 7's options, replies and errors.
+
+Values are `bytes`; APPEND and SETRANGE turn a value into a `bytearray` (Redis's "raw"
+encoding) and then change it in place, so repeated APPENDs are amortised O(1); every in-place
+change is followed by `db.touch` so WATCH sees it. Because a stored bytearray can change after
+a handler returns, a reply never hands one out: `string_reply` copies it.
+
+Lookups follow Redis: a read lookup (`lookupKeyRead`: GET, MGET, GETRANGE, LCS, and the read
+half of GETSET/GETDEL/GETEX/SET ... GET) counts a keyspace hit or miss; a write lookup
+(`lookupKeyWrite`) counts nothing. Inside a write command both delete an expired key first, as
+a Redis primary does, so a key written with KEEPTTL never inherits a past expiry.
+"""
 
 from __future__ import annotations
 
-from ..resp import OK, Reply
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Final
+
+from ..resp import OK, Map, Reply, string2ll
 from ..store import Value
 from .context import Context
-from .errors import SYNTAX, WRONGTYPE, CommandError, invalid_expire
-from .parse import parse_int
+from .errors import (
+    OFFSET_OUT_OF_RANGE,
+    OVERFLOW,
+    SYNTAX,
+    WRONGTYPE,
+    CommandError,
+    invalid_expire,
+    wrong_arity,
+)
+from .floats import LONG_DOUBLE, format_long_double_human, round_to_format
+from .parse import option_name, parse_int, parse_long_double
 from .spec import command
 
-LLONG_MAX = 2**63 - 1
+LLONG_MAX: Final = 2**63 - 1
+LLONG_MIN: Final = -(2**63)
+PROTO_MAX_BULK_LEN: Final = 512 * 1024 * 1024
+"""Redis's default `proto-max-bulk-len`: the largest string APPEND/SETRANGE may build."""
+
+TOO_BIG: Final = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+NAN_OR_INFINITY: Final = "ERR increment would produce NaN or Infinity"
+LCS_NOT_STRINGS: Final = "ERR The specified keys must contain string values"
+LCS_LEN_AND_IDX: Final = "ERR If you want both the length and indexes, please just use IDX."
+LCS_TOO_BIG: Final = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
 
 
-def get_string(ctx: Context, key: bytes) -> Value | None:
-    """The string at key (None if missing); WRONGTYPE for other types."""
-    value = ctx.db.get(key, ctx.now)
-    if value is not None and type(value) is not bytes and type(value) is not bytearray:
-        raise CommandError(WRONGTYPE)
+# -- lookups ---------------------------------------------------------------------------
+
+
+def lookup_read(ctx: Context, key: bytes, *, purge: bool = False) -> object | None:
+    """Redis's `lookupKeyRead`: the live value (any type), counted as a keyspace hit or miss.
+
+    `purge` (write commands only) deletes the key first if it has expired.
+    """
+    db = ctx.db
+    value = db.get_for_write(key, ctx.now) if purge else db.get(key, ctx.now)
+    if value is None:
+        ctx.stats.keyspace_misses += 1
+    else:
+        ctx.stats.keyspace_hits += 1
     return value
+
+
+def get_string(ctx: Context, key: bytes, *, purge: bool = False) -> Value | None:
+    """The string at key (None if missing), as a read lookup; WRONGTYPE for other types."""
+    return _check_string(lookup_read(ctx, key, purge=purge))
+
+
+def get_string_for_write(ctx: Context, key: bytes) -> Value | None:
+    """Redis's `lookupKeyWrite` + type check: an expired key is deleted first."""
+    return _check_string(ctx.db.get_for_write(key, ctx.now))
+
+
+def _check_string(value: object | None) -> Value | None:
+    if value is None or isinstance(value, (bytes, bytearray)):
+        return value
+    raise CommandError(WRONGTYPE)
+
+
+def string_reply(value: Value | None) -> bytes | None:
+    """A stored string as a reply: a bytearray may change in place later, so it is copied."""
+    return bytes(value) if isinstance(value, bytearray) else value
+
+
+# -- expiry options --------------------------------------------------------------------
 
 
 def expire_at_ms(ctx: Context, arg: bytes, unit_ms: int, relative: bool, name: str) -> int:
@@ -33,51 +99,443 @@ def expire_at_ms(ctx: Context, arg: bytes, unit_ms: int, relative: bool, name: s
     return when
 
 
-@command("get")
-def get(ctx: Context, argv: list[bytes]) -> Reply:
-    return get_string(ctx, argv[1])
-
-
-@command("set")
-def set_(ctx: Context, argv: list[bytes]) -> Reply:
-    nx = xx = want_get = keep_ttl = False
-    expiry: tuple[bytes, int, bool] | None = None  # (argument, unit in ms, relative?)
-    i = 3
-    argc = len(argv)
-    while i < argc:
-        opt = argv[i].lower()
-        has_next = i + 1 < argc
-        if opt == b"nx" and not xx:
-            nx = True
-        elif opt == b"xx" and not nx:
-            xx = True
-        elif opt == b"get":
-            want_get = True
-        elif opt == b"keepttl" and expiry is None:
-            keep_ttl = True
-        elif opt in _EXPIRY_UNITS and expiry is None and not keep_ttl and has_next:
-            unit, relative = _EXPIRY_UNITS[opt]
-            i += 1
-            expiry = (argv[i], unit, relative)
-        else:
-            raise CommandError(SYNTAX)
-        i += 1
-    key = argv[1]
-    when = expire_at_ms(ctx, expiry[0], expiry[1], expiry[2], "set") if expiry else None
-    db = ctx.db
-    old = get_string(ctx, key) if want_get else None
-    found = db.get_for_write(key, ctx.now) is not None
-    if (nx and found) or (xx and not found):
-        return old if want_get else None
-    db.set(key, argv[2], ctx.index, keep_ttl=keep_ttl or when is not None)
-    if when is not None:
-        db.set_expiry(key, when, ctx.index)
-    return old if want_get else OK
-
-
-_EXPIRY_UNITS: dict[bytes, tuple[int, bool]] = {
+_EXPIRY_UNITS: Final[dict[bytes, tuple[int, bool]]] = {
+    # option: (unit in ms, relative to now?)
     b"ex": (1000, True),
     b"px": (1, True),
     b"exat": (1000, False),
     b"pxat": (1, False),
 }
+
+
+@dataclass(slots=True)
+class _StringOptions:
+    nx: bool = False
+    xx: bool = False
+    get: bool = False
+    keep_ttl: bool = False
+    persist: bool = False
+    expiry: bytes | None = None  # ex, px, exat or pxat
+    expiry_arg: bytes = b""
+
+
+def _parse_string_options(argv: list[bytes], start: int, for_set: bool) -> _StringOptions:
+    """Redis's `parseExtendedStringArgumentsOrReply`, for SET (`for_set`) or GETEX.
+
+    As in Redis, repeating an option is allowed (the last expiry value wins), but two
+    different expiry options, or one with KEEPTTL/PERSIST, are a syntax error.
+    """
+    opts = _StringOptions()
+    argc = len(argv)
+    i = start
+    while i < argc:
+        opt = option_name(argv[i])
+        if for_set and opt == b"nx" and not opts.xx:
+            opts.nx = True
+        elif for_set and opt == b"xx" and not opts.nx:
+            opts.xx = True
+        elif for_set and opt == b"get":
+            opts.get = True
+        elif for_set and opt == b"keepttl" and opts.expiry is None:
+            opts.keep_ttl = True
+        elif not for_set and opt == b"persist" and opts.expiry is None:
+            opts.persist = True
+        elif (
+            opt in _EXPIRY_UNITS
+            and opts.expiry in (None, opt)
+            and not (opts.keep_ttl or opts.persist)
+            and i + 1 < argc
+        ):
+            opts.expiry = opt
+            i += 1
+            opts.expiry_arg = argv[i]
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    return opts
+
+
+def _expiry_time(ctx: Context, opts: _StringOptions, name: str) -> int | None:
+    if opts.expiry is None:
+        return None
+    unit_ms, relative = _EXPIRY_UNITS[opts.expiry]
+    return expire_at_ms(ctx, opts.expiry_arg, unit_ms, relative, name)
+
+
+def _store(
+    ctx: Context, key: bytes, value: Value, when: int | None = None, keep_ttl: bool = False
+) -> None:
+    """Redis's `setKey` (+ `setExpire`). The caller has looked key up for write already."""
+    db = ctx.db
+    db.set(key, value, ctx.index, keep_ttl=keep_ttl or when is not None)
+    if when is not None:
+        db.set_expiry(key, when, ctx.index)
+
+
+# -- GET / SET family ------------------------------------------------------------------
+
+
+@command("get")
+def get(ctx: Context, argv: list[bytes]) -> Reply:
+    return string_reply(get_string(ctx, argv[1]))
+
+
+@command("set")
+def set_(ctx: Context, argv: list[bytes]) -> Reply:
+    opts = _parse_string_options(argv, 3, for_set=True)
+    when = _expiry_time(ctx, opts, "set")
+    key = argv[1]
+    old = string_reply(get_string(ctx, key, purge=True)) if opts.get else None
+    found = ctx.db.get_for_write(key, ctx.now) is not None
+    if (opts.nx and found) or (opts.xx and not found):
+        return old  # None when GET was not asked for: a null reply either way
+    _store(ctx, key, argv[2], when, keep_ttl=opts.keep_ttl)
+    return old if opts.get else OK
+
+
+@command("setnx")
+def setnx(ctx: Context, argv: list[bytes]) -> Reply:
+    key = argv[1]
+    if ctx.db.get_for_write(key, ctx.now) is not None:
+        return 0
+    _store(ctx, key, argv[2])
+    return 1
+
+
+def _set_with_expiry(ctx: Context, argv: list[bytes], unit_ms: int, name: str) -> Reply:
+    when = expire_at_ms(ctx, argv[2], unit_ms, True, name)
+    ctx.db.get_for_write(argv[1], ctx.now)
+    _store(ctx, argv[1], argv[3], when)
+    return OK
+
+
+@command("setex")
+def setex(ctx: Context, argv: list[bytes]) -> Reply:
+    return _set_with_expiry(ctx, argv, 1000, "setex")
+
+
+@command("psetex")
+def psetex(ctx: Context, argv: list[bytes]) -> Reply:
+    return _set_with_expiry(ctx, argv, 1, "psetex")
+
+
+@command("getset")
+def getset(ctx: Context, argv: list[bytes]) -> Reply:
+    old = string_reply(get_string(ctx, argv[1], purge=True))
+    _store(ctx, argv[1], argv[2])  # clears any TTL, as GETSET does
+    return old
+
+
+@command("getdel")
+def getdel(ctx: Context, argv: list[bytes]) -> Reply:
+    old = string_reply(get_string(ctx, argv[1], purge=True))
+    if old is not None:
+        ctx.db.delete(argv[1], ctx.index)
+    return old
+
+
+@command("getex")
+def getex(ctx: Context, argv: list[bytes]) -> Reply:
+    opts = _parse_string_options(argv, 2, for_set=False)
+    key = argv[1]
+    value = string_reply(get_string(ctx, key, purge=True))
+    if value is None:
+        return None  # a bad expiry argument is not even looked at for a missing key
+    when = _expiry_time(ctx, opts, "getex")
+    db = ctx.db
+    if when is not None:
+        if opts.expiry in (b"exat", b"pxat") and when <= ctx.now:  # checkAlreadyExpired
+            db.delete(key, ctx.index)
+        else:
+            db.set_expiry(key, when, ctx.index)
+    elif opts.persist:
+        db.persist(key, ctx.index)
+    return value
+
+
+@command("mget")
+def mget(ctx: Context, argv: list[bytes]) -> Reply:
+    replies: list[bytes | None] = []
+    for key in argv[1:]:
+        value = lookup_read(ctx, key)
+        replies.append(string_reply(value) if isinstance(value, (bytes, bytearray)) else None)
+    return replies
+
+
+def _check_pairs(argv: list[bytes]) -> None:
+    if len(argv) % 2 == 0:
+        raise wrong_arity(argv[0].decode("latin-1").lower())
+
+
+@command("mset")
+def mset(ctx: Context, argv: list[bytes]) -> Reply:
+    _check_pairs(argv)
+    db = ctx.db
+    for i in range(1, len(argv), 2):
+        db.get_for_write(argv[i], ctx.now)
+        _store(ctx, argv[i], argv[i + 1])
+    return OK
+
+
+@command("msetnx")
+def msetnx(ctx: Context, argv: list[bytes]) -> Reply:
+    _check_pairs(argv)
+    db = ctx.db
+    for i in range(1, len(argv), 2):
+        if db.get_for_write(argv[i], ctx.now) is not None:
+            return 0
+    for i in range(1, len(argv), 2):
+        _store(ctx, argv[i], argv[i + 1])
+    return 1
+
+
+# -- in-place edits --------------------------------------------------------------------
+
+
+def check_string_length(size: int, append: int) -> None:
+    """Redis's `checkStringLength`: the result may not exceed proto-max-bulk-len."""
+    if size + append > PROTO_MAX_BULK_LEN:
+        raise CommandError(TOO_BIG)
+
+
+def _raw_string(ctx: Context, key: bytes, value: Value) -> bytearray:
+    """The value as a bytearray stored at key (Redis's `dbUnshareStringValue`)."""
+    if type(value) is bytearray:
+        return value
+    raw = bytearray(value)
+    ctx.db.set(key, raw, ctx.index, keep_ttl=True)
+    return raw
+
+
+@command("append")
+def append(ctx: Context, argv: list[bytes]) -> Reply:
+    key, tail = argv[1], argv[2]
+    value = get_string_for_write(ctx, key)
+    if value is None:
+        _store(ctx, key, tail)  # a new key holds the argument as is, like Redis
+        return len(tail)
+    check_string_length(len(value), len(tail))
+    raw = _raw_string(ctx, key, value)  # even an empty tail makes it raw, as in Redis
+    raw += tail
+    ctx.db.touch(key, ctx.index)
+    return len(raw)
+
+
+@command("setrange")
+def setrange(ctx: Context, argv: list[bytes]) -> Reply:
+    key, patch = argv[1], argv[3]
+    offset = parse_int(argv[2])
+    if offset < 0:
+        raise CommandError(OFFSET_OUT_OF_RANGE)
+    value = get_string_for_write(ctx, key)
+    if not patch:
+        return 0 if value is None else len(value)
+    check_string_length(offset, len(patch))
+    raw = _raw_string(ctx, key, value) if value is not None else bytearray()
+    end = offset + len(patch)
+    if end > len(raw):
+        raw.extend(bytes(end - len(raw)))  # the gap is zero-filled
+    raw[offset:end] = patch
+    if value is None:
+        _store(ctx, key, raw)
+    else:
+        ctx.db.touch(key, ctx.index)
+    return len(raw)
+
+
+# -- counters --------------------------------------------------------------------------
+
+
+def _increment(ctx: Context, key: bytes, delta: int) -> Reply:
+    """Redis's `incrDecrCommand`: the TTL is kept, the result is stored as text."""
+    value = get_string_for_write(ctx, key)
+    current = 0 if value is None else parse_int(value)
+    result = current + delta
+    if not LLONG_MIN <= result <= LLONG_MAX:
+        raise CommandError(OVERFLOW)
+    _store(ctx, key, b"%d" % result, keep_ttl=True)
+    return result
+
+
+@command("incr")
+def incr(ctx: Context, argv: list[bytes]) -> Reply:
+    return _increment(ctx, argv[1], 1)
+
+
+@command("decr")
+def decr(ctx: Context, argv: list[bytes]) -> Reply:
+    return _increment(ctx, argv[1], -1)
+
+
+@command("incrby")
+def incrby(ctx: Context, argv: list[bytes]) -> Reply:
+    return _increment(ctx, argv[1], parse_int(argv[2]))
+
+
+@command("decrby")
+def decrby(ctx: Context, argv: list[bytes]) -> Reply:
+    delta = parse_int(argv[2])
+    if delta == LLONG_MIN:  # its negation does not fit
+        raise CommandError("ERR decrement would overflow")
+    return _increment(ctx, argv[1], -delta)
+
+
+@command("incrbyfloat")
+def incrbyfloat(ctx: Context, argv: list[bytes]) -> Reply:
+    """In x87 `long double` precision, printed with `%.17Lf` minus trailing zeros."""
+    key = argv[1]
+    value = get_string_for_write(ctx, key)
+    current = Fraction(0) if value is None else parse_long_double(value)
+    delta = parse_long_double(argv[2])
+    total = (
+        None if current is None or delta is None else round_to_format(current + delta, LONG_DOUBLE)
+    )
+    if total is None:  # an infinite operand, or an overflow
+        raise CommandError(NAN_OR_INFINITY)
+    text = format_long_double_human(total)
+    _store(ctx, key, text, keep_ttl=True)
+    if len(text) <= 20 and string2ll(text) is not None:
+        # Redis stores the text without tryObjectEncoding: "3" here is embstr, not int.
+        ctx.db.override_encoding(key, b"embstr", 1)
+    return text
+
+
+# -- reads -----------------------------------------------------------------------------
+
+
+@command("strlen")
+def strlen(ctx: Context, argv: list[bytes]) -> Reply:
+    value = get_string(ctx, argv[1])
+    return 0 if value is None else len(value)
+
+
+@command("getrange", "substr")
+def getrange(ctx: Context, argv: list[bytes]) -> Reply:
+    start = parse_int(argv[2])
+    end = parse_int(argv[3])
+    value = get_string(ctx, argv[1])
+    if value is None:
+        return b""
+    size = len(value)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start += size
+    if end < 0:
+        end += size
+    start = max(start, 0)
+    end = min(max(end, 0), size - 1)
+    if start > end or size == 0:
+        return b""
+    return bytes(value[start : end + 1])
+
+
+@command("lcs")
+def lcs(ctx: Context, argv: list[bytes]) -> Reply:
+    try:
+        first = _check_string(lookup_read(ctx, argv[1])) or b""
+        second = _check_string(lookup_read(ctx, argv[2])) or b""
+    except CommandError:
+        raise CommandError(LCS_NOT_STRINGS) from None
+    want_len = want_idx = with_match_len = False
+    min_match_len = 0
+    i = 3
+    while i < len(argv):
+        opt = option_name(argv[i])
+        if opt == b"idx":
+            want_idx = True
+        elif opt == b"len":
+            want_len = True
+        elif opt == b"withmatchlen":
+            with_match_len = True
+        elif opt == b"minmatchlen" and i + 1 < len(argv):
+            i += 1
+            min_match_len = max(parse_int(argv[i]), 0)
+        else:
+            raise CommandError(SYNTAX)
+        i += 1
+    if want_idx and want_len:
+        raise CommandError(LCS_LEN_AND_IDX)
+    if (len(first) + 1) * (len(second) + 1) * 4 > PROTO_MAX_BULK_LEN:  # Redis's uint32 table
+        raise CommandError(LCS_TOO_BIG)
+    table = LcsTable(bytes(first), bytes(second), keep_rows=want_idx or not want_len)
+    if want_len and not want_idx:
+        return table.length
+    common, matches = table.walk(min_match_len, with_match_len)
+    if want_idx:
+        return Map({b"matches": matches, b"len": table.length})
+    return common
+
+
+class LcsTable:
+    """The LCS table of two strings, computed bit-parallel (Hyyro 2004), walked like Redis.
+
+    Row i is an integer whose bit j-1 is clear exactly where LCS(i, j) > LCS(i, j-1), so
+    LCS(i, j) is j minus the set bits among the low j bits. A row costs a few big-integer
+    operations instead of len(b) Python steps, and the rows take len(a)*len(b) bits.
+    """
+
+    __slots__ = ("a", "b", "length", "rows")
+
+    def __init__(self, a: bytes, b: bytes, keep_rows: bool) -> None:
+        self.a = a
+        self.b = b
+        width = (1 << len(b)) - 1
+        masks: dict[int, int] = {}
+        for j, byte in enumerate(b):
+            masks[byte] = masks.get(byte, 0) | (1 << j)
+        row = width
+        rows = [row]
+        for byte in a:
+            matched = row & masks.get(byte, 0)
+            row = ((row + matched) | (row - matched)) & width
+            if keep_rows:
+                rows.append(row)
+        self.rows = rows
+        self.length = len(b) - row.bit_count()
+
+    def cell(self, i: int, j: int) -> int:
+        """LCS(a[:i], b[:j])."""
+        return j - (self.rows[i] & ((1 << j) - 1)).bit_count()
+
+    def walk(self, min_match_len: int, with_match_len: bool) -> tuple[bytes, list[Reply]]:
+        """The LCS string and the matching ranges, by Redis's backward walk (same ties)."""
+        a, b = self.a, self.b
+        i, j = len(a), len(b)
+        unset = len(a)  # Redis marks "no range open" with alen
+        a_start, a_end, b_start, b_end = unset, 0, 0, 0
+        common = bytearray()
+        matches: list[Reply] = []
+        while i > 0 and j > 0:
+            emit = False
+            if a[i - 1] == b[j - 1]:
+                common.append(a[i - 1])
+                if a_start == unset:
+                    a_start = a_end = i - 1
+                    b_start = b_end = j - 1
+                elif a_start == i and b_start == j:  # contiguous: extend backwards
+                    a_start -= 1
+                    b_start -= 1
+                else:
+                    emit = True
+                if a_start == 0 or b_start == 0:
+                    emit = True
+                i -= 1
+                j -= 1
+            else:
+                if self.cell(i - 1, j) > self.cell(i, j - 1):
+                    i -= 1
+                else:
+                    j -= 1
+                if a_start != unset:
+                    emit = True
+            if emit:
+                match_len = a_end - a_start + 1
+                if min_match_len == 0 or match_len >= min_match_len:
+                    match: list[Reply] = [[a_start, a_end], [b_start, b_end]]
+                    if with_match_len:
+                        match.append(match_len)
+                    matches.append(match)
+                a_start = unset
+        common.reverse()
+        return bytes(common), matches

@@ -1,8 +1,14 @@
 """INFO: Redis's sections and field names, filled from the server's state and counters.
 
-Field names follow Redis 7 so monitoring tools that parse INFO keep working; values Concord
-does not have a notion of (replication backlog, RDB child) report what Redis reports when the
-feature is idle. Concord-specific fields carry a `concord_` or `wal_` prefix.
+Field names follow Redis 7.0 so monitoring tools that parse INFO keep working: sections come
+in Redis's fixed order whatever order they were asked in, and each field Concord reports has
+Redis's name and meaning. Values Concord has no notion of (replication backlog, RDB child)
+report what Redis reports when that feature is idle; fields Concord cannot measure honestly
+are left out rather than invented. Concord-specific fields carry a `concord_`, `python_` or
+`wal_` prefix (`CONCORD_FIELD_PREFIXES`).
+
+`ErrorStats` counts error replies by their code (the first word), which is what Redis's
+`errorstats` section and `total_error_replies` report.
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from ..server.state import ServerState
 
 from .. import __version__
 
-REDIS_VERSION = "7.0.15"
-DEFAULT_SECTIONS = [
+REDIS_VERSION: Final = "7.0.15"
+CONCORD_FIELD_PREFIXES: Final = ("concord_", "python_", "wal_")
+
+# Redis's canonical order; a reply lists the requested sections in this order.
+SECTION_ORDER: Final = (
     "server",
     "clients",
     "memory",
@@ -30,20 +39,57 @@ DEFAULT_SECTIONS = [
     "replication",
     "cpu",
     "modules",
+    "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
-]
-ALL_SECTIONS = [*DEFAULT_SECTIONS[:9], "commandstats", "cluster", "keyspace"]
+)
+DEFAULT_SECTIONS: Final = frozenset(SECTION_ORDER) - {"commandstats", "latencystats"}
+ALL_SECTIONS: Final = frozenset(SECTION_ORDER)
+
+ERROR_STATS_LIMIT: Final = 128  # Redis stops adding new error codes after this many
+LRU_CLOCK_MAX: Final = (1 << 24) - 1
+
+Fields = list[tuple[str, object]]
+
+
+class ErrorStats:
+    """Error replies by code (`ERR`, `WRONGTYPE`, ...), as Redis's `afterErrorReply` counts them."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.total = 0
+
+    def record(self, message: bytes) -> None:
+        """Count one error reply; `message` is its text, with or without the leading `-`."""
+        if message[:1] == b"-":
+            message = message[1:]
+        self.total += 1
+        # Redis looks for the code's end within the first 32 bytes of "-CODE ...".
+        space = message.find(b" ", 0, 31)
+        code = message[:space].decode("latin-1") if space > 0 else "ERR"
+        counts = self.counts
+        if code in counts:
+            counts[code] += 1
+        elif len(counts) < ERROR_STATS_LIMIT:
+            counts[code] = 1
+
+    def reset(self) -> None:
+        self.counts.clear()
+        self.total = 0
 
 
 def _human(size: int) -> str:
+    """Redis's `bytesToHuman`."""
     value = float(size)
-    for unit in ("B", "K", "M", "G", "T"):
-        if value < 1024 or unit == "T":
-            return f"{value:.2f}{unit}" if unit != "B" else f"{int(value)}B"
+    for unit in ("B", "K", "M", "G", "T", "P"):
+        if value < 1024 or unit == "P":
+            return f"{int(value)}B" if unit == "B" else f"{value:.2f}{unit}"
         value /= 1024
-    return f"{size}B"  # pragma: no cover
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _rss_bytes() -> int:
@@ -54,8 +100,16 @@ def _rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _server(state: ServerState) -> list[tuple[str, object]]:
+def _system_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):  # pragma: no cover - not POSIX
+        return 0
+
+
+def _server(state: ServerState) -> Fields:
     uptime = int(state.uptime())
+    hz = round(1 / state.node.expire_interval)
     return [
         ("redis_version", REDIS_VERSION),
         ("redis_git_sha1", "00000000"),
@@ -73,16 +127,18 @@ def _server(state: ServerState) -> list[tuple[str, object]]:
         ("server_time_usec", time.time_ns() // 1000),
         ("uptime_in_seconds", uptime),
         ("uptime_in_days", uptime // 86400),
-        ("hz", round(1 / state.node.expire_interval)),
-        ("configured_hz", state.config.hz),
-        ("executable", sys.argv[0]),
+        ("hz", hz),
+        ("configured_hz", hz),
+        ("lru_clock", (time.time_ns() // 1_000_000_000) & LRU_CLOCK_MAX),
+        ("executable", os.path.abspath(sys.argv[0])),
         ("config_file", ""),
+        ("io_threads_active", 0),
         ("concord_version", __version__),
         ("python_version", platform.python_version()),
     ]
 
 
-def _clients(state: ServerState) -> list[tuple[str, object]]:
+def _clients(state: ServerState) -> Fields:
     return [
         ("connected_clients", len(state.clients)),
         ("cluster_connections", 0),
@@ -95,9 +151,12 @@ def _clients(state: ServerState) -> list[tuple[str, object]]:
     ]
 
 
-def _memory(state: ServerState) -> list[tuple[str, object]]:
+def _memory(state: ServerState) -> Fields:
+    # Python has no allocator statistics worth the name: the process's RSS stands in for
+    # used_memory (it is what an operator sizing a machine cares about).
     rss = _rss_bytes()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    system = _system_memory()
     return [
         ("used_memory", rss),
         ("used_memory_human", _human(rss)),
@@ -105,6 +164,8 @@ def _memory(state: ServerState) -> list[tuple[str, object]]:
         ("used_memory_rss_human", _human(rss)),
         ("used_memory_peak", peak),
         ("used_memory_peak_human", _human(peak)),
+        ("total_system_memory", system),
+        ("total_system_memory_human", _human(system)),
         ("maxmemory", 0),
         ("maxmemory_human", "0B"),
         ("maxmemory_policy", "noeviction"),
@@ -112,21 +173,29 @@ def _memory(state: ServerState) -> list[tuple[str, object]]:
     ]
 
 
-def _persistence(state: ServerState) -> list[tuple[str, object]]:
+def _persistence(state: ServerState) -> Fields:
     node = state.node
     wal = node.wal
     return [
         ("loading", int(node.loading)),
         ("async_loading", 0),
-        ("loading_loaded_entries", node.loaded_entries),
         ("rdb_changes_since_last_save", node.last_index),
         ("rdb_bgsave_in_progress", 0),
         ("rdb_last_save_time", state.last_save),
         ("rdb_last_bgsave_status", "ok"),
+        ("rdb_last_bgsave_time_sec", -1),
+        ("rdb_current_bgsave_time_sec", -1),
+        ("rdb_saves", 0),
         ("aof_enabled", 1),
         ("aof_rewrite_in_progress", 0),
+        ("aof_rewrite_scheduled", 0),
+        ("aof_last_rewrite_time_sec", -1),
+        ("aof_current_rewrite_time_sec", -1),
+        ("aof_last_bgrewrite_status", "ok"),
+        ("aof_rewrites", 0),
         ("aof_last_write_status", "ok"),
         ("wal_fsync", "always" if wal.fsync else "never"),
+        ("wal_loaded_entries", node.loaded_entries),
         ("wal_last_index", node.last_index),
         ("wal_bytes_written", wal.bytes_written),
         ("wal_fsyncs", wal.fsyncs),
@@ -135,7 +204,7 @@ def _persistence(state: ServerState) -> list[tuple[str, object]]:
     ]
 
 
-def _stats(state: ServerState) -> list[tuple[str, object]]:
+def _stats(state: ServerState) -> Fields:
     stats = state.machine.stats
     return [
         ("total_connections_received", state.clients.total_connections),
@@ -143,43 +212,68 @@ def _stats(state: ServerState) -> list[tuple[str, object]]:
         ("instantaneous_ops_per_sec", state.ops_per_sec()),
         ("total_net_input_bytes", state.net_input_bytes),
         ("total_net_output_bytes", state.net_output_bytes),
+        ("total_net_repl_input_bytes", 0),
+        ("total_net_repl_output_bytes", 0),
         ("rejected_connections", state.clients.rejected_connections),
-        ("expired_keys", stats.expired_keys),
+        ("sync_full", 0),
+        ("sync_partial_ok", 0),
+        ("sync_partial_err", 0),
+        ("expired_keys", state.machine.keyspace.expired_deletions()),
         ("evicted_keys", 0),
+        ("evicted_clients", 0),
         ("keyspace_hits", stats.keyspace_hits),
         ("keyspace_misses", stats.keyspace_misses),
         ("pubsub_channels", 0),
         ("pubsub_patterns", 0),
-        (
-            "total_error_replies",
-            state.rejected_calls + sum(s.failed_calls for s in state.table.all_specs()),
-        ),
+        ("pubsubshard_channels", 0),
+        ("latest_fork_usec", 0),
+        ("total_forks", 0),
+        ("migrate_cached_sockets", 0),
+        ("slave_expires_tracked_keys", 0),
+        ("tracking_total_keys", 0),
+        ("tracking_total_items", 0),
+        ("tracking_total_prefixes", 0),
+        ("unexpected_error_replies", 0),
+        ("total_error_replies", state.errors.total),
+        ("dump_payload_sanitizations", 0),
     ]
 
 
-def _replication(state: ServerState) -> list[tuple[str, object]]:
+def _replication(state: ServerState) -> Fields:
     return [
         ("role", "master"),
         ("connected_slaves", 0),
         ("master_failover_state", "no-failover"),
         ("master_replid", state.run_id),
+        ("master_replid2", "0" * 40),
         ("master_repl_offset", state.machine.applied_index),
+        ("second_repl_offset", -1),
+        ("repl_backlog_active", 0),
+        ("repl_backlog_size", 1048576),
+        ("repl_backlog_first_byte_offset", 0),
+        ("repl_backlog_histlen", 0),
     ]
 
 
-def _cpu(state: ServerState) -> list[tuple[str, object]]:
+def _cpu(state: ServerState) -> Fields:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return [
+    fields: Fields = [
         ("used_cpu_sys", f"{own.ru_stime:.6f}"),
         ("used_cpu_user", f"{own.ru_utime:.6f}"),
         ("used_cpu_sys_children", f"{children.ru_stime:.6f}"),
         ("used_cpu_user_children", f"{children.ru_utime:.6f}"),
     ]
+    thread_usage = getattr(resource, "RUSAGE_THREAD", None)
+    if thread_usage is not None:  # Linux: the event loop's thread (fsync runs in workers)
+        main = resource.getrusage(thread_usage)
+        fields.append(("used_cpu_sys_main_thread", f"{main.ru_stime:.6f}"))
+        fields.append(("used_cpu_user_main_thread", f"{main.ru_utime:.6f}"))
+    return fields
 
 
-def _commandstats(state: ServerState) -> list[tuple[str, object]]:
-    out: list[tuple[str, object]] = []
+def _commandstats(state: ServerState) -> Fields:
+    out: Fields = []
     for spec in state.table.all_specs():
         if spec.calls or spec.rejected_calls or spec.failed_calls:
             per_call = spec.usec / spec.calls if spec.calls else 0.0
@@ -193,8 +287,14 @@ def _commandstats(state: ServerState) -> list[tuple[str, object]]:
     return out
 
 
-def _keyspace(state: ServerState) -> list[tuple[str, object]]:
-    out: list[tuple[str, object]] = []
+def _errorstats(state: ServerState) -> Fields:
+    counts = state.errors.counts
+    # Redis keeps them in a radix tree: listed in byte order of the code.
+    return [(f"errorstat_{code}", f"count={counts[code]}") for code in sorted(counts)]
+
+
+def _keyspace(state: ServerState) -> Fields:
+    out: Fields = []
     now = max(time.time_ns() // 1000, state.machine.last_time_us) // 1000
     for number, db in enumerate(state.machine.keyspace.dbs):
         keys = db.live_count(now)
@@ -204,11 +304,15 @@ def _keyspace(state: ServerState) -> list[tuple[str, object]]:
     return out
 
 
-def _empty(state: ServerState) -> list[tuple[str, object]]:
+def _empty(state: ServerState) -> Fields:
     return []
 
 
-SECTIONS: dict[str, tuple[str, Callable[[ServerState], list[tuple[str, object]]]]] = {
+def _cluster(state: ServerState) -> Fields:
+    return [("cluster_enabled", 0)]
+
+
+SECTIONS: Final[dict[str, tuple[str, Callable[[ServerState], Fields]]]] = {
     "server": ("Server", _server),
     "clients": ("Clients", _clients),
     "memory": ("Memory", _memory),
@@ -217,28 +321,40 @@ SECTIONS: dict[str, tuple[str, Callable[[ServerState], list[tuple[str, object]]]
     "replication": ("Replication", _replication),
     "cpu": ("CPU", _cpu),
     "modules": ("Modules", _empty),
-    "errorstats": ("Errorstats", _empty),
     "commandstats": ("Commandstats", _commandstats),
-    "cluster": ("Cluster", lambda state: [("cluster_enabled", 0)]),
+    "errorstats": ("Errorstats", _errorstats),
+    # No per-command latency histograms are kept: the section is there, empty.
+    "latencystats": ("Latencystats", _empty),
+    "cluster": ("Cluster", _cluster),
     "keyspace": ("Keyspace", _keyspace),
 }
 
 
-def render_info(state: ServerState, requested: list[str]) -> bytes:
-    names: list[str] = []
-    for name in requested or ["default"]:
+def requested_sections(arguments: list[bytes]) -> set[str]:
+    """The sections INFO's arguments ask for (Redis's `genInfoSectionDict`).
+
+    No argument means `default`; `all` and `everything` mean every section (Concord has no
+    module sections to tell them apart); unknown names ask for nothing.
+    """
+    wanted: set[str] = set()
+    for argument in arguments or [b"default"]:
+        name = argument.decode("latin-1").lower()
         if name == "default":
-            names.extend(DEFAULT_SECTIONS)
+            wanted |= DEFAULT_SECTIONS
         elif name in ("all", "everything"):
-            names.extend(ALL_SECTIONS)
+            wanted |= ALL_SECTIONS
         elif name in SECTIONS:
-            names.append(name)
-    seen: set[str] = set()
+            wanted.add(name)
+    return wanted
+
+
+def render_info(state: ServerState, arguments: list[bytes]) -> bytes:
+    """The INFO text: `# Title` then `field:value` lines, sections separated by a blank line."""
+    wanted = requested_sections(arguments)
     parts: list[str] = []
-    for name in names:
-        if name in seen:
+    for name in SECTION_ORDER:
+        if name not in wanted:
             continue
-        seen.add(name)
         title, render = SECTIONS[name]
         lines = [f"# {title}"] + [f"{key}:{value}" for key, value in render(state)]
         parts.append("\r\n".join(lines) + "\r\n")

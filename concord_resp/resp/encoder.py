@@ -8,6 +8,7 @@ RESP3-only types follow Redis 7 (`addReplyDouble`, `addReplyBool`, `addReplyVerb
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from .replies import (
@@ -30,10 +31,12 @@ _EMPTY_ARRAY = b"*0\r\n"
 
 
 def format_double(value: float) -> bytes:
-    """Redis 7.0's `%.17g` rendering of a double, with `inf`/`-inf` spelled out."""
-    if value == float("inf"):
+    """Redis 7.0's `%.17g` rendering of a double, as glibc prints it (`inf`, `-inf`, `-nan`)."""
+    if value != value:
+        return b"-nan" if math.copysign(1.0, value) < 0 else b"nan"
+    if value == math.inf:
         return b"inf"
-    if value == float("-inf"):
+    if value == -math.inf:
         return b"-inf"
     return b"%.17g" % value
 
@@ -46,11 +49,14 @@ def encode_reply(value: object, proto: int = 2) -> bytes:
 
 
 def encode_error(message: bytes | str) -> bytes:
-    """Encode an error reply; CR and LF inside the message become spaces, as in Redis."""
+    """Encode an error reply the way Redis's `addReplyErrorFormat` does.
+
+    Trailing CR/LF are trimmed and the others become spaces, so the reply stays one line.
+    """
     if isinstance(message, str):
         message = message.encode()
     if b"\r" in message or b"\n" in message:
-        message = message.replace(b"\r", b" ").replace(b"\n", b" ")
+        message = message.rstrip(b"\r\n").replace(b"\r", b" ").replace(b"\n", b" ")
     return b"-" + message + b"\r\n"
 
 
@@ -142,7 +148,8 @@ def _encode_verbatim(value: object, proto: int, out: list[bytes]) -> None:
     verbatim: Verbatim = value  # type: ignore[assignment]
     text = verbatim.text
     if proto == 3:
-        out.append(b"=%d\r\n%s:%s\r\n" % (len(text) + 4, verbatim.format, text))
+        size = len(verbatim.format) + 1 + len(text)
+        out.append(b"=%d\r\n%s:%s\r\n" % (size, verbatim.format, text))
     else:
         out.append(b"$%d\r\n%s\r\n" % (len(text), text))
 

@@ -1,25 +1,38 @@
 """Request parsing: bytes in, argv lists out, sans-IO (the h11 shape).
 
 `RequestParser.feed(data)` returns the complete requests found so far; a partial request waits
-for more data. Two request forms exist, chosen by the first byte of each request as in Redis:
+for more data. The rules are Redis 7.0's `processInputBuffer`: the first byte of a request
+picks its form (`*` multibulk, anything else inline: what people type into telnet or nc), and
+Redis's limits apply with Redis's error texts.
 
-- multibulk (`*<n>\\r\\n$<len>\\r\\n<bytes>\\r\\n...`), parsed by `hiredis.Reader` on the hot
-  path. `Reader.len()` tells how many bytes are left unconsumed, which locates frame
-  boundaries without copying;
-- inline (`SET k v\\r\\n`, what people type into telnet or nc), split like Redis's
-  `sdssplitargs` (double quotes with escapes, single quotes).
+Two parsers implement the same rules:
 
-Redis's limits are enforced with Redis's wording. hiredis does not know them, so while a
-multibulk request is incomplete a small streaming validator (`_FrameValidator`, the same rules
-as Redis's `processMultibulkBuffer`) walks its headers: a client announcing a 600 MB bulk gets
-`Protocol error: invalid bulk length` at once, not after it sent 600 MB. The validator also
-names the exact error when hiredis rejects a request. After a protocol error the parser is
-`broken`: requests parsed before the error are still returned (Redis runs them), then the
-caller sends `error` and closes the connection.
+- the hot path hands a run of multibulk requests to `hiredis.Reader` (C). Its result is used
+  only when it is certainly what Redis parses: every request complete, arrays of bulk strings
+  only. Two regex screens run first: element types hiredis returns as bytes (`+x`, `=...`,
+  `(1`) or frames it reads as arrays (`~`, `>`, `|`), and counts of 7+ digits (hiredis
+  allocates an array before its elements arrive: `*2000000000` would be a 16 GB list);
+- everything else (a request cut by the end of a read, inline requests, anything the screens
+  or hiredis refuse) goes through `_Multibulk` / `_Inline`, a transcription of Redis's
+  `processMultibulkBuffer` / `processInlineBuffer` with their quirks: a header line ends at
+  its first CR whatever byte follows, a NUL byte before that CR stalls the request (Redis
+  searches with `strchr`), the two bytes after a bulk payload are not checked.
+
+Limits: a header or inline line over 64 KB and a bulk length over `max_bulk_len` are protocol
+errors at once (from the header, not after the payload arrived); a bulk whose bytes pass
+`max_query_buffer` closes the connection without a reply (Redis's client-query-buffer-limit:
+its query buffer holds the bulk being read). After an error the parser is `broken`: requests
+parsed before it are still returned (Redis runs them), then the caller sends `error` (None:
+close silently) and closes.
+
+Known leniency of the hot path (a client must craft it deliberately): after a bulk whose two
+trailing bytes are not CRLF, or whose payload itself looks like `$<digits>`, an element
+starting with `+ = (` or a request starting with `~ > |` is read the hiredis way.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import hiredis
@@ -29,19 +42,45 @@ DEFAULT_MAX_BULK_LEN: Final = 512 * 1024 * 1024
 DEFAULT_MAX_QUERY_BUFFER: Final = 1024 * 1024 * 1024
 INT_MAX: Final = 2**31 - 1
 LLONG_MAX: Final = 2**63 - 1
+_LLONG_MAX_CHARS: Final = 20  # len(b"-9223372036854775808")
+UNAUTH_MAX_MULTIBULK: Final = 10  # Redis's limits for a client that must AUTH first
+UNAUTH_MAX_BULK: Final = 16384
 
 _STAR: Final = 42  # b"*"
-_DOLLAR: Final = 36  # b"$"
-_SPACE_BYTES: Final = frozenset(b" \t\n\v\f\r")
+_PROBE: Final = b":0\r\n"  # an idle hiredis reader answers 0; one inside an array does not
+_TAIL_GUESSES: Final = 2
+
+# Screen 1: an element or request that hiredis would accept where Redis does not. A payload
+# also follows CRLF, so a match right after a `$<digits>` header line is not one.
+_LOOKS_NOT_BULK: Final = re.compile(
+    rb"\r\n[+=(~>|]" + b"".join(rb"(?<!\$\d{%d}\r\n.)" % n for n in range(1, 10)), re.DOTALL
+)
+# Screen 2: an aggregate count of 100000 or more, which hiredis would preallocate a list for
+# (the four aggregate type bytes are folded into `*` first: a regex whose first byte is a
+# literal scans much faster). Below that, a list costs at most 800 KB of untouched memory.
+_AGGREGATE_TO_STAR: Final = bytes(_STAR if byte in b"*~>|" else byte for byte in range(256))
+_BIG_COUNT: Final = re.compile(rb"\*\d{6}")
 
 
 class ProtocolError(Exception):
-    """Raised by helpers; the parser turns it into its `error` state."""
+    """A request broke Redis's protocol: reply with `reply` (None: close silently), then close."""
+
+    def __init__(self, reason: str, reply: bytes | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reply = reply
+
+
+def _protocol_error(detail: bytes) -> ProtocolError:
+    text = b"Protocol error: " + detail
+    return ProtocolError(text.decode("utf-8", "replace"), b"ERR " + text)
 
 
 def string2ll(text: bytes) -> int | None:
     """Redis's strict `string2ll`: `0` or an optional `-` then a non-zero digit then digits."""
-    if not text:
+    if not text or len(text) > _LLONG_MAX_CHARS:
+        # Redis refuses anything longer up front; Python's int() would also raise on a long
+        # enough digit string (sys.get_int_max_str_digits), so this is a safety check too.
         return None
     if text == b"0":
         return 0
@@ -55,220 +94,341 @@ def string2ll(text: bytes) -> int | None:
 
 
 class RequestParser:
-    """Turns a client's byte stream into argv lists, enforcing Redis's request limits."""
+    """Turns a client's byte stream into argv lists, enforcing Redis's request limits.
+
+    The limits are plain attributes: the server updates them before each `feed` (CONFIG SET).
+    `auth_required` is Redis's `authRequired(c)`: the client has not authenticated and the
+    default user needs a password; it caps requests at 10 arguments of 16 KB.
+    """
 
     def __init__(
         self,
         *,
         max_bulk_len: int = DEFAULT_MAX_BULK_LEN,
         max_query_buffer: int = DEFAULT_MAX_QUERY_BUFFER,
+        auth_required: bool = False,
     ) -> None:
         self.max_bulk_len = max_bulk_len
         self.max_query_buffer = max_query_buffer
-        self._reader = hiredis.Reader()
-        self._reader_busy = False  # the reader holds part of a multibulk request
-        self._walker: _FrameWalker | None = None  # walks headers while a frame is partial
-        self._inline = b""  # an incomplete inline request
+        self.auth_required = auth_required
+        self._reader = hiredis.Reader()  # idle between reads: holds no partial request
+        self._request: _Multibulk | _Inline | None = None  # a request cut by the end of a read
         self.error: bytes | None = None  # the error reply to send before closing
         self.broken = False  # stop reading: a protocol error or a limit was hit
         self.close_reason: str | None = None
 
     @property
     def buffered(self) -> int:
-        """Bytes held for the incomplete request (roughly Redis's `qbuf`)."""
-        partial = self._walker.buffered if self._walker is not None else 0
-        return partial + len(self._inline)
+        """Bytes held for the incomplete request element (Redis's `qbuf`)."""
+        return 0 if self._request is None else self._request.buffered
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         commands: list[list[bytes]] = []
         if self.broken or not data:
             return commands
-        if self._inline:
-            data = self._inline + data
-            self._inline = b""
-        pos = 0
-        end = len(data)
-        while pos < end and not self.broken:
-            if not self._reader_busy and data[pos] != _STAR:
-                pos = self._parse_inline(data, pos, commands)
-            else:
-                pos = self._parse_multibulk(data, pos, commands)
+        try:
+            self._parse(data, commands)
+        except ProtocolError as error:
+            self._request = None
+            self.broken = True
+            self.error = error.reply
+            self.close_reason = error.reason
         return commands
 
-    # -- multibulk ---------------------------------------------------------------------
-
-    def _parse_multibulk(self, data: bytes, pos: int, commands: list[list[bytes]]) -> int:
-        """Parse multibulk requests from data[pos:]; return where parsing stopped."""
-        reader = self._reader
+    def _parse(self, data: bytes, commands: list[list[bytes]]) -> None:
+        pos = 0
         end = len(data)
-        reader.feed(data, pos, end - pos)
-        self._reader_busy = True
-        while True:
-            try:
-                item = reader.gets()
-            except hiredis.ProtocolError:
-                return self._resync(data, pos, end)
-            if item is False:
-                break
-            if type(item) is list:
+        fast = not self.auth_required  # the unauthenticated limits are checked in Python
+        request = self._request
+        self._request = None
+        while pos < end:
+            if request is None:
+                if data[pos] != _STAR:
+                    request = _Inline()
+                elif fast:
+                    taken = self._parse_fast(data, pos, end, commands)
+                    if taken is None:
+                        return
+                    pos = taken  # Python reads on from here, to the end of this read
+                    fast = False
+                    continue
+                else:
+                    request = _Multibulk()
+            pos = request.parse(data, pos, end, self)
+            if not request.done:
+                self._request = request
+                return
+            if request.argv:
+                commands.append(request.argv)
+            request = None
+
+    # -- hot path ------------------------------------------------------------------------
+
+    def _parse_fast(
+        self, data: bytes, pos: int, end: int, commands: list[list[bytes]]
+    ) -> int | None:
+        """hiredis parses data[pos:end]; returns where Python must take over (None: done)."""
+        size = end - pos
+        if (
+            size > self.max_bulk_len
+            or size > self.max_query_buffer
+            or _LOOKS_NOT_BULK.search(data, pos) is not None
+            or _BIG_COUNT.search(data.translate(_AGGREGATE_TO_STAR), pos) is not None
+        ):
+            return pos
+        base = len(commands)
+        reader = self._reader
+        reader.feed(data, pos, size)
+        frames = 0
+        try:
+            while (item := reader.gets()) is not False:
+                if type(item) is not list:
+                    return self._abandon(commands, base, pos)
                 for arg in item:
                     if type(arg) is not bytes:
-                        return self._resync(data, pos, end)
+                        return self._abandon(commands, base, pos)
+                frames += 1
                 if item:
                     commands.append(item)
-            elif item is not None:
-                # A top-level non-array (say `+PING`) is an inline request to Redis.
-                return self._resync(data, pos, end)
-        if reader.has_data() or self._walker is not None:
-            self._walk_partial(data, pos, end)
-        else:
-            self._reader_busy = False
-        return end
-
-    def _walk_partial(self, data: bytes, pos: int, end: int) -> None:
-        """A frame is incomplete: check its headers against Redis's limits."""
-        if self._walker is None:
-            self._walker = _FrameWalker(self.max_bulk_len)
-        walker = self._walker
-        outcome = walker.walk(data, pos, end)
-        if outcome is not None:
-            # hiredis accepted what the walker rejects: only an error can get here.
-            self._fail(outcome if isinstance(outcome, bytes) else _GENERIC)
-            return
-        if not walker.in_frame:
-            self._walker = None
-            self._reader_busy = False
-        elif walker.buffered > self.max_query_buffer:
-            self._fail_silently("max query buffer length reached")
-
-    def _resync(self, data: bytes, pos: int, end: int) -> int:
-        """hiredis refused something: find Redis's error, or the inline request it met."""
-        walker = self._walker or _FrameWalker(self.max_bulk_len)
-        self._walker = None
+            if not reader.has_data():
+                # Everything was consumed: idle, or inside an array whose header was read.
+                reader.feed(_PROBE)
+                if type(reader.gets()) is int:
+                    return None
+        except hiredis.HiredisError:
+            return self._abandon(commands, base, pos)
+        # The last request is cut by the end of the read: Python takes it from its first byte.
         self._reader = hiredis.Reader()
-        self._reader_busy = False
-        outcome = walker.walk(data, pos, end)
-        if isinstance(outcome, int):
-            return outcome  # an inline request starts here
-        self._fail(outcome or _GENERIC)
-        return end
+        tail = _find_tail(data, pos, end, frames)
+        return self._abandon(commands, base, pos) if tail is None else tail
 
-    # -- inline ------------------------------------------------------------------------
-
-    def _parse_inline(self, data: bytes, pos: int, commands: list[list[bytes]]) -> int:
-        newline = data.find(b"\n", pos)
-        if newline < 0:
-            if len(data) - pos > PROTO_INLINE_MAX_SIZE:
-                self._fail(b"Protocol error: too big inline request")
-            else:
-                self._inline = data[pos:]
-            return len(data)
-        line_end = newline
-        if line_end > pos and data[line_end - 1] == 13:
-            line_end -= 1
-        argv = split_args(data[pos:line_end])
-        if argv is None:
-            self._fail(b"Protocol error: unbalanced quotes in request")
-            return len(data)
-        if argv:
-            commands.append(argv)
-        return newline + 1
-
-    # -- failure -------------------------------------------------------------------------
-
-    def _fail(self, message: bytes) -> None:
-        self.broken = True
-        self.error = b"ERR " + message
-        self.close_reason = message.decode("utf-8", "replace")
-
-    def _fail_silently(self, reason: str) -> None:
-        self.broken = True
-        self.close_reason = reason
+    def _abandon(self, commands: list[list[bytes]], base: int, pos: int) -> int:
+        """hiredis cannot be trusted with this read: Python parses all of it again."""
+        del commands[base:]
+        self._reader = hiredis.Reader()
+        return pos
 
 
-_GENERIC: Final = b"Protocol error: invalid multibulk length"
+def _find_tail(data: bytes, pos: int, end: int, frames: int) -> int | None:
+    """Where the cut request starts, given that `frames` complete ones precede it."""
+    if frames == 0:
+        return pos
+    bound = end
+    for _ in range(_TAIL_GUESSES):
+        cut = data.rfind(b"\r\n*", pos, bound)
+        if cut < 0:
+            return None
+        # hiredis is deterministic: if data[pos:start] holds exactly `frames` requests and
+        # leaves the reader idle, then `start` is where they end.
+        start = cut + 2
+        if _count_frames(data, pos, start) == frames:
+            return start
+        bound = start
+    return None
 
 
-class _FrameWalker:
-    """Redis's `processMultibulkBuffer` header rules over a stream of multibulk frames.
+def _count_frames(data: bytes, pos: int, stop: int) -> int | None:
+    """How many requests hiredis reads in data[pos:stop], or None unless it ends idle there."""
+    reader = hiredis.Reader()
+    reader.feed(data, pos, stop - pos)
+    frames = 0
+    try:
+        while reader.gets() is not False:
+            frames += 1
+        if reader.has_data():
+            return None
+        reader.feed(_PROBE)
+        return frames if type(reader.gets()) is int else None
+    except hiredis.HiredisError:
+        return None
 
-    It reads headers only (counts and bulk lengths) and skips payloads by length, so it keeps
-    no request data. `walk` returns None when all is well so far, Redis's error text for a bad
-    header, or the offset of a request that does not start with `*` (an inline request).
+
+# -- Redis's parsers, for everything the hot path does not take ------------------------------
+
+
+class _Line:
+    """A header or inline line that may arrive over several reads (Redis's `strchr` search).
+
+    Redis searches from the start of the line for `stop` in a NUL-terminated buffer: a NUL
+    byte first means "no line yet", forever, so the request stalls until its size limit.
     """
 
-    __slots__ = ("_line", "_max_bulk_len", "_remaining", "_skip", "buffered")
+    __slots__ = ("_parts", "_skip_next", "_stop", "size", "stalled")
 
-    def __init__(self, max_bulk_len: int) -> None:
-        self._max_bulk_len = max_bulk_len
-        self._line = b""  # a header line still being received
-        self._remaining = 0  # elements left in the current frame; -1 before its count line
-        self._skip = 0  # payload bytes (plus CRLF) still to skip
-        self.buffered = 0  # bytes of the current frame seen so far
+    def __init__(self, stop: bytes) -> None:
+        self._stop = stop
+        self._parts: list[bytes] = []
+        self._skip_next = False  # a header's CR was the last byte: the next one ends the line
+        self.size = 0  # bytes of the line received so far (Redis's qbuf - qb_pos)
+        self.stalled = False
+
+    def read(self, data: bytes, pos: int, end: int) -> tuple[bytes | None, int]:
+        """The complete line and where parsing continues, or (None, end) when incomplete."""
+        if self.stalled:
+            self.size += end - pos
+            return None, end
+        if self._skip_next:
+            return self._finish(b""), pos + 1
+        stop = data.find(self._stop, pos, end)
+        if data.find(b"\0", pos, end if stop < 0 else stop) >= 0:
+            self.stalled = True
+            self._parts = []
+            self.size += end - pos
+            return None, end
+        if stop < 0:
+            self._parts.append(data[pos:end])
+            self.size += end - pos
+            return None, end
+        if self._stop == b"\n":
+            return self._finish(data[pos:stop]), stop + 1
+        if stop + 1 == end:
+            # Redis waits for one more byte after the CR (it does not check that it is LF).
+            self._parts.append(data[pos:stop])
+            self.size += end - pos
+            self._skip_next = True
+            return None, end
+        return self._finish(data[pos:stop]), stop + 2
+
+    def _finish(self, last: bytes) -> bytes:
+        parts = self._parts
+        line = b"".join(parts) + last if parts else last
+        self._parts = []
+        self._skip_next = False
+        self.size = 0
+        return line
 
     @property
-    def in_frame(self) -> bool:
-        return self._remaining != 0 or self._skip != 0 or bool(self._line)
+    def waiting_for_newline(self) -> bool:
+        """True unless the line only lacks the byte after its CR (no size check then)."""
+        return not self._skip_next
 
-    def walk(self, data: bytes, pos: int, end: int) -> bytes | int | None:
+
+class _Inline:
+    """One inline request: Redis's `processInlineBuffer`."""
+
+    __slots__ = ("_line", "argv", "done")
+
+    def __init__(self) -> None:
+        self._line = _Line(b"\n")
+        self.argv: list[bytes] = []
+        self.done = False
+
+    @property
+    def buffered(self) -> int:
+        return self._line.size
+
+    def parse(self, data: bytes, pos: int, end: int, limits: RequestParser) -> int:
+        line, pos = self._line.read(data, pos, end)
+        if line is None:
+            if self._line.size > PROTO_INLINE_MAX_SIZE:
+                raise _protocol_error(b"too big inline request")
+            return pos
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        argv = split_args(line)
+        if argv is None:
+            raise _protocol_error(b"unbalanced quotes in request")
+        self.argv = argv
+        self.done = True
+        return pos
+
+
+class _Multibulk:
+    """One multibulk request: Redis's `processMultibulkBuffer`."""
+
+    __slots__ = ("_bulk", "_got", "_line", "_parts", "_remaining", "argv", "done")
+
+    def __init__(self) -> None:
+        self._line = _Line(b"\r")
+        self._remaining = -1  # elements still to read; -1 until the count line is read
+        self._bulk = -1  # length of the bulk being read; -1 while reading its header
+        self._got = 0  # bytes of that bulk (payload, then its two trailing bytes) received
+        self._parts: list[bytes] = []
+        self.argv: list[bytes] = []
+        self.done = False
+
+    @property
+    def buffered(self) -> int:
+        return self._line.size if self._bulk < 0 else self._got
+
+    def parse(self, data: bytes, pos: int, end: int, limits: RequestParser) -> int:
         while pos < end:
-            if self._skip:
-                step = min(self._skip, end - pos)
-                self._skip -= step
-                self.buffered += step
-                pos += step
-                if self._skip == 0:
+            if self._bulk >= 0:
+                pos = self._read_payload(data, pos, end, limits)
+                if self._bulk < 0:
                     self._remaining -= 1
+                    if self._remaining == 0:
+                        self.done = True
+                        return pos
                 continue
-            if self._remaining == 0 and not self._line:
-                # A new request starts here.
-                if data[pos] != _STAR:
+            line, pos = self._line.read(data, pos, end)
+            if line is None:
+                self._check_line_size()
+            elif self._remaining < 0:
+                self._remaining = _read_count(line, limits)
+                if self._remaining == 0:
+                    self.done = True
                     return pos
-                self._remaining = -1
-                self.buffered = 0
-            counting = self._remaining < 0
-            if self._line[-1:] == b"\r":
-                # The CR ended the previous piece; any next byte completes the line.
-                line = self._line[:-1]
-                self._line = b""
-                pos += 1
-                self.buffered += 1
             else:
-                cr = data.find(b"\r", pos, end)
-                if cr < 0 or cr + 1 >= end:
-                    # No complete line yet (a trailing CR still waits for its LF).
-                    self._line += data[pos:end]
-                    self.buffered += end - pos
-                    if len(self._line) > PROTO_INLINE_MAX_SIZE:
-                        if counting:
-                            return b"Protocol error: too big mbulk count string"
-                        return b"Protocol error: too big bulk count string"
-                    return None
-                line = self._line + data[pos:cr]
-                self._line = b""
-                self.buffered += cr + 2 - pos
-                pos = cr + 2
-            message = self._header(line, counting)
-            if message is not None:
-                return message
-        return None
+                self._bulk = _read_bulk_length(line, limits)
+        return pos
 
-    def _header(self, line: bytes, counting: bool) -> bytes | None:
-        if counting:
-            count = string2ll(line[1:])
-            if count is None or count > INT_MAX:
-                return b"Protocol error: invalid multibulk length"
-            self._remaining = max(count, 0)
-            return None
-        if line[:1] != b"$":
-            return b"Protocol error: expected '$', got '%s'" % (line[:1] or b"\r")
-        length = string2ll(line[1:])
-        if length is None or length < 0 or length > self._max_bulk_len:
-            return b"Protocol error: invalid bulk length"
-        self._skip = length + 2
-        return None
+    def _check_line_size(self) -> None:
+        if self._line.size > PROTO_INLINE_MAX_SIZE and self._line.waiting_for_newline:
+            if self._remaining < 0:
+                raise _protocol_error(b"too big mbulk count string")
+            raise _protocol_error(b"too big bulk count string")
+
+    def _read_payload(self, data: bytes, pos: int, end: int, limits: RequestParser) -> int:
+        bulk = self._bulk
+        need = bulk + 2 - self._got
+        if self._got == 0 and end - pos >= need:
+            arg = data[pos : pos + bulk]  # the common case: the whole bulk is in this read
+        else:
+            take = min(need, end - pos)
+            wanted = bulk - self._got
+            if wanted > 0:
+                piece = min(take, wanted)
+                whole = pos == 0 and piece == len(data)  # a read of payload only: no copy
+                self._parts.append(data if whole else data[pos : pos + piece])
+            self._got += take
+            if self._got > limits.max_query_buffer:
+                raise ProtocolError("max query buffer length reached", None)
+            if take < need:
+                return end
+            arg = b"".join(self._parts)
+            self._parts = []
+        if bulk + 2 > limits.max_query_buffer:
+            raise ProtocolError("max query buffer length reached", None)
+        self.argv.append(arg)
+        self._bulk = -1
+        self._got = 0
+        return pos + need
 
 
+def _read_count(line: bytes, limits: RequestParser) -> int:
+    count = string2ll(line[1:])
+    if count is None or count > INT_MAX:
+        raise _protocol_error(b"invalid multibulk length")
+    if count > UNAUTH_MAX_MULTIBULK and limits.auth_required:
+        raise _protocol_error(b"unauthenticated multibulk length")
+    return max(count, 0)  # Redis runs nothing for `*0` or `*-5`
+
+
+def _read_bulk_length(line: bytes, limits: RequestParser) -> int:
+    if line[:1] != b"$":
+        # Redis prints the first byte of the line; an empty line's first byte is its CR.
+        first = line[:1] or b"\r"
+        raise _protocol_error(b"expected '$', got '%s'" % (b" " if first in b"\r\n" else first))
+    length = string2ll(line[1:])
+    if length is None or length < 0 or length > limits.max_bulk_len:
+        raise _protocol_error(b"invalid bulk length")
+    if length > UNAUTH_MAX_BULK and limits.auth_required:
+        raise _protocol_error(b"unauthenticated bulk length")
+    return length
+
+
+_SPACE_BYTES: Final = frozenset(b" \t\n\v\f\r")
 _ESCAPES: Final = {
     ord("n"): b"\n",
     ord("r"): b"\r",

@@ -121,6 +121,7 @@ class Server:
         self.dispatcher = Dispatcher(self.state, CONTROL)
         self.shutdown = trio.Event()
         self.port = config.port
+        self._accepting = True
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listener = open_listener(self.config)
@@ -139,7 +140,17 @@ class Server:
                     log.info("ready to accept connections")
                     await self.shutdown.wait()
                     log.info("shutting down: finishing in-flight commands")
+                    trio.lowlevel.notify_closing(listener)
                     listener.close()
+                    self._stop_connections()
+                    with trio.move_on_after(self.config.shutdown_timeout) as grace:
+                        while len(self.state.clients):
+                            await trio.sleep(0.01)
+                    if grace.cancelled_caught:
+                        log.warning(
+                            "clients still busy after %.0f s: closing them",
+                            self.config.shutdown_timeout,
+                        )
                     connections.cancel_scope.cancel()
                 node_scope.cancel()
                 root.cancel_scope.cancel()
@@ -153,6 +164,14 @@ class Server:
         from .. import __version__
 
         return __version__
+
+    def _stop_connections(self) -> None:
+        """Idle connections close now; busy ones finish their batch first (see connection)."""
+        self._accepting = False
+        for client in self.state.clients:
+            client.stop_requested = True
+            if not client.busy and not client.replies_owed() and client.cancel is not None:
+                client.cancel()
 
     async def _run_node(self, scope: trio.CancelScope) -> None:
         with scope:
@@ -176,8 +195,11 @@ class Server:
     async def _accept_loop(self, listener: socket.socket, nursery: trio.Nursery) -> None:
         state = self.state
         clients = state.clients
-        while True:
-            await trio.lowlevel.wait_readable(listener)
+        while self._accepting:
+            try:
+                await trio.lowlevel.wait_readable(listener)
+            except trio.ClosedResourceError:
+                return
             try:
                 sock, address = listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -203,14 +225,16 @@ class Server:
                 fd=sock.fileno(),
             )
             clients.add(client)
-            nursery.start_soon(self._run_connection, sock, client)
+            nursery.start_soon(self._run_connection, sock, client, nursery)
 
-    async def _run_connection(self, sock: socket.socket, client: ClientState) -> None:
+    async def _run_connection(
+        self, sock: socket.socket, client: ClientState, nursery: trio.Nursery
+    ) -> None:
         scope = trio.CancelScope()
         client.cancel = scope.cancel
         try:
             with scope:
-                await serve_connection(self.state, self.dispatcher, sock, client)
+                await serve_connection(self.state, self.dispatcher, sock, client, nursery)
         finally:
             self.state.clients.remove(client)
             sock.close()

@@ -1,4 +1,10 @@
-"""Per-connection state and the registry of connected clients (CLIENT LIST, maxclients)."""
+"""Per-connection state and the registry of connected clients (CLIENT LIST, maxclients).
+
+`ClientState` is what Redis keeps in its `client` struct that Concord has a use for: name,
+protocol, selected db, the transaction being queued and the keys watched, flags. It renders
+its own CLIENT LIST line with Redis's field names and flag letters. The registry keeps
+clients in connection order (the order CLIENT LIST shows) and never reuses an id.
+"""
 
 from __future__ import annotations
 
@@ -29,11 +35,14 @@ class ClientState:
     last_command: str = "NULL"
     query_buffer: int = 0
     closing: bool = False  # QUIT or CLIENT KILL: close after the reply is sent
-    killed: bool = False
+    killed: bool = False  # CLIENT KILL by another client: closed at once
     no_evict: bool = False
     no_touch: bool = False
     readonly: bool = False
     cancel: Callable[[], None] | None = None  # closes the connection (CLIENT KILL)
+    busy: bool = False  # running a batch: shutdown lets it finish
+    replies_owed: Callable[[], bool] = lambda: False  # replies not sent yet (set by the connection)
+    stop_requested: bool = False  # shutting down: stop after the current batch
 
     def reset_multi(self) -> None:
         self.in_multi = False
@@ -41,31 +50,38 @@ class ClientState:
         self.queued = []
         self.watches = {}
 
-    def flags(self) -> str:
-        flags = ""
-        if self.in_multi:
-            flags += "x"
+    def flags(self, *, watch_broken: bool = False) -> str:
+        """Redis's one-letter flags, in Redis's order (`N` when none applies)."""
+        flags = "x" if self.in_multi else ""
+        if watch_broken:
+            flags += "d"  # a watched key changed: EXEC will fail (CLIENT_DIRTY_CAS)
         if self.closing:
             flags += "c"
+        if self.killed:
+            flags += "A"
+        if self.readonly:
+            flags += "r"
         if self.no_evict:
             flags += "e"
         if self.no_touch:
             flags += "T"
         return flags or "N"
 
-    def describe(self, now: float | None = None) -> bytes:
-        """One CLIENT LIST / CLIENT INFO line (Redis 7.2 field order)."""
+    def describe(self, now: float | None = None, *, watch_broken: bool = False) -> bytes:
+        """One CLIENT LIST / CLIENT INFO line: Redis 7.0's fields, then 7.2's lib-name/ver.
+
+        Memory and buffer fields are fixed: Python gives no honest per-client numbers.
+        """
         now = time.monotonic() if now is None else now
         multi = len(self.queued) if self.in_multi else -1
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
-            f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
-            f"idle={int(now - self.last_active)} flags={self.flags()} db={self.db} sub=0 psub=0 "
-            f"ssub=0 multi={multi} qbuf={self.query_buffer} qbuf-free=0 argv-mem=0 "
-            f"multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
-            f"cmd={self.last_command} user=default redir=-1 resp={self.proto} "
-            f"lib-name={self.lib_name.decode('utf-8', 'replace')} "
-            f"lib-ver={self.lib_ver.decode('utf-8', 'replace')}"
+            f"name={self.name.decode('latin-1')} age={int(now - self.created)} "
+            f"idle={int(now - self.last_active)} flags={self.flags(watch_broken=watch_broken)} "
+            f"db={self.db} sub=0 psub=0 ssub=0 multi={multi} qbuf={self.query_buffer} "
+            f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+            f"events=r cmd={self.last_command} user=default redir=-1 resp={self.proto} "
+            f"lib-name={self.lib_name.decode('latin-1')} lib-ver={self.lib_ver.decode('latin-1')}"
         ).encode()
 
 

@@ -1,12 +1,17 @@
-"""One task per client connection: read what is available, run it as a batch, reply once.
+"""One task per client connection: read what is available, run it as a batch, reply in order.
 
 The socket is used through trio's low-level readiness API (`wait_readable` / `wait_writable`
 on a non-blocking socket) rather than a stream object: it keeps the per-request overhead to
-one scheduler round trip, which is most of the cost of a small command in Python.
+the system calls, which are most of the cost of a small command in Python.
 
-A batch, once started, finishes even if the server is shutting down (the dispatch runs in a
-shielded scope): in-flight commands complete and get their replies. Waiting for the next
-request is not shielded, so shutdown and CLIENT KILL stop an idle connection at once.
+Replies go through the connection's `Outbox`, strictly in request order. Replies known at once
+are sent when the batch ends (one send per batch). A write's reply is sent by whoever
+completes it: the node calls `Outbox.flush` as soon as the entry is applied, so the
+connection's task is not woken just to send it. If the socket cannot take everything, a
+drain task finishes the job, and the connection reads no further requests until it has.
+
+Shutdown lets in-flight work finish: a connection with nothing pending is closed at once; one
+with replies owed is asked to stop, and stops when its outbox is empty.
 """
 
 from __future__ import annotations
@@ -14,18 +19,20 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections import deque
 from typing import Final
 
 import trio
 
 from ..resp import RequestParser, encode_error
 from .client import ClientState
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, Pending
 from .state import ServerState
 
 log = logging.getLogger("concord.server")
 
 RECV_SIZE: Final = 128 * 1024
+MAX_OWED: Final = 1000  # replies owed before the connection stops reading (flow control)
 
 
 async def send_all(sock: socket.socket, data: bytes) -> None:
@@ -39,17 +46,143 @@ async def send_all(sock: socket.socket, data: bytes) -> None:
         view = view[sent:]
 
 
+class Outbox:
+    """The replies owed to one client, in request order; sends whatever is ready."""
+
+    __slots__ = (
+        "_backlog",
+        "_drained",
+        "_last",
+        "_nursery",
+        "_sock",
+        "client",
+        "closed",
+        "items",
+        "state",
+    )
+
+    def __init__(
+        self, sock: socket.socket, client: ClientState, state: ServerState, nursery: trio.Nursery
+    ) -> None:
+        self._sock = sock
+        self.client = client
+        self.state = state
+        self._nursery = nursery
+        self.items: deque[bytes | Pending] = deque()
+        self._last: Pending | None = None
+        self._backlog = b""  # bytes the socket did not take yet
+        self._drained: trio.Event | None = None  # set when a drain task has emptied the backlog
+        self.closed = False
+
+    # -- the ReplySink protocol (used by the dispatcher) ------------------------------------
+
+    def push(self, reply: bytes) -> None:
+        self.items.append(reply)
+
+    def push_pending(self, pending: Pending) -> None:
+        self.items.append(pending)
+        self._last = pending
+        pending.proposal.on_done = self.flush
+
+    def unfinished(self) -> Pending | None:
+        last = self._last
+        return last if last is not None and not last.proposal.done else None
+
+    # -- sending -----------------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        """Nothing owed to the client and nothing left to send."""
+        return not self.items and not self._backlog
+
+    def flush(self) -> None:
+        """Send every reply that is ready, up to the first one that is not. Never blocks."""
+        items = self.items
+        ready: list[bytes] = []
+        while items:
+            head = items[0]
+            if type(head) is bytes:
+                ready.append(head)
+            elif head.proposal.done:  # type: ignore[union-attr]
+                ready.append(head.encoded)  # type: ignore[union-attr]
+            else:
+                break
+            items.popleft()
+        if ready and not self.closed:
+            self._send(ready[0] if len(ready) == 1 else b"".join(ready))
+        client = self.client
+        if client.stop_requested and not client.busy and self.idle and client.cancel is not None:
+            client.cancel()  # shutting down and nothing more is owed: close now
+
+    def _send(self, data: bytes) -> None:
+        self.state.net_output_bytes += len(data)
+        if self._backlog:
+            self._backlog += data
+            return
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.closed = True  # the client went away; its task will notice
+            return
+        if sent < len(data):
+            self._backlog = data[sent:]
+            self._drained = trio.Event()
+            self._nursery.start_soon(self._drain)
+
+    async def _drain(self) -> None:
+        try:
+            while self._backlog and not self.closed:
+                try:
+                    await trio.lowlevel.wait_writable(self._sock)
+                    sent = self._sock.send(self._backlog)
+                except BlockingIOError:
+                    continue
+                except (OSError, trio.ClosedResourceError):
+                    self.closed = True
+                    break
+                self._backlog = self._backlog[sent:]
+        finally:
+            self._backlog = b"" if self.closed else self._backlog
+            if self._drained is not None:
+                self._drained.set()
+
+    async def settle(self) -> None:
+        """Wait until every owed reply is applied and sent (before closing or reading on)."""
+        if self._last is not None and not self._last.proposal.done:
+            await self._last.proposal.wait()
+        self.flush()
+        if self._backlog and self._drained is not None:
+            await self._drained.wait()
+
+    async def wait_sent(self) -> None:
+        """Flow control before reading more: a client with many replies owed (a long
+        pipeline of writes) waits for them, and one whose socket is full waits for it to
+        drain. A client with a few writes in flight goes on at once."""
+        if len(self.items) > MAX_OWED:
+            await self.settle()
+        elif self._backlog and self._drained is not None:
+            await self._drained.wait()
+
+
 async def serve_connection(
-    state: ServerState, dispatcher: Dispatcher, sock: socket.socket, client: ClientState
+    state: ServerState,
+    dispatcher: Dispatcher,
+    sock: socket.socket,
+    client: ClientState,
+    nursery: trio.Nursery,
 ) -> None:
     settings = state.settings
     parser = RequestParser(
         max_bulk_len=settings.proto_max_bulk_len,
         max_query_buffer=settings.client_query_buffer_limit,
     )
+    outbox = Outbox(sock, client, state, nursery)
+    client.replies_owed = lambda: not outbox.idle
     wait_readable = trio.lowlevel.wait_readable
     recv = sock.recv
-    run_batch = dispatcher.run_batch
+    dispatch = dispatcher.dispatch
     try:
         while True:
             await wait_readable(sock)
@@ -59,33 +192,31 @@ async def serve_connection(
                 continue
             except OSError:
                 return
-            if not data:
+            if not data or client.stop_requested:
                 return
+            client.busy = True
             state.net_input_bytes += len(data)
             client.last_active = time.monotonic()
             parser.max_bulk_len = settings.proto_max_bulk_len
             parser.max_query_buffer = settings.client_query_buffer_limit
             commands = parser.feed(data)
             client.query_buffer = parser.buffered
-            out = b""
             if commands:
-                with trio.CancelScope(shield=True):
-                    replies = await run_batch(client, commands)
-                out = replies[0] if len(replies) == 1 else b"".join(replies)
+                await dispatch(client, commands, outbox)
             if parser.broken:
                 client.closing = True
                 if parser.error is not None:
-                    out += encode_error(parser.error)
+                    outbox.push(encode_error(parser.error))
                 log.info(
                     "closing client id=%d addr=%s: %s", client.id, client.addr, parser.close_reason
                 )
-            if out:
-                try:
-                    await send_all(sock, out)
-                except OSError:
-                    return
-                state.net_output_bytes += len(out)
-            if client.closing:
+            client.busy = False
+            if client.closing or client.stop_requested:
+                await outbox.settle()
                 return
+            outbox.flush()
+            await outbox.wait_sent()
     finally:
+        outbox.closed = True
+        trio.lowlevel.notify_closing(sock)
         sock.close()

@@ -5,14 +5,19 @@ follows the command table: a `write` command becomes a proposal to the node (com
 the log, answered once applied); any other pure command runs at once against the applied
 state; connection-level commands (HELLO, CLIENT, MULTI, ...) run here.
 
-A batch is everything one read from the socket produced (pipelining). Writes are submitted
-without waiting, so a pipeline of writes shares one fsync; a command that reads state waits
-for this client's earlier writes first, so a client always sees its own writes in order.
-Replies are encoded as soon as they are known and sent in one piece by the caller.
+A batch is everything one read from the socket produced (pipelining). Replies go, in request
+order, into the connection's `ReplySink`: encoded bytes when known, a `Pending` for a write
+(the sink sends it once the entry is applied, without waking the connection's task). Writes
+are submitted without waiting, so a pipeline of writes shares one fsync; a command that reads
+state first waits for this client's earlier writes, so a client always sees its own writes.
+
+A handler that raises something other than `CommandError` is a bug: it is logged with its
+traceback and the client gets `-ERR internal error`, and the server keeps serving everyone.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -21,9 +26,12 @@ from typing import Final, Protocol
 from ..cluster import Proposal
 from ..commands import OP_COMMAND, CommandError, CommandSpec, resolve_spec
 from ..commands.errors import unknown_command
-from ..resp import encode_error, encode_reply
+from ..metrics.info import ErrorStats
+from ..resp import ErrorReply, encode_error, encode_reply
 from .client import ClientState
 from .state import ServerState
+
+log = logging.getLogger("concord.server")
 
 LOADING_ERROR: Final = encode_error("LOADING Concord is loading the dataset in memory")
 QUEUED_REPLY: Final = b"+QUEUED\r\n"
@@ -33,25 +41,37 @@ NOT_QUEUED: Final = frozenset({"exec", "discard", "quit", "reset", "multi", "wat
 
 
 class Pending(Protocol):
-    """A reply that is not known yet: a write waiting for commit, or a transaction."""
+    """A reply that is not known until `proposal` is applied (a write, or a transaction)."""
 
-    async def wait(self) -> None: ...
+    proposal: Proposal
 
     @property
-    def encoded(self) -> bytes: ...
+    def encoded(self) -> bytes:
+        """The encoded reply; only once `proposal.done`."""
+        ...
+
+
+class ReplySink(Protocol):
+    """Where a batch's replies go, in request order (a connection's outbox)."""
+
+    def push(self, reply: bytes) -> None: ...
+
+    def push_pending(self, pending: Pending) -> None: ...
+
+    def unfinished(self) -> Pending | None:
+        """The newest pending reply not applied yet, if any."""
+        ...
 
 
 class WriteReply:
     """The reply to one proposed write, once applied."""
 
-    __slots__ = ("proposal", "spec")
+    __slots__ = ("errors", "proposal", "spec")
 
-    def __init__(self, proposal: Proposal, spec: CommandSpec) -> None:
+    def __init__(self, proposal: Proposal, spec: CommandSpec, errors: ErrorStats) -> None:
         self.proposal = proposal
         self.spec = spec
-
-    async def wait(self) -> None:
-        await self.proposal.wait()
+        self.errors = errors
 
     @property
     def encoded(self) -> bytes:
@@ -61,6 +81,7 @@ class WriteReply:
         spec.usec += self.proposal.apply_us
         if reply[:1] == b"-":
             spec.failed_calls += 1
+            self.errors.record(reply)
         return reply
 
 
@@ -98,80 +119,145 @@ class Dispatcher:
             spec = resolve_spec(spec, argv)
         return spec
 
+    def _reject(self, client: ClientState, argv: list[bytes], error: CommandError) -> bytes:
+        """A command refused before it runs (Redis's `rejectCommand`); returns the error.
+
+        A wrong arity counts as a rejected call of the command it names (an unknown command
+        only as an error reply); inside MULTI the transaction is marked to fail; a refused
+        EXEC discards the transaction (and the watches) at once, as `execCommandAbort` does.
+        """
+        message = error.message
+        spec = self._by_name.get(argv[0]) or self.table.get(argv[0])
+        if spec is not None and spec.is_container and len(argv) >= 2:
+            spec = spec.subcommands.get(argv[1].lower())
+        client.last_command = "NULL" if spec is None else spec.name  # CLIENT LIST's cmd=
+        if spec is not None:
+            spec.rejected_calls += 1
+            if spec.name == "exec":
+                client.reset_multi()
+                reason = message[4:] if message.startswith(b"ERR ") else message
+                message = b"EXECABORT Transaction discarded because of: " + reason
+        if client.in_multi:
+            client.multi_dirty = True
+        self.state.errors.record(message)
+        return message
+
     def now_us(self) -> int:
         return time.time_ns() // 1000
 
     async def run_batch(self, client: ClientState, commands: list[list[bytes]]) -> list[bytes]:
-        """Execute a batch of requests in order; returns their encoded replies in order."""
-        out: list[bytes | Pending] = []
-        unfinished: list[Pending] = []  # replies of this batch not known yet
+        """Execute a batch and wait for all of it; returns the encoded replies in order."""
+        sink = CollectingSink()
+        await self.dispatch(client, commands, sink)
+        return await sink.replies()
+
+    async def dispatch(
+        self, client: ClientState, commands: list[list[bytes]], sink: ReplySink
+    ) -> None:
+        """Execute a batch of requests in order, pushing their replies into `sink`."""
         state = self.state
+        push = sink.push
         for argv in commands:
-            state.commands_processed += 1
             try:
                 spec = self.lookup(argv)
             except CommandError as error:
-                state.rejected_calls += 1
-                if client.in_multi:
-                    client.multi_dirty = True
-                out.append(encode_error(error.message))
+                push(encode_error(self._reject(client, argv, error)))
                 continue
             client.last_command = spec.name
             if self.node.loading and not spec.ok_loading:
                 spec.rejected_calls += 1
-                out.append(LOADING_ERROR)
+                state.errors.record(LOADING_ERROR)
+                push(LOADING_ERROR)
                 continue
             if client.in_multi and spec.name not in NOT_QUEUED:
                 client.queued.append((spec, argv))
-                out.append(QUEUED_REPLY)
+                push(QUEUED_REPLY)
                 continue
             spec.calls += 1
+            state.commands_processed += 1  # like Redis: commands run, not refused or queued
             if spec.is_write:
                 proposal = Proposal(OP_COMMAND, client.db, argv, client.proto)
+                sink.push_pending(WriteReply(proposal, spec, state.errors))
                 self.node.submit(proposal)
-                pending: Pending = WriteReply(proposal, spec)
-                out.append(pending)
-                unfinished.append(pending)
                 continue
-            if unfinished:
+            waiting = sink.unfinished()
+            if waiting is not None:
                 # Reads see this client's earlier writes (and so does everything else here).
-                await _wait_all(unfinished)
+                await waiting.proposal.wait()
             handler = self.control.get(spec.name)
             if handler is not None:
                 try:
                     result = handler(self, client, argv)
                 except CommandError as error:
                     spec.failed_calls += 1
-                    out.append(encode_error(error.message))
+                    state.errors.record(error.message)
+                    push(encode_error(error.message))
+                    continue
+                except Exception:
+                    push(self._internal_error(spec, argv))
                     continue
                 if type(result) is Encoded:
-                    out.append(bytes(result))
+                    push(bytes(result))
                 elif isinstance(result, PENDING_TYPES):
-                    waiting: Pending = result  # type: ignore[assignment]
-                    out.append(waiting)
-                    unfinished.append(waiting)
+                    pending: Pending = result  # type: ignore[assignment]
+                    sink.push_pending(pending)
+                    self.node.submit(pending.proposal)
                     if getattr(result, "barrier", False):
-                        await _wait_all(unfinished)
+                        # The transaction changes the connection (SELECT, HELLO, ...): the rest
+                        # of the batch must run after it.
+                        await pending.proposal.wait()
+                        pending.encoded  # noqa: B018  (completes it: runs its local commands)
                 else:
-                    out.append(encode_reply(result, client.proto))
+                    push(encode_reply(result, client.proto))
                 if client.closing:
                     break
                 continue
-            started = time.perf_counter()
+            # A pure command that writes nothing: run it now on the applied state.
+            started = time.perf_counter_ns()
             ctx = self.machine.read_context(client.db, self.now_us(), self.rng)
-            reply = self.machine.run(ctx, argv)
-            spec.usec += int((time.perf_counter() - started) * 1e6)
+            try:
+                reply = spec.handler(ctx, argv)  # type: ignore[misc]
+            except CommandError as error:
+                spec.failed_calls += 1
+                state.errors.record(error.message)
+                reply = ErrorReply(error.message)
+            except Exception:
+                push(self._internal_error(spec, argv))
+                continue
+            spec.usec += (time.perf_counter_ns() - started) // 1000
             client.db = ctx.db_index
-            out.append(encode_reply(reply, client.proto))
-        if unfinished:
-            await _wait_all(unfinished)
-        return [item if type(item) is bytes else item.encoded for item in out]  # type: ignore[union-attr]
+            push(encode_reply(reply, client.proto))
+
+    def _internal_error(self, spec: CommandSpec, argv: list[bytes]) -> bytes:
+        log.exception("internal error running %s (%d arguments)", spec.name, len(argv))
+        spec.failed_calls += 1
+        message = b"ERR internal error while running '%s'" % spec.name.encode()
+        self.state.errors.record(message)
+        return encode_error(message)
 
 
-async def _wait_all(pending: list[Pending]) -> None:
-    for item in pending:
-        await item.wait()
-    pending.clear()
+class CollectingSink:
+    """A sink that keeps every reply, for callers that want the whole batch at once."""
+
+    def __init__(self) -> None:
+        self.items: list[bytes | Pending] = []
+        self.last: Pending | None = None
+
+    def push(self, reply: bytes) -> None:
+        self.items.append(reply)
+
+    def push_pending(self, pending: Pending) -> None:
+        self.items.append(pending)
+        self.last = pending
+
+    def unfinished(self) -> Pending | None:
+        last = self.last
+        return last if last is not None and not last.proposal.done else None
+
+    async def replies(self) -> list[bytes]:
+        if self.last is not None:
+            await self.last.proposal.wait()
+        return [item if type(item) is bytes else item.encoded for item in self.items]  # type: ignore[union-attr]
 
 
 PENDING_TYPES: tuple[type, ...] = (WriteReply,)

@@ -1,147 +1,264 @@
-"""CONFIG GET / CONFIG SET over the parameters Concord has, with Redis's names and errors."""
+"""CONFIG GET / CONFIG SET over the parameters Concord has, with Redis 7's names, types and errors.
+
+Each `Parameter` is typed like a Redis config (`bool`, `enum`, integer, memory, string) and
+parses its value the way Redis's `config.c` does, with the same error texts. Names Concord does
+not have answer like unknown names do in Redis (nothing for GET, an error for SET).
+
+Parameters that Concord's design fixes (it always logs writes, listens where it was started,
+never evicts) are declared `immutable` and refused with Redis's "can't set immutable config";
+`dir` is `protected`, as in a default Redis. CONFIG SET is all or nothing: every name is checked
+first, then every value is parsed, and only when all are valid is any of them applied.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..commands import CommandError
 from ..commands.glob import glob_match
-from ..config import ConfigError, parse_memory
 from ..resp import string2ll
 
 if TYPE_CHECKING:
     from .state import ServerState
 
-LOG_LEVELS = {
+LLONG_MAX: Final = 2**63 - 1
+INT_MAX: Final = 2**31 - 1
+UINT_MAX: Final = 2**32 - 1
+MIN_HZ: Final = 1
+MAX_HZ: Final = 500  # Redis clamps hz to [1, 500]
+
+LOG_LEVELS: Final = {
     "debug": logging.DEBUG,
     "verbose": logging.INFO,
     "notice": logging.INFO,
     "warning": logging.WARNING,
 }
 
+_MEMORY_UNITS: Final = {
+    b"": 1,
+    b"b": 1,
+    b"k": 1000,
+    b"kb": 1024,
+    b"m": 1000**2,
+    b"mb": 1024**2,
+    b"g": 1000**3,
+    b"gb": 1024**3,
+}
+
+
+class InvalidValue(Exception):
+    """A value a parameter refuses; the text is Redis's reason (after the ` - `)."""
+
+
+Parser = Callable[[bytes], object]
+Applier = Callable[["ServerState", object], None]
+
 
 @dataclass(frozen=True, slots=True)
 class Parameter:
     name: str
     get: Callable[[ServerState], str]
-    set: Callable[[ServerState, bytes], str | None] | None = None  # returns an error text
+    parse: Parser | None = None  # None: the parameter cannot be set
+    apply: Applier | None = None
+    protected: bool = False  # Redis's PROTECTED_CONFIG: refused unless enabled (never here)
 
 
-def _set_int(attr: str, low: int, high: int) -> Callable[[ServerState, bytes], str | None]:
-    def setter(state: ServerState, value: bytes) -> str | None:
-        number = string2ll(value)
+# -- value parsers (Redis's config.c) ------------------------------------------------------
+
+
+def memtoull(text: bytes) -> int | None:
+    """Redis's `memtoull`: digits and an optional unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`)."""
+    digits_end = 0
+    while digits_end < len(text) and 48 <= text[digits_end] <= 57:
+        digits_end += 1
+    unit = _MEMORY_UNITS.get(text[digits_end:].lower())
+    if unit is None or (text[:1] == b"-"):
+        return None
+    # strtoull of no digits is 0, as in Redis ("k" is 0 bytes).
+    return int(text[:digits_end] or b"0") * unit
+
+
+def _bool_parser(text: bytes) -> object:
+    lowered = text.lower()
+    if lowered == b"yes":
+        return True
+    if lowered == b"no":
+        return False
+    raise InvalidValue("argument must be 'yes' or 'no'")
+
+
+def _enum_parser(*names: str) -> Parser:
+    def parse(text: bytes) -> object:
+        lowered = text.decode("latin-1").lower()
+        if lowered not in names:
+            raise InvalidValue(f"argument(s) must be one of the following: {', '.join(names)}")
+        return lowered
+
+    return parse
+
+
+def _int_parser(low: int, high: int, *, memory: bool = False) -> Parser:
+    def parse(text: bytes) -> object:
+        number = memtoull(text) if memory else string2ll(text)
         if number is None:
-            return "argument couldn't be parsed into an integer"
+            raise InvalidValue(
+                "argument must be a memory value"
+                if memory
+                else "argument couldn't be parsed into an integer"
+            )
         if not low <= number <= high:
-            return f"argument must be between {low} and {high} inclusive"
-        setattr(state.settings, attr, number)
-        return None
+            raise InvalidValue(f"argument must be between {low} and {high} inclusive")
+        return number
 
-    return setter
-
-
-def _set_memory(attr: str, low: int) -> Callable[[ServerState, bytes], str | None]:
-    def setter(state: ServerState, value: bytes) -> str | None:
-        try:
-            number = parse_memory(value.decode("latin-1"))
-        except ConfigError:
-            return "argument must be a memory value"
-        if number < low:
-            return f"argument must be between {low} and {2**63 - 1} inclusive"
-        setattr(state.settings, attr, number)
-        return None
-
-    return setter
+    return parse
 
 
-def _set_loglevel(state: ServerState, value: bytes) -> str | None:
-    level = value.decode("latin-1").lower()
-    if level not in LOG_LEVELS:
-        return "argument(s) must be one of the following: debug, verbose, notice, warning, nothing"
-    state.settings.loglevel = level
-    logging.getLogger("concord").setLevel(LOG_LEVELS[level])
-    return None
+def _save_parser(text: bytes) -> object:
+    """`save` takes `<seconds> <changes>` pairs; Concord writes no RDB files, so only ""."""
+    parts = text.split()
+    if len(parts) % 2 != 0 or any(string2ll(part) is None for part in parts):
+        raise InvalidValue("Invalid save parameters")
+    if parts:
+        raise InvalidValue('Concord does not write RDB snapshots: only "" is accepted')
+    return ""
 
 
-def _set_appendfsync(state: ServerState, value: bytes) -> str | None:
-    mode = value.decode("latin-1").lower()
-    if mode not in ("always", "no"):
-        return "argument(s) must be one of the following: always, no"
-    state.node.wal.fsync = mode == "always"
-    return None
+# -- appliers ------------------------------------------------------------------------------
 
 
-def _set_hz(state: ServerState, value: bytes) -> str | None:
-    number = string2ll(value)
-    if number is None:
-        return "argument couldn't be parsed into an integer"
-    if not 1 <= number <= 500:
-        return "argument must be between 1 and 500 inclusive"
-    state.node.expire_interval = 1 / number
-    return None
+def _setting(attr: str) -> Applier:
+    def apply(state: ServerState, value: object) -> None:
+        setattr(state.settings, attr, value)
+
+    return apply
+
+
+def _apply_loglevel(state: ServerState, value: object) -> None:
+    assert isinstance(value, str)
+    state.settings.loglevel = value
+    logging.getLogger("concord").setLevel(LOG_LEVELS[value])
+
+
+def _apply_appendfsync(state: ServerState, value: object) -> None:
+    state.node.wal.fsync = value == "always"
+
+
+def _apply_hz(state: ServerState, value: object) -> None:
+    assert isinstance(value, int)
+    state.node.expire_interval = 1 / min(max(value, MIN_HZ), MAX_HZ)
+
+
+def current_hz(state: ServerState) -> int:
+    return round(1 / state.node.expire_interval)
+
+
+def _fixed(value: str) -> Callable[[ServerState], str]:
+    return lambda state: value
 
 
 PARAMETERS: list[Parameter] = [
     Parameter("bind", lambda s: s.config.bind),
-    Parameter("port", lambda s: str(s.config.port)),
-    Parameter("dir", lambda s: str(s.config.dir.resolve())),
-    Parameter("databases", lambda s: "16"),
-    Parameter("appendonly", lambda s: "yes"),
-    Parameter("appendfsync", lambda s: "always" if s.node.wal.fsync else "no", _set_appendfsync),
-    Parameter("save", lambda s: ""),
+    Parameter("port", lambda s: str(s.tcp_port)),
+    Parameter("dir", lambda s: str(s.config.dir.resolve()), protected=True),
+    Parameter("databases", _fixed("16")),
+    Parameter("daemonize", _fixed("no")),
+    Parameter("logfile", lambda s: s.config.logfile),
+    Parameter("cluster-enabled", _fixed("no")),
+    Parameter("appendonly", _fixed("yes")),
     Parameter(
-        "maxclients", lambda s: str(s.settings.maxclients), _set_int("maxclients", 1, 2**31 - 1)
+        "appendfsync",
+        lambda s: "always" if s.node.wal.fsync else "no",
+        _enum_parser("always", "no"),
+        _apply_appendfsync,
     ),
+    Parameter("save", _fixed(""), _save_parser, lambda state, value: None),
+    Parameter(
+        "maxclients",
+        lambda s: str(s.settings.maxclients),
+        _int_parser(1, UINT_MAX),
+        _setting("maxclients"),
+    ),
+    Parameter("maxmemory", _fixed("0")),
+    Parameter("maxmemory-policy", _fixed("noeviction")),
+    Parameter("timeout", _fixed("0")),
+    Parameter("tcp-keepalive", _fixed("0")),
     Parameter(
         "proto-max-bulk-len",
         lambda s: str(s.settings.proto_max_bulk_len),
-        _set_memory("proto_max_bulk_len", 1024 * 1024),
+        _int_parser(1024 * 1024, LLONG_MAX, memory=True),
+        _setting("proto_max_bulk_len"),
     ),
     Parameter(
         "client-query-buffer-limit",
         lambda s: str(s.settings.client_query_buffer_limit),
-        _set_memory("client_query_buffer_limit", 1024 * 1024),
+        _int_parser(1024 * 1024, LLONG_MAX, memory=True),
+        _setting("client_query_buffer_limit"),
     ),
-    Parameter("loglevel", lambda s: s.settings.loglevel, _set_loglevel),
-    Parameter("hz", lambda s: str(round(1 / s.node.expire_interval)), _set_hz),
+    Parameter(
+        "loglevel",
+        lambda s: s.settings.loglevel,
+        _enum_parser("debug", "verbose", "notice", "warning"),
+        _apply_loglevel,
+    ),
+    Parameter("hz", lambda s: str(current_hz(s)), _int_parser(0, INT_MAX), _apply_hz),
 ]
-BY_NAME = {p.name: p for p in PARAMETERS}
+BY_NAME: Final = {p.name: p for p in PARAMETERS}
+
+
+def _lookup(name: bytes) -> Parameter | None:
+    return BY_NAME.get(name.decode("latin-1").lower())
 
 
 def config_get(state: ServerState, patterns: list[bytes]) -> dict[bytes, bytes]:
-    out: dict[bytes, bytes] = {}
+    """Name -> value for every parameter matching one of the patterns (Redis's rules).
+
+    A pattern with no glob character is looked up exactly and answered under the name as
+    the client spelled it; a glob answers canonical names. A parameter is listed once.
+    """
+    found: dict[str, tuple[bytes, Parameter]] = {}
     for pattern in patterns:
+        if not any(ch in pattern for ch in b"[*?"):
+            parameter = _lookup(pattern)
+            if parameter is not None and parameter.name not in found:
+                found[parameter.name] = (pattern, parameter)
+            continue
         for parameter in PARAMETERS:
             name = parameter.name.encode()
-            if name not in out and glob_match(pattern, name, nocase=True):
-                out[name] = parameter.get(state).encode()
-    return out
+            if parameter.name not in found and glob_match(pattern, name, nocase=True):
+                found[parameter.name] = (name, parameter)
+    return {shown: parameter.get(state).encode() for shown, parameter in found.values()}
 
 
 def config_set(state: ServerState, pairs: list[tuple[bytes, bytes]]) -> None:
-    """Set every pair or none (Redis validates all names first)."""
-    seen: set[str] = set()
+    """Set every pair or none; the first problem in argument order is the one reported."""
+    chosen: list[Parameter] = []
     for raw_name, _ in pairs:
-        name = raw_name.decode("latin-1").lower()
-        parameter = BY_NAME.get(name)
+        parameter = _lookup(raw_name)
         if parameter is None:
             raise CommandError(
                 b"ERR Unknown option or number of arguments for CONFIG SET - '%s'" % raw_name
             )
-        if name in seen:
-            raise _failed(raw_name, "duplicate parameter")
-        seen.add(name)
-        if parameter.set is None:
+        if parameter.protected:
+            raise _failed(raw_name, "can't set protected config")
+        if parameter.parse is None:
             raise _failed(raw_name, "can't set immutable config")
-    for raw_name, value in pairs:
-        parameter = BY_NAME[raw_name.decode("latin-1").lower()]
-        assert parameter.set is not None
-        error = parameter.set(state, value)
-        if error is not None:
-            raise _failed(raw_name, error)
+        if parameter in chosen:
+            raise _failed(raw_name, "duplicate parameter")
+        chosen.append(parameter)
+    values: list[object] = []
+    for parameter, (_, raw_value) in zip(chosen, pairs, strict=True):
+        assert parameter.parse is not None
+        try:
+            values.append(parameter.parse(raw_value))
+        except InvalidValue as error:
+            # Redis names the parameter here by its canonical name, not as typed.
+            raise _failed(parameter.name.encode(), str(error)) from None
+    for parameter, value in zip(chosen, values, strict=True):
+        assert parameter.apply is not None
+        parameter.apply(state, value)
 
 
 def _failed(name: bytes, reason: str) -> CommandError:

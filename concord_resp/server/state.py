@@ -9,6 +9,7 @@ import time
 from ..cluster import SingleNode
 from ..commands import CommandTable, StateMachine
 from ..config import Config, RuntimeSettings
+from ..metrics.info import ErrorStats
 from .client import ClientRegistry
 
 
@@ -28,7 +29,7 @@ class ServerState:
         self.last_save = int(self.started)  # Redis counts start-up as a save
         self.started_monotonic = time.monotonic()
         self.commands_processed = 0
-        self.rejected_calls = 0
+        self.errors = ErrorStats()  # error replies by code: INFO errorstats, total_error_replies
         self.net_input_bytes = 0
         self.net_output_bytes = 0
         self.tcp_port = config.port

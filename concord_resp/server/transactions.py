@@ -1,21 +1,27 @@
-"""MULTI / EXEC / DISCARD / WATCH / UNWATCH with Redis semantics, built for a cluster.
+"""MULTI / EXEC / DISCARD / WATCH / UNWATCH with Redis 7 semantics, built for a cluster.
 
 Between MULTI and EXEC commands are queued (the dispatcher does that); a command refused while
-queueing (unknown, wrong arity) marks the transaction dirty and EXEC answers EXECABORT.
+queueing (unknown, wrong arity) marks the transaction dirty and EXEC answers EXECABORT. A
+command that fails when EXEC runs it does not stop the others. A nested MULTI and a WATCH inside
+MULTI are errors that leave the transaction intact.
 
 WATCH records, per key, the `(version, alive)` pair the client observed (the key's last
 modification index and whether it was live). EXEC sends those with the queued commands as one
 log entry; the state machine compares them when the entry is applied and answers a null array
 if any key changed, expired, or was deleted in between. The check therefore happens at the
-one point every replica agrees on, whichever node the client is connected to.
+one point every replica agrees on, whichever node the client is connected to. A key already
+expired when watched that is then deleted by expiry keeps its version, so it does not abort
+(Redis 7).
 
 A transaction that writes nothing runs locally at once (after this client's earlier writes);
 connection-level commands inside a transaction (CLIENT SETNAME, CONFIG SET, ...) run locally
-after the entry is applied, and only if it was not aborted.
+after the entry is applied, in their place in the reply, and only if it was not aborted.
+Commands count in INFO (calls, failures, total_commands_processed) only if they ran.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 from ..cluster import Proposal
@@ -30,62 +36,81 @@ if TYPE_CHECKING:
 
 EXECABORT: Final = "EXECABORT Transaction discarded because of previous errors."
 
+Queued = list[tuple[CommandSpec, list[bytes]]]
+
 
 class TransactionReply:
     """EXEC's reply for a transaction that went through the log."""
 
-    __slots__ = ("_encoded", "barrier", "client", "dispatcher", "layout", "proposal")
+    __slots__ = ("_encoded", "barrier", "client", "dispatcher", "proposal", "queued")
 
     def __init__(
         self,
         dispatcher: Dispatcher,
         client: ClientState,
         proposal: Proposal,
-        layout: list[tuple[CommandSpec, list[bytes]] | None],
+        queued: Queued,
         barrier: bool,
     ) -> None:
         self.dispatcher = dispatcher
         self.client = client
         self.proposal = proposal
-        self.layout = layout  # None: the next applied reply; else a local command to run
-        self.barrier = barrier  # later commands must wait (the transaction SELECTs a db)
+        self.queued = queued
+        # Later commands of the batch must wait: the transaction changes the connection
+        # (SELECT, or a connection-level command such as HELLO or CLIENT SETNAME).
+        self.barrier = barrier
         self._encoded = b""
 
-    async def wait(self) -> None:
+    @property
+    def encoded(self) -> bytes:
+        """The EXEC reply, once the entry is applied; the first call runs the local commands."""
         if self._encoded:
-            return
+            return self._encoded
         proposal = self.proposal
-        await proposal.wait()
+        assert proposal.done, "EXEC reply read before the transaction was applied"
         self.client.db = proposal.db_after
         reply = proposal.reply
         if isinstance(reply, bytes):  # aborted by WATCH: the encoded null array
             self._encoded = reply
-            return
-        applied = iter(reply)
-        parts = [
-            next(applied) if local is None else _run_local(self.dispatcher, self.client, *local)
-            for local in self.layout
-        ]
-        self._encoded = b"*%d\r\n" % len(parts) + b"".join(parts)
-
-    @property
-    def encoded(self) -> bytes:
+        else:
+            self._encoded = _finish(self.dispatcher, self.client, self.queued, iter(reply))
         return self._encoded
 
 
 dispatch.PENDING_TYPES = (*dispatch.PENDING_TYPES, TransactionReply)
 
 
+def _is_local(d: Dispatcher, spec: CommandSpec) -> bool:
+    """Connection-level commands run on this node, not in the state machine."""
+    return spec.name in d.control
+
+
 def _run_local(d: Dispatcher, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> bytes:
-    handler = d.control[spec.name]
     try:
-        result = handler(d, client, argv)
+        result = d.control[spec.name](d, client, argv)
     except CommandError as error:
-        spec.failed_calls += 1
         return encode_error(error.message)
     if isinstance(result, dispatch.PENDING_TYPES):  # pragma: no cover - never queued
         return encode_error("ERR command not allowed inside a transaction")
+    if type(result) is dispatch.Encoded:
+        return bytes(result)
     return encode_reply(result, client.proto)
+
+
+def _finish(d: Dispatcher, client: ClientState, queued: Queued, applied: Iterator[bytes]) -> bytes:
+    """EXEC's array: applied replies in order, local commands run in their place; counts."""
+    state = d.state
+    parts: list[bytes] = []
+    for spec, argv in queued:
+        # Counted before running, as the dispatcher counts commands outside transactions.
+        spec.calls += 1
+        state.commands_processed += 1
+        part = _run_local(d, client, spec, argv) if _is_local(d, spec) else next(applied)
+        if part[:1] == b"-":
+            spec.failed_calls += 1
+            state.errors.record(part)
+        parts.append(part)
+    return b"*%d\r\n" % len(parts) + b"".join(parts)
 
 
 @control("multi")
@@ -136,23 +161,19 @@ def exec_(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
     client.reset_multi()
     if dirty:
         raise CommandError(EXECABORT)
-    for spec, _ in queued:
-        spec.calls += 1
-    if any(spec.is_write for spec, _ in queued):
-        pure = [cmd_argv for spec, cmd_argv in queued if spec.handler is not None]
-        layout = [None if spec.handler is not None else (spec, a) for spec, a in queued]
-        proposal = Proposal(OP_MULTI, client.db, pure, client.proto, watches)
-        d.node.submit(proposal)
-        barrier = any(spec.name == "select" for spec, _ in queued)
-        return TransactionReply(d, client, proposal, layout, barrier)
-    return _exec_locally(d, client, queued, watches)
+    if not any(spec.is_write for spec, _ in queued):
+        return _exec_locally(d, client, queued, watches)
+    local = [_is_local(d, spec) for spec, _ in queued]
+    logged = [
+        cmd_argv for (_, cmd_argv), is_local in zip(queued, local, strict=True) if not is_local
+    ]
+    proposal = Proposal(OP_MULTI, client.db, logged, client.proto, watches)
+    barrier = any(local) or any(spec.name == "select" for spec, _ in queued)
+    return TransactionReply(d, client, proposal, queued, barrier)
 
 
 def _exec_locally(
-    d: Dispatcher,
-    client: ClientState,
-    queued: list[tuple[CommandSpec, list[bytes]]],
-    watches: list[Watch],
+    d: Dispatcher, client: ClientState, queued: Queued, watches: list[Watch]
 ) -> object:
     """A transaction that writes nothing: check the watches and run it here and now."""
     machine = d.machine
@@ -161,11 +182,13 @@ def _exec_locally(
     for db, key, version, alive in watches:
         if dbs[db].watch_state(key, ctx.now) != (version, alive):
             return NULL_ARRAY
-    parts: list[bytes] = []
-    for spec, cmd_argv in queued:
-        if spec.handler is not None:
-            parts.append(encode_reply(machine.run(ctx, cmd_argv), client.proto))
-            client.db = ctx.db_index
-        else:
-            parts.append(_run_local(d, client, spec, cmd_argv))
-    return dispatch.Encoded(b"*%d\r\n" % len(parts) + b"".join(parts))
+
+    def applied() -> Iterator[bytes]:
+        # Pure commands run in order against one context (one time, SELECT carries over).
+        for spec, cmd_argv in queued:
+            if not _is_local(d, spec):
+                reply = encode_reply(machine.run(ctx, cmd_argv), client.proto)
+                client.db = ctx.db_index
+                yield reply
+
+    return dispatch.Encoded(_finish(d, client, queued, applied()))

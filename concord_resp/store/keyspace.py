@@ -14,10 +14,17 @@ WATCH records `(version, alive)` for a key and EXEC compares it at apply time (`
 Deleted keys keep their version in a bounded table of tombstones; when one is evicted the
 database's `tombstone_floor` rises, so an absent key is never reported older than it may be
 (the check can abort spuriously after very many deletions, never miss a change).
+
+Two side tables hold what Redis keeps in its object headers. `access` (last access time, ms)
+is node-local, like Redis's LRU field: lookups record it, it is not replicated, not part of
+snapshots, and only OBJECT IDLETIME reads it. `encoding_overrides` records the few cases where
+a string's OBJECT ENCODING/REFCOUNT is not what its bytes imply (a COPY of a shared integer,
+an INCRBYFLOAT result); it is derived deterministically by the commands that write it.
 """
 
 from __future__ import annotations
 
+import copy
 import zlib
 from collections.abc import Iterator
 from typing import Final, TypeAlias
@@ -30,12 +37,35 @@ Value: TypeAlias = bytes | bytearray
 DATABASES: Final = 16
 MAX_TOMBSTONES: Final = 100_000
 
+TYPE_NAMES: dict[type, bytes] = {bytes: b"string", bytearray: b"string"}
+"""TYPE's answer for each value class; modules adding value types register theirs here."""
+
+
+def type_name(value: object) -> bytes:
+    """Redis's `getObjectTypeName`: `none` for a missing key (None)."""
+    if value is None:
+        return b"none"
+    return TYPE_NAMES.get(type(value), b"unknown")
+
+
+def duplicate_value(value: Value) -> Value:
+    """An independent copy of a value (COPY): immutable bytes are shared, the rest copied."""
+    if type(value) is bytes:
+        return value
+    if type(value) is bytearray:
+        return bytearray(value)
+    return copy.deepcopy(value)
+
 
 class Database:
     """One numbered database: keys, their expiry times and their modification indexes."""
 
     __slots__ = (
+        "access",
+        "clock",
         "data",
+        "encoding_overrides",
+        "expired_deletions",
         "expires",
         "expiry_index",
         "scan_index",
@@ -51,12 +81,29 @@ class Database:
         self.versions: dict[bytes, int] = {}
         self.tombstones: dict[bytes, int] = {}  # deleted key -> version when deleted
         self.tombstone_floor = 0
+        self.expired_deletions = 0  # keys deleted because they expired (INFO expired_keys)
         self.scan_index: SortedList | None = None  # (crc32(key), key), built by the first SCAN
+        # Node-local, not replicated: last access time (ms) per key, and the time of the
+        # latest write lookup, which `set` records for the key it stores.
+        self.access: dict[bytes, int] = {}
+        self.clock = 0
+        self.encoding_overrides: dict[bytes, tuple[bytes, int]] = {}  # key -> (encoding, refcount)
 
-    # -- reads (never change anything) ------------------------------------------------
+    # -- reads (change no replicated state) --------------------------------------------
 
     def get(self, key: bytes, now: int) -> Value | None:
-        """The value of a live key, or None if it is missing or expired."""
+        """The value of a live key, or None if it is missing or expired. Records the access."""
+        value = self.data.get(key)
+        if value is not None:
+            if self.expires:
+                when = self.expires.get(key)
+                if when is not None and when < now:
+                    return None
+            self.access[key] = now
+        return value
+
+    def peek(self, key: bytes, now: int) -> Value | None:
+        """Like `get`, without recording an access (Redis's LOOKUP_NOTOUCH: TYPE, TTL, ...)."""
         value = self.data.get(key)
         if value is not None and self.expires:
             when = self.expires.get(key)
@@ -65,7 +112,15 @@ class Database:
         return value
 
     def exists(self, key: bytes, now: int) -> bool:
-        return self.get(key, now) is not None
+        return self.peek(key, now) is not None
+
+    def last_access(self, key: bytes) -> int | None:
+        """When this node last looked the key up (ms), if it has (OBJECT IDLETIME)."""
+        return self.access.get(key)
+
+    def encoding_override(self, key: bytes) -> tuple[bytes, int] | None:
+        """(encoding, refcount) recorded for a key whose bytes do not imply them."""
+        return self.encoding_overrides.get(key) if self.encoding_overrides else None
 
     def ttl_ms(self, key: bytes) -> int | None:
         """The absolute expiry time of a key, or None if it has none."""
@@ -113,12 +168,15 @@ class Database:
 
     def get_for_write(self, key: bytes, now: int) -> Value | None:
         """Like `get`, but an expired key is deleted first (Redis's `lookupKeyWrite`)."""
+        self.clock = now
         value = self.data.get(key)
-        if value is not None and self.expires:
-            when = self.expires.get(key)
-            if when is not None and when < now:
-                self.expire_now(key)
-                return None
+        if value is not None:
+            if self.expires:
+                when = self.expires.get(key)
+                if when is not None and when < now:
+                    self.expire_now(key)
+                    return None
+            self.access[key] = now
         return value
 
     def set(self, key: bytes, value: Value, index: int, *, keep_ttl: bool = False) -> None:
@@ -131,12 +189,39 @@ class Database:
                 self.tombstones.pop(key, None)
         data[key] = value
         self.versions[key] = index
+        self.access[key] = self.clock
+        if self.encoding_overrides:
+            self.encoding_overrides.pop(key, None)
         if not keep_ttl and self.expires and key in self.expires:
             self._drop_expiry(key)
 
     def touch(self, key: bytes, index: int) -> None:
         """Record that a value was changed in place (APPEND on a bytearray, say)."""
         self.versions[key] = index
+        self.access[key] = self.clock
+        if self.encoding_overrides:
+            self.encoding_overrides.pop(key, None)
+
+    def override_encoding(self, key: bytes, encoding: bytes, refcount: int) -> None:
+        """Record the OBJECT ENCODING/REFCOUNT of an existing key when its bytes do not imply
+        them (call after `set`, which clears it)."""
+        self.encoding_overrides[key] = (encoding, refcount)
+
+    def transfer(self, key: bytes, target: Database, new_key: bytes, index: int) -> None:
+        """Move a key with its expiry and encoding to `new_key` in `target` (RENAME, MOVE).
+
+        `target` may be this database; `new_key` must be absent there. Both keys change at
+        `index`. Call `target.get_for_write(new_key, now)` first, as Redis looks it up.
+        """
+        value = self.data[key]
+        when = self.expires.get(key)
+        override = self.encoding_override(key)
+        self.delete(key, index)
+        target.set(new_key, value, index)
+        if when is not None:
+            target.set_expiry(new_key, when, index)
+        if override is not None:
+            target.encoding_overrides[new_key] = override
 
     def delete(self, key: bytes, index: int) -> bool:
         """Delete a key as a write (DEL, RENAME's source, ...). True if it existed."""
@@ -147,6 +232,7 @@ class Database:
 
     def expire_now(self, key: bytes) -> None:
         """Delete an expired key. Logically it was already gone: its version is kept."""
+        self.expired_deletions += 1
         self._remove(key, self.versions[key])
 
     def set_expiry(self, key: bytes, when: int, index: int) -> None:
@@ -166,14 +252,19 @@ class Database:
         self.versions[key] = index
         return True
 
-    def clear(self, index: int) -> None:
-        """FLUSHDB: every key is deleted at `index`."""
+    def clear(self, index: int, now: int) -> None:
+        """FLUSHDB: every live key is deleted at `index`; a key already expired at `now` was
+        logically gone and keeps its version (as `expire_now` does)."""
+        versions = self.versions
         for key in self.data:
-            self._add_tombstone(key, index)
+            expired = self.expires and self.is_expired(key, now)
+            self._add_tombstone(key, versions[key] if expired else index)
         self.data.clear()
         self.expires.clear()
         self.expiry_index.clear()
         self.versions.clear()
+        self.access.clear()
+        self.encoding_overrides.clear()
         if self.scan_index is not None:
             self.scan_index.clear()
 
@@ -184,6 +275,18 @@ class Database:
             versions[key] = index
         self.tombstone_floor = index
         self.tombstones.clear()
+
+    def replace_number_of(self, replaced: Database, index: int) -> None:
+        """SWAPDB: this database now has the number `replaced` had (and its tombstones).
+        Its own keys and the keys `replaced` held change at `index`."""
+        versions, tombstones, data = self.versions, self.tombstones, self.data
+        for key in data:
+            versions[key] = index
+            if tombstones:
+                tombstones.pop(key, None)
+        for key in replaced.data:
+            if key not in data:
+                self._add_tombstone(key, index)
 
     # -- SCAN support -----------------------------------------------------------------
 
@@ -202,6 +305,9 @@ class Database:
     def _remove(self, key: bytes, version: int) -> None:
         del self.data[key]
         del self.versions[key]
+        self.access.pop(key, None)
+        if self.encoding_overrides:
+            self.encoding_overrides.pop(key, None)
         if self.expires and key in self.expires:
             self._drop_expiry(key)
         if self.scan_index is not None:
@@ -226,16 +332,35 @@ class Keyspace:
         self.dbs: list[Database] = [Database() for _ in range(DATABASES)]
 
     def swap(self, a: int, b: int, index: int) -> None:
-        """SWAPDB: exchange two databases; every key in both counts as changed."""
-        dbs = self.dbs
-        dbs[a], dbs[b] = dbs[b], dbs[a]
-        if a != b:
-            dbs[a].touch_all(index)
-            dbs[b].touch_all(index)
+        """SWAPDB: exchange two databases; every key in either counts as changed.
 
-    def flush_all(self, index: int) -> None:
+        As in Redis (`touchAllWatchedKeysInDb`), a key absent from both is not changed: the
+        tombstones, which describe absent keys of a database number, stay with the number.
+        """
+        if a == b:
+            return
+        dbs = self.dbs
+        first, second = dbs[a], dbs[b]
+        dbs[a], dbs[b] = second, first
+        first.tombstones, second.tombstones = second.tombstones, first.tombstones
+        first.tombstone_floor, second.tombstone_floor = (
+            second.tombstone_floor,
+            first.tombstone_floor,
+        )
+        second.replace_number_of(first, index)
+        first.replace_number_of(second, index)
+
+    def expired_deletions(self) -> int:
+        """Keys deleted because they expired, by a write meeting them or by active expiry."""
+        return sum(db.expired_deletions for db in self.dbs)
+
+    def reset_expired_deletions(self) -> None:
         for db in self.dbs:
-            db.clear(index)
+            db.expired_deletions = 0
+
+    def flush_all(self, index: int, now: int) -> None:
+        for db in self.dbs:
+            db.clear(index, now)
 
     def key_count(self, now: int) -> int:
         return sum(db.live_count(now) for db in self.dbs)

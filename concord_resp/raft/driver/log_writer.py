@@ -1,0 +1,75 @@
+"""The log writer: a dedicated thread that appends and fsyncs whatever has been queued.
+
+Group commit without a round trip through the event loop: the loop queues encoded records
+(`append`) and goes on serving; the thread takes everything queued, writes it with one write
+and one fsync, publishes `durable_index`, and immediately starts on whatever arrived in the
+meantime. The disk is never idle waiting for the event loop to notice that an fsync finished,
+which is what bounds throughput when a worker is handed one batch at a time.
+
+`notify` is called from the writer thread after each durable batch and must be thread-safe
+(the node passes trio's `run_sync_soon`). A failed write or fsync is recorded in `error`,
+notified, and ends the thread: after a failed fsync the kernel may have dropped the data, so
+the node must stop rather than acknowledge anything more.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from .wal import WriteAheadLog
+
+
+class LogWriter:
+    def __init__(self, wal: WriteAheadLog, notify: Callable[[], None]) -> None:
+        self.wal = wal
+        self._notify = notify
+        self._cond = threading.Condition()
+        self._queued: list[bytes] = []
+        self._queued_last = 0  # index of the newest queued entry
+        self._stopping = False
+        self.durable_index = 0  # every entry up to here is on disk (fsynced if fsync is on)
+        self.error: BaseException | None = None
+        self.batches = 0
+        self.entries = 0
+        self._thread = threading.Thread(target=self._run, name="concord-log-writer", daemon=True)
+
+    def start(self, durable_index: int) -> None:
+        self.durable_index = self._queued_last = durable_index
+        self._thread.start()
+
+    def append(self, record: bytes, index: int) -> None:
+        """Queue one encoded entry record (from the event loop; entries in index order)."""
+        with self._cond:
+            self._queued.append(record)
+            self._queued_last = index
+            self._cond.notify()
+
+    def _run(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._queued and not self._stopping:
+                    cond.wait()
+                if not self._queued:
+                    return
+                records, self._queued = self._queued, []
+                last = self._queued_last
+            try:
+                self.wal.write(records[0] if len(records) == 1 else b"".join(records), last + 1)
+            except BaseException as error:
+                self.error = error
+                self._notify()
+                return
+            self.batches += 1
+            self.entries += len(records)
+            self.durable_index = last
+            self._notify()
+
+    def stop(self) -> None:
+        """Write out everything queued, then end the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join()
