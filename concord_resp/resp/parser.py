@@ -25,9 +25,13 @@ its query buffer holds the bulk being read). After an error the parser is `broke
 parsed before it are still returned (Redis runs them), then the caller sends `error` (None:
 close silently) and closes.
 
-Known leniency of the hot path (a client must craft it deliberately): after a bulk whose two
-trailing bytes are not CRLF, or whose payload itself looks like `$<digits>`, an element
-starting with `+ = (` or a request starting with `~ > |` is read the hiredis way.
+Known differences from Redis, both needing input no client sends:
+- the hot path's leniency: after a bulk whose two trailing bytes are not CRLF, or whose
+  payload itself looks like `$<digits>`, an element starting with `+ = (` or a request
+  starting with `~ > |` is read the hiredis way (as an argument, as an array);
+- the 64 KB line limits are checked once per `feed`, where Redis checks after each read of at
+  most 16 KB: a line a little over 64 KB whose newline comes in the same read may be
+  accepted by one and refused by the other (Redis itself depends on how TCP cut the data).
 """
 
 from __future__ import annotations
@@ -437,6 +441,9 @@ _ESCAPES: Final = {
     ord("a"): b"\a",
 }
 _HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+# Without quotes a word starts at a byte isspace() refuses and ends at space, tab, CR or LF
+# (a vertical tab or form feed is skipped between words but kept inside one).
+_BARE_WORD: Final = re.compile(rb"[^ \t\n\v\f\r][^ \t\n\r]*")
 
 
 def split_args(line: bytes) -> list[bytes] | None:
@@ -444,6 +451,8 @@ def split_args(line: bytes) -> list[bytes] | None:
     nul = line.find(b"\0")
     if nul >= 0:  # Redis works on a C string here
         line = line[:nul]
+    if b'"' not in line and b"'" not in line:
+        return _BARE_WORD.findall(line)
     args: list[bytes] = []
     n = len(line)
     i = 0

@@ -27,7 +27,7 @@ from ..config import Config
 from ..raft.driver import WriteAheadLog
 from . import transactions  # noqa: F401  (registers MULTI/EXEC/WATCH)
 from .client import ClientState
-from .connection import send_all, serve_connection
+from .connection import FlushQueue, send_all, serve_connection
 from .control import CONTROL
 from .dispatch import Dispatcher
 from .state import ServerState
@@ -119,6 +119,8 @@ class Server:
         self.node.name = config.name
         self.state = ServerState(config, table, self.machine, self.node)
         self.dispatcher = Dispatcher(self.state, CONTROL)
+        self.flush_queue = FlushQueue()
+        self.node.after_apply = self.flush_queue.flush
         self.shutdown = trio.Event()
         self.port = config.port
         self._accepting = True
@@ -234,7 +236,9 @@ class Server:
         client.cancel = scope.cancel
         try:
             with scope:
-                await serve_connection(self.state, self.dispatcher, sock, client, nursery)
+                await serve_connection(
+                    self.state, self.dispatcher, sock, client, nursery, self.flush_queue
+                )
         finally:
             self.state.clients.remove(client)
             sock.close()

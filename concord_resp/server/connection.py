@@ -5,9 +5,10 @@ on a non-blocking socket) rather than a stream object: it keeps the per-request 
 the system calls, which are most of the cost of a small command in Python.
 
 Replies go through the connection's `Outbox`, strictly in request order. Replies known at once
-are sent when the batch ends (one send per batch). A write's reply is sent by whoever
-completes it: the node calls `Outbox.flush` as soon as the entry is applied, so the
-connection's task is not woken just to send it. If the socket cannot take everything, a
+are sent when the batch ends (one send per batch). A write's reply is sent without waking
+the connection's task: when the node applies an entry the outbox is queued in the server's
+`FlushQueue`, and after the run of entries it applied the node flushes every queued outbox
+once (one send per client per run, however many of its writes the run held). If the socket cannot take everything, a
 drain task finishes the job, and the connection reads no further requests until it has.
 
 Shutdown lets in-flight work finish: a connection with nothing pending is closed at once; one
@@ -46,25 +47,52 @@ async def send_all(sock: socket.socket, data: bytes) -> None:
         view = view[sent:]
 
 
+class FlushQueue:
+    """Outboxes that have replies completed by the node, flushed once per run of applies."""
+
+    def __init__(self) -> None:
+        self._queued: list[Outbox] = []
+
+    def add(self, outbox: Outbox) -> None:
+        if not outbox.queued:
+            outbox.queued = True
+            self._queued.append(outbox)
+
+    def flush(self) -> None:
+        queued, self._queued = self._queued, []
+        for outbox in queued:
+            outbox.queued = False
+            outbox.flush()
+
+
 class Outbox:
     """The replies owed to one client, in request order; sends whatever is ready."""
 
     __slots__ = (
         "_backlog",
         "_drained",
+        "_flush_queue",
         "_last",
         "_nursery",
         "_sock",
         "client",
         "closed",
         "items",
+        "queued",
         "state",
     )
 
     def __init__(
-        self, sock: socket.socket, client: ClientState, state: ServerState, nursery: trio.Nursery
+        self,
+        sock: socket.socket,
+        client: ClientState,
+        state: ServerState,
+        nursery: trio.Nursery,
+        flush_queue: FlushQueue,
     ) -> None:
         self._sock = sock
+        self._flush_queue = flush_queue
+        self.queued = False  # in the flush queue
         self.client = client
         self.state = state
         self._nursery = nursery
@@ -82,7 +110,10 @@ class Outbox:
     def push_pending(self, pending: Pending) -> None:
         self.items.append(pending)
         self._last = pending
-        pending.proposal.on_done = self.flush
+        pending.proposal.on_done = self._applied
+
+    def _applied(self) -> None:
+        self._flush_queue.add(self)
 
     def unfinished(self) -> Pending | None:
         last = self._last
@@ -172,13 +203,14 @@ async def serve_connection(
     sock: socket.socket,
     client: ClientState,
     nursery: trio.Nursery,
+    flush_queue: FlushQueue,
 ) -> None:
     settings = state.settings
     parser = RequestParser(
         max_bulk_len=settings.proto_max_bulk_len,
         max_query_buffer=settings.client_query_buffer_limit,
     )
-    outbox = Outbox(sock, client, state, nursery)
+    outbox = Outbox(sock, client, state, nursery, flush_queue)
     client.replies_owed = lambda: not outbox.idle
     wait_readable = trio.lowlevel.wait_readable
     recv = sock.recv
@@ -203,9 +235,11 @@ async def serve_connection(
             client.query_buffer = parser.buffered
             if commands:
                 await dispatch(client, commands, outbox)
-            if parser.broken:
+            if parser.broken and not client.closing:
+                # (A QUIT earlier in the batch ends the connection before the bad request.)
                 client.closing = True
                 if parser.error is not None:
+                    state.errors.record(parser.error)
                     outbox.push(encode_error(parser.error))
                 log.info(
                     "closing client id=%d addr=%s: %s", client.id, client.addr, parser.close_reason

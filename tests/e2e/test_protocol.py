@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from concord_resp.resp import split_args
+from tests.resp.resp_decoder import decode_at
 from tests.support.processes import ConcordProcess, RedisProcess
 
 READ_TIMEOUT = 10.0
@@ -130,6 +131,47 @@ def test_malformed_input_gets_redis_bytes_then_a_close(
             bystander.close()
 
 
+def test_quit_ends_the_batch_before_a_protocol_error(
+    redis_server: RedisProcess, concord: ConcordProcess
+) -> None:
+    # Redis stops reading a client's input at QUIT: the bad request after it is never parsed.
+    data = b"PING\r\nQUIT\r\n*1\r\n+x\r\n"
+    expected = exchange(redis_server.port, data, eof=False)
+    assert expected == (b"+PONG\r\n+OK\r\n", True)
+    assert exchange(concord.port, data, eof=False) == expected
+
+
+def test_resp3_and_resp2_replies_match_redis(
+    redis_server: RedisProcess, concord: ConcordProcess
+) -> None:
+    requests = [
+        frame(b"HELLO", b"3"),
+        frame(b"CONFIG", b"GET", b"maxmemory-policy"),
+        frame(b"GET", b"protocol:none"),
+        frame(b"MGET", b"protocol:none", b"protocol:none2"),
+        frame(b"PING"),
+        frame(b"INCRBYFLOAT", b"protocol:float", b"1.5"),
+        frame(b"DEL", b"protocol:float"),
+        frame(b"HELLO", b"2"),
+        frame(b"CONFIG", b"GET", b"maxmemory-policy"),
+        frame(b"GET", b"protocol:none"),
+    ]
+    answers = []
+    for port in (redis_server.port, concord.port):
+        received, _ = exchange(port, b"".join(requests), eof=True)
+        replies = []
+        pos = 0
+        while pos < len(received):
+            start = pos
+            pos = decode_at(received, pos)[1]
+            replies.append(received[start:pos])
+        assert len(replies) == len(requests)
+        # HELLO's own reply differs (client id); every other reply must be the same bytes.
+        answers.append([r for r, q in zip(replies, requests, strict=True) if b"HELLO" not in q])
+    assert answers[0] == answers[1]
+    assert answers[0][0].startswith(b"%1\r\n")  # RESP3: CONFIG GET answers a map
+
+
 def set_query_buffer_limit(port: int, value: bytes) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT) as sock:
         sock.sendall(frame(b"CONFIG", b"SET", b"client-query-buffer-limit", value))
@@ -216,8 +258,10 @@ FRAGMENTS = [
     b":1",
     b"PING",
     b"ECHO",
+    b"~1",
+    b"\t",
     frame(b"PING"),
-    frame(b"GET", b"k"),
+    frame(b"GET", b"protocol:none"),
     b"*2\r\n$4\r\nECHO\r\n$100000\r\n",
 ]
 REQUESTS = [frame(b"PING"), frame(b"ECHO", b"e" * 3000), b"PING\r\n", b"ECHO 'a b' \"\\x41\"\n"]
@@ -245,6 +289,15 @@ def test_random_streams_never_break_the_server(concord: ConcordProcess, data: by
     finally:
         bystander.close()
     assert concord.process is not None and concord.process.poll() is None
+
+
+@given(fragment_streams.map(b"".join))
+@settings(max_examples=200, deadline=None)
+def test_random_streams_get_redis_bytes(
+    redis_server: RedisProcess, concord: ConcordProcess, data: bytes
+) -> None:
+    # Whatever the bytes, Concord sends what Redis sends and closes where Redis closes.
+    assert exchange(concord.port, data, eof=True) == exchange(redis_server.port, data, eof=True)
 
 
 def rss_kb(pid: int) -> int:

@@ -174,3 +174,36 @@ def test_loading_is_answered_while_the_log_replays(
     assert client.dbsize() == count
     assert client.get(b"key:%d" % count) == b"value:%d" % count
     client.close()
+
+
+def test_maxclients_refuses_extra_connections_with_redis_wording(
+    concord_factory: Factory,
+) -> None:
+    server = concord_factory("--maxclients", "2")
+    first = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    second = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        for sock in (first, second):
+            sock.sendall(command(b"PING"))
+            assert read_replies(sock, 1) == [b"PONG"]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as third:
+            third.settimeout(10)
+            data = b""
+            while chunk := third.recv(4096):
+                data += chunk
+            assert data == b"-ERR max number of clients reached\r\n"  # then closed
+        first.close()
+        # The slot is free again once the server has seen the close.
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as fourth:
+                fourth.sendall(command(b"PING"))
+                fourth.settimeout(10)
+                reply = fourth.recv(4096)
+            if reply == b"+PONG\r\n" or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        assert reply == b"+PONG\r\n"
+    finally:
+        first.close()
+        second.close()

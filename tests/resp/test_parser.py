@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from concord_resp.resp import RequestParser, split_args, string2ll
+from concord_resp.resp import parser as parser_module
 from concord_resp.resp.parser import PROTO_INLINE_MAX_SIZE
 
 KB64 = PROTO_INLINE_MAX_SIZE
@@ -273,6 +274,14 @@ def test_split_args(line: bytes, argv: list[bytes] | None) -> None:
     assert split_args(line) == argv
 
 
+@given(st.binary(max_size=60).filter(lambda b: not set(b) & set(b"\"'\0")))
+def test_split_args_fast_path_agrees_with_the_quote_parser(line: bytes) -> None:
+    # A trailing `""` word sends the line through the character loop instead of the regex.
+    bare = split_args(line)
+    assert bare is not None
+    assert split_args(line + b' ""') == [*bare, b""]
+
+
 def test_inline_requests() -> None:
     data = b"PING\r\nSET a 'b c'\n\r\n\n   \r\nGET a\r\r\n"
     commands = assert_split_invariant(data)[0]
@@ -327,6 +336,35 @@ def test_other_resp_types_at_a_request_start_are_inline(request_: bytes) -> None
     data = frame(b"PING") + request_ + frame(b"PING")
     commands = assert_split_invariant(data)[0]
     assert commands == [[b"PING"], split_args(request_), [b"PING"]]
+
+
+# -- the hot path ------------------------------------------------------------------------------
+
+
+def count_python_requests(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the multibulk requests the Python parser is asked to read."""
+    started = [0]
+    original = parser_module._Multibulk.__init__
+
+    def counting(self: parser_module._Multibulk) -> None:
+        started[0] += 1
+        original(self)
+
+    monkeypatch.setattr(parser_module._Multibulk, "__init__", counting)
+    return started
+
+
+def test_complete_requests_are_parsed_by_hiredis_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    started = count_python_requests(monkeypatch)
+    # Payloads that start like other RESP types, or hold `*`, are still plain bulks.
+    values = [b"+15551234567", b"=A1+B1", b"(555) 123", b"~/x", b"a*b", b"|", b">"]
+    data = b"".join(frame(b"SET", b"k%d" % i, v) for i, v in enumerate(values)) * 100
+    parser = RequestParser()
+    assert len(parser.feed(data)) == 700
+    # A read that ends inside a request: only that request goes to Python.
+    assert len(parser.feed(data + data[:-5])) == 1399
+    assert parser.feed(data[-5:]) == [[b"SET", b"k6", b">"]]
+    assert started[0] == 1
 
 
 # -- streams cut anywhere --------------------------------------------------------------------
