@@ -373,8 +373,8 @@ def _parse_cursor(arg: bytes) -> int:
         return 0
     sign = text[:1]
     digits = text[1:] if sign in (b"+", b"-") else text
-    if not digits or not digits.isdigit() or not digits.isascii():
-        raise CommandError("ERR invalid cursor")
+    if not digits or not digits.isdigit() or not digits.isascii() or len(digits) > 20:
+        raise CommandError("ERR invalid cursor")  # (more than 20 digits: strtoul's ERANGE)
     value = int(digits)
     if value > ULONG_MAX:
         raise CommandError("ERR invalid cursor")

@@ -15,6 +15,7 @@ makes it work unchanged when the client's node is not the leader.
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any, Final
 
@@ -25,6 +26,8 @@ from ..store import Keyspace
 from .context import Context, Rng, Stats
 from .errors import CommandError, unknown_command, unknown_subcommand, wrong_arity
 from .spec import CommandSpec, CommandTable
+
+log = logging.getLogger("concord.machine")
 
 OP_COMMAND: Final = 0
 OP_MULTI: Final = 1
@@ -157,7 +160,13 @@ class StateMachine:
         return resolve_spec(spec, argv)
 
     def run(self, ctx: Context, argv: list[bytes]) -> Reply:
-        """Run one pure command; errors become error replies."""
+        """Run one pure command; errors become error replies.
+
+        A handler raising anything but CommandError is a bug. It must not stop the node: the
+        entry is already in the log, so the node would fail again at every restart. The reply
+        is a fixed text (the same on every replica, so they stay identical) and the traceback
+        is logged.
+        """
         try:
             spec = self.resolve(argv)
             handler = spec.handler
@@ -166,6 +175,10 @@ class StateMachine:
             return handler(ctx, argv)
         except CommandError as error:
             return ErrorReply(error.message)
+        except Exception:
+            name = argv[0].decode("utf-8", "replace").lower()
+            log.exception("internal error applying %s at index %d", name, ctx.index)
+            return ErrorReply(b"ERR internal error while running '%s'" % name.encode())
 
 
 def resolve_spec(spec: CommandSpec, argv: list[bytes]) -> CommandSpec:

@@ -481,9 +481,12 @@ class LcsTable:
         self.a = a
         self.b = b
         width = (1 << len(b)) - 1
+        # One bit mask per byte value (bit j set where b[j] is that byte), each built in one
+        # linear pass in C: setting bits one by one would copy the mask len(b) times.
         masks: dict[int, int] = {}
-        for j, byte in enumerate(b):
-            masks[byte] = masks.get(byte, 0) | (1 << j)
+        for byte in set(a) & set(b):
+            table = bytes(49 if value == byte else 48 for value in range(256))  # "1"/"0"
+            masks[byte] = int(b.translate(table)[::-1], 2)
         row = width
         rows = [row]
         for byte in a:
@@ -494,20 +497,35 @@ class LcsTable:
         self.rows = rows
         self.length = len(b) - row.bit_count()
 
-    def cell(self, i: int, j: int) -> int:
-        """LCS(a[:i], b[:j])."""
-        return j - (self.rows[i] & ((1 << j) - 1)).bit_count()
-
     def walk(self, min_match_len: int, with_match_len: bool) -> tuple[bytes, list[Reply]]:
-        """The LCS string and the matching ranges, by Redis's backward walk (same ties)."""
-        a, b = self.a, self.b
+        """The LCS string and the matching ranges, by Redis's backward walk (same ties).
+
+        The walk compares LCS(i-1, j) with LCS(i, j-1) at every step. Counting the low j bits
+        of a row afresh each time would cost O(len(b)) per step, so the counts for rows i and
+        i-1 are kept up to date as j and i go down (one bit per step; one fresh count per row).
+        """
+        a, b, rows = self.a, self.b, self.rows
+        width = (len(b) + 7) // 8
         i, j = len(a), len(b)
+
+        def row_bytes(row: int) -> bytes:
+            return rows[row].to_bytes(width, "little") if row >= 0 else b""
+
+        def low_count(row: int, bits: int) -> int:
+            return (rows[row] & ((1 << bits) - 1)).bit_count() if row >= 0 else 0
+
+        cur, prev = row_bytes(i), row_bytes(i - 1)
+        count_cur, count_prev = low_count(i, j), low_count(i - 1, j)  # set bits below j
         unset = len(a)  # Redis marks "no range open" with alen
         a_start, a_end, b_start, b_end = unset, 0, 0, 0
         common = bytearray()
         matches: list[Reply] = []
         while i > 0 and j > 0:
             emit = False
+            # The bits at j-1 of rows i and i-1 leave the counts when j goes down.
+            shift = (j - 1) & 7
+            bit_cur = (cur[(j - 1) >> 3] >> shift) & 1
+            bit_prev = (prev[(j - 1) >> 3] >> shift) & 1 if prev else 0
             if a[i - 1] == b[j - 1]:
                 common.append(a[i - 1])
                 if a_start == unset:
@@ -520,15 +538,22 @@ class LcsTable:
                     emit = True
                 if a_start == 0 or b_start == 0:
                     emit = True
-                i -= 1
-                j -= 1
+                move_i = move_j = True
             else:
-                if self.cell(i - 1, j) > self.cell(i, j - 1):
-                    i -= 1
-                else:
-                    j -= 1
+                up = j - count_prev  # LCS(i-1, j)
+                left = (j - 1) - (count_cur - bit_cur)  # LCS(i, j-1)
+                move_i = up > left
+                move_j = not move_i
                 if a_start != unset:
                     emit = True
+            if move_j:
+                j -= 1
+                count_cur -= bit_cur
+                count_prev -= bit_prev
+            if move_i:
+                i -= 1
+                cur, count_cur = prev, count_prev
+                prev, count_prev = row_bytes(i - 1), low_count(i - 1, j)
             if emit:
                 match_len = a_end - a_start + 1
                 if min_match_len == 0 or match_len >= min_match_len:

@@ -225,6 +225,10 @@ async def serve_connection(
             except OSError:
                 return
             if not data or client.stop_requested:
+                # The client closed its side (or we are shutting down): replies still owed
+                # for writes it sent are delivered first, as Redis does after a half-close.
+                if not client.killed:
+                    await outbox.settle()
                 return
             client.busy = True
             state.net_input_bytes += len(data)

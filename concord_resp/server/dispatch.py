@@ -33,7 +33,7 @@ from .state import ServerState
 
 log = logging.getLogger("concord.server")
 
-LOADING_ERROR: Final = encode_error("LOADING Concord is loading the dataset in memory")
+LOADING: Final = CommandError("LOADING Concord is loading the dataset in memory")
 QUEUED_REPLY: Final = b"+QUEUED\r\n"
 
 # Commands that run at once even inside MULTI (Redis's processCommand list).
@@ -165,9 +165,8 @@ class Dispatcher:
                 continue
             client.last_command = spec.name
             if self.node.loading and not spec.ok_loading:
-                spec.rejected_calls += 1
-                state.errors.record(LOADING_ERROR)
-                push(LOADING_ERROR)
+                # Refused like any rejected command (inside MULTI it makes EXEC fail).
+                push(encode_error(self._reject(client, argv, LOADING)))
                 continue
             if client.in_multi and spec.name not in NOT_QUEUED:
                 client.queued.append((spec, argv))
@@ -194,7 +193,7 @@ class Dispatcher:
                     push(encode_error(error.message))
                     continue
                 except Exception:
-                    push(self._internal_error(spec, argv))
+                    push(self.internal_error(spec, argv))
                     continue
                 if type(result) is Encoded:
                     push(bytes(result))
@@ -222,13 +221,14 @@ class Dispatcher:
                 state.errors.record(error.message)
                 reply = ErrorReply(error.message)
             except Exception:
-                push(self._internal_error(spec, argv))
+                push(self.internal_error(spec, argv))
                 continue
             spec.usec += (time.perf_counter_ns() - started) // 1000
             client.db = ctx.db_index
             push(encode_reply(reply, client.proto))
 
-    def _internal_error(self, spec: CommandSpec, argv: list[bytes]) -> bytes:
+    def internal_error(self, spec: CommandSpec, argv: list[bytes]) -> bytes:
+        """A handler raised something unexpected (a bug): log it, answer an error."""
         log.exception("internal error running %s (%d arguments)", spec.name, len(argv))
         spec.failed_calls += 1
         message = b"ERR internal error while running '%s'" % spec.name.encode()

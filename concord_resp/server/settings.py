@@ -75,8 +75,8 @@ def memtoull(text: bytes) -> int | None:
     while digits_end < len(text) and 48 <= text[digits_end] <= 57:
         digits_end += 1
     unit = _MEMORY_UNITS.get(text[digits_end:].lower())
-    if unit is None or (text[:1] == b"-"):
-        return None
+    if unit is None or (text[:1] == b"-") or digits_end > 20:
+        return None  # (more than 20 digits cannot fit: strtoull's ERANGE)
     # strtoull of no digits is 0, as in Redis ("k" is 0 bytes).
     return int(text[:digits_end] or b"0") * unit
 

@@ -90,6 +90,10 @@ def _run_local(d: Dispatcher, client: ClientState, spec: CommandSpec, argv: list
         result = d.control[spec.name](d, client, argv)
     except CommandError as error:
         return encode_error(error.message)
+    except Exception:
+        # Often run from the node's apply loop (the EXEC reply is completed there): a bug in
+        # one command must not take the node down.
+        return d.internal_error(spec, argv)
     if isinstance(result, dispatch.PENDING_TYPES):  # pragma: no cover - never queued
         return encode_error("ERR command not allowed inside a transaction")
     if type(result) is dispatch.Encoded:

@@ -833,3 +833,14 @@ def test_long_double_rounding_and_printing() -> None:
     assert format_long_double_human(Fraction(35, 10**18)) == b"0.00000000000000004"
     assert round_to_format(Fraction(2**16384), LONG_DOUBLE) is None
     assert parse_long_double(b"inf") is None
+
+
+def test_lcs_of_a_short_and_a_long_string(node: Node) -> None:
+    # The table is len(a) x len(b) bits; building b's byte masks must stay linear in len(b)
+    # (an earlier version set one bit at a time and took seconds per megabyte).
+    long = b"y" * 2_000_000 + b"x" + b"y" * 1_000
+    node.write(1000, "MSET", "short", "zx", "long", long)
+    assert node.read(1000, "LCS", "short", "long") == b"x"
+    assert node.read(1000, "LCS", "short", "long", "IDX") == Map(
+        {b"matches": [[[1, 1], [2_000_000, 2_000_000]]], b"len": 1}
+    )

@@ -207,3 +207,15 @@ def test_maxclients_refuses_extra_connections_with_redis_wording(
     finally:
         first.close()
         second.close()
+
+
+def test_replies_owed_are_sent_after_the_client_half_closes(concord_server: ConcordProcess) -> None:
+    # Like redis-server: writes sent before the client shut its side down still get answers.
+    with socket.create_connection(("127.0.0.1", concord_server.port), timeout=10) as sock:
+        sock.sendall(command(b"SET", b"half-1", b"1") + command(b"SET", b"half-2", b"2"))
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(10)
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    assert data == b"+OK\r\n+OK\r\n"

@@ -1,5 +1,67 @@
-"""The pure Raft core: no I/O, no clock, no randomness (time and a seeded RNG are passed in)."""
+"""The pure Raft core (etcd-io/raft's shape): no I/O, no clock, no randomness of its own.
 
-from .types import Entry, EntryKind, HardState, Index, NodeId, Term
+`RawNode` is the application's handle: tick/step/propose/read_index/transfer_leadership/
+compact in, `Ready` batches out, `advance` when a batch is done. Time is `tick()`; the
+election timeout's jitter comes from an injected, seeded RNG.
+"""
 
-__all__ = ["Entry", "EntryKind", "HardState", "Index", "NodeId", "Term"]
+from .log import RaftInvariantError, RaftLog
+from .raft import Bug, Config, ProposalDropped, Raft, decode_conf_change, encode_conf_change
+from .rawnode import PeerStatus, RawNode, Status
+from .storage import Compacted, MemoryStorage, StorageError, Unavailable
+from .types import (
+    NO_NODE,
+    ConfChange,
+    ConfChangeType,
+    ConfState,
+    Entry,
+    EntryKind,
+    HardState,
+    Index,
+    Message,
+    MessageType,
+    NodeId,
+    ReadState,
+    Ready,
+    Role,
+    Snapshot,
+    SnapshotMeta,
+    SoftState,
+    Term,
+)
+
+__all__ = [
+    "NO_NODE",
+    "Bug",
+    "Compacted",
+    "ConfChange",
+    "ConfChangeType",
+    "ConfState",
+    "Config",
+    "Entry",
+    "EntryKind",
+    "HardState",
+    "Index",
+    "MemoryStorage",
+    "Message",
+    "MessageType",
+    "NodeId",
+    "PeerStatus",
+    "ProposalDropped",
+    "Raft",
+    "RaftInvariantError",
+    "RaftLog",
+    "RawNode",
+    "ReadState",
+    "Ready",
+    "Role",
+    "Snapshot",
+    "SnapshotMeta",
+    "SoftState",
+    "Status",
+    "StorageError",
+    "Term",
+    "Unavailable",
+    "decode_conf_change",
+    "encode_conf_change",
+]
