@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import cbor2
+
 from concord_resp.commands import encode_command
 from concord_resp.raft.core import EntryKind, HardState
 from concord_resp.raft.driver.wal import (
@@ -25,14 +27,25 @@ def segments(data_dir: Path) -> list[Path]:
     return WriteAheadLog(data_dir / "wal").segments()
 
 
-def record_offsets(path: Path) -> list[int]:
-    """The byte offset of every record in a segment (which must be intact)."""
+def record_offsets(path: Path, *, markers: bool = False) -> list[int]:
+    """The byte offset of every entry and hard-state record in a segment (which must be
+    intact); with `markers`, of the batch markers too."""
     data = path.read_bytes()
     found, pos = [], len(MAGIC)
     while pos < len(data):
-        found.append(pos)
-        pos += HEADER.size + HEADER.unpack_from(data, pos)[0]
+        length = HEADER.unpack_from(data, pos)[0]
+        if markers or not _is_marker(data[pos + HEADER.size : pos + HEADER.size + length]):
+            found.append(pos)
+        pos += HEADER.size + length
     return found
+
+
+def _is_marker(payload: bytes) -> bool:
+    try:
+        decoded = cbor2.loads(payload)
+    except (cbor2.CBORDecodeError, ValueError):
+        return False  # a damaged record: report it
+    return isinstance(decoded, list) and len(decoded) == 1
 
 
 def flip_byte(path: Path, offset: int) -> None:

@@ -2,20 +2,27 @@
 
 Layout: `<data dir>/wal/<first index, 20 digits>.wal` segments, each starting with an 8-byte
 magic, then records `u32 length | u32 crc32c | CBOR payload` (little-endian). A payload is an
-entry `[index, term, kind, data]` or a hard state `[term, voted_for, commit]`. Segments roll
-at `segment_bytes` and are named by the index of the first entry they may hold.
+entry `[index, term, kind, data]`, a hard state `[term, voted_for, commit]`, or a batch
+marker `[length]`: every `write` (one group commit, one fsync) starts with a marker giving the
+byte length of the records after it. Segments roll at `segment_bytes` and are named by the
+index of the first entry they may hold.
 
 The log is append-only. A Raft conflict does not rewrite the file: a later entry whose index is
 at or below the last one replaces that suffix when the log is read back (`replay` yields
 records in file order; the reader applies the rule).
 
-Recovery (`replay`): every record's CRC is checked. Damage after which no intact record
-follows, at the end of the last segment, is a torn write that was never acknowledged (a write
-is acknowledged only after its fsync returned), so it is cut off with a warning. Damage
-anywhere else (intact records after it, or in an earlier segment, or a record whose CRC
-matches but which is not a log record) stops the node with `WalCorruptError` naming the file
-and byte offset: silently dropping acknowledged data is never an option. A segment is synced
-before the next one is started, whatever the fsync setting, so only the last one can be torn.
+Recovery (`replay`): every record's CRC is checked. Batches are written one after another by
+one thread, each only after the previous one's fsync returned, so damage is forgivable only
+in the last batch: that one may not have been fully on disk when the machine stopped, and an
+OS crash may leave any of its pages unwritten, not just the last. Damage in the last segment
+with no intact batch marker after it is therefore an unacknowledged write: it is cut off with
+a warning. Damage with a batch marker after it (a later write exists, so this one's fsync had
+returned), in an earlier segment, or a record whose CRC matches but which is not a log record
+stops the node with `WalCorruptError` naming the file and byte offset: silently dropping
+acknowledged data is never an option. A segment is synced before the next one is started,
+whatever the fsync setting, so only the last one can be torn. (With `--fsync never` nothing
+orders batches on disk, so an OS crash can leave a hole that stops start-up; that mode is
+documented as unsafe.)
 
 This module is synchronous on purpose; the driver calls `write` from a worker thread so the
 fsync never blocks the event loop. Only one thread writes at a time.
@@ -38,7 +45,7 @@ from ..core.types import Entry, HardState
 
 log = logging.getLogger("concord.wal")
 
-MAGIC: Final = b"CCWAL\x00\x00\x01"
+MAGIC: Final = b"CCWAL\x00\x00\x02"
 HEADER: Final = struct.Struct("<II")
 MAX_RECORD: Final = 1536 * 1024 * 1024  # larger than any request Concord accepts
 DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
@@ -60,12 +67,28 @@ def encode_hard_state(state: HardState) -> bytes:
     return HEADER.pack(len(payload), crc32c(payload)) + payload
 
 
+def encode_batch_marker(length: int) -> bytes:
+    payload = cbor2.dumps([length])
+    return HEADER.pack(len(payload), crc32c(payload)) + payload
+
+
+class _BatchMarker:
+    """A decoded batch marker (consumed by `replay`, never yielded)."""
+
+    __slots__ = ("length",)
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+
 def segment_name(first_index: int) -> str:
     return f"{first_index:020d}{SUFFIX}"
 
 
-def _decode(payload: bytes) -> Entry | HardState:
+def _decode(payload: bytes) -> Entry | HardState | _BatchMarker:
     record = cbor2.loads(payload)
+    if isinstance(record, list) and len(record) == 1 and _naturals(record[0]):
+        return _BatchMarker(record[0])
     if isinstance(record, list) and len(record) == 4:
         index, term, kind, data = record
         if _naturals(index, term, kind) and isinstance(data, bytes):
@@ -82,7 +105,7 @@ def _naturals(*values: object) -> bool:
 
 
 # Where a payload may start: a CBOR array of 3 or 4 items whose first item is an unsigned int.
-_PAYLOAD_START: Final = re.compile(rb"[\x83\x84][\x00-\x1b]")
+_MARKER_START: Final = re.compile(rb"\x81[\x00-\x1b]")
 _UINT, _BYTES, _TEXT = 0, 2, 3  # CBOR major types
 _NULL: Final = 0xF6
 
@@ -103,42 +126,27 @@ def _check_record(data: bytes, pos: int) -> tuple[str | None, int]:
     return None, record_end
 
 
-def _find_intact_record(data: bytes, start: int) -> int | None:
-    """The offset of the first intact record at or after `start`, if there is one.
+def _find_intact_marker(data: bytes, start: int) -> int | None:
+    """The offset of the first intact batch marker at or after `start`, if there is one.
 
-    This tells a torn tail (nothing intact follows the damage: the last write was cut short)
-    from damage in the middle (intact records follow; they may have been acknowledged, so
-    cutting them off would lose data). A damaged length field is why the search cannot just
-    jump to where the damaged record claims to end. Only places whose bytes parse as the CBOR
-    shape of a record exactly as long as the header says get their checksum computed, so a
-    torn tail of large random values costs one pass, not one checksum per byte.
+    A later batch proves the damage before it was fsynced (so acknowledged): see the module
+    docstring. A damaged length field is why the search cannot just jump to where the damaged
+    record claims to end. Only places whose bytes have the CBOR shape of a marker get their
+    checksum computed, so a torn tail of large random values costs one pass.
     """
-    for match in _PAYLOAD_START.finditer(data, start + HEADER.size):
+    for match in _MARKER_START.finditer(data, start + HEADER.size):
         payload = match.start()
         offset = payload - HEADER.size
         length = HEADER.unpack_from(data, offset)[0]
-        if _shape_end(data, payload) == payload + length and _check_record(data, offset)[0] is None:
+        head = _cbor_head(data, payload + 1)
+        if (
+            head is not None
+            and head[0] == _UINT
+            and head[2] == payload + length
+            and _check_record(data, offset)[0] is None
+        ):
             return offset
     return None
-
-
-def _shape_end(data: bytes, pos: int) -> int | None:
-    """Where a record payload starting at `pos` ends, judged by its CBOR heads; None if it
-    does not have the shape of an entry or a hard state."""
-    # An entry is [index, term, kind, data]; a hard state [term, voted_for or null, commit].
-    kinds = (_UINT, _UINT, _UINT, _BYTES) if data[pos] == 0x84 else (_UINT, _TEXT, _UINT)
-    pos += 1
-    for kind in kinds:
-        if kind == _TEXT and pos < len(data) and data[pos] == _NULL:
-            pos += 1
-            continue
-        head = _cbor_head(data, pos)
-        if head is None or head[0] != kind:
-            return None
-        value, pos = head[1], head[2]
-        if kind in (_BYTES, _TEXT):
-            pos += value
-    return pos
 
 
 def _cbor_head(data: bytes, pos: int) -> tuple[int, int, int] | None:
@@ -207,21 +215,45 @@ class WriteAheadLog:
             raise WalCorruptError(f"{path}: byte offset 0: not a Concord log segment")
         pos = len(MAGIC)
         end = len(data)
+        batch_start = batch_end = pos  # the batch being read, by its marker
+        batch: list[Entry | HardState] = []  # its records, handed out once it is whole
         while pos < end:
             problem, record_end = _check_record(data, pos)
+            if problem is None and batch_end < record_end and pos < batch_end:
+                problem = "a record runs past the end of its batch"
             if problem is not None:
-                following = _find_intact_record(data, pos + 1)
+                following = _find_intact_marker(data, pos + 1)
                 if last and following is None:
-                    self._cut(path, pos, end, problem)
+                    # The whole unacknowledged batch goes: a batch is all or nothing.
+                    self._cut(path, batch_start if pos < batch_end else pos, end, problem)
                     return
-                where = "" if following is None else f" (an intact record follows at {following})"
+                where = "" if following is None else f" (a later batch starts at {following})"
                 raise WalCorruptError(f"{path}: byte offset {pos}: {problem}{where}")
             try:
-                yield _decode(data[pos + HEADER.size : record_end])
+                record = _decode(data[pos + HEADER.size : record_end])
             except (ValueError, cbor2.CBORDecodeError) as error:
                 # The checksum matched, so these bytes are what was written: not a torn write.
                 raise WalCorruptError(f"{path}: byte offset {pos}: {error}") from None
+            if isinstance(record, _BatchMarker):
+                if pos != batch_end:
+                    raise WalCorruptError(
+                        f"{path}: byte offset {pos}: a batch starts inside the previous one"
+                        f" (which ends at {batch_end})"
+                    )
+                batch_start, batch_end = pos, record_end + record.length
+            elif pos >= batch_end:
+                raise WalCorruptError(f"{path}: byte offset {pos}: a record outside any batch")
+            else:
+                batch.append(record)
             pos = record_end
+            if pos == batch_end:
+                yield from batch
+                batch = []
+        if batch_end > end:
+            # The file ends inside the last batch: its write was cut short.
+            if not last:
+                raise WalCorruptError(f"{path}: byte offset {batch_start}: a batch is cut short")
+            self._cut(path, batch_start, end, "a batch cut short")
 
     def _cut(self, path: Path, offset: int, size: int, problem: str) -> None:
         log.warning(
@@ -263,15 +295,18 @@ class WriteAheadLog:
         """
         fd = self._fd
         assert fd is not None, "open_for_append first"
-        view = memoryview(records)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        marker = encode_batch_marker(len(records))
+        written = os.writev(fd, [marker, records])
+        if written < len(marker) + len(records):  # a short write: finish it
+            rest = memoryview(marker + records)[written:]
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+        records_size = len(marker) + len(records)
         if self.fsync:
             os.fdatasync(fd)
             self.fsyncs += 1
-        self._size += len(records)
-        self.bytes_written += len(records)
+        self._size += records_size
+        self.bytes_written += records_size
         # A segment that holds no entry yet is not rolled: the new one would have its name.
         if self._size >= self.segment_bytes and next_index > self._first_index:
             self._roll(fd, next_index)

@@ -140,8 +140,9 @@ def test_segments_roll_at_the_size_limit_and_are_named_by_first_index(tmp_path: 
         assert path.read_bytes().startswith(MAGIC)
         assert len(path.name) == len("00000000000000000001.wal")
         # A segment holds entries from the index in its name on.
-        if record_offsets(path):
-            first = cbor2.loads(path.read_bytes()[len(MAGIC) + HEADER.size :])
+        offsets = record_offsets(path)
+        if offsets:
+            first = cbor2.loads(path.read_bytes()[offsets[0] + HEADER.size :])
             assert first[0] == int(path.stem)
     # Every segment but the last filled up to the limit before rolling.
     for path in segments[:-1]:
@@ -229,8 +230,8 @@ def test_torn_tail_is_cut_with_a_warning(
     intact = path.stat().st_size
     damage(path)
     if damage is _bad_crc_on_last:
-        records.pop()  # its last record is the one damaged
-        intact = record_offsets(path)[-1]
+        records.pop()  # its last record is the one damaged: that whole batch goes
+        intact = record_offsets(path, markers=True)[-2]
     with caplog.at_level(logging.WARNING, logger="concord.wal"):
         wal, replayed = open_log(tmp_path)
     assert replayed == records
@@ -631,3 +632,43 @@ def test_a_new_log_directory_is_made_durable_in_its_parent(
     assert synced == [tmp_path]
     WriteAheadLog(tmp_path / "wal")  # already there: nothing to sync
     assert synced == [tmp_path]
+
+
+# -- batches: an OS crash may leave holes anywhere in the last, unsynced batch --------------
+
+
+def test_a_hole_inside_the_last_batch_drops_that_batch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = make_log(tmp_path, 4)
+    wal, _ = open_log(tmp_path)
+    batch = [entry(index, b"x" * 100) for index in range(5, 10)]
+    wal.write(b"".join(encode(record) for record in batch), 10)
+    wal.close()
+    path = last_segment(tmp_path)
+    marker = record_offsets(path, markers=True)[-6]
+    # The page holding entry 6 never reached the disk; entries 7..9 after it did.
+    flip_byte(path, record_offsets(path)[-4] + 12)
+    with caplog.at_level(logging.WARNING, logger="concord.wal"):
+        assert replay(tmp_path) == records  # the whole unsynced batch is gone, nothing else
+    assert path.stat().st_size == marker
+    assert "never acknowledged" in caplog.text
+
+
+def test_damage_before_a_later_batch_was_acknowledged_data(tmp_path: Path) -> None:
+    make_log(tmp_path, 6)
+    path = last_segment(tmp_path)
+    offsets = record_offsets(path)
+    flip_byte(path, offsets[-3] + 12)  # entry 4: entries 5 and 6 were written after its fsync
+    with pytest.raises(WalCorruptError, match=r"byte offset \d+: checksum mismatch \(a later"):
+        replay(tmp_path)
+
+
+def test_a_record_outside_its_batch_is_corruption(tmp_path: Path) -> None:
+    make_log(tmp_path, 2)
+    path = last_segment(tmp_path)
+    data = path.read_bytes()
+    # An extra, valid record appended without a marker of its own.
+    path.write_bytes(data + encode(entry(3)))
+    with pytest.raises(WalCorruptError, match="a record outside any batch"):
+        replay(tmp_path)
