@@ -12,16 +12,10 @@ import sys
 
 import trio
 
-from .config import ConfigError, config_from_args
+from .config import LOG_LEVELS, ConfigError, config_from_args
 from .raft.driver import WalCorruptError
 
 LOG_FORMAT = "%(process)d:M %(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
-LEVELS = {
-    "debug": logging.DEBUG,
-    "verbose": logging.INFO,
-    "notice": logging.INFO,
-    "warning": logging.WARNING,
-}
 
 
 def server_main(argv: list[str] | None = None) -> None:
@@ -34,7 +28,7 @@ def server_main(argv: list[str] | None = None) -> None:
         logging.FileHandler(config.logfile) if config.logfile else logging.StreamHandler()
     )
     logging.basicConfig(
-        level=LEVELS[config.loglevel],
+        level=LOG_LEVELS[config.loglevel],
         format=LOG_FORMAT,
         datefmt="%d %b %Y %H:%M:%S",
         handlers=[handler],

@@ -8,7 +8,8 @@ from the Config.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -45,7 +46,6 @@ class RuntimeSettings:
     proto_max_bulk_len: int
     client_query_buffer_limit: int
     loglevel: str
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Config) -> RuntimeSettings:
@@ -61,26 +61,43 @@ class ConfigError(ValueError):
     """An invalid flag value; the CLI prints it and exits with status 2."""
 
 
-_UNITS: Final = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1024,
-    "m": 1000**2,
-    "mb": 1024**2,
-    "g": 1000**3,
-    "gb": 1024**3,
+LOG_LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "verbose": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+}
+
+_MEMORY_UNITS: Final = {
+    b"": 1,
+    b"b": 1,
+    b"k": 1000,
+    b"kb": 1024,
+    b"m": 1000**2,
+    b"mb": 1024**2,
+    b"g": 1000**3,
+    b"gb": 1024**3,
 }
 
 
+def memtoull(text: bytes) -> int | None:
+    """Redis's `memtoull`: digits and an optional unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`)."""
+    digits_end = 0
+    while digits_end < len(text) and 48 <= text[digits_end] <= 57:
+        digits_end += 1
+    unit = _MEMORY_UNITS.get(text[digits_end:].lower())
+    if unit is None or (text[:1] == b"-") or digits_end > 20:
+        return None  # (more than 20 digits cannot fit: strtoull's ERANGE)
+    # strtoull of no digits is 0, as in Redis ("k" is 0 bytes).
+    return int(text[:digits_end] or b"0") * unit
+
+
 def parse_memory(text: str) -> int:
-    """Redis's memory notation: `512mb`, `1gb`, `100k`, `4096`."""
-    lowered = text.strip().lower()
-    digits = lowered.rstrip("bkmg")
-    unit = lowered[len(digits) :]
-    if not digits.isdigit() or unit not in _UNITS:
+    """A memory size flag in Redis's notation: `512mb`, `1gb`, `100k`, `4096`."""
+    size = memtoull(text.strip().encode())
+    if size is None or not text.strip()[:1].isdigit():
         raise ConfigError(f"invalid memory size {text!r} (use bytes or a unit: 512mb, 1gb)")
-    return int(digits) * _UNITS[unit]
+    return size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +157,12 @@ def config_from_args(argv: list[str] | None = None) -> Config:
     bulk = parse_memory(args.proto_max_bulk_len)
     if bulk < 1024 * 1024:
         raise ConfigError("--proto-max-bulk-len must be at least 1mb")
+    query_buffer = parse_memory(args.client_query_buffer_limit)
+    if query_buffer < 1024 * 1024:
+        raise ConfigError("--client-query-buffer-limit must be at least 1mb")
+    segment = parse_memory(args.segment_size)
+    if segment < 64 * 1024:
+        raise ConfigError("--segment-size must be at least 64kb")
     return Config(
         bind=args.bind,
         port=args.port,
@@ -148,9 +171,9 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         fsync=args.fsync,
         maxclients=args.maxclients,
         proto_max_bulk_len=bulk,
-        client_query_buffer_limit=parse_memory(args.client_query_buffer_limit),
+        client_query_buffer_limit=query_buffer,
         loglevel=args.loglevel,
         logfile=args.logfile,
         hz=args.hz,
-        segment_bytes=parse_memory(args.segment_size),
+        segment_bytes=segment,
     )

@@ -21,7 +21,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Final
 
 import trio
@@ -126,8 +125,6 @@ class SingleNode:
         self.loading = True
         self.loaded_entries = 0
         self.last_index = 0
-        self.commit_index = 0
-        self.term = TERM
         self.name = "n1"
         self._token: trio.lowlevel.TrioToken | None = None
         self._inflight: deque[tuple[Proposal, Op]] = deque()  # appended, not yet applied
@@ -150,8 +147,7 @@ class SingleNode:
                 break
             for record in pending:
                 if isinstance(record, HardState):
-                    self.commit_index = max(self.commit_index, record.commit)
-                    continue
+                    continue  # a one-member cluster's commit index is its last durable entry
                 if record.index != self.last_index + 1:
                     raise WalCorruptError(
                         f"{self.wal.directory}: entry {record.index} follows entry"
@@ -164,7 +160,6 @@ class SingleNode:
                     machine.apply_noop(record.index)
                 self.loaded_entries += 1
             await trio.lowlevel.checkpoint()
-        self.commit_index = self.last_index
         self._last_stamp = machine.last_time_us
         self.wal.open_for_append(self.last_index + 1)
         if self.last_index == 0:
@@ -219,7 +214,6 @@ class SingleNode:
             if writer.error is not None:
                 raise RuntimeError(f"writing the log failed: {writer.error}") from writer.error
             durable = writer.durable_index
-            self.commit_index = durable
             applied = 0
             while inflight and inflight[0][0].index <= durable:
                 applied += 1
@@ -291,7 +285,3 @@ def _take(iterator: object, count: int) -> list[Entry | HardState]:
         if len(out) >= count:
             break
     return out
-
-
-def open_wal(data_dir: Path, *, fsync: bool) -> WriteAheadLog:
-    return WriteAheadLog(data_dir / "wal", fsync=fsync)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from ..limits import LLONG_MAX, ULONG_MAX
 from ..resp import OK, Reply, SimpleString, string2ll
 from ..store import Database, Value
 from ..store.keyspace import duplicate_value, type_name
@@ -31,8 +32,6 @@ from .server_cmds import parse_db_number
 from .spec import command
 from .strings import lookup_read
 
-LLONG_MAX: Final = 2**63 - 1
-ULONG_MAX: Final = 2**64 - 1
 SHARED_REFCOUNT: Final = 2**31 - 1  # OBJ_SHARED_REFCOUNT: Redis's shared integers 0..9999
 SHARED_INTEGERS: Final = 10_000
 EMBSTR_LIMIT: Final = 44  # OBJ_ENCODING_EMBSTR_SIZE_LIMIT

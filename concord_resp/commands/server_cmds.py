@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from ..limits import INT_MAX, INT_MIN
 from ..resp import OK, PONG, Reply
 from ..store import DATABASES
 from .context import Context
@@ -19,8 +20,6 @@ from .errors import DB_OUT_OF_RANGE, NOT_INTEGER, SYNTAX, CommandError, wrong_ar
 from .parse import option_name, parse_int
 from .spec import command
 
-INT_MIN: Final = -(2**31)
-INT_MAX: Final = 2**31 - 1
 INT_OUT_OF_RANGE: Final = "ERR value is out of range, value must between -2147483648 and 2147483647"
 
 

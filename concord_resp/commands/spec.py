@@ -9,7 +9,8 @@ queueing, read/write routing) are driven by these declarations; handlers never r
 
 Handlers bind to specs by name. Pure handlers (`(ctx, argv) -> reply`, over the keyspace) are
 registered here with `@command`; connection-level handlers (HELLO, CLIENT, MULTI, ...) are
-registered by the server layer. `validate_table` checks that every spec has exactly one.
+registered by the server layer (tests/server/test_command_table.py checks that every spec
+has exactly one).
 """
 
 from __future__ import annotations
@@ -71,13 +72,6 @@ class CommandSpec:
     def arity_ok(self, argc: int) -> bool:
         arity = self.arity
         return argc == arity if arity >= 0 else argc >= -arity
-
-    def key_positions(self, argc: int) -> list[int]:
-        """Argument positions holding keys, from the legacy (first, last, step) triplet."""
-        if self.first_key <= 0:
-            return []
-        last = self.last_key if self.last_key >= 0 else argc + self.last_key
-        return list(range(self.first_key, min(last, argc - 1) + 1, max(self.key_step, 1)))
 
 
 class CommandTable:

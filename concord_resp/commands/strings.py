@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
 
+from ..limits import LLONG_MAX, LLONG_MIN
 from ..resp import OK, Map, Reply, string2ll
 from ..store import Value
 from .context import Context
@@ -33,8 +34,6 @@ from .floats import LONG_DOUBLE, format_long_double_human, round_to_format
 from .parse import option_name, parse_int, parse_long_double
 from .spec import command
 
-LLONG_MAX: Final = 2**63 - 1
-LLONG_MIN: Final = -(2**63)
 PROTO_MAX_BULK_LEN: Final = 512 * 1024 * 1024
 """Redis's default `proto-max-bulk-len`: the largest string APPEND/SETRANGE may build."""
 

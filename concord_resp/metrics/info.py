@@ -21,12 +21,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
+from .. import REDIS_VERSION
+
 if TYPE_CHECKING:
     from ..server.state import ServerState
 
 from .. import __version__
 
-REDIS_VERSION: Final = "7.0.15"
 CONCORD_FIELD_PREFIXES: Final = ("concord_", "python_", "wal_")
 
 # Redis's canonical order; a reply lists the requested sections in this order.

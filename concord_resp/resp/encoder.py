@@ -27,7 +27,6 @@ _NULL2 = b"$-1\r\n"
 _NULL3 = b"_\r\n"
 _NULL_ARRAY2 = b"*-1\r\n"
 _SMALL_INTS = [b":%d\r\n" % i for i in range(-1, 1024)]
-_EMPTY_ARRAY = b"*0\r\n"
 
 
 def format_double(value: float) -> bytes:

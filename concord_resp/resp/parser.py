@@ -41,11 +41,11 @@ from typing import Final
 
 import hiredis
 
+from ..limits import INT_MAX, LLONG_MAX
+
 PROTO_INLINE_MAX_SIZE: Final = 64 * 1024
 DEFAULT_MAX_BULK_LEN: Final = 512 * 1024 * 1024
 DEFAULT_MAX_QUERY_BUFFER: Final = 1024 * 1024 * 1024
-INT_MAX: Final = 2**31 - 1
-LLONG_MAX: Final = 2**63 - 1
 _LLONG_MAX_CHARS: Final = 20  # len(b"-9223372036854775808")
 UNAUTH_MAX_MULTIBULK: Final = 10  # Redis's limits for a client that must AUTH first
 UNAUTH_MAX_BULK: Final = 16384

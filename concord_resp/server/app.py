@@ -124,6 +124,7 @@ class Server:
         self.shutdown = trio.Event()
         self.port = config.port
         self._accepting = True
+        self._clients_gone = trio.Event()  # set when the last client left, once stopping
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         listener = open_listener(self.config)
@@ -146,8 +147,8 @@ class Server:
                     listener.close()
                     self._stop_connections()
                     with trio.move_on_after(self.config.shutdown_timeout) as grace:
-                        while len(self.state.clients):
-                            await trio.sleep(0.01)
+                        if len(self.state.clients):
+                            await self._clients_gone.wait()
                     if grace.cancelled_caught:
                         log.warning(
                             "clients still busy after %.0f s: closing them",
@@ -191,7 +192,6 @@ class Server:
                     log.warning("second signal (%s): exiting now", signal.Signals(signum).name)
                     os._exit(1)
                 log.info("received %s", signal.Signals(signum).name)
-                self.state.shutting_down = True
                 self.shutdown.set()
 
     async def _accept_loop(self, listener: socket.socket, nursery: trio.Nursery) -> None:
@@ -242,6 +242,8 @@ class Server:
         finally:
             self.state.clients.remove(client)
             sock.close()
+            if not self._accepting and not len(self.state.clients):
+                self._clients_gone.set()
 
 
 async def _refuse(sock: socket.socket) -> None:

@@ -98,7 +98,8 @@ class Outbox:
         self._nursery = nursery
         self.items: deque[bytes | Pending] = deque()
         self._last: Pending | None = None
-        self._backlog = b""  # bytes the socket did not take yet
+        # What the socket did not take yet, as views (a big reply is never copied again).
+        self._backlog: deque[memoryview] = deque()
         self._drained: trio.Event | None = None  # set when a drain task has emptied the backlog
         self.closed = False
 
@@ -148,7 +149,7 @@ class Outbox:
     def _send(self, data: bytes) -> None:
         self.state.net_output_bytes += len(data)
         if self._backlog:
-            self._backlog += data
+            self._backlog.append(memoryview(data))
             return
         try:
             sent = self._sock.send(data)
@@ -158,24 +159,29 @@ class Outbox:
             self.closed = True  # the client went away; its task will notice
             return
         if sent < len(data):
-            self._backlog = data[sent:]
+            self._backlog.append(memoryview(data)[sent:])
             self._drained = trio.Event()
             self._nursery.start_soon(self._drain)
 
     async def _drain(self) -> None:
         try:
-            while self._backlog and not self.closed:
+            backlog = self._backlog
+            while backlog and not self.closed:
                 try:
                     await trio.lowlevel.wait_writable(self._sock)
-                    sent = self._sock.send(self._backlog)
+                    sent = self._sock.send(backlog[0])
                 except BlockingIOError:
                     continue
                 except (OSError, trio.ClosedResourceError):
                     self.closed = True
                     break
-                self._backlog = self._backlog[sent:]
+                if sent == len(backlog[0]):
+                    backlog.popleft()
+                else:
+                    backlog[0] = backlog[0][sent:]
         finally:
-            self._backlog = b"" if self.closed else self._backlog
+            if self.closed:
+                self._backlog.clear()
             if self._drained is not None:
                 self._drained.set()
 

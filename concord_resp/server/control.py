@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from .. import REDIS_VERSION
 from ..commands import CommandError, CommandSpec
 from ..commands.errors import SYNTAX
 from ..commands.glob import glob_match
@@ -25,7 +26,6 @@ from .client import ClientState
 from .dispatch import ControlHandler, Dispatcher, Encoded
 from .settings import config_get, config_set
 
-REDIS_VERSION: Final = "7.0.15"
 CLIENT_TYPES: Final = (b"normal", b"master", b"replica", b"slave", b"pubsub")
 INVALID_NAME: Final = "ERR Client names cannot contain spaces, newlines or special characters."
 
@@ -35,6 +35,8 @@ CONTROL: dict[str, ControlHandler] = {}
 def control(*names: str) -> Callable[[ControlHandler], ControlHandler]:
     def register(handler: ControlHandler) -> ControlHandler:
         for name in names:
+            if name in CONTROL:
+                raise ValueError(f"two connection handlers for {name}")
             CONTROL[name] = handler
         return handler
 

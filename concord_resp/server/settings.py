@@ -19,34 +19,15 @@ from typing import TYPE_CHECKING, Final
 
 from ..commands import CommandError
 from ..commands.glob import glob_match
+from ..config import LOG_LEVELS, memtoull
+from ..limits import INT_MAX, LLONG_MAX, UINT_MAX
 from ..resp import string2ll
 
 if TYPE_CHECKING:
     from .state import ServerState
 
-LLONG_MAX: Final = 2**63 - 1
-INT_MAX: Final = 2**31 - 1
-UINT_MAX: Final = 2**32 - 1
 MIN_HZ: Final = 1
 MAX_HZ: Final = 500  # Redis clamps hz to [1, 500]
-
-LOG_LEVELS: Final = {
-    "debug": logging.DEBUG,
-    "verbose": logging.INFO,
-    "notice": logging.INFO,
-    "warning": logging.WARNING,
-}
-
-_MEMORY_UNITS: Final = {
-    b"": 1,
-    b"b": 1,
-    b"k": 1000,
-    b"kb": 1024,
-    b"m": 1000**2,
-    b"mb": 1024**2,
-    b"g": 1000**3,
-    b"gb": 1024**3,
-}
 
 
 class InvalidValue(Exception):
@@ -67,27 +48,6 @@ class Parameter:
 
 
 # -- value parsers (Redis's config.c) ------------------------------------------------------
-
-
-def memtoull(text: bytes) -> int | None:
-    """Redis's `memtoull`: digits and an optional unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`)."""
-    digits_end = 0
-    while digits_end < len(text) and 48 <= text[digits_end] <= 57:
-        digits_end += 1
-    unit = _MEMORY_UNITS.get(text[digits_end:].lower())
-    if unit is None or (text[:1] == b"-") or digits_end > 20:
-        return None  # (more than 20 digits cannot fit: strtoull's ERANGE)
-    # strtoull of no digits is 0, as in Redis ("k" is 0 bytes).
-    return int(text[:digits_end] or b"0") * unit
-
-
-def _bool_parser(text: bytes) -> object:
-    lowered = text.lower()
-    if lowered == b"yes":
-        return True
-    if lowered == b"no":
-        return False
-    raise InvalidValue("argument must be 'yes' or 'no'")
 
 
 def _enum_parser(*names: str) -> Parser:

@@ -33,7 +33,6 @@ class ServerState:
         self.net_input_bytes = 0
         self.net_output_bytes = 0
         self.tcp_port = config.port
-        self.shutting_down = False
         self._samples: list[tuple[float, int]] = []
 
     def sample_ops(self) -> None:

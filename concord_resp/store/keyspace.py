@@ -268,14 +268,6 @@ class Database:
         if self.scan_index is not None:
             self.scan_index.clear()
 
-    def touch_all(self, index: int) -> None:
-        """Every key counts as changed (SWAPDB, MOVE into a swapped db)."""
-        versions = self.versions
-        for key in self.data:
-            versions[key] = index
-        self.tombstone_floor = index
-        self.tombstones.clear()
-
     def replace_number_of(self, replaced: Database, index: int) -> None:
         """SWAPDB: this database now has the number `replaced` had (and its tombstones).
         Its own keys and the keys `replaced` held change at `index`."""
@@ -361,6 +353,3 @@ class Keyspace:
     def flush_all(self, index: int, now: int) -> None:
         for db in self.dbs:
             db.clear(index, now)
-
-    def key_count(self, now: int) -> int:
-        return sum(db.live_count(now) for db in self.dbs)

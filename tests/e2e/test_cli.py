@@ -54,6 +54,8 @@ def test_invalid_flags_exit_with_status_2(tmp_path: Path) -> None:
         ["--fsync", "sometimes"],
         ["--proto-max-bulk-len", "lots"],
         ["--maxclients", "0"],
+        ["--segment-size", "0"],
+        ["--client-query-buffer-limit", "0"],
     ):
         result = server("--dir", str(tmp_path / "data"), *args)
         assert result.returncode == 2, (args, result.stderr)
