@@ -195,9 +195,9 @@ class Raft:
                     self.msgs.append(msg)
                 return
             self.msgs_after_persist.append(msg)
-        elif kind in (MessageType.HEARTBEAT_RESP, MessageType.READ_INDEX_RESP):
-            self.msgs_after_persist.append(msg)
         else:
+            # Including heartbeat and read-index answers: they promise nothing about our disk,
+            # and holding them behind a slow fsync made leaders fail CheckQuorum.
             self.msgs.append(msg)
 
     def _send_append(self, to: str) -> None:

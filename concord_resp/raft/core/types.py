@@ -174,13 +174,14 @@ class Ready:
 
     1. write `snapshot`, `entries` and `hard_state` to stable storage; `must_sync` says whether
        an fsync is needed (new entries, a new term or vote) before step 3;
-    2. `messages` may be sent at once, in parallel with step 1: they are a leader's appends and
-       heartbeats, a candidate's vote requests, forwarded proposals and reads. None of them
-       asserts anything about this node's durable state (a leader counts its own copy of an
-       entry, and a candidate its own vote, only once `advance` says they are durable);
-    3. after step 1 is durable, send `messages_after_persist`: every response (append
-       acknowledgements, votes, heartbeat and read-index answers), since each may promise
-       that an entry, a term or a vote is on disk;
+    2. `messages` may be sent at once, in parallel with step 1: a leader's appends and
+       heartbeats, a candidate's vote requests, forwarded requests, and the answers that promise
+       nothing about this node's disk (heartbeat and read-index responses: they only say "I
+       know no later term than yours", which stays true if the node then crashes). A leader
+       counts its own copy of an entry, and a candidate its own vote, only once `advance` says
+       they are durable;
+    3. after step 1 is durable, send `messages_after_persist`: the append acknowledgements and
+       the votes, each of which promises that an entry, or a term and a vote, is on disk;
     4. apply `committed_entries` (and `snapshot`) to the state machine, in order;
     5. hand `read_states` to the reads waiting for them;
     6. call `advance(ready)`.

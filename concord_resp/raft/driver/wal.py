@@ -11,6 +11,8 @@ The log is append-only. A Raft conflict does not rewrite the file: a later entry
 at or below the last one replaces that suffix when the log is read back (`replay` yields
 records in file order; the reader applies the rule).
 
+A clean close ends the log with an empty batch (see `close`).
+
 Recovery (`replay`): every record's CRC is checked. Batches are written one after another by
 one thread, each only after the previous one's fsync returned, so damage is forgivable only
 in the last batch: that one may not have been fully on disk when the machine stopped, and an
@@ -178,6 +180,7 @@ class WriteAheadLog:
         self._fd: int | None = None
         self._size = 0
         self._first_index = 0  # the index the open segment is named by
+        self._wrote = False  # anything written since the log was opened
         self.bytes_written = 0
         self.fsyncs = 0  # syncs made by `write` (one per group commit)
         try:
@@ -302,6 +305,7 @@ class WriteAheadLog:
             while rest:
                 rest = rest[os.write(fd, rest) :]
         records_size = len(marker) + len(records)
+        self._wrote = True
         if self.fsync:
             os.fdatasync(fd)
             self.fsyncs += 1
@@ -330,9 +334,17 @@ class WriteAheadLog:
         self._first_index = first_index
 
     def close(self) -> None:
-        """Sync (whatever the fsync setting: a clean stop loses nothing) and close."""
+        """Sync (whatever the fsync setting: a clean stop loses nothing) and close.
+
+        If anything was written since the log was opened, an empty batch is added after the
+        sync: it proves every batch before it complete, so damage found in them later is
+        reported as corruption rather than forgiven as an unfinished last write.
+        """
         if self._fd is not None:
             os.fsync(self._fd)
+            if self._wrote:
+                os.write(self._fd, encode_batch_marker(0))
+                os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
 

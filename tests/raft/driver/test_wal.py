@@ -230,8 +230,8 @@ def test_torn_tail_is_cut_with_a_warning(
     intact = path.stat().st_size
     damage(path)
     if damage is _bad_crc_on_last:
-        records.pop()  # its last record is the one damaged: that whole batch goes
-        intact = record_offsets(path, markers=True)[-2]
+        # The last record is the empty batch a clean close adds: only it goes.
+        intact = record_offsets(path, markers=True)[-1]
     with caplog.at_level(logging.WARNING, logger="concord.wal"):
         wal, replayed = open_log(tmp_path)
     assert replayed == records
@@ -644,7 +644,7 @@ def test_a_hole_inside_the_last_batch_drops_that_batch(
     wal, _ = open_log(tmp_path)
     batch = [entry(index, b"x" * 100) for index in range(5, 10)]
     wal.write(b"".join(encode(record) for record in batch), 10)
-    wal.close()
+    crash(wal)  # no clean close: the last batch may be incomplete on disk
     path = last_segment(tmp_path)
     marker = record_offsets(path, markers=True)[-6]
     # The page holding entry 6 never reached the disk; entries 7..9 after it did.
@@ -653,6 +653,22 @@ def test_a_hole_inside_the_last_batch_drops_that_batch(
         assert replay(tmp_path) == records  # the whole unsynced batch is gone, nothing else
     assert path.stat().st_size == marker
     assert "never acknowledged" in caplog.text
+
+
+def crash(wal: WriteAheadLog) -> None:
+    """Stop using a log the way a crash does: no clean-close batch."""
+    assert wal._fd is not None
+    os.close(wal._fd)
+    wal._fd = None
+
+
+def test_a_cleanly_closed_log_has_no_unfinished_batch(tmp_path: Path) -> None:
+    # A clean close adds an empty batch, so damage in the last real batch is corruption.
+    make_log(tmp_path, 3)
+    path = last_segment(tmp_path)
+    flip_byte(path, record_offsets(path)[-1] + 12)
+    with pytest.raises(WalCorruptError, match=r"checksum mismatch \(a later batch starts"):
+        replay(tmp_path)
 
 
 def test_damage_before_a_later_batch_was_acknowledged_data(tmp_path: Path) -> None:
