@@ -32,6 +32,16 @@ class Config:
     hz: int = 10
     segment_bytes: int = 64 * MB
     shutdown_timeout: float = 10.0
+    cluster_port: int = 0  # 0: client port + 10000
+    initial_cluster: str = ""  # name=host:port@cluster-port,... ; empty: a one-member cluster
+    heartbeat_ms: int = 100
+    election_ms: int = 1000
+    write_timeout_ms: int = 5000
+    read_timeout_ms: int = 5000
+
+    @property
+    def peer_port(self) -> int:
+        return self.cluster_port or self.port + 10000
 
     @property
     def wal_fsync(self) -> bool:
@@ -143,6 +153,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--segment-size", default="64mb", help="log segment size before rolling (default 64mb)"
     )
+    parser.add_argument(
+        "--cluster-port",
+        type=int,
+        default=0,
+        help="port for the other members' Raft traffic (default: client port + 10000)",
+    )
+    parser.add_argument(
+        "--initial-cluster",
+        default="",
+        help="the founding members, name=host:port@cluster-port,... (default: this node alone)",
+    )
+    parser.add_argument(
+        "--heartbeat-ms", type=int, default=100, help="leader heartbeat interval (default 100)"
+    )
+    parser.add_argument(
+        "--election-ms",
+        type=int,
+        default=1000,
+        help="election timeout, at least 3 heartbeats (default 1000; randomised up to twice)",
+    )
+    parser.add_argument(
+        "--write-timeout-ms",
+        type=int,
+        default=5000,
+        help="a write not committed by then gets -TIMEOUT (default 5000)",
+    )
+    parser.add_argument(
+        "--read-timeout-ms",
+        type=int,
+        default=5000,
+        help="a read that cannot confirm the leader by then gets -TIMEOUT (default 5000)",
+    )
     return parser
 
 
@@ -163,6 +205,18 @@ def config_from_args(argv: list[str] | None = None) -> Config:
     segment = parse_memory(args.segment_size)
     if segment < 64 * 1024:
         raise ConfigError("--segment-size must be at least 64kb")
+    if args.heartbeat_ms < 10:
+        raise ConfigError("--heartbeat-ms must be at least 10")
+    if args.election_ms < 3 * args.heartbeat_ms:
+        raise ConfigError("--election-ms must be at least 3 times --heartbeat-ms")
+    if args.write_timeout_ms < 100 or args.read_timeout_ms < 100:
+        raise ConfigError("--write-timeout-ms and --read-timeout-ms must be at least 100")
+    if args.cluster_port and not 0 < args.cluster_port < 65536:
+        raise ConfigError(f"--cluster-port must be between 1 and 65535, not {args.cluster_port}")
+    if args.initial_cluster:
+        members = parse_members(args.initial_cluster)
+        if args.name not in members:
+            raise ConfigError(f"--name {args.name!r} is not in --initial-cluster")
     return Config(
         bind=args.bind,
         port=args.port,
@@ -176,4 +230,29 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         logfile=args.logfile,
         hz=args.hz,
         segment_bytes=segment,
+        cluster_port=args.cluster_port,
+        initial_cluster=args.initial_cluster,
+        heartbeat_ms=args.heartbeat_ms,
+        election_ms=args.election_ms,
+        write_timeout_ms=args.write_timeout_ms,
+        read_timeout_ms=args.read_timeout_ms,
     )
+
+
+def parse_members(text: str) -> dict[str, tuple[str, int, int]]:
+    """`n1=127.0.0.1:6379@16379,n2=...` -> {name: (host, port, cluster port)}."""
+    members: dict[str, tuple[str, int, int]] = {}
+    for item in text.split(","):
+        item = item.strip()
+        name, sep, address = item.partition("=")
+        host_port, at, cluster = address.rpartition("@")
+        host, colon, port = host_port.rpartition(":")
+        if not (sep and at and colon and name and host and port.isdigit() and cluster.isdigit()):
+            raise ConfigError(f"--initial-cluster: {item!r} is not name=host:port@cluster-port")
+        if name in members:
+            raise ConfigError(f"--initial-cluster: {name!r} appears twice")
+        numbers = (int(port), int(cluster))
+        if not all(0 < number < 65536 for number in numbers):
+            raise ConfigError(f"--initial-cluster: {item!r} has a port out of range")
+        members[name] = (host.strip("[]"), *numbers)
+    return members

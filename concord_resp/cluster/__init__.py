@@ -1,5 +1,5 @@
-"""The glue between connections and the log: proposals, commit, apply, active expiry."""
+"""The glue between connections and the Raft log: proposals, forwarding, reads, expiry."""
 
-from .single import Proposal, SingleNode
+from .node import ClusterError, Member, Proposal, RaftNode
 
-__all__ = ["Proposal", "SingleNode"]
+__all__ = ["ClusterError", "Member", "Proposal", "RaftNode"]

@@ -3,12 +3,22 @@
 An entry's payload is CBOR (see `encode_*`); applying it depends only on the payload and the
 entry index, never on the local clock or the node, so every replica ends in the same state:
 
-    [OP_COMMAND, time_us, db, argv]                 one write command
-    [OP_MULTI, time_us, db, [argv, ...], watches]   MULTI/EXEC: all or nothing, one entry;
-                                                    watches = [[db, key, version, alive], ...]
-    [OP_EXPIRE, time_us, db, [key, ...]]            active expiry: delete those still expired
+    [OP_COMMAND, time_us, db, argv, session]                 one write command
+    [OP_MULTI, time_us, db, [argv, ...], watches, session]   MULTI/EXEC: all or nothing, one
+                                         entry; watches = [[db, key, version, alive], ...]
+    [OP_EXPIRE, time_us, db, [key, ...]]                     active expiry: delete those still
+                                                             expired
 
-`time_us` is the leader's timestamp; randomness comes from a PRNG seeded by the entry index.
+`time_us` is the leader's timestamp (never taken to go backwards: an entry older than one
+already applied is applied at the later time); randomness comes from a PRNG seeded by the
+entry index.
+
+`session` is None or `[session id, sequence number, floor]` (Raft thesis 6.3): a node proposing
+a client's write may propose it again (after a leader change, or a timeout), so an entry whose
+(session, sequence) was applied before is not applied again; its first reply is returned.
+Replies are kept for sequence numbers at or above the session's `floor` (the proposer's lowest
+unfinished one) and sessions silent for SESSION_IDLE_US of log time are dropped. The session
+table is replicated state: every replica applies the same rules to the same entries.
 WATCH is checked here, at apply time, against the versions the client observed, which is what
 makes it work unchanged when the client's node is not the leader.
 """
@@ -33,6 +43,9 @@ OP_COMMAND: Final = 0
 OP_MULTI: Final = 1
 OP_EXPIRE: Final = 2
 
+SESSION_IDLE_US: Final = 3600 * 1_000_000
+SESSION_SWEEP_US: Final = 60 * 1_000_000
+
 Watch = tuple[int, bytes, int, bool]
 """(db, key, version, alive) as recorded by WATCH."""
 
@@ -41,12 +54,22 @@ Op = list[Any]
 """A decoded entry payload (the lists above)."""
 
 
-def command_op(time_us: int, db: int, argv: list[bytes]) -> Op:
-    return [OP_COMMAND, time_us, db, argv]
+Session = list[Any] | None
+"""[session id, sequence number, floor], or None."""
 
 
-def multi_op(time_us: int, db: int, commands: list[list[bytes]], watches: list[Watch]) -> Op:
-    return [OP_MULTI, time_us, db, commands, [list(w) for w in watches]]
+def command_op(time_us: int, db: int, argv: list[bytes], session: Session = None) -> Op:
+    return [OP_COMMAND, time_us, db, argv, session]
+
+
+def multi_op(
+    time_us: int,
+    db: int,
+    commands: list[list[bytes]],
+    watches: list[Watch],
+    session: Session = None,
+) -> Op:
+    return [OP_MULTI, time_us, db, commands, [list(w) for w in watches], session]
 
 
 def expire_op(time_us: int, db: int, keys: list[bytes]) -> Op:
@@ -86,6 +109,17 @@ class _SeededRng:
         return self._rng.randrange(start, stop, step)
 
 
+class SessionState:
+    """One proposer's applied commands: replies by sequence number, at or above `floor`."""
+
+    __slots__ = ("floor", "last_seen_us", "replies")
+
+    def __init__(self) -> None:
+        self.floor = 0
+        self.last_seen_us = 0
+        self.replies: dict[int, tuple[Reply, int]] = {}
+
+
 class StateMachine:
     """Keyspace plus the rules for applying entries. Pure and deterministic."""
 
@@ -95,6 +129,8 @@ class StateMachine:
         self.stats = Stats()
         self.applied_index = 0
         self.last_time_us = 0  # the newest leader timestamp applied
+        self.sessions: dict[str, SessionState] = {}
+        self._last_session_sweep = 0
 
     # -- applying log entries ----------------------------------------------------------
 
@@ -111,14 +147,49 @@ class StateMachine:
         self.applied_index = index
         if time_us > self.last_time_us:
             self.last_time_us = time_us
+        else:
+            time_us = self.last_time_us  # time never goes backwards in the state machine
+        if time_us - self._last_session_sweep >= SESSION_SWEEP_US:
+            self._sweep_sessions(time_us)
+        session = op[-1] if kind != OP_EXPIRE else None
+        if session is not None:
+            cached = self._session_reply(session, time_us)
+            if cached is not None:
+                return cached
         ctx = Context(self.keyspace, db, time_us, index, _SeededRng(index), self.stats)
         if kind == OP_COMMAND:
-            return self.run(ctx, op[3]), db
-        if kind == OP_MULTI:
-            return self._apply_multi(ctx, op[3], op[4]), ctx.db_index
-        if kind == OP_EXPIRE:
+            result: tuple[Reply, int] = (self.run(ctx, op[3]), db)
+        elif kind == OP_MULTI:
+            result = (self._apply_multi(ctx, op[3], op[4]), ctx.db_index)
+        elif kind == OP_EXPIRE:
             return self._apply_expire(ctx, op[3]), db
-        raise AssertionError(f"unknown entry kind {kind} at index {index}")
+        else:
+            raise AssertionError(f"unknown entry kind {kind} at index {index}")
+        if session is not None:
+            self.sessions[session[0]].replies[session[1]] = result
+        return result
+
+    def _session_reply(self, session: list[Any], time_us: int) -> tuple[Reply, int] | None:
+        """The first reply of a retried command, or None if it was not applied yet."""
+        session_id, seq, floor = session
+        state = self.sessions.get(session_id)
+        if state is None:
+            state = self.sessions[session_id] = SessionState()
+        state.last_seen_us = time_us
+        if floor > state.floor:
+            state.floor = floor
+            for old in [s for s in state.replies if s < floor]:
+                del state.replies[old]
+        return state.replies.get(seq)
+
+    def _sweep_sessions(self, time_us: int) -> None:
+        self._last_session_sweep = time_us
+        for session_id in [
+            sid
+            for sid, state in self.sessions.items()
+            if time_us - state.last_seen_us > SESSION_IDLE_US
+        ]:
+            del self.sessions[session_id]
 
     def apply_noop(self, index: int) -> None:
         """An entry with no command (a new leader's no-op) still advances the index."""

@@ -21,7 +21,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
+import trio
+
 from .. import REDIS_VERSION
+from ..raft.core import Role
 
 if TYPE_CHECKING:
     from ..server.state import ServerState
@@ -45,8 +48,9 @@ SECTION_ORDER: Final = (
     "latencystats",
     "cluster",
     "keyspace",
+    "raft",
 )
-DEFAULT_SECTIONS: Final = frozenset(SECTION_ORDER) - {"commandstats", "latencystats"}
+DEFAULT_SECTIONS: Final = frozenset(SECTION_ORDER) - {"commandstats", "latencystats", "raft"}
 ALL_SECTIONS: Final = frozenset(SECTION_ORDER)
 
 ERROR_STATS_LIMIT: Final = 128  # Redis stops adding new error codes after this many
@@ -313,6 +317,46 @@ def _cluster(state: ServerState) -> Fields:
     return [("cluster_enabled", 0)]
 
 
+def _raft(state: ServerState) -> list[tuple[str, object]]:
+    """Concord's consensus state: this node, and (on the leader) every member's replication."""
+    node = state.node
+    rn = node.rn
+    if rn is None:
+        return [("raft_node", node.name), ("raft_role", "loading")]
+    raft = rn.raft
+    now = trio.current_time()
+    lines: list[tuple[str, object]] = [
+        ("raft_node", node.name),
+        ("raft_role", raft.role.name.lower().replace("_", "-")),
+        ("raft_term", raft.term),
+        ("raft_leader", raft.lead or "none"),
+        ("raft_commit_index", raft.log.committed),
+        ("raft_applied_index", state.machine.applied_index),
+        ("raft_last_index", raft.log.last_index()),
+        ("raft_voters", ",".join(raft.voters)),
+        ("raft_learners", ",".join(raft.learners)),
+    ]
+    for name in sorted(set(raft.voters) | set(raft.learners)):
+        member = node.members.get(name)
+        address = f"{member.host}:{member.port}@{member.cluster_port}" if member else "?"
+        progress = raft.progress.get(name) if raft.role == Role.LEADER else None
+        match = progress.match if progress is not None else -1
+        if name == node.name:
+            contact = 0
+        elif name in node.last_contact:
+            contact = int((now - node.last_contact[name]) * 1000)
+        else:
+            contact = -1
+        role = "learner" if name in raft.learners else "voter"
+        lines.append(
+            (
+                f"member_{name}",
+                f"address={address},{role}=1,match={match},last_contact_ms={contact}",
+            )
+        )
+    return lines
+
+
 SECTIONS: Final[dict[str, tuple[str, Callable[[ServerState], Fields]]]] = {
     "server": ("Server", _server),
     "clients": ("Clients", _clients),
@@ -328,6 +372,7 @@ SECTIONS: Final[dict[str, tuple[str, Callable[[ServerState], Fields]]]] = {
     "latencystats": ("Latencystats", _empty),
     "cluster": ("Cluster", _cluster),
     "keyspace": ("Keyspace", _keyspace),
+    "raft": ("Raft", _raft),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import secrets
@@ -21,10 +22,11 @@ from typing import Final
 import cbor2
 import trio
 
-from ..cluster import SingleNode
+from ..cluster import Member, RaftNode
 from ..commands import StateMachine, build_table
-from ..config import Config
+from ..config import Config, parse_members
 from ..raft.driver import WriteAheadLog
+from ..raft.driver.transport import PeerTransport
 from . import transactions  # noqa: F401  (registers MULTI/EXEC/WATCH)
 from .client import ClientState
 from .connection import FlushQueue, send_all, serve_connection
@@ -41,7 +43,21 @@ class StartupError(Exception):
     """Start-up cannot go on (data directory locked or invalid, port in use, ...)."""
 
 
-def open_data_dir(config: Config) -> tuple[int, dict[str, object]]:
+def cluster_members(config: Config) -> tuple[dict[str, Member], str | None]:
+    """The founding members and, for a multi-member cluster, its id (derived from the member
+    list, so every founding member computes the same one without talking first)."""
+    if not config.initial_cluster:
+        alone = Member(config.name, config.bind, config.port, config.peer_port)
+        return {config.name: alone}, None
+    members = {
+        name: Member(name, host, port, cluster_port)
+        for name, (host, port, cluster_port) in parse_members(config.initial_cluster).items()
+    }
+    specs = ",".join(sorted(member.spec() for member in members.values()))
+    return members, hashlib.sha256(specs.encode()).hexdigest()[:32]
+
+
+def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str, object]]:
     """Create/lock the data directory and read (or write) its `meta` file."""
     directory = config.dir
     try:
@@ -70,8 +86,17 @@ def open_data_dir(config: Config) -> tuple[int, dict[str, object]]:
             raise StartupError(
                 f"{directory} belongs to node {meta.get('name')!r}, not {config.name!r}"
             )
+        if cluster_id is not None and meta.get("cluster_id") != cluster_id:
+            raise StartupError(
+                f"{directory} belongs to cluster {meta.get('cluster_id')}, not to the cluster"
+                f" of --initial-cluster ({cluster_id})"
+            )
     else:
-        meta = {"version": META_VERSION, "name": config.name, "cluster_id": secrets.token_hex(16)}
+        meta = {
+            "version": META_VERSION,
+            "name": config.name,
+            "cluster_id": cluster_id or secrets.token_hex(16),
+        }
         _write_atomically(meta_path, cbor2.dumps(meta))
     return lock_fd, meta
 
@@ -111,12 +136,26 @@ class Server:
         self.config = config
         table = build_table()
         self.machine = StateMachine(table)
-        self.lock_fd, self.meta = open_data_dir(config)
+        self.members, cluster_id = cluster_members(config)
+        self.lock_fd, self.meta = open_data_dir(config, cluster_id)
+        self.cluster_id = str(self.meta["cluster_id"])
         wal = WriteAheadLog(
             config.dir / "wal", fsync=config.wal_fsync, segment_bytes=config.segment_bytes
         )
-        self.node = SingleNode(self.machine, wal, expire_interval=1 / config.hz)
-        self.node.name = config.name
+        tick = config.heartbeat_ms / 1000
+        self.node = RaftNode(
+            self.machine,
+            wal,
+            name=config.name,
+            members=self.members,
+            expire_interval=1 / config.hz,
+            tick_seconds=tick,
+            election_ticks=max(3, round(config.election_ms / config.heartbeat_ms)),
+            heartbeat_ticks=1,
+            write_timeout=config.write_timeout_ms / 1000,
+            read_timeout=config.read_timeout_ms / 1000,
+        )
+        self.transport: PeerTransport | None = None
         self.state = ServerState(config, table, self.machine, self.node)
         self.dispatcher = Dispatcher(self.state, CONTROL)
         self.flush_queue = FlushQueue()
@@ -138,6 +177,8 @@ class Server:
                     connections.start_soon(self._accept_loop, listener, connections)
                     task_status.started(self.port)
                     await self.node.load()
+                    if len(self.members) > 1:
+                        await root.start(self._run_transport)
                     root.start_soon(self._run_node, node_scope)
                     root.start_soon(self._sample_ops)
                     log.info("ready to accept connections")
@@ -178,7 +219,23 @@ class Server:
 
     async def _run_node(self, scope: trio.CancelScope) -> None:
         with scope:
-            await self.node.run()
+            await self.node.run(self.transport)
+
+    async def _run_transport(self, *, task_status: trio.TaskStatus[int]) -> None:
+        me = self.members[self.config.name]
+        peers = {
+            name: (member.host, member.cluster_port)
+            for name, member in self.members.items()
+            if name != self.config.name
+        }
+        self.transport = PeerTransport(self.config.name, self.cluster_id, peers, self.node.deliver)
+        log.info(
+            "Raft peer link on %s:%d; members %s",
+            self.config.bind,
+            me.cluster_port,
+            ", ".join(sorted(self.members)),
+        )
+        await self.transport.serve(self.config.bind, me.cluster_port, task_status=task_status)
 
     async def _sample_ops(self) -> None:
         while True:

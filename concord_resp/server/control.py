@@ -739,6 +739,19 @@ def info(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
         state.commands_processed += 1
 
 
+@control("readonly")
+def readonly(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
+    """Reads on this connection use this node's state as it is, without a read point."""
+    client.readonly = True
+    return OK
+
+
+@control("readwrite")
+def readwrite(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
+    client.readonly = False
+    return OK
+
+
 @control("lastsave")
 def lastsave(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
     return d.state.last_save

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from ..cluster import Proposal
+from ..cluster import ClusterError, Proposal
 from ..commands import OP_COMMAND, CommandError, CommandSpec, resolve_spec
 from ..commands.errors import unknown_command
 from ..metrics.info import ErrorStats
@@ -35,6 +35,9 @@ log = logging.getLogger("concord.server")
 
 LOADING: Final = CommandError("LOADING Concord is loading the dataset in memory")
 QUEUED_REPLY: Final = b"+QUEUED\r\n"
+
+# Connection-level commands that read the keyspace (they need a read point first).
+READS_STATE: Final = frozenset({"watch", "exec"})
 
 # Commands that run at once even inside MULTI (Redis's processCommand list).
 NOT_QUEUED: Final = frozenset({"exec", "discard", "quit", "reset", "multi", "watch"})
@@ -157,6 +160,7 @@ class Dispatcher:
         """Execute a batch of requests in order, pushing their replies into `sink`."""
         state = self.state
         push = sink.push
+        read_point = False  # this batch has a linearizable read point already
         for argv in commands:
             try:
                 spec = self.lookup(argv)
@@ -184,6 +188,18 @@ class Dispatcher:
                 # Reads see this client's earlier writes (and so does everything else here).
                 await waiting.proposal.wait()
             handler = self.control.get(spec.name)
+            if not read_point and (handler is None or spec.name in READS_STATE):
+                # Linearizable reads: one read point (ReadIndex) per batch, unless the client
+                # asked for local reads (READONLY).
+                if not client.readonly:
+                    try:
+                        await self.node.read_barrier()
+                    except ClusterError as error:
+                        spec.failed_calls += 1
+                        state.errors.record(error.message)
+                        push(encode_error(error.message))
+                        continue
+                read_point = True
             if handler is not None:
                 try:
                     result = handler(self, client, argv)

@@ -6,7 +6,7 @@ import os
 import secrets
 import time
 
-from ..cluster import SingleNode
+from ..cluster import RaftNode
 from ..commands import CommandTable, StateMachine
 from ..config import Config, RuntimeSettings
 from ..metrics.info import ErrorStats
@@ -15,7 +15,7 @@ from .client import ClientRegistry
 
 class ServerState:
     def __init__(
-        self, config: Config, table: CommandTable, machine: StateMachine, node: SingleNode
+        self, config: Config, table: CommandTable, machine: StateMachine, node: RaftNode
     ) -> None:
         self.config = config
         self.settings = RuntimeSettings.from_config(config)

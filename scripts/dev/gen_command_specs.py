@@ -100,6 +100,9 @@ COMMANDS: dict[str, list[str]] = {
     "discard": [],
     "watch": [],
     "unwatch": [],
+    # cluster (Concord answers these: READONLY allows stale reads from the local node)
+    "readonly": [],
+    "readwrite": [],
 }
 
 
@@ -181,6 +184,12 @@ def main() -> None:
         else:
             assert info[9] in ([], {"~": []}), name
         commands[name] = {"info": info, "docs": doc}
+    # Redis lists subcommands in its own hash order, which changes between processes: keep
+    # the entries already captured, so regenerating only adds what is new.
+    target = Path(args.out)
+    if target.exists():
+        previous = json.loads(target.read_text())["commands"]
+        commands = {name: previous.get(name, entry) for name, entry in commands.items()}
     out["commands"] = commands
     Path(args.out).write_text(json.dumps(out, indent=1, sort_keys=False) + "\n")
     print(f"wrote {len(commands)} commands to {args.out}")

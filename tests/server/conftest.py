@@ -2,7 +2,7 @@
 
 `InProcess` builds `concord_resp.server.app.Server` (no socket is opened) and drives
 `Dispatcher.run_batch` directly, so tests run commands exactly as connections do. Both clock
-sources are replaced by `now_ms`: `SingleNode.clock_us` stamps writes, `Dispatcher.now_us`
+sources are replaced by `now_ms`: `RaftNode.clock_us` stamps writes, `Dispatcher.now_us`
 times WATCH and local transactions. Active expiry never fires on its own (the loop's interval
 is an hour); `expire_now` runs one cycle of it deterministically.
 """

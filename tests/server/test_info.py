@@ -43,6 +43,9 @@ def clients(
         client.close()
 
 
+CONCORD_SECTIONS = {"Raft"}
+
+
 def info(client: RawClient, *sections: bytes) -> Sections:
     raw = client.call([b"INFO", *sections]).raw
     text = raw.split(b"\r\n", 1)[1][: int(raw[1 : raw.index(b"\r\n")])].decode()
@@ -90,6 +93,10 @@ def test_info_has_redis_sections_and_fields(
 ) -> None:
     redis, concord = clients
     theirs, ours = info(redis, *sections), info(concord, *sections)
+    # Concord's own section (Raft) comes last, in `all` and `everything` only.
+    if b"all" in [s.lower() for s in sections] or b"everything" in [s.lower() for s in sections]:
+        assert ours[-1][0] == "Raft"
+    ours = [(title, fields) for title, fields in ours if title not in CONCORD_SECTIONS]
     assert [title for title, _ in ours] == [title for title, _ in theirs]
     for (title, fields), (_, their_fields) in zip(ours, theirs, strict=True):
         names = [name for name, _ in fields if not name.startswith(CONCORD_FIELD_PREFIXES)]
@@ -139,3 +146,17 @@ def test_info_in_resp3_is_a_verbatim_string(clients: tuple[RawClient, RawClient]
         == redis.call(cluster).raw
         == (b"=34\r\ntxt:# Cluster\r\ncluster_enabled:0\r\n\r\n")
     )
+
+
+def test_info_raft_describes_the_node(clients: tuple[RawClient, RawClient]) -> None:
+    _, concord = clients
+    ((title, fields),) = info(concord, b"raft")
+    values = dict(fields)
+    assert title == "Raft"
+    assert values["raft_role"] == "leader"  # a one-member cluster leads itself
+    assert values["raft_node"] == values["raft_leader"] == values["raft_voters"]
+    assert int(values["raft_term"]) >= 1
+    assert int(values["raft_applied_index"]) <= int(values["raft_commit_index"])
+    assert int(values["raft_commit_index"]) <= int(values["raft_last_index"])
+    member = values[f"member_{values['raft_node']}"]
+    assert "voter=1" in member and "last_contact_ms=0" in member

@@ -26,24 +26,30 @@ class LogWriter:
         self._notify = notify
         self._cond = threading.Condition()
         self._queued: list[bytes] = []
-        self._queued_last = 0  # index of the newest queued entry
+        self._queued_entries = 0
+        self._ticket = 0  # the newest ticket handed out by `append`
+        self._next_index = 1  # the index after the newest queued entry (names a new segment)
         self._stopping = False
-        self.durable_index = 0  # every entry up to here is on disk (fsynced if fsync is on)
+        self.durable_ticket = 0  # every append up to this ticket is on disk
         self.error: BaseException | None = None
         self.batches = 0
         self.entries = 0
         self._thread = threading.Thread(target=self._run, name="concord-log-writer", daemon=True)
 
-    def start(self, durable_index: int) -> None:
-        self.durable_index = self._queued_last = durable_index
+    def start(self) -> None:
         self._thread.start()
 
-    def append(self, record: bytes, index: int) -> None:
-        """Queue one encoded entry record (from the event loop; entries in index order)."""
+    def append(self, records: bytes, next_index: int, entries: int = 0) -> int:
+        """Queue encoded records (from the event loop, in log order). `next_index` is the
+        index the entry after them will have; `entries` how many entries they hold. Returns
+        a ticket: the records are durable once `durable_ticket` reaches it."""
         with self._cond:
-            self._queued.append(record)
-            self._queued_last = index
+            self._queued.append(records)
+            self._queued_entries += entries
+            self._next_index = next_index
+            self._ticket += 1
             self._cond.notify()
+            return self._ticket
 
     def _run(self) -> None:
         cond = self._cond
@@ -54,16 +60,17 @@ class LogWriter:
                 if not self._queued:
                     return
                 records, self._queued = self._queued, []
-                last = self._queued_last
+                entries, self._queued_entries = self._queued_entries, 0
+                ticket, next_index = self._ticket, self._next_index
             try:
-                self.wal.write(records[0] if len(records) == 1 else b"".join(records), last + 1)
+                self.wal.write(records[0] if len(records) == 1 else b"".join(records), next_index)
             except BaseException as error:
                 self.error = error
                 self._notify()
                 return
             self.batches += 1
-            self.entries += len(records)
-            self.durable_index = last
+            self.entries += entries
+            self.durable_ticket = ticket
             self._notify()
 
     def stop(self) -> None:

@@ -23,12 +23,12 @@ def test_every_appended_entry_becomes_durable_in_order(tmp_path: Path) -> None:
     wal = _open(tmp_path)
     notified = threading.Event()
     writer = LogWriter(wal, notified.set)
-    writer.start(0)
+    writer.start()
     for index in range(1, 501):
-        writer.append(encode_entry(index, 1, 0, b"x%d" % index), index)
+        ticket = writer.append(encode_entry(index, 1, 0, b"x%d" % index), index + 1, 1)
     writer.stop()
     wal.close()
-    assert writer.durable_index == 500
+    assert writer.durable_ticket == ticket == 500
     assert writer.entries == 500
     assert 1 <= writer.batches <= 500  # several entries share an fsync when they queue up
     assert notified.is_set()
@@ -41,11 +41,11 @@ def test_every_appended_entry_becomes_durable_in_order(tmp_path: Path) -> None:
 def test_stop_writes_out_what_is_queued(tmp_path: Path) -> None:
     wal = _open(tmp_path)
     writer = LogWriter(wal, lambda: None)
-    writer.start(0)
-    writer.append(encode_entry(1, 1, 0, b"a"), 1)
-    writer.append(encode_entry(2, 1, 0, b"b"), 2)
+    writer.start()
+    writer.append(encode_entry(1, 1, 0, b"a"), 2, 1)
+    writer.append(encode_entry(2, 1, 0, b"b"), 3, 1)
     writer.stop()
-    assert writer.durable_index == 2
+    assert writer.durable_ticket == 2
     wal.close()
     assert len([r for r in WriteAheadLog(tmp_path / "wal").replay() if isinstance(r, Entry)]) == 2
 
@@ -59,11 +59,11 @@ def test_a_failed_write_is_reported_and_ends_the_thread(tmp_path: Path) -> None:
 
     wal.write = broken_write  # type: ignore[method-assign]
     writer = LogWriter(wal, failed.set)
-    writer.start(0)
-    writer.append(encode_entry(1, 1, 0, b"a"), 1)
+    writer.start()
+    writer.append(encode_entry(1, 1, 0, b"a"), 2, 1)
     assert failed.wait(timeout=10)
     assert isinstance(writer.error, OSError)
-    assert writer.durable_index == 0  # nothing was acknowledged as durable
+    assert writer.durable_ticket == 0  # nothing was acknowledged as durable
     writer.stop()
 
 
@@ -71,7 +71,7 @@ def test_a_failed_write_is_reported_and_ends_the_thread(tmp_path: Path) -> None:
 def test_fsync_setting_is_honoured(tmp_path: Path, fsync: bool) -> None:
     wal = _open(tmp_path, fsync=fsync)
     writer = LogWriter(wal, lambda: None)
-    writer.start(0)
-    writer.append(encode_entry(1, 1, 0, b"a"), 1)
+    writer.start()
+    writer.append(encode_entry(1, 1, 0, b"a"), 2, 1)
     writer.stop()
     assert (wal.fsyncs > 0) is fsync

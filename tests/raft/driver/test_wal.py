@@ -1,26 +1,22 @@
 """The write-ahead log on disk: format, replay, segment rolling, torn tails, corruption.
 
-Plus the group commit of `cluster.single.SingleNode` over it: proposals that arrive together
-share one write and one fsync, and the fsync runs off the event loop.
+The node's group commit over it (proposals that arrive together share one write and one
+fsync, which runs off the event loop) is tested in tests/cluster/test_node.py.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import cbor2
 import pytest
-import trio
 from crc32c import crc32c
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from concord_resp.cluster import Proposal, SingleNode
-from concord_resp.commands import OP_COMMAND, StateMachine, build_table
 from concord_resp.raft.core import Entry, HardState
 from concord_resp.raft.driver import wal as wal_module
 from concord_resp.raft.driver.wal import (
@@ -498,129 +494,6 @@ def test_a_torn_last_write_loses_only_part_of_that_write(
     survived = replay(directory)
     assert survived == written[: len(survived)]
     assert len(survived) >= len(written) - last_batch
-
-
-# -- group commit through the node -------------------------------------------------------
-
-
-def make_node(directory: Path, *, fsync: bool = True, segment_bytes: int = 1 << 26) -> SingleNode:
-    wal = WriteAheadLog(directory, fsync=fsync, segment_bytes=segment_bytes)
-    return SingleNode(StateMachine(build_table()), wal)
-
-
-def set_proposal(key: bytes, value: bytes) -> Proposal:
-    return Proposal(OP_COMMAND, 0, [b"SET", key, value])
-
-
-class GatedWrites:
-    """Replaces a log's `write`: each call waits until the test lets it through, and the
-    test can see which thread wrote and which entries each write made durable."""
-
-    def __init__(self, wal: WriteAheadLog) -> None:
-        self.real_write = wal.write
-        self.entered = threading.Semaphore(0)
-        self.allowed = threading.Semaphore(0)
-        self.durable: list[int] = []  # the last entry index of each finished write
-        self.on_loop_thread: list[bool] = []
-        wal.write = self.write  # type: ignore[method-assign]
-
-    def write(self, records: bytes, next_index: int) -> None:
-        self.on_loop_thread.append(threading.current_thread() is threading.main_thread())
-        self.entered.release()
-        assert self.allowed.acquire(timeout=10), "the test never let the write through"
-        self.real_write(records, next_index)
-        self.durable.append(last_index_in(records))
-
-    async def wait_entered(self) -> None:
-        # The event loop goes on running while a write is stuck in another thread.
-        with trio.fail_after(10):
-            while not self.entered.acquire(blocking=False):
-                await trio.sleep(0.001)
-
-
-async def run_proposals(node: SingleNode, proposals: list[Proposal]) -> None:
-    for proposal in proposals:
-        node.submit(proposal)
-    for proposal in proposals:
-        await proposal.wait()
-
-
-async def test_writes_that_queue_during_a_write_share_the_next_fsync(tmp_path: Path) -> None:
-    node = make_node(tmp_path)
-    await node.load()
-    assert node.wal.fsyncs == 1  # the first hard state of a fresh log
-    gate = GatedWrites(node.wal)
-    first = set_proposal(b"first", b"1")
-    together = [set_proposal(b"k%d" % i, b"v%d" % i) for i in range(100)]
-    async with trio.open_nursery() as nursery:
-        await nursery.start(node.run)
-        node.submit(first)
-        await gate.wait_entered()
-        for proposal in together:  # they arrive while the disk is busy with `first`
-            node.submit(proposal)
-        assert not first.done  # not durable yet, so not answered
-        gate.allowed.release(2)
-        for proposal in [first, *together]:
-            await proposal.wait()
-        nursery.cancel_scope.cancel()
-    node.close()
-    assert gate.durable == [1, 101]  # two writes: `first`, then all 100 together
-    assert node.wal.fsyncs == 3
-    assert not any(gate.on_loop_thread)
-    assert first.reply == b"+OK\r\n"
-    assert [p.reply for p in together] == [b"+OK\r\n"] * 100
-    assert [p.index for p in together] == list(range(2, 102))
-
-    reloaded = make_node(tmp_path)
-    await reloaded.load()
-    assert reloaded.last_index == 101
-    assert reloaded.machine.keyspace.dbs[0].get(b"k42", 0) == b"v42"
-    reloaded.close()
-
-
-@pytest.mark.parametrize("fsync", [True, False])
-async def test_a_reply_is_never_given_before_its_write_is_durable(
-    tmp_path: Path, fsync: bool
-) -> None:
-    node = make_node(tmp_path, fsync=fsync, segment_bytes=500)  # rolling segments too
-    await node.load()
-    gate = GatedWrites(node.wal)
-    gate.allowed.release(1000)  # writes go through at once; only their order is watched
-    proposals = [set_proposal(b"k%d" % i, b"x" * 20) for i in range(60)]
-    async with trio.open_nursery() as nursery:
-        await nursery.start(node.run)
-        for number, proposal in enumerate(proposals):
-            node.submit(proposal)
-            if number % 7 == 0:
-                await trio.sleep(0)
-        for proposal in proposals:
-            await proposal.wait()
-            assert gate.durable and gate.durable[-1] >= proposal.index
-        nursery.cancel_scope.cancel()
-    node.close()
-    # With fsync on or off, the disk is never touched from the event loop's thread.
-    assert gate.on_loop_thread and not any(gate.on_loop_thread)
-    assert len(WriteAheadLog(tmp_path).segments()) > 1
-
-
-async def test_node_names_new_segments_by_their_first_entry(tmp_path: Path) -> None:
-    node = make_node(tmp_path, fsync=False, segment_bytes=300)
-    await node.load()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(node.run)
-        for round_number in range(6):
-            await run_proposals(
-                node, [set_proposal(b"k%d" % i, b"x" * 40) for i in range(round_number + 1)]
-            )
-        nursery.cancel_scope.cancel()
-    node.close()
-    segments = WriteAheadLog(tmp_path).segments()
-    assert len(segments) >= 3
-    for path in segments:
-        if record_offsets(path):
-            first = cbor2.loads(path.read_bytes()[len(MAGIC) + HEADER.size :])
-            if len(first) == 4:
-                assert first[0] == int(path.stem)
 
 
 def test_a_new_log_directory_is_made_durable_in_its_parent(

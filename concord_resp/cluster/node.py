@@ -1,0 +1,709 @@
+"""A Concord node: the Raft core driven over the write-ahead log and the peer link.
+
+This is the runner DESIGN.md section 2 describes. One task owns the `RawNode`; everything
+else (connections proposing writes or asking for read points, the peer link delivering
+messages, the ticker) hands it work and wakes it. Each round the runner steps what arrived,
+ticks, proposes, then works through the `Ready` batches in the order their contract sets:
+
+1. messages that may leave at once go to the peer link (a leader's appends: it replicates
+   while its own fsync runs);
+2. entries and hard state go to the log writer thread; the round waits for the fsync;
+3. the answers that promise durability (append acknowledgements, votes) are sent;
+4. committed entries are applied to the state machine, in order; each local proposal that
+   was waiting for its entry is completed with its reply (encoded for its connection);
+5. read states release the reads waiting for them; `advance`.
+
+Writes. Every client write carries this node's session id and a sequence number, so it may be
+proposed more than once and is applied once (Raft thesis 6.3; see `commands.machine`). The
+leader proposes it; a follower forwards it to the leader over the peer link and, like every
+node, applies the entry itself, which is where its client's reply comes from. A write that is
+not applied yet is sent again when the leader changes and every `resend` interval. It fails
+with `-CLUSTERDOWN No raft leader` if no leader took it within the write timeout (it was never
+appended), or `-TIMEOUT not committed yet` if it may have been appended (outcome unknown).
+
+Reads. `read_barrier()` returns once this node has applied everything committed when it was
+called (ReadIndex, thesis 6.4): the waiting reads of a round share one read-index request, so
+one heartbeat round serves them all. A single-voter cluster needs no round.
+
+Only the leader proposes the deletion of expired keys (active expiry).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import cbor2
+import trio
+
+from ..commands import OP_COMMAND, OP_EXPIRE, OP_MULTI, StateMachine, Watch
+from ..commands.machine import Op, command_op, encode_op, expire_op, multi_op
+from ..raft.core import (
+    NO_NODE,
+    Config,
+    ConfState,
+    Entry,
+    EntryKind,
+    HardState,
+    MemoryStorage,
+    ProposalDropped,
+    RawNode,
+    Ready,
+    Role,
+    decode_conf_change,
+)
+from ..raft.driver.codec import decode_message, encode_message
+from ..raft.driver.log_writer import LogWriter
+from ..raft.driver.wal import WalCorruptError, WriteAheadLog, encode_entry, encode_hard_state
+from ..resp import NULL_ARRAY, encode_error, encode_reply
+
+log = logging.getLogger("concord.node")
+
+EXPIRE_BATCH: Final = 200
+APPLY_CHUNK: Final = 512
+CLUSTERDOWN: Final = encode_error("CLUSTERDOWN No raft leader")
+WRITE_TIMEOUT: Final = encode_error("TIMEOUT not committed yet")
+
+
+class ClusterError(Exception):
+    """A read could not get a read point: the error reply to send (Redis wording)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message.encode()
+
+
+class Proposal:
+    """A write waiting to be applied; `reply` holds the encoded answer once `done`."""
+
+    __slots__ = (
+        "_event",
+        "appended",
+        "apply_us",
+        "body",
+        "db",
+        "db_after",
+        "deadline",
+        "done",
+        "index",
+        "kind",
+        "on_done",
+        "proto",
+        "reply",
+        "seq",
+        "watches",
+    )
+
+    def __init__(
+        self,
+        kind: int,
+        db: int,
+        body: list[bytes] | list[list[bytes]],
+        proto: int = 2,
+        watches: list[Watch] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.db = db
+        self.body = body
+        self.proto = proto
+        self.watches = watches or []
+        self.index = 0
+        self.seq = 0
+        self.appended = False  # may be in some log: a failure is "outcome unknown"
+        self.deadline = 0.0
+        self.reply: bytes | list[bytes] = b""
+        self.db_after = db
+        self.apply_us = 0  # time spent applying it (INFO commandstats)
+        self.done = False
+        self.on_done: Callable[[], None] | None = None  # called once applied (delivers replies)
+        self._event: trio.Event | None = None
+
+    def op(self, time_us: int, session: list[Any] | None) -> Op:
+        """The entry payload, stamped with the leader's time."""
+        if self.kind == OP_COMMAND:
+            return command_op(time_us, self.db, self.body, session)  # type: ignore[arg-type]
+        if self.kind == OP_MULTI:
+            return multi_op(time_us, self.db, self.body, self.watches, session)  # type: ignore[arg-type]
+        return expire_op(time_us, self.db, self.body)  # type: ignore[arg-type]
+
+    def request(self) -> list[Any]:
+        """What a follower sends the leader (the leader stamps the time)."""
+        return [self.kind, self.db, self.body, [list(w) for w in self.watches]]
+
+    def finish(self, reply: bytes | list[bytes], db_after: int) -> None:
+        if self.done:
+            return
+        self.reply = reply
+        self.db_after = db_after
+        self.done = True
+        if self._event is not None:
+            self._event.set()
+        if self.on_done is not None:
+            self.on_done()
+
+    async def wait(self) -> None:
+        if not self.done:
+            if self._event is None:
+                self._event = trio.Event()
+            await self._event.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member as given by `--initial-cluster`: `name=host:port@cluster-port`."""
+
+    name: str
+    host: str
+    port: int
+    cluster_port: int
+
+    def spec(self) -> str:
+        return f"{self.name}={self.host}:{self.port}@{self.cluster_port}"
+
+
+def wall_clock_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Transport(Protocol):
+    """What the node needs from the peer link (raft.driver.transport.PeerTransport)."""
+
+    def send(self, to: str, frame: object) -> bool: ...
+
+
+class _ReadBatch:
+    __slots__ = ("context", "done", "error", "index", "sent")
+
+    def __init__(self, context: bytes) -> None:
+        self.context = context
+        self.index = -1  # the read point, once known
+        self.sent = False
+        self.done = trio.Event()
+        self.error: bytes | None = None
+
+
+class RaftNode:
+    """The node of a Concord cluster (a one-member cluster when run alone)."""
+
+    def __init__(
+        self,
+        machine: StateMachine,
+        wal: WriteAheadLog,
+        *,
+        name: str,
+        members: dict[str, Member],
+        clock_us: Callable[[], int] = wall_clock_us,
+        expire_interval: float = 0.1,
+        tick_seconds: float = 0.1,
+        election_ticks: int = 10,
+        heartbeat_ticks: int = 1,
+        write_timeout: float = 5.0,
+        read_timeout: float = 5.0,
+        resend_interval: float = 1.0,
+        rng_seed: int | None = None,
+    ) -> None:
+        self.machine = machine
+        self.wal = wal
+        self.name = name
+        self.members = dict(members)
+        self.clock_us = clock_us
+        self.expire_interval = expire_interval
+        self.tick_seconds = tick_seconds
+        self.write_timeout = write_timeout
+        self.read_timeout = read_timeout
+        self.resend_interval = resend_interval
+        self.raft_config = Config(
+            name, election_tick=election_ticks, heartbeat_tick=heartbeat_ticks
+        )
+        self._rng_seed = secrets.randbits(32) if rng_seed is None else rng_seed
+        self.session = f"{name}:{secrets.token_hex(8)}"  # this process's proposals
+        self.storage = MemoryStorage(ConfState(tuple(sorted(members))))
+        self.rn: RawNode | None = None
+        self.transport: Transport | None = None
+        self.writer = LogWriter(wal, self._notify_durable)
+        self.loading = True
+        self.loaded_entries = 0
+        self.after_apply: Callable[[], None] | None = None  # runs after each run of applies
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._wake = trio.Event()
+        self._durable = trio.Event()
+        self._inbox: deque[tuple[str, object]] = deque()
+        self._waiting: deque[Proposal] = deque()  # to propose or forward this round
+        self._pending: dict[int, Proposal] = {}  # seq -> submitted, not applied yet
+        self._ops: dict[int, tuple[int, Op]] = {}  # index -> (term, op) we proposed
+        self._sessionless: dict[int, Proposal] = {}  # index -> an expiry we proposed
+        self._next_seq = 1
+        self._reads: list[_ReadBatch] = []
+        self._next_read = 0
+        self._ticks_due = 0
+        self._last_stamp = 0
+        self._known_leader: str = NO_NODE
+        self.last_contact: dict[str, float] = {}
+
+    # -- properties the server reads ---------------------------------------------------------
+
+    @property
+    def last_index(self) -> int:
+        return self.rn.raft.log.last_index() if self.rn is not None else 0
+
+    @property
+    def batches(self) -> int:
+        return self.writer.batches
+
+    @property
+    def entries_written(self) -> int:
+        return self.writer.entries
+
+    @property
+    def is_leader(self) -> bool:
+        return self.rn is not None and self.rn.raft.role == Role.LEADER
+
+    @property
+    def leader(self) -> str:
+        return self.rn.raft.lead if self.rn is not None else NO_NODE
+
+    # -- start-up ------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Rebuild the durable log, then apply what was committed before serving."""
+        started = time.monotonic()
+        storage = self.storage
+        hard_state: HardState | None = None
+        entries: list[Entry] = []
+
+        def read_log() -> list[Entry | HardState]:
+            return list(self.wal.replay())
+
+        for record in await trio.to_thread.run_sync(read_log):
+            if isinstance(record, HardState):
+                hard_state = record
+            else:
+                if entries and record.index <= entries[-1].index:
+                    # A later entry at an index we hold replaced that suffix (a conflict).
+                    del entries[record.index - entries[0].index :]
+                if entries and record.index != entries[-1].index + 1:
+                    raise WalCorruptError(
+                        f"{self.wal.directory}: entry {record.index} follows entry"
+                        f" {entries[-1].index} (a segment is missing or out of order)"
+                    )
+                entries.append(record)
+        if entries and entries[0].index != 1:
+            raise WalCorruptError(f"{self.wal.directory}: the log starts at {entries[0].index}")
+        storage.append(entries)
+        if hard_state is not None:
+            if hard_state.commit > storage.last_index():
+                raise WalCorruptError(
+                    f"{self.wal.directory}: commit index {hard_state.commit} is past the last"
+                    f" entry {storage.last_index()}"
+                )
+            storage.set_hard_state(hard_state)
+        self.wal.open_for_append(storage.last_index() + 1)
+        self.rn = RawNode(self.raft_config, storage, random.Random(self._rng_seed))
+        self._token = trio.lowlevel.current_trio_token()
+        self.writer.start()
+        self._last_stamp = self.machine.last_time_us
+        # Apply everything known committed before answering clients (LOADING until then).
+        boot_commit = storage.hard_state.commit
+        rn = self.rn
+        while self.machine.applied_index < boot_commit and rn.has_ready():
+            ready = rn.ready()
+            await self._apply(ready.committed_entries)
+            rn.advance(ready)
+            await trio.lowlevel.checkpoint()
+        self.loaded_entries = self.machine.applied_index
+        if rn.raft.voters == (self.name,):
+            rn.campaign()  # alone: no one to wait for
+        self.loading = False
+        log.info(
+            "loaded %d log entries (last index %d, committed %d) in %.3f s",
+            len(entries),
+            storage.last_index(),
+            boot_commit,
+            time.monotonic() - started,
+        )
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def submit(self, proposal: Proposal) -> None:
+        """A write to replicate; completed (reply or error) once applied or given up."""
+        proposal.deadline = trio.current_time() + self.write_timeout
+        if proposal.kind != OP_EXPIRE:
+            proposal.seq = self._next_seq
+            self._next_seq += 1
+            self._pending[proposal.seq] = proposal
+        self._waiting.append(proposal)
+        self._kick()
+
+    def deliver(self, sender: str, frame: object) -> None:
+        """A frame from a peer (called by the transport, in the event loop)."""
+        self._inbox.append((sender, frame))
+        self.last_contact[sender] = trio.current_time()
+        self._kick()
+
+    async def read_barrier(self) -> None:
+        """Return once this node has applied everything committed at the time of the call
+        (linearizable reads). Raises ClusterError with the reply to send otherwise."""
+        rn = self.rn
+        assert rn is not None
+        raft = rn.raft
+        if (
+            raft.role == Role.LEADER
+            and raft.voters == (self.name,)
+            and self.machine.applied_index >= raft.log.committed
+        ):
+            # Alone: everything committed is durable here and applied in order, and a
+            # write is answered only after it is applied.
+            return
+        batch = self._reads[-1] if self._reads and not self._reads[-1].sent else None
+        if batch is None:
+            self._next_read += 1
+            batch = _ReadBatch(b"%s:%d" % (self.session.encode(), self._next_read))
+            self._reads.append(batch)
+            self._kick()
+        with trio.move_on_after(self.read_timeout):
+            await batch.done.wait()
+        if not batch.done.is_set():
+            if batch in self._reads:
+                self._reads.remove(batch)
+            raise ClusterError(
+                "TIMEOUT no quorum for read" if self.leader else "CLUSTERDOWN No raft leader"
+            )
+        if batch.error is not None:
+            raise ClusterError(batch.error.decode())
+
+    def _kick(self) -> None:
+        self._wake.set()
+
+    # -- the runner ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        transport: Transport | None = None,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        self.transport = transport
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._ticker)
+            nursery.start_soon(self._expire_loop)
+            nursery.start_soon(self._timeouts)
+            task_status.started()
+            self._kick()  # a fresh single-member node has an election to finish
+            await self._loop()
+
+    async def _ticker(self) -> None:
+        next_tick = trio.current_time()
+        while True:
+            next_tick += self.tick_seconds
+            await trio.sleep_until(next_tick)
+            self._ticks_due += 1
+            self._kick()
+
+    async def _loop(self) -> None:
+        rn = self.rn
+        assert rn is not None
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            if self.writer.error is not None:
+                raise RuntimeError(f"writing the log failed: {self.writer.error}")
+            self._step_inbox(rn)
+            while self._ticks_due:
+                self._ticks_due -= 1
+                rn.tick()
+            self._notice_leader(rn)
+            self._propose_waiting(rn)
+            self._request_reads(rn)
+            while rn.has_ready():
+                await self._handle_ready(rn, rn.ready())
+                self._notice_leader(rn)
+
+    def _step_inbox(self, rn: RawNode) -> None:
+        inbox = self._inbox
+        while inbox:
+            sender, frame = inbox.popleft()
+            if type(frame) is not list or not frame:
+                continue
+            kind = frame[0]
+            try:
+                if kind == "raft":
+                    msg = decode_message(frame[1])
+                    if msg.sender != sender:
+                        continue
+                    rn.step(msg)
+                elif kind == "fwd":
+                    self._forwarded(rn, frame)
+            except (ValueError, TypeError, IndexError) as error:
+                log.warning("dropping a malformed frame from %s: %s", sender, error)
+
+    def _notice_leader(self, rn: RawNode) -> None:
+        leader = rn.raft.lead
+        if leader != self._known_leader:
+            if leader:
+                log.info("leader is now %s (term %d)", leader, rn.raft.term)
+            self._known_leader = leader
+            # Writes not applied yet may have been lost with the old leader: send them again
+            # (the session table applies each once), and read requests too.
+            for proposal in self._pending.values():
+                if not proposal.done and proposal not in self._waiting:
+                    self._waiting.append(proposal)
+            for batch in self._reads:
+                if batch.index < 0:
+                    batch.sent = False
+
+    def _stamp(self) -> int:
+        now = max(self.clock_us(), self.machine.last_time_us, self._last_stamp)
+        self._last_stamp = now
+        return now
+
+    def _session(self, proposal: Proposal) -> list[Any]:
+        floor = min(self._pending) if self._pending else self._next_seq
+        return [self.session, proposal.seq, floor]
+
+    def _propose_waiting(self, rn: RawNode) -> None:
+        waiting = self._waiting
+        if not waiting:
+            return
+        raft = rn.raft
+        leader = raft.lead
+        keep: deque[Proposal] = deque()
+        while waiting:
+            proposal = waiting.popleft()
+            if proposal.done:
+                continue
+            if raft.role == Role.LEADER:
+                session = self._session(proposal) if proposal.seq else None
+                op = proposal.op(self._stamp(), session)
+                try:
+                    index = rn.propose(encode_op(op))
+                except ProposalDropped:
+                    keep.append(proposal)  # transferring leadership: try again later
+                    continue
+                self._ops[index] = (raft.term, op)
+                proposal.index = index
+                if not proposal.seq:
+                    self._sessionless[index] = proposal
+                proposal.appended = True
+            elif leader and proposal.seq and self.transport is not None:
+                frame = ["fwd", proposal.request(), self._session(proposal)]
+                if self.transport.send(leader, frame):
+                    proposal.appended = True  # the leader may append it
+            elif proposal.seq:
+                keep.append(proposal)  # no leader yet: wait (until the write timeout)
+            else:
+                proposal.finish(CLUSTERDOWN, proposal.db)  # an expiry, and we are not leading
+        self._waiting = keep
+
+    def _forwarded(self, rn: RawNode, frame: list[Any]) -> None:
+        """A follower's write: propose it if we lead (it retries otherwise)."""
+        if rn.raft.role != Role.LEADER:
+            return
+        request, session = frame[1], frame[2]
+        kind, db, body, watches = request
+        if kind not in (OP_COMMAND, OP_MULTI) or type(session) is not list or len(session) != 3:
+            raise ValueError("malformed forwarded write")
+        time_us = self._stamp()
+        if kind == OP_COMMAND:
+            op = command_op(time_us, db, body, session)
+        else:
+            op = multi_op(time_us, db, body, [tuple(w) for w in watches], session)
+        try:
+            index = rn.propose(encode_op(op))
+        except ProposalDropped:
+            return
+        self._ops[index] = (rn.raft.term, op)
+
+    def _request_reads(self, rn: RawNode) -> None:
+        for batch in self._reads:
+            if batch.sent:
+                continue
+            try:
+                rn.read_index(batch.context)
+            except ProposalDropped:
+                continue  # no leader: sent again when one is known
+            batch.sent = True
+
+    async def _handle_ready(self, rn: RawNode, ready: Ready) -> None:
+        transport = self.transport
+        if transport is not None:
+            for msg in ready.messages:
+                transport.send(msg.to, ["raft", encode_message(msg)])
+        if ready.snapshot is not None:
+            raise NotImplementedError("snapshots arrive with issue 5")
+        records: list[bytes] = [
+            encode_entry(e.index, e.term, e.kind, e.data) for e in ready.entries
+        ]
+        # A new term or vote must be durable before anything that depends on it is sent. A
+        # new commit index alone need not be (Raft relearns it from the leader), so it rides
+        # along with the next entries instead of costing an fsync of its own.
+        persist_hard_state = ready.hard_state is not None and (ready.must_sync or records)
+        if persist_hard_state:
+            hard = ready.hard_state
+            assert hard is not None
+            records.append(encode_hard_state(HardState(hard.term, hard.voted_for, hard.commit)))
+        if records:
+            ticket = self.writer.append(
+                b"".join(records), rn.raft.log.last_index() + 1, len(ready.entries)
+            )
+            while self.writer.durable_ticket < ticket:
+                if self.writer.error is not None:
+                    raise RuntimeError(f"writing the log failed: {self.writer.error}")
+                self._durable = trio.Event()
+                if self.writer.durable_ticket >= ticket:
+                    break
+                await self._durable.wait()
+            self.storage.append(ready.entries)
+            if persist_hard_state and ready.hard_state is not None:
+                self.storage.set_hard_state(ready.hard_state)
+        if transport is not None:
+            for msg in ready.messages_after_persist:
+                transport.send(msg.to, ["raft", encode_message(msg)])
+        await self._apply(ready.committed_entries)
+        for state in ready.read_states:
+            self._read_point(state.index, state.context)
+        rn.advance(ready)
+        self._release_reads()
+        if self.after_apply is not None:
+            self.after_apply()
+
+    async def _apply(self, entries: list[Entry]) -> None:
+        machine = self.machine
+        rn = self.rn
+        assert rn is not None
+        for count, entry in enumerate(entries, start=1):
+            if count % APPLY_CHUNK == 0:
+                if self.after_apply is not None:
+                    self.after_apply()
+                await trio.lowlevel.checkpoint()  # a long run must not starve clients
+            if entry.kind == EntryKind.NORMAL and entry.data:
+                proposed = self._ops.pop(entry.index, None)
+                if proposed is not None and proposed[0] == entry.term:
+                    op = proposed[1]  # what we encoded: decoding it gives it back
+                else:
+                    op = cbor2.loads(entry.data)
+                started = time.perf_counter_ns()
+                reply, db_after = machine.apply_op(entry.index, op)
+                elapsed = (time.perf_counter_ns() - started) // 1000
+                if op[0] == OP_EXPIRE:
+                    expiry = self._sessionless.pop(entry.index, None)
+                    if expiry is not None:
+                        expiry.finish(encode_reply(reply, 2), db_after)
+                else:
+                    self._complete(op, reply, db_after, elapsed)
+            elif entry.kind == EntryKind.CONF_CHANGE:
+                machine.apply_noop(entry.index)
+                rn.apply_conf_change(decode_conf_change(entry.data))
+            else:
+                machine.apply_noop(entry.index)
+        # Ops proposed at indexes now behind the log's end were overwritten.
+        for index in [i for i in self._ops if i <= machine.applied_index]:
+            del self._ops[index]
+
+    def _complete(self, op: Op, reply: object, db_after: int, elapsed: int) -> None:
+        session = op[-1]
+        if session is None or session[0] != self.session:
+            return
+        proposal = self._pending.pop(session[1], None)
+        if proposal is None or proposal.done:
+            return
+        proposal.apply_us = elapsed
+        if proposal.kind == OP_MULTI and reply is not NULL_ARRAY and isinstance(reply, list):
+            encoded: bytes | list[bytes] = [encode_reply(r, proposal.proto) for r in reply]
+        else:
+            encoded = encode_reply(reply, proposal.proto)
+        proposal.finish(encoded, db_after)
+
+    def _read_point(self, index: int, context: bytes) -> None:
+        for batch in self._reads:
+            if batch.context == context and batch.index < 0:
+                batch.index = index
+
+    def _release_reads(self) -> None:
+        applied = self.machine.applied_index
+        if not self._reads:
+            return
+        keep: list[_ReadBatch] = []
+        for batch in self._reads:
+            if 0 <= batch.index <= applied:
+                batch.done.set()
+            else:
+                keep.append(batch)
+        self._reads = keep
+
+    def _notify_durable(self) -> None:
+        # Runs in the writer thread: hand the news to the event loop.
+        token = self._token
+        if token is not None:
+            try:
+                token.run_sync_soon(self._on_durable, idempotent=True)
+            except trio.RunFinishedError:
+                pass
+
+    def _on_durable(self) -> None:
+        self._durable.set()
+
+    # -- timers ------------------------------------------------------------------------------
+
+    async def _timeouts(self) -> None:
+        """Fail writes nobody applied within the write timeout; resend the others."""
+        while True:
+            await trio.sleep(min(self.resend_interval, self.write_timeout / 4))
+            now = trio.current_time()
+            expired = False
+            for seq, proposal in list(self._pending.items()):
+                if proposal.done:
+                    del self._pending[seq]
+                elif now >= proposal.deadline:
+                    del self._pending[seq]
+                    proposal.finish(
+                        WRITE_TIMEOUT if proposal.appended else CLUSTERDOWN, proposal.db
+                    )
+                    expired = True
+                elif proposal not in self._waiting:
+                    self._waiting.append(proposal)  # resend: it may have been lost
+            for index, proposal in list(self._sessionless.items()):
+                if now >= proposal.deadline:
+                    del self._sessionless[index]
+                    proposal.finish(WRITE_TIMEOUT, proposal.db)
+            if expired and self.after_apply is not None:
+                self.after_apply()
+            self._kick()
+
+    async def _expire_loop(self) -> None:
+        """Active expiry: the leader proposes deletion of keys whose time has passed."""
+        while True:
+            await trio.sleep(self.expire_interval)
+            if self.loading or not self.is_leader:
+                continue
+            now_ms = max(self.clock_us(), self.machine.last_time_us) // 1000
+            waiting: list[Proposal] = []
+            for number, db in enumerate(self.machine.keyspace.dbs):
+                if not db.expires:
+                    continue
+                keys = db.expired_keys(now_ms, EXPIRE_BATCH)
+                if keys:
+                    proposal = Proposal(OP_EXPIRE, number, keys)
+                    self.submit(proposal)
+                    waiting.append(proposal)
+            for proposal in waiting:
+                await proposal.wait()
+
+    def close(self) -> None:
+        """Write out what is queued and the latest commit index, then close the log (a
+        clean restart then applies everything committed before it serves)."""
+        self.writer.stop()
+        rn = self.rn
+        if rn is not None and self.writer.error is None:
+            durable_last = self.storage.last_index()
+            hard = rn.raft.hard_state()
+            commit = min(hard.commit, durable_last)
+            if commit > self.storage.hard_state.commit:
+                record = encode_hard_state(HardState(hard.term, hard.voted_for, commit))
+                self.wal.write(record, durable_last + 1)
+        self.wal.close()

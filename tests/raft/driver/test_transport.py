@@ -1,0 +1,377 @@
+"""The peer transport over real TCP on 127.0.0.1: ordering, bounds, reconnects, refusals."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import cbor2
+import pytest
+import trio
+
+from concord_resp.raft.driver.transport import (
+    FrameProtocolError,
+    FrameReader,
+    PeerTransport,
+    encode_frame,
+)
+
+HOST = "127.0.0.1"
+WAIT = 5.0  # bound on every wait; each test takes well under a second
+
+
+class Recorder:
+    """Collects what a transport reports; `wait` blocks until a predicate holds."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[str, object]] = []
+        self.links: list[tuple[str, bool]] = []
+        self._changed = trio.Event()
+
+    def on_frame(self, sender: str, frame: object) -> None:
+        self.frames.append((sender, frame))
+        self._changed.set()
+
+    def on_link_change(self, peer: str, up: bool) -> None:
+        self.links.append((peer, up))
+        self._changed.set()
+
+    def frames_from(self, sender: str) -> list[object]:
+        return [frame for name, frame in self.frames if name == sender]
+
+    async def wait(self, predicate: Callable[[], bool]) -> None:
+        with trio.fail_after(WAIT):
+            while not predicate():
+                self._changed = trio.Event()
+                await self._changed.wait()
+
+    async def wait_frames(self, sender: str, count: int) -> list[object]:
+        await self.wait(lambda: len(self.frames_from(sender)) >= count)
+        return self.frames_from(sender)
+
+    async def wait_link(self, peer: str, up: bool, count: int = 1) -> None:
+        await self.wait(lambda: self.links.count((peer, up)) >= count)
+
+
+class Node:
+    """A transport, its recorder, and a handle to stop and restart its `serve` task."""
+
+    def __init__(self, name: str, cluster: str = "c1", **options: Any) -> None:
+        self.name = name
+        self.seen = Recorder()
+        self.transport = PeerTransport(
+            name,
+            cluster,
+            {},
+            self.seen.on_frame,
+            rng=random.Random(name),
+            on_link_change=self.seen.on_link_change,
+            **options,
+        )
+        self.port = 0
+        self._scope: trio.CancelScope | None = None
+        self._stopped = trio.Event()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (HOST, self.port)
+
+    async def start(self, nursery: trio.Nursery, port: int = 0) -> None:
+        scope = self._scope = trio.CancelScope()
+        stopped = self._stopped = trio.Event()
+
+        async def run(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                with scope:
+                    await self.transport.serve(HOST, port, task_status=task_status)
+            finally:
+                stopped.set()
+
+        self.port = await nursery.start(run)
+
+    async def stop(self) -> None:
+        assert self._scope is not None
+        self._scope.cancel()
+        with trio.fail_after(WAIT):
+            await self._stopped.wait()
+
+
+def link(*nodes: Node) -> None:
+    """Make every node a peer of every other one."""
+    for node in nodes:
+        node.transport.set_peers({n.name: n.address for n in nodes if n is not node})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    """For conditions no callback reports (log records, counters): poll, bounded."""
+    with trio.fail_after(WAIT):
+        while not predicate():
+            await trio.sleep(0.005)
+
+
+# -- the frame codec ---------------------------------------------------------------------
+
+
+def test_frame_reader_decodes_frames_split_at_any_byte() -> None:
+    frames: list[object] = [b"", b"abc", {"k": [1, None, True]}, "text", 2**40, [b"x" * 300]]
+    wire = b"".join(encode_frame(frame) for frame in frames)
+    reader = FrameReader(max_frame=1 << 20)
+    decoded: list[object] = []
+    for byte in wire:
+        reader.feed(bytes([byte]))
+        decoded += reader.pop_frames()
+    assert decoded == frames
+    assert reader.pop_frames() == []
+
+
+def test_frame_reader_returns_good_frames_before_refusing_an_oversized_one() -> None:
+    reader = FrameReader(max_frame=16)
+    reader.feed(encode_frame(b"ok") + encode_frame(b"y" * 32))
+    assert reader.pop_frames() == [b"ok"]
+    with pytest.raises(FrameProtocolError, match="exceeds the limit"):
+        reader.pop_frames()
+
+
+# -- transports over TCP -----------------------------------------------------------------
+
+
+async def test_three_transports_deliver_every_frame_in_order_per_sender() -> None:
+    nodes = [Node("n1"), Node("n2"), Node("n3")]
+    big = bytes(range(256)) * (5 * 1024 * 1024 // 256)  # 5 MiB
+    nested = {"argv": [b"SET", b"k", b"\x00\xff"], "meta": {"t": 3, "ok": True, "x": None}}
+    async with trio.open_nursery() as nursery:
+        for node in nodes:
+            await node.start(nursery)
+        link(*nodes)
+        sent: dict[tuple[str, str], list[object]] = {}
+        for node in nodes:
+            for other in nodes:
+                if other is node:
+                    continue
+                frames: list[object] = [
+                    b"%s>%s %d" % (node.name.encode(), other.name.encode(), i) for i in range(500)
+                ]
+                frames[100:100] = [big, nested, [1, [2, [3, ["deep", -7]]]], "text", None, False]
+                for frame in frames:
+                    assert node.transport.send(other.name, frame)
+                sent[node.name, other.name] = frames
+        for (sender, receiver), frames in sent.items():
+            node = next(n for n in nodes if n.name == receiver)
+            received = await node.seen.wait_frames(sender, len(frames))
+            assert received == frames
+        n1 = nodes[0].transport
+        await wait_until(lambda: n1.status()["n2"].frames_sent == len(sent["n1", "n2"]))
+        link_status = n1.status()["n2"]
+        assert link_status.address == nodes[1].address
+        assert link_status.connected and link_status.inbound
+        assert link_status.frames_received == len(sent["n2", "n1"])
+        assert link_status.last_received is not None
+        assert link_status.last_received <= trio.current_time()
+        assert (link_status.frames_dropped, link_status.reconnects, link_status.queued) == (0, 0, 0)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_peer_that_starts_late_receives_what_was_queued_for_it() -> None:
+    a, b = Node("a"), Node("b")
+    b.port = free_port()  # nothing listens there yet
+    async with trio.open_nursery() as nursery:
+        await a.start(nursery)
+        link(a, b)
+        frames = [b"early %d" % i for i in range(50)]
+        for frame in frames:
+            assert a.transport.send("b", frame)
+        assert not a.transport.status()["b"].connected
+        await b.start(nursery, b.port)
+        assert await b.seen.wait_frames("a", len(frames)) == frames
+        assert a.transport.status()["b"].frames_dropped == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_queue_bound_drops_and_counts_while_a_peer_is_down() -> None:
+    a, b = Node("a", queue_size=8), Node("b")
+    b.port = free_port()
+    async with trio.open_nursery() as nursery:
+        await a.start(nursery)
+        link(a, b)
+        accepted = [a.transport.send("b", i) for i in range(12)]
+        assert accepted == [True] * 8 + [False] * 4
+        status = a.transport.status()["b"]
+        assert (status.queued, status.frames_dropped, status.connected) == (8, 4, False)
+        await b.start(nursery, b.port)
+        assert await b.seen.wait_frames("a", 8) == list(range(8))
+        await wait_until(lambda: a.transport.status()["b"].frames_sent == 8)
+        nursery.cancel_scope.cancel()
+
+
+def test_the_byte_bound_drops_but_one_frame_always_fits_an_empty_queue() -> None:
+    a = Node("a", max_queued_bytes=1000)
+    a.transport.set_peers({"b": (HOST, free_port())})  # never started: nothing is sent
+    assert a.transport.send("b", b"x" * 5000)  # alone in the queue: accepted
+    assert not a.transport.send("b", b"y")
+    assert a.transport.status()["b"].frames_dropped == 1
+    assert not a.transport.send("nobody", b"z")  # unknown peer
+    small = PeerTransport("c", "c1", {"a": (HOST, 1)}, lambda sender, frame: None, max_frame=100)
+    with pytest.raises(ValueError, match="max_frame"):  # the caller must chunk
+        small.send("a", b"x" * 200)
+
+
+async def test_links_come_back_after_a_peer_restarts_on_the_same_port() -> None:
+    a, b = Node("a"), Node("b")
+    async with trio.open_nursery() as nursery:
+        await a.start(nursery)
+        await b.start(nursery)
+        link(a, b)
+        assert a.transport.send("b", "before")
+        assert await b.seen.wait_frames("a", 1) == ["before"]
+        await b.stop()
+        await a.seen.wait_link("b", up=False)
+        assert not a.transport.status()["b"].connected
+        for i in range(3):
+            assert a.transport.send("b", f"while down {i}")
+        await b.start(nursery, b.port)  # the same transport object, serving again
+        received = await b.seen.wait_frames("a", 4)
+        assert received == ["before", "while down 0", "while down 1", "while down 2"]
+        assert b.transport.send("a", "back")
+        assert await a.seen.wait_frames("b", 1) == ["back"]
+        status = a.transport.status()["b"]
+        assert status.connected and status.reconnects == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_peer_of_another_cluster_is_refused_and_both_sides_log_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="concord.transport")
+    a, b = Node("a", cluster="alpha"), Node("b", cluster="beta")
+    async with trio.open_nursery() as nursery:
+        await a.start(nursery)
+        await b.start(nursery)
+        link(a, b)
+        assert a.transport.send("b", b"to b")
+        assert b.transport.send("a", b"to a")
+
+        def refusals() -> tuple[list[str], list[str]]:
+            messages = [
+                r.getMessage()
+                for r in caplog.records
+                if r.name == "concord.transport" and r.levelno == logging.WARNING
+            ]
+            acceptor = [m for m in messages if m.startswith("refused peer link from 127.0.0.1:")]
+            dialer = [m for m in messages if m.startswith("peer b at 127.0.0.1:")]
+            return acceptor, dialer
+
+        await wait_until(lambda: all(refusals()))
+        acceptor, dialer = refusals()
+        by_b = [m for m in acceptor if "this node 'b' of cluster 'beta'" in m]
+        assert by_b and "'alpha'" in by_b[0]  # names both cluster ids
+        assert "refused the link" in dialer[0] and "'alpha'" in dialer[0]
+        assert "'beta'" in dialer[0]
+        status = a.transport.status()["b"]
+        assert not status.connected and status.queued == 1
+        assert status.last_error is not None and "cluster id mismatch" in status.last_error
+        assert a.seen.frames == [] and b.seen.frames == []
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_peer_sending_an_oversized_frame_is_disconnected(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="concord.transport")
+    a, b = Node("a"), Node("b", max_frame=1024)
+    async with trio.open_nursery() as nursery:
+        await a.start(nursery)
+        await b.start(nursery)
+        link(a, b)
+        assert a.transport.send("b", b"small")
+        await b.seen.wait_frames("a", 1)
+        assert a.transport.send("b", b"x" * 4096)
+        await a.seen.wait_link("b", up=False)
+        assert any("exceeds the limit of 1024" in r.getMessage() for r in caplog.records)
+        assert a.transport.send("b", b"after")  # sent on the next connection
+        assert await b.seen.wait_frames("a", 2) == [b"small", b"after"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_set_peers_adds_moves_and_removes_a_peer() -> None:
+    a, b = Node("a"), Node("b")
+    async with trio.open_nursery() as nursery:
+        await a.start(nursery)
+        await b.start(nursery)
+        b.transport.set_peers({"a": a.address})
+        assert not a.transport.send("b", "unknown yet")
+        a.transport.set_peers({"b": (HOST, free_port())})  # a wrong address first
+        assert a.transport.send("b", "queued")
+        assert not a.transport.status()["b"].connected
+        a.transport.set_peers({"b": b.address})  # moved: redialed, the queue is kept
+        await a.seen.wait_link("b", up=True)
+        assert a.transport.send("b", "hello")
+        assert await b.seen.wait_frames("a", 2) == ["queued", "hello"]
+        a.transport.set_peers({})
+        await a.seen.wait_link("b", up=False)
+        assert not a.transport.send("b", "gone")
+        assert a.transport.status() == {}
+        await wait_until(lambda: not b.transport.status()["a"].inbound)
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_wire_format_and_any_sender_name_of_the_right_cluster() -> None:
+    b = Node("b")
+
+    async def read_frame(stream: trio.SocketStream) -> object:
+        reader = FrameReader(1 << 20)
+        while not (frames := reader.pop_frames(limit=1)):
+            data = await stream.receive_some()
+            assert data, "closed before a frame"
+            reader.feed(data)
+        return frames[0]
+
+    async with trio.open_nursery() as nursery:
+        await b.start(nursery)
+        with trio.fail_after(WAIT):
+            stream = await trio.open_tcp_stream(HOST, b.port)
+            hello = cbor2.dumps({"cluster": "c1", "from": "stranger", "to": "b"})
+            await stream.send_all(struct.pack(">I", len(hello)) + hello)
+            assert await read_frame(stream) == {"ok": True}
+            await stream.send_all(encode_frame([1, "two"]) + encode_frame({"three": b"3"}))
+            assert await b.seen.wait_frames("stranger", 2) == [[1, "two"], {"three": b"3"}]
+            await stream.aclose()
+
+            stream = await trio.open_tcp_stream(HOST, b.port)
+            await stream.send_all(encode_frame({"cluster": "c1", "from": "x", "to": "nobody"}))
+            reply = await read_frame(stream)
+            assert isinstance(reply, dict) and "not 'nobody'" in reply["error"]
+            assert await stream.receive_some() == b""  # the acceptor closed
+            await stream.aclose()
+        nursery.cancel_scope.cancel()
+
+
+async def test_cancelling_serve_closes_every_socket() -> None:
+    fds_before = len(os.listdir("/proc/self/fd"))
+    a, b = Node("a"), Node("b")
+    with trio.fail_after(WAIT):
+        async with trio.open_nursery() as nursery:
+            await a.start(nursery)
+            await b.start(nursery)
+            link(a, b)
+            assert a.transport.send("b", 1) and b.transport.send("a", 2)
+            await b.seen.wait_frames("a", 1)
+            await a.seen.wait_frames("b", 1)
+            nursery.cancel_scope.cancel()
+        # The nursery exited: no task of either transport is left running.
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert a.transport.port is None
+    assert not any(link.connected or link.inbound for link in a.transport.status().values())
+    with pytest.raises(OSError):
+        await trio.open_tcp_stream(HOST, a.port)
