@@ -463,7 +463,9 @@ class RaftNode:
         return now
 
     def _session(self, proposal: Proposal) -> list[Any]:
-        floor = min(self._pending) if self._pending else self._next_seq
+        # Sequence numbers are handed out in increasing order and `_pending` keeps insertion
+        # order, so its first key is the lowest unfinished one.
+        floor = next(iter(self._pending)) if self._pending else self._next_seq
         return [self.session, proposal.seq, floor]
 
     def _propose_waiting(self, rn: RawNode) -> None:
@@ -473,23 +475,14 @@ class RaftNode:
         raft = rn.raft
         leader = raft.lead
         keep: deque[Proposal] = deque()
+        batch: list[tuple[Proposal, Op]] = []  # proposed together: one append, one broadcast
         while waiting:
             proposal = waiting.popleft()
             if proposal.done:
                 continue
             if raft.role == Role.LEADER:
                 session = self._session(proposal) if proposal.seq else None
-                op = proposal.op(self._stamp(), session)
-                try:
-                    index = rn.propose(encode_op(op))
-                except ProposalDropped:
-                    keep.append(proposal)  # transferring leadership: try again later
-                    continue
-                self._ops[index] = (raft.term, op)
-                proposal.index = index
-                if not proposal.seq:
-                    self._sessionless[index] = proposal
-                proposal.appended = True
+                batch.append((proposal, proposal.op(self._stamp(), session)))
             elif leader and proposal.seq and self.transport is not None:
                 frame = ["fwd", proposal.request(), self._session(proposal)]
                 if self.transport.send(leader, frame):
@@ -498,6 +491,20 @@ class RaftNode:
                 keep.append(proposal)  # no leader yet: wait (until the write timeout)
             else:
                 proposal.finish(CLUSTERDOWN, proposal.db)  # an expiry, and we are not leading
+        if batch:
+            try:
+                first = rn.propose_many([encode_op(op) for _, op in batch])
+            except ProposalDropped:
+                keep.extend(proposal for proposal, _ in batch)  # transferring: try later
+            else:
+                term = raft.term
+                for offset, (proposal, op) in enumerate(batch):
+                    index = first + offset
+                    self._ops[index] = (term, op)
+                    proposal.index = index
+                    proposal.appended = True
+                    if not proposal.seq:
+                        self._sessionless[index] = proposal
         self._waiting = keep
 
     def _forwarded(self, rn: RawNode, frame: list[Any]) -> None:

@@ -173,11 +173,14 @@ class Raft:
 
     def send(self, msg: Message) -> None:
         kind = msg.type
-        if msg.term == 0 and kind not in (MessageType.PROP, MessageType.READ_INDEX):
-            # Vote messages carry the term they campaign for; everything else ours.
+        # Vote messages carry the term they campaign for; everything else ours. A forwarded
+        # request keeps its sender: a TRANSFER_LEADER names its target there.
+        set_term = msg.term == 0 and kind not in (MessageType.PROP, MessageType.READ_INDEX)
+        if set_term and not msg.sender:
+            msg = _with(msg, term=self.term, sender=self.id)
+        elif set_term:
             msg = _with(msg, term=self.term)
-        if not msg.sender:
-            # A forwarded request keeps its sender: a TRANSFER_LEADER names its target there.
+        elif not msg.sender:
             msg = _with(msg, sender=self.id)
         if kind in (
             MessageType.VOTE_RESP,

@@ -99,11 +99,19 @@ class RawNode:
         the leader."""
         return self._propose(Entry(0, 0, EntryKind.CONF_CHANGE, encode_conf_change(change)))
 
+    def propose_many(self, datas: list[bytes]) -> int:
+        """Append several commands at once; returns the index of the first."""
+        entries = [Entry(0, 0, EntryKind.NORMAL, data) for data in datas]
+        return self._propose_entries(entries) - len(entries) + 1
+
     def _propose(self, entry: Entry) -> int:
+        return self._propose_entries([entry])
+
+    def _propose_entries(self, entries: list[Entry]) -> int:
         raft = self.raft
         if raft.role != Role.LEADER:
             raise ProposalDropped("not the leader")
-        raft.propose_batched([entry])
+        raft.propose_batched(entries)
         self._batched_proposals = True
         return raft.log.last_index()
 
