@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster-port",
         type=int,
         default=0,
-        help="port for the other members' Raft traffic (default: client port + 10000)",
+        help="port to listen on for the other members' Raft traffic (default: this node's"
+        " cluster port in --initial-cluster, or the client port + 10000)",
     )
     parser.add_argument(
         "--initial-cluster",

@@ -232,10 +232,13 @@ class Server:
         log.info(
             "Raft peer link on %s:%d; members %s",
             self.config.bind,
-            me.cluster_port,
+            self.config.cluster_port or me.cluster_port,
             ", ".join(sorted(self.members)),
         )
-        await self.transport.serve(self.config.bind, me.cluster_port, task_status=task_status)
+        # The port in --initial-cluster is where the others reach us; --cluster-port, if given,
+        # is where we listen (they differ when something, like a test's proxy, sits between).
+        listen = self.config.cluster_port or me.cluster_port
+        await self.transport.serve(self.config.bind, listen, task_status=task_status)
 
     async def _sample_ops(self) -> None:
         while True:
