@@ -112,6 +112,22 @@ def call(host: str, port: int, *args: str, timeout: float = 5.0) -> object:
         raise ToolError(f"cannot reach {host}:{port}: {error}") from None
 
 
+def _local_cluster(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .local_cluster import LocalClusterError, run_local_cluster
+
+    extra = list(args.server_args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    cluster_base = args.cluster_base_port or args.base_port + 10000
+    try:
+        return run_local_cluster(args.nodes, args.base_port, cluster_base, Path(args.dir), extra)
+    except LocalClusterError as error:
+        print(f"concord: {error}", file=sys.stderr)
+        return 2
+
+
 def tool_main(argv: list[str] | None = None) -> None:
     # -h is the host, as in redis-cli; --help prints the help.
     parser = argparse.ArgumentParser(
@@ -126,7 +142,29 @@ def tool_main(argv: list[str] | None = None) -> None:
     sub.add_parser("ping", help="check that the server answers")
     info = sub.add_parser("info", help="print INFO (optionally one section)")
     info.add_argument("section", nargs="?", default=None)
+    local = sub.add_parser(
+        "local-cluster",
+        help="run N nodes on this machine in the foreground (Ctrl-C stops them)",
+        description="Run a cluster of N concord-server processes on 127.0.0.1 in the "
+        "foreground; arguments after -- go to every concord-server.",
+    )
+    local.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
+    local.add_argument(
+        "--base-port", type=int, default=6379, help="client port of n1; n2 gets the next..."
+    )
+    local.add_argument(
+        "--cluster-base-port",
+        type=int,
+        default=None,
+        help="peer port of n1 (default: --base-port + 10000)",
+    )
+    local.add_argument(
+        "--dir", default="concord-cluster", help="data and logs, one folder per node"
+    )
+    local.add_argument("server_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.command == "local-cluster":
+        sys.exit(_local_cluster(args))
     try:
         if args.command == "ping":
             print(call(args.host, args.port, "PING"))

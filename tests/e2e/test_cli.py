@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+import redis
 
 from tests.support.processes import ConcordProcess, free_port
 
@@ -74,3 +81,100 @@ def test_a_busy_port_is_a_clear_error(concord_factory: Factory, tmp_path: Path) 
     result = server("--port", str(first.port), "--dir", str(tmp_path / "other"))
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{first.port}" in result.stderr
+
+
+def _free_range(count: int, attempts: int = 50) -> int:
+    """A first port such that it and the next count-1 ports are free right now."""
+    for _ in range(attempts):
+        first = free_port()
+        if first + count > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free port range")
+
+
+def test_local_cluster_serves_on_every_node_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    base, cluster_base = _free_range(3), _free_range(3)
+    tool = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from concord_resp.cli import tool_main; tool_main()",
+            "local-cluster",
+            "--nodes",
+            "3",
+            "--base-port",
+            str(base),
+            "--cluster-base-port",
+            str(cluster_base),
+            "--dir",
+            str(tmp_path / "cluster"),
+            "--",
+            "--fsync",
+            "always",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert tool.stdout is not None
+        lines = []
+        for _ in range(20):  # the banner is five lines
+            line = tool.stdout.readline()
+            lines.append(line)
+            if not line or line.startswith("Any node serves"):
+                break
+        banner = "".join(lines)
+        assert banner.startswith("Concord local cluster: 3 nodes, leader n"), banner
+        pids = [int(p) for p in re.findall(r"\(pid (\d+),", banner)]
+        assert len(pids) == 3, banner
+        assert concord("-p", str(base + 1), "ping").stdout == "PONG\n"
+        first = redis.Redis(port=base + 1, socket_timeout=10)
+        third = redis.Redis(port=base + 2, socket_timeout=10)
+        assert first.set("k", "v") is True
+        assert third.get("k") == b"v"  # a linearizable read on another node sees the write
+        first.close()
+        third.close()
+        tool.send_signal(signal.SIGINT)
+        assert tool.wait(timeout=60) == 0
+        rest = tool.stdout.read()
+        assert "SIGINT: stopping 3 nodes" in rest
+    finally:
+        if tool.poll() is None:
+            tool.kill()
+            tool.wait(timeout=10)
+    for pid in pids:  # the tool waited for its children: none is left
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    for name in ("n1", "n2", "n3"):
+        assert "log flushed and closed" in (tmp_path / "cluster" / f"{name}.log").read_text()
+
+
+def test_local_cluster_rejects_bad_port_ranges(tmp_path: Path) -> None:
+    result = concord(
+        "local-cluster",
+        "--nodes",
+        "3",
+        "--base-port",
+        "7000",
+        "--cluster-base-port",
+        "7001",
+        "--dir",
+        str(tmp_path),
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "concord: client and cluster port ranges overlap\n",
+    )
