@@ -438,7 +438,7 @@ class RaftNode:
                         continue
                     rn.step(msg)
                 elif kind == "fwd":
-                    self._forwarded(rn, frame)
+                    self._forwarded(rn, frame[1])
             except (ValueError, TypeError, IndexError) as error:
                 log.warning("dropping a malformed frame from %s: %s", sender, error)
 
@@ -476,6 +476,7 @@ class RaftNode:
         leader = raft.lead
         keep: deque[Proposal] = deque()
         batch: list[tuple[Proposal, Op]] = []  # proposed together: one append, one broadcast
+        forwards: list[Proposal] = []  # sent to the leader together: one frame
         while waiting:
             proposal = waiting.popleft()
             if proposal.done:
@@ -484,9 +485,7 @@ class RaftNode:
                 session = self._session(proposal) if proposal.seq else None
                 batch.append((proposal, proposal.op(self._stamp(), session)))
             elif leader and proposal.seq and self.transport is not None:
-                frame = ["fwd", proposal.request(), self._session(proposal)]
-                if self.transport.send(leader, frame):
-                    proposal.appended = True  # the leader may append it
+                forwards.append(proposal)
             elif proposal.seq:
                 keep.append(proposal)  # no leader yet: wait (until the write timeout)
             else:
@@ -505,26 +504,35 @@ class RaftNode:
                     proposal.appended = True
                     if not proposal.seq:
                         self._sessionless[index] = proposal
+        if forwards:
+            assert self.transport is not None
+            frame = ["fwd", [[p.request(), self._session(p)] for p in forwards]]
+            if self.transport.send(leader, frame):
+                for proposal in forwards:
+                    proposal.appended = True  # the leader may append it
         self._waiting = keep
 
-    def _forwarded(self, rn: RawNode, frame: list[Any]) -> None:
-        """A follower's write: propose it if we lead (it retries otherwise)."""
+    def _forwarded(self, rn: RawNode, writes: list[Any]) -> None:
+        """A follower's writes: propose them if we lead (it retries otherwise)."""
         if rn.raft.role != Role.LEADER:
             return
-        request, session = frame[1], frame[2]
-        kind, db, body, watches = request
-        if kind not in (OP_COMMAND, OP_MULTI) or type(session) is not list or len(session) != 3:
-            raise ValueError("malformed forwarded write")
-        time_us = self._stamp()
-        if kind == OP_COMMAND:
-            op = command_op(time_us, db, body, session)
-        else:
-            op = multi_op(time_us, db, body, [tuple(w) for w in watches], session)
+        ops: list[Op] = []
+        for request, session in writes:
+            kind, db, body, watches = request
+            if kind not in (OP_COMMAND, OP_MULTI) or type(session) is not list or len(session) != 3:
+                raise ValueError("malformed forwarded write")
+            time_us = self._stamp()
+            if kind == OP_COMMAND:
+                ops.append(command_op(time_us, db, body, session))
+            else:
+                ops.append(multi_op(time_us, db, body, [tuple(w) for w in watches], session))
         try:
-            index = rn.propose(encode_op(op))
+            first = rn.propose_many([encode_op(op) for op in ops])
         except ProposalDropped:
             return
-        self._ops[index] = (rn.raft.term, op)
+        term = rn.raft.term
+        for offset, op in enumerate(ops):
+            self._ops[first + offset] = (term, op)
 
     def _request_reads(self, rn: RawNode) -> None:
         for batch in self._reads:
