@@ -1,13 +1,16 @@
 """Benchmark Concord against redis-server in the same run, with redis-benchmark.
 
-Both servers run on this machine with durability on: Concord with `--fsync always`, Redis with
-`appendonly yes` and `appendfsync always`. For each workload (SET and GET at -c 50 -P 1,
--c 50 -P 16 and -c 1) it prints ops/s, p50 and p99 for both and the ratio Concord/Redis.
-redis-benchmark, both servers and this script share the machine's cores: the figures are for
+Everything runs on this machine with durability on: a single Concord node and a 3-node Concord
+cluster with `--fsync always` (every member fsyncs), Redis with `appendonly yes` and
+`appendfsync always`. For each workload (SET and GET at -c 50 -P 1, -c 50 -P 16 and -c 1) it
+prints ops/s, p50 and p99 for the single node, the cluster's leader, a follower of the cluster
+(writes forwarded to the leader, reads by ReadIndex) and Redis, and each ratio Concord/Redis.
+redis-benchmark, the servers and this script share the machine's cores: the figures are for
 comparison within one run, not absolute capacity.
 
     scripts/bench                 # the full table
     scripts/bench --quick         # fewer requests, for a smoke run
+    scripts/bench --only cluster  # only the 3-node cluster (leader and follower)
 """
 
 from __future__ import annotations
@@ -29,7 +32,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.support.cluster import LocalCluster  # noqa: E402
 from tests.support.processes import ConcordProcess, RedisProcess  # noqa: E402
+
+# The server's own defaults (the test harness's faster timing would only add heartbeats).
+CLUSTER_ARGS = (
+    "--loglevel",
+    "warning",
+    "--heartbeat-ms",
+    "100",
+    "--election-ms",
+    "1000",
+    "--write-timeout-ms",
+    "5000",
+    "--read-timeout-ms",
+    "5000",
+)
 
 WORKLOADS = [
     ("SET", "-c 50 -P 1"),
@@ -78,39 +96,93 @@ def requests_for(options: str, quick: bool) -> int:
     return base // 10 if quick else base
 
 
+def start_cluster(work: Path) -> tuple[LocalCluster, int, int]:
+    """A 3-node cluster with the server's default timing; returns it, the leader's port and
+    a follower's port."""
+    cluster = LocalCluster(work / "cluster", 3, proxied=False, extra_args=CLUSTER_ARGS)
+    cluster.start_all()
+    leader = cluster.leader()
+    follower = next(name for name in cluster.names if name != leader)
+    return cluster, cluster.ports[leader], cluster.ports[follower]
+
+
+def row(test: str, options: str, results: list[Result | None], redis: Result) -> str:
+    cells = [f"{test:<4} {options:<12}"]
+    for result in results:
+        if result is None:
+            cells.append(f"{'-':>10} {'':>7} {'':>7} {'':>5}")
+        else:
+            cells.append(
+                f"{result.rps:>10,.0f} {result.p50:>7.3f} {result.p99:>7.3f}"
+                f" {result.rps / redis.rps:>5.2f}"
+            )
+    cells.append(f"{redis.rps:>10,.0f} {redis.p50:>7.3f} {redis.p99:>7.3f}")
+    return "   ".join(cells)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
+    parser.add_argument(
+        "--only",
+        choices=("single", "cluster"),
+        default=None,
+        help="benchmark only the single node or only the 3-node cluster",
+    )
     args = parser.parse_args()
     if shutil.which("redis-benchmark") is None:
         sys.exit("redis-benchmark not found (scripts/_env.sh installs redis-tools)")
     work = Path(tempfile.mkdtemp(prefix="concord-bench-"))
+    targets = [
+        name
+        for name in ("single", "leader", "follower")
+        if args.only is None or (args.only == "single") == (name == "single")
+    ]
     redis = RedisProcess(work / "redis", "--appendonly", "yes", "--appendfsync", "always").start()
-    concord = ConcordProcess(work / "concord", "--fsync", "always", "--loglevel", "warning").start()
-    print(f"# {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
-    print("# Concord --fsync always vs redis-server appendonly yes, appendfsync always")
-    print("# client: redis-benchmark -r 100000 (3-byte values); same machine for everything")
-    header = f"{'test':<4} {'options':<12} {'concord ops/s':>14} {'p50':>7} {'p99':>7}   {'redis ops/s':>12} {'p50':>7} {'p99':>7}   {'ratio':>5}"
-    print(header)
-    print("-" * len(header))
+    single: ConcordProcess | None = None
+    cluster: LocalCluster | None = None
+    ports: dict[str, int] = {}
     try:
+        if "single" in targets:
+            single = ConcordProcess(
+                work / "concord", "--fsync", "always", "--loglevel", "warning"
+            ).start()
+            ports["single"] = single.port
+        if "leader" in targets:
+            cluster, ports["leader"], ports["follower"] = start_cluster(work)
+        print(f"# {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
+        print(
+            "# Concord --fsync always (single node; 3-node cluster on this machine, client to"
+            " the leader and to a follower)"
+        )
+        print("# vs redis-server appendonly yes, appendfsync always; ratio = Concord/Redis")
+        print("# client: redis-benchmark -r 100000 (3-byte values); same machine for everything")
+        columns = [f"{name + ' ops/s':>10} {'p50':>7} {'p99':>7} {'ratio':>5}" for name in targets]
+        header = "   ".join(
+            [f"{'test':<4} {'options':<12}", *columns, f"{'redis ops/s':>10} {'p50':>7} {'p99':>7}"]
+        )
+        print(header)
+        print("-" * len(header))
         for test, options in WORKLOADS:
             requests = requests_for(options, args.quick)
-            ours = run_benchmark(concord.port, test, options, requests)
+            ours = [run_benchmark(ports[name], test, options, requests) for name in targets]
             theirs = run_benchmark(redis.port, test, options, requests)
-            print(
-                f"{test:<4} {options:<12} {ours.rps:>14,.0f} {ours.p50:>7.3f} {ours.p99:>7.3f}"
-                f"   {theirs.rps:>12,.0f} {theirs.p50:>7.3f} {theirs.p99:>7.3f}"
-                f"   {ours.rps / theirs.rps:>5.2f}",
-                flush=True,
-            )
+            print(row(test, options, list(ours), theirs), flush=True)
     finally:
-        concord.stop()
+        if single is not None:
+            single.stop()
+        if cluster is not None:
+            cluster.stop_all()
         redis.stop()
         shutil.rmtree(work, ignore_errors=True)
     print("# latencies in ms")
+    if cluster is not None:
+        print(
+            "# issue 4 targets for the 3-node cluster: SET -c 50 -P 1 >= 10k,"
+            " SET -c 50 -P 16 >= 35k, GET -c 50 -P 1 >= 20k ops/s"
+        )
 
 
 if __name__ == "__main__":
