@@ -477,13 +477,14 @@ class RaftNode:
         keep: deque[Proposal] = deque()
         batch: list[tuple[Proposal, Op]] = []  # proposed together: one append, one broadcast
         forwards: list[Proposal] = []  # sent to the leader together: one frame
+        stamp = self._stamp() if raft.role == Role.LEADER else 0  # one time for the batch
         while waiting:
             proposal = waiting.popleft()
             if proposal.done:
                 continue
             if raft.role == Role.LEADER:
                 session = self._session(proposal) if proposal.seq else None
-                batch.append((proposal, proposal.op(self._stamp(), session)))
+                batch.append((proposal, proposal.op(stamp, session)))
             elif leader and proposal.seq and self.transport is not None:
                 forwards.append(proposal)
             elif proposal.seq:
@@ -517,11 +518,11 @@ class RaftNode:
         if rn.raft.role != Role.LEADER:
             return
         ops: list[Op] = []
+        time_us = self._stamp()
         for request, session in writes:
             kind, db, body, watches = request
             if kind not in (OP_COMMAND, OP_MULTI) or type(session) is not list or len(session) != 3:
                 raise ValueError("malformed forwarded write")
-            time_us = self._stamp()
             if kind == OP_COMMAND:
                 ops.append(command_op(time_us, db, body, session))
             else:
