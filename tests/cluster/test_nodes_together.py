@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from concord_resp.cluster import ClusterError, Member, Proposal, RaftNode
-from concord_resp.commands import OP_COMMAND, OP_MULTI, StateMachine, build_table
+from concord_resp.commands import OP_COMMAND, OP_EXPIRE, OP_MULTI, StateMachine, build_table
 from concord_resp.raft.driver.wal import WriteAheadLog
 
 NAMES = ("n1", "n2", "n3")
@@ -236,3 +236,20 @@ async def test_the_leader_cut_off_times_out_writes_and_reads(tmp_path: Path) -> 
         link.cut.clear()
         await leader_of(link)
         assert await converged(link, b"k") == {b"w"}
+
+
+async def test_only_the_leader_proposes_active_expiry(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as link:
+        lead = await leader_of(link)
+        for node in link.nodes.values():
+            node.expire_interval = 0.01
+        await write(follower(link, lead), b"SET", b"short", b"v", b"PX", b"30")
+        with trio.fail_after(10):  # deleted by a log entry on every node, not just hidden
+            while any(b"short" in n.machine.keyspace.dbs[0].data for n in link.nodes.values()):
+                await trio.sleep(0.01)
+        storage = lead.storage
+        entries = storage.entries(storage.first_index(), storage.last_index() + 1, 1 << 30)
+        expiries = [
+            op for op in (cbor2.loads(e.data) for e in entries if e.data) if op[0] == OP_EXPIRE
+        ]
+        assert [op[3] for op in expiries] == [[b"short"]]  # one deletion, by one proposer
