@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cluster import LocalCluster
 from tests.support.processes import ConcordProcess, RedisProcess
 
 
@@ -23,6 +24,14 @@ def concord_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Concord
     server = ConcordProcess(tmp_path_factory.mktemp("concord") / "data").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def concord_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One shared 3-node cluster (no proxy) for tests that do not break it."""
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), 3, proxied=False) as cluster:
+        cluster.leader()
+        yield cluster
 
 
 @pytest.fixture

@@ -441,6 +441,8 @@ class RaftNode:
                     self._forwarded(rn, frame[1])
             except (ValueError, TypeError, IndexError) as error:
                 log.warning("dropping a malformed frame from %s: %s", sender, error)
+            except ProposalDropped as error:  # a peer's proposal we cannot take
+                log.debug("dropping a message from %s: %s", sender, error)
 
     def _notice_leader(self, rn: RawNode) -> None:
         leader = rn.raft.lead

@@ -736,7 +736,9 @@ class Raft:
             self._hup(transfer=True)
         elif kind == MessageType.READ_INDEX:
             if self.lead == NO_NODE:
-                raise ProposalDropped("no leader")
+                # Only a peer's request gets here (RawNode.read_index refuses local ones):
+                # drop it, as etcd does; the peer times out or asks again.
+                return
             self.send(_with(msg, to=self.lead))
         elif kind == MessageType.READ_INDEX_RESP:
             self.read_states.append(ReadState(msg.index, msg.context))

@@ -92,8 +92,11 @@ def decode_message(value: object) -> Message:
             ),
             _bytes(snap[4]),
         )
+    message_type = MessageType(_natural(kind))
+    if (message_type == MessageType.SNAP) != (snapshot is not None):
+        raise ValueError("a snapshot message without a snapshot, or the other way round")
     return Message(
-        MessageType(_natural(kind)),
+        message_type,
         to=_text(to),
         sender=_text(sender),
         term=_natural(term),
