@@ -6,6 +6,7 @@ The only module that reads argv and the environment and configures logging.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import socket
 import sys
@@ -39,6 +40,11 @@ def server_main(argv: list[str] | None = None) -> None:
     # switch interval can leave it waiting behind the busy event loop (measured: about 15%
     # fewer fsync-bound writes per second). A shorter interval hands the GIL over sooner.
     sys.setswitchinterval(0.001)
+    # Every write leaves long-lived objects (its log entry stays in memory until snapshots
+    # compact the log), and with the default thresholds a full collection ran about twice a
+    # second under load, scanning them all for cycles that are not there: 30-130 ms pauses
+    # (measured), a third off pipelined write throughput, p99 up to 5x. Collect far less often.
+    gc.set_threshold(50_000, 20, 100)
 
     try:
         server = Server(config)
