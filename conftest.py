@@ -13,7 +13,8 @@ from tests.support.processes import ConcordProcess, RedisProcess
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path_factory.mktemp("redis")).start()
+    # DEBUG is off by default in Redis 7; the compat suite compares DEBUG DIGEST.
+    server = RedisProcess(tmp_path_factory.mktemp("redis"), "--enable-debug-command", "yes").start()
     yield server
     server.stop()
 

@@ -45,6 +45,14 @@ def unknown_subcommand(sub: bytes, container: str) -> CommandError:
     )
 
 
+def subcommand_syntax(sub: bytes, container: str) -> CommandError:
+    """Redis's `addReplySubcommandSyntaxError`."""
+    return CommandError(
+        b"ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP."
+        % (_c_string(sub)[:128], container.upper().encode())
+    )
+
+
 def unknown_command(argv: list[bytes]) -> CommandError:
     """Redis's `unknown command` text, with the first arguments quoted (at most ~128 bytes)."""
     args = b""

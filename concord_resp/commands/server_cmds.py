@@ -1,4 +1,5 @@
-"""Pure server and connection commands: PING, ECHO, SELECT, SWAPDB, DBSIZE, FLUSH*, TIME.
+"""Pure server and connection commands: PING, ECHO, SELECT, SWAPDB, DBSIZE, FLUSH*, TIME,
+DEBUG DIGEST / DIGEST-VALUE.
 
 These run in the state machine like data commands (so they work inside MULTI/EXEC, where
 SELECT changes the database for the commands after it), and locally for reads. Also home of
@@ -13,10 +14,18 @@ from __future__ import annotations
 from typing import Final
 
 from ..limits import INT_MAX, INT_MIN
-from ..resp import OK, PONG, Reply
+from ..resp import OK, PONG, Reply, SimpleString
 from ..store import DATABASES
+from ..store.digest import dataset_digest, value_digest
 from .context import Context
-from .errors import DB_OUT_OF_RANGE, NOT_INTEGER, SYNTAX, CommandError, wrong_arity
+from .errors import (
+    DB_OUT_OF_RANGE,
+    NOT_INTEGER,
+    SYNTAX,
+    CommandError,
+    subcommand_syntax,
+    wrong_arity,
+)
 from .parse import option_name, parse_int
 from .spec import command
 
@@ -99,3 +108,15 @@ def flushall(ctx: Context, argv: list[bytes]) -> Reply:
 def time_(ctx: Context, argv: list[bytes]) -> Reply:
     seconds, micros = divmod(ctx.now_us, 1_000_000)
     return [b"%d" % seconds, b"%d" % micros]
+
+
+@command("debug")
+def debug(ctx: Context, argv: list[bytes]) -> Reply:
+    """Only the fingerprints (store.digest): equal on every node at the same applied index.
+    Unlike Redis, DEBUG needs no `enable-debug-command`: nothing here changes or crashes."""
+    sub = option_name(argv[1])
+    if sub == b"digest" and len(argv) == 2:
+        return SimpleString(dataset_digest(ctx.keyspace).hex().encode())
+    if sub == b"digest-value":
+        return [SimpleString(value_digest(ctx.db, key).hex().encode()) for key in argv[2:]]
+    raise subcommand_syntax(argv[1], "debug")

@@ -47,6 +47,7 @@ COMMANDS: dict[str, list[str]] = {
     "time": [],
     "config": ["get", "set", "resetstat", "help"],
     "lastsave": [],
+    "debug": [],
     "command": ["count", "info", "docs", "list", "getkeys", "help"],
     # strings
     "get": [],

@@ -209,3 +209,27 @@ def test_a_node_refuses_peers_of_another_cluster(tmp_path: Path) -> None:
             assert cluster.leader()  # the cluster itself is unharmed
         finally:
             stray.kill()
+
+
+def test_every_node_has_the_same_digest(concord_cluster: LocalCluster) -> None:
+    clients = {name: concord_cluster.client(name) for name in concord_cluster.names}
+    try:
+        for step in range(60):  # writes through every node, expiring keys and transactions too
+            client = clients[concord_cluster.names[step % 3]]
+            client.set(f"digest:{step}", step, px=10_000_000 if step % 4 == 0 else None)
+            client.append(f"digest:log:{step % 5}", f"{step};")
+        pipe = clients["n2"].pipeline(transaction=True)
+        pipe.incr("digest:counter").delete("digest:0")
+        pipe.execute()
+        digests = {name: c.execute_command("DEBUG", "DIGEST") for name, c in clients.items()}
+        assert len(set(digests.values())) == 1, digests
+        assert digests["n1"] not in (b"0" * 40, "0" * 40)
+        keys = ["digest:1", "digest:4", "digest:log:3", "digest:0"]
+        values = {
+            name: c.execute_command("DEBUG", "DIGEST-VALUE", *keys) for name, c in clients.items()
+        }
+        assert len({tuple(v) for v in values.values()}) == 1, values
+        assert values["n1"][-1] == b"0" * 40  # deleted
+    finally:
+        for client in clients.values():
+            client.close()
