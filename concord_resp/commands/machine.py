@@ -130,7 +130,15 @@ class StateMachine:
         self.applied_index = 0
         self.last_time_us = 0  # the newest leader timestamp applied
         self.sessions: dict[str, SessionState] = {}
-        self._last_session_sweep = 0
+        self.session_sweep = 0  # log time of the last sweep of idle sessions
+
+    def reset(self) -> None:
+        """Back to the empty state of index 0 (before a snapshot is restored)."""
+        self.keyspace = Keyspace()
+        self.applied_index = 0
+        self.last_time_us = 0
+        self.sessions = {}
+        self.session_sweep = 0
 
     # -- applying log entries ----------------------------------------------------------
 
@@ -149,7 +157,7 @@ class StateMachine:
             self.last_time_us = time_us
         else:
             time_us = self.last_time_us  # time never goes backwards in the state machine
-        if time_us - self._last_session_sweep >= SESSION_SWEEP_US:
+        if time_us - self.session_sweep >= SESSION_SWEEP_US:
             self._sweep_sessions(time_us)
         session = op[-1] if kind != OP_EXPIRE else None
         if session is not None:
@@ -183,7 +191,7 @@ class StateMachine:
         return state.replies.get(seq)
 
     def _sweep_sessions(self, time_us: int) -> None:
-        self._last_session_sweep = time_us
+        self.session_sweep = time_us
         for session_id in [
             sid
             for sid, state in self.sessions.items()

@@ -1,0 +1,226 @@
+"""The replicated state as a stream of CBOR-encodable records, and back (issue 5).
+
+A snapshot is everything a replica needs to continue from `applied_index` as if it had applied
+the log up to there: every database's keys with their values, expiry times and modification
+indexes, the deleted-key tombstones and floor that WATCH checks, the derived encoding notes,
+the expired-key counters, and the client-session table (so a write retried after the snapshot
+is still applied once). Node-local state is left out: last-access times (OBJECT IDLETIME) and
+the command statistics, which Redis also does not persist.
+
+Records, in order (the writer and the reader live in the driver; this module does no I/O):
+
+    ["concord-snapshot", FORMAT, applied_index, last_time_us, last_session_sweep]
+    ["db", number, tombstone_floor, expired_deletions]          for each non-empty database
+    ["keys", [[key, value, raw, expires_ms|None, version, override|None], ...]]   chunks
+    ["tombstones", [[key, version], ...]]                        oldest first, chunks
+    ["sessions", [[id, floor, last_seen_us, [[seq, reply, db_after], ...]], ...]]  chunks
+    ["end", record_count]
+
+`raw` keeps a value's bytearray-ness (Redis's "raw" encoding after an in-place change), and a
+key's insertion order is kept, so a restored replica is indistinguishable from one that
+applied the log. Replies are stored as tagged trees (`encode_reply_tree`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
+
+from ..resp import NULL_ARRAY, Reply
+from ..resp.replies import BigNumber, ErrorReply, Map, RespSet, SimpleString, Verbatim
+from ..store.keyspace import Database
+from .machine import SessionState, StateMachine
+
+MAGIC: Final = "concord-snapshot"
+FORMAT: Final = 1
+CHUNK: Final = 1024  # keys (or tombstones, or sessions) per record
+
+
+class SnapshotError(Exception):
+    """The records do not form a snapshot this version can load."""
+
+
+# -- replies -------------------------------------------------------------------------------
+
+# Tags for the reply tree; plain bytes, int and None stand for themselves.
+_SIMPLE, _ERROR, _ARRAY, _MAP, _SET, _DOUBLE, _BOOL, _VERBATIM, _BIG, _NULL_ARRAY = range(10)
+
+
+def encode_reply_tree(reply: Reply) -> Any:
+    if reply is None or type(reply) is int:
+        return reply
+    if isinstance(reply, SimpleString):
+        return [_SIMPLE, bytes(reply)]
+    if isinstance(reply, ErrorReply):
+        return [_ERROR, bytes(reply)]
+    if isinstance(reply, (bytes, bytearray)):
+        return bytes(reply)
+    if isinstance(reply, bool):
+        return [_BOOL, reply]
+    if isinstance(reply, float):
+        return [_DOUBLE, reply]
+    if isinstance(reply, Map):
+        return [_MAP, [[encode_reply_tree(k), encode_reply_tree(v)] for k, v in reply.items()]]
+    if isinstance(reply, RespSet):
+        return [_SET, [encode_reply_tree(item) for item in reply]]
+    if isinstance(reply, (list, tuple)):
+        return [_ARRAY, [encode_reply_tree(item) for item in reply]]
+    if isinstance(reply, Verbatim):
+        return [_VERBATIM, reply.text, reply.format]
+    if isinstance(reply, BigNumber):
+        return [_BIG, reply.value]
+    if reply is NULL_ARRAY:
+        return [_NULL_ARRAY]
+    raise SnapshotError(f"cannot store a reply of type {type(reply).__name__}")
+
+
+def decode_reply_tree(tree: Any) -> Reply:
+    if tree is None or type(tree) in (int, bytes):
+        return tree
+    if type(tree) is not list or not tree:
+        raise SnapshotError(f"malformed stored reply {tree!r:.60}")
+    tag = tree[0]
+    if tag == _SIMPLE:
+        return SimpleString(tree[1])
+    if tag == _ERROR:
+        return ErrorReply(tree[1])
+    if tag == _ARRAY:
+        return [decode_reply_tree(item) for item in tree[1]]
+    if tag == _MAP:
+        return Map((decode_reply_tree(k), decode_reply_tree(v)) for k, v in tree[1])
+    if tag == _SET:
+        return RespSet(decode_reply_tree(item) for item in tree[1])
+    if tag in (_DOUBLE, _BOOL):
+        return tree[1]
+    if tag == _VERBATIM:
+        return Verbatim(tree[1], tree[2])
+    if tag == _BIG:
+        return BigNumber(tree[1])
+    if tag == _NULL_ARRAY:
+        return NULL_ARRAY
+    raise SnapshotError(f"unknown stored reply tag {tag!r}")
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def _chunks(items: Iterable[Any], kind: str) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == CHUNK:
+            yield [kind, chunk]
+            chunk = []
+    if chunk:
+        yield [kind, chunk]
+
+
+def _key_rows(db: Database) -> Iterator[list[Any]]:
+    expires, versions, overrides = db.expires, db.versions, db.encoding_overrides
+    for key, value in db.data.items():
+        override = overrides.get(key)
+        yield [
+            key,
+            bytes(value),
+            type(value) is bytearray,
+            expires.get(key),
+            versions[key],
+            None if override is None else list(override),
+        ]
+
+
+def _session_rows(sessions: dict[str, SessionState]) -> Iterator[list[Any]]:
+    for session_id, state in sessions.items():
+        replies = [
+            [seq, encode_reply_tree(reply), db_after]
+            for seq, (reply, db_after) in state.replies.items()
+        ]
+        yield [session_id, state.floor, state.last_seen_us, replies]
+
+
+def snapshot_records(machine: StateMachine) -> Iterator[list[Any]]:
+    """The machine's replicated state as records. The machine must not change while the
+    iterator runs (the driver takes the snapshot in a forked child, or between applies)."""
+    count = 1
+    yield [MAGIC, FORMAT, machine.applied_index, machine.last_time_us, machine.session_sweep]
+    for number, db in enumerate(machine.keyspace.dbs):
+        if not (db.data or db.tombstones or db.tombstone_floor or db.expired_deletions):
+            continue
+        yield ["db", number, db.tombstone_floor, db.expired_deletions]
+        count += 1
+        for record in _chunks(_key_rows(db), "keys"):
+            yield record
+            count += 1
+        for record in _chunks(([k, v] for k, v in db.tombstones.items()), "tombstones"):
+            yield record
+            count += 1
+    for record in _chunks(_session_rows(machine.sessions), "sessions"):
+        yield record
+        count += 1
+    yield ["end", count + 1]
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def restore_records(machine: StateMachine, records: Iterable[Any]) -> None:
+    """Replace the machine's replicated state with the snapshot in `records`. Raises
+    SnapshotError (and leaves a half-built machine, to be discarded) if they are not one
+    whole snapshot."""
+    it = iter(records)
+    header = next(it, None)
+    if type(header) is not list or len(header) != 5 or header[0] != MAGIC:
+        raise SnapshotError("not a Concord snapshot")
+    if header[1] != FORMAT:
+        raise SnapshotError(f"snapshot format {header[1]!r}, this version reads {FORMAT}")
+    machine.reset()
+    machine.applied_index, machine.last_time_us, machine.session_sweep = header[2:5]
+    db: Database | None = None
+    count = 1
+    for record in it:
+        count += 1
+        if type(record) is not list or not record:
+            raise SnapshotError(f"malformed record {count}")
+        kind = record[0]
+        if kind == "end":
+            if record[1:] != [count]:
+                raise SnapshotError(f"snapshot ends after {count} records, it says {record[1:]}")
+            if next(it, None) is not None:
+                raise SnapshotError("records after the end of the snapshot")
+            return
+        try:
+            db = _restore_record(machine, db, kind, record)
+        except (IndexError, KeyError, TypeError, ValueError) as error:
+            raise SnapshotError(f"malformed {kind!r} record {count}: {error}") from None
+    raise SnapshotError(f"snapshot cut short after {count} records (no end record)")
+
+
+def _restore_record(
+    machine: StateMachine, db: Database | None, kind: object, record: list[Any]
+) -> Database | None:
+    """Apply one record; returns the database the records after it belong to."""
+    if kind == "db":
+        if type(record[1]) is not int or record[1] < 0:
+            raise ValueError(f"database {record[1]!r}")
+        db = machine.keyspace.dbs[record[1]]
+        db.tombstone_floor, db.expired_deletions = record[2], record[3]
+    elif kind == "keys" and db is not None:
+        for key, value, raw, expires, version, override in record[1]:
+            db.data[key] = bytearray(value) if raw else value
+            db.versions[key] = version
+            if expires is not None:
+                db.expires[key] = expires
+                db.expiry_index.add((expires, key))
+            if override is not None:
+                db.encoding_overrides[key] = (override[0], override[1])
+    elif kind == "tombstones" and db is not None:
+        db.tombstones.update((key, version) for key, version in record[1])
+    elif kind == "sessions":
+        for session_id, floor, last_seen, replies in record[1]:
+            state = machine.sessions[session_id] = SessionState()
+            state.floor, state.last_seen_us = floor, last_seen
+            for seq, reply, db_after in replies:
+                state.replies[seq] = (decode_reply_tree(reply), db_after)
+    else:
+        raise ValueError("unexpected here")
+    return db
