@@ -38,6 +38,7 @@ class Config:
     election_ms: int = 1000
     write_timeout_ms: int = 5000
     read_timeout_ms: int = 5000
+    snapshot_entries: int = 100_000  # applied entries between snapshots; 0: never
 
     @property
     def peer_port(self) -> int:
@@ -186,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=5000,
         help="a read that cannot confirm the leader by then gets -TIMEOUT (default 5000)",
     )
+    parser.add_argument(
+        "--snapshot-entries",
+        type=int,
+        default=100_000,
+        help="snapshot the state after this many applied entries; 0: never (default 100000)",
+    )
     return parser
 
 
@@ -210,6 +217,8 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         raise ConfigError("--heartbeat-ms must be at least 10")
     if args.election_ms < 3 * args.heartbeat_ms:
         raise ConfigError("--election-ms must be at least 3 times --heartbeat-ms")
+    if args.snapshot_entries < 0:
+        raise ConfigError("--snapshot-entries must be 0 (never) or more")
     if args.write_timeout_ms < 100 or args.read_timeout_ms < 100:
         raise ConfigError("--write-timeout-ms and --read-timeout-ms must be at least 100")
     if args.cluster_port and not 0 < args.cluster_port < 65536:
@@ -237,6 +246,7 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         election_ms=args.election_ms,
         write_timeout_ms=args.write_timeout_ms,
         read_timeout_ms=args.read_timeout_ms,
+        snapshot_entries=args.snapshot_entries,
     )
 
 

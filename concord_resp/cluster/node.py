@@ -37,6 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import cbor2
@@ -44,6 +45,7 @@ import trio
 
 from ..commands import OP_COMMAND, OP_EXPIRE, OP_MULTI, StateMachine, Watch
 from ..commands.machine import Op, command_op, encode_op, expire_op, multi_op
+from ..commands.snapshot import SnapshotError, restore_records, snapshot_records
 from ..raft.core import (
     NO_NODE,
     Config,
@@ -60,6 +62,13 @@ from ..raft.core import (
 )
 from ..raft.driver.codec import decode_message, encode_message
 from ..raft.driver.log_writer import LogWriter
+from ..raft.driver.snapshot_child import SnapshotChildError, run_in_child
+from ..raft.driver.snapshot_file import (
+    SnapshotFileError,
+    list_snapshots,
+    read_snapshot,
+    write_snapshot,
+)
 from ..raft.driver.wal import WalCorruptError, WriteAheadLog, encode_entry, encode_hard_state
 from ..resp import NULL_ARRAY, encode_error, encode_reply
 
@@ -207,6 +216,8 @@ class RaftNode:
         read_timeout: float = 5.0,
         resend_interval: float = 1.0,
         rng_seed: int | None = None,
+        snapshot_dir: Path | None = None,
+        snapshot_entries: int = 0,
     ) -> None:
         self.machine = machine
         self.wal = wal
@@ -245,6 +256,15 @@ class RaftNode:
         self._last_stamp = 0
         self._known_leader: str = NO_NODE
         self.last_contact: dict[str, float] = {}
+        # Snapshots (issue 5, first part): taken by a forked child every `snapshot_entries`
+        # applied entries (0: never); at start-up the newest readable one is restored and
+        # only the entries after it are applied. The log is not compacted yet.
+        self.snapshot_dir = snapshot_dir
+        self.snapshot_entries = snapshot_entries
+        self.snapshot_index = 0  # of the newest snapshot on disk (0: none)
+        self.snapshot_time = 0.0  # wall-clock seconds it was written (LASTSAVE)
+        self.snapshotting = False
+        self._nursery: trio.Nursery | None = None
 
     # -- properties the server reads ---------------------------------------------------------
 
@@ -280,6 +300,7 @@ class RaftNode:
         def read_log() -> list[Entry | HardState]:
             return list(self.wal.replay())
 
+        await self._restore_snapshot()
         for record in await trio.to_thread.run_sync(read_log):
             if isinstance(record, HardState):
                 hard_state = record
@@ -390,6 +411,7 @@ class RaftNode:
     ) -> None:
         self.transport = transport
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self._ticker)
             nursery.start_soon(self._expire_loop)
             nursery.start_soon(self._timeouts)
@@ -589,6 +611,7 @@ class RaftNode:
         self._release_reads()
         if self.after_apply is not None:
             self.after_apply()
+        self._maybe_snapshot()
 
     async def _apply(self, entries: list[Entry]) -> None:
         machine = self.machine
@@ -599,6 +622,11 @@ class RaftNode:
                 if self.after_apply is not None:
                     self.after_apply()
                 await trio.lowlevel.checkpoint()  # a long run must not starve clients
+            if entry.index <= machine.applied_index:
+                # In the snapshot restored at start-up; only membership lives in the core.
+                if entry.kind == EntryKind.CONF_CHANGE:
+                    rn.apply_conf_change(decode_conf_change(entry.data))
+                continue
             if entry.kind == EntryKind.NORMAL and entry.data:
                 proposed = self._ops.pop(entry.index, None)
                 if proposed is not None and proposed[0] == entry.term:
@@ -711,6 +739,68 @@ class RaftNode:
                     waiting.append(proposal)
             for proposal in waiting:
                 await proposal.wait()
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    async def _restore_snapshot(self) -> None:
+        """Restore the newest snapshot that reads back whole; a damaged one is skipped with
+        a warning (the log still holds every entry, so an older snapshot or a full replay
+        gives the same state)."""
+        if self.snapshot_dir is None:
+            return
+        for info in list_snapshots(self.snapshot_dir):
+
+            def restore(path: Path = info.path) -> None:
+                _, records = read_snapshot(path)
+                restore_records(self.machine, records)
+
+            try:
+                await trio.to_thread.run_sync(restore)
+            except (SnapshotFileError, SnapshotError, OSError) as error:
+                log.warning("skipping snapshot %s: %s", info.path.name, error)
+                self.machine.reset()
+                continue
+            self.snapshot_index = info.index
+            self.snapshot_time = info.path.stat().st_mtime
+            log.info("restored snapshot at index %d (term %d)", info.index, info.term)
+            return
+
+    def _maybe_snapshot(self) -> None:
+        due = self.machine.applied_index - self.snapshot_index >= self.snapshot_entries
+        if self.snapshot_entries and due and not self.snapshotting:
+            self.start_snapshot()
+
+    def start_snapshot(self) -> bool:
+        """Start writing a snapshot of the applied state (False if one is being written)."""
+        if self.snapshotting or self.snapshot_dir is None or self._nursery is None:
+            return False
+        self.snapshotting = True
+        self._nursery.start_soon(self._take_snapshot)
+        return True
+
+    async def _take_snapshot(self) -> None:
+        rn = self.rn
+        assert rn is not None and self.snapshot_dir is not None
+        machine, directory = self.machine, self.snapshot_dir
+        index = machine.applied_index
+        term = self.storage.term(index) if index else 0
+        voters, learners = rn.raft.voters, rn.raft.learners
+        started = time.monotonic()
+
+        def write() -> None:  # runs in the forked child
+            write_snapshot(directory, index, term, voters, learners, snapshot_records(machine))
+
+        try:
+            await run_in_child(write)
+        except (SnapshotChildError, OSError) as error:
+            log.error("snapshot at index %d failed: %s", index, error)
+            self.snapshot_index = index  # try again after another `snapshot_entries`
+        else:
+            self.snapshot_index = index
+            self.snapshot_time = time.time()
+            log.info("snapshot at index %d written in %.2f s", index, time.monotonic() - started)
+        finally:
+            self.snapshotting = False
 
     def close(self) -> None:
         """Write out what is queued and the latest commit index, then close the log (a

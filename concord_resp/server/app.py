@@ -155,6 +155,8 @@ class Server:
             heartbeat_ticks=1,
             write_timeout=config.write_timeout_ms / 1000,
             read_timeout=config.read_timeout_ms / 1000,
+            snapshot_dir=Path(config.dir) / "snapshots",
+            snapshot_entries=config.snapshot_entries,
         )
         self.transport: PeerTransport | None = None
         self.state = ServerState(config, table, self.machine, self.node)

@@ -754,4 +754,5 @@ def readwrite(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
 
 @control("lastsave")
 def lastsave(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
-    return d.state.last_save
+    # The last snapshot written (or restored) by this node, else the start-up time.
+    return int(d.state.node.snapshot_time) or d.state.last_save

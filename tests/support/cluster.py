@@ -1,9 +1,10 @@
 """A local cluster of real concord-server processes for tests and scripts (127.0.0.1 only).
 
 `LocalCluster(base_dir, size)` runs members n1..nN, each with its own data directory
-`base_dir/<name>` and log `base_dir/<name>.log`, on free ports (`reserved_ports`), with `--fsync always` and fast
-timing (heartbeat 50 ms, election 500 ms, write/read timeouts 2 s). With `proxied=True` (the
-default) a `FaultProxy` sits on every peer link, so `cluster.proxy` can cut links.
+`base_dir/<name>` and log `base_dir/<name>.log`, on free ports (`reserved_ports`), with
+`--fsync always`, fast timing (heartbeat 50 ms, election 500 ms, write/read timeouts 2 s) and
+a snapshot every 200 entries. With `proxied=True` (the default) a `FaultProxy` sits on every
+peer link, so `cluster.proxy` can cut links.
 
     with LocalCluster(tmp_path, 3) as cluster:
         leader = cluster.leader()
@@ -46,6 +47,10 @@ TIMING: Final = (
     "2000",
     "--read-timeout-ms",
     "2000",
+    # Frequent snapshots, so faults also hit nodes while a child writes one and restarts
+    # restore them.
+    "--snapshot-entries",
+    "200",
 )
 PORT_FLOOR: Final = 20000
 PORT_ATTEMPTS: Final = 1000
