@@ -801,6 +801,7 @@ class RaftNode:
             log.info("snapshot at index %d written in %.2f s", index, time.monotonic() - started)
         finally:
             self.snapshotting = False
+        self._maybe_snapshot()  # the next one may have come due while this one was written
 
     def close(self) -> None:
         """Write out what is queued and the latest commit index, then close the log (a

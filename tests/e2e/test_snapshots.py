@@ -4,6 +4,7 @@ too), and LASTSAVE reports the newest one."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 from tests.support.processes import ConcordProcess
@@ -22,6 +23,14 @@ def test_a_restart_after_kill_9_restores_the_newest_snapshot(concord_factory: Fa
         pipe.execute()
     digest = client.execute_command("DEBUG", "DIGEST")
     client.close()
+    # Snapshots are written in the background; wait for one past 800 (bounded), then kill.
+    deadline = time.monotonic() + 30
+    while (
+        max(map(int, re.findall(r"snapshot at index (\d+) written", server.output())), default=0)
+        < 800
+    ):
+        assert time.monotonic() < deadline, server.output()[-2000:]
+        time.sleep(0.02)
     server.kill()
     server.start()
     restored = re.findall(r"restored snapshot at index (\d+)", server.output())
