@@ -264,6 +264,8 @@ class RaftNode:
         self.snapshot_index = 0  # of the newest snapshot on disk (0: none)
         self.snapshot_time = 0.0  # wall-clock seconds it was written (LASTSAVE)
         self.snapshotting = False
+        self.snapshot_failed = False  # the last attempt failed (INFO, SAVE)
+        self._snapshot_done = trio.Event()
         self._nursery: trio.Nursery | None = None
 
     # -- properties the server reads ---------------------------------------------------------
@@ -775,8 +777,18 @@ class RaftNode:
         if self.snapshotting or self.snapshot_dir is None or self._nursery is None:
             return False
         self.snapshotting = True
+        self._snapshot_done = trio.Event()
         self._nursery.start_soon(self._take_snapshot)
         return True
+
+    async def snapshot_now(self) -> bool:
+        """Write a snapshot and wait for it (SAVE): False if it failed or one was already
+        being written (the caller reports which)."""
+        if not self.start_snapshot():
+            return False
+        done = self._snapshot_done
+        await done.wait()
+        return not self.snapshot_failed
 
     async def _take_snapshot(self) -> None:
         rn = self.rn
@@ -795,12 +807,15 @@ class RaftNode:
         except (SnapshotChildError, OSError) as error:
             log.error("snapshot at index %d failed: %s", index, error)
             self.snapshot_index = index  # try again after another `snapshot_entries`
+            self.snapshot_failed = True
         else:
             self.snapshot_index = index
             self.snapshot_time = time.time()
+            self.snapshot_failed = False
             log.info("snapshot at index %d written in %.2f s", index, time.monotonic() - started)
         finally:
             self.snapshotting = False
+            self._snapshot_done.set()
         self._maybe_snapshot()  # the next one may have come due while this one was written
 
     def close(self) -> None:

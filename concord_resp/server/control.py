@@ -21,7 +21,7 @@ from ..commands.errors import SYNTAX
 from ..commands.glob import glob_match
 from ..commands.help import help_reply as help_lines
 from ..metrics.info import render_info
-from ..resp import OK, Map, SimpleString, Verbatim, encode_reply, string2ll
+from ..resp import OK, ErrorReply, Map, SimpleString, Verbatim, encode_reply, string2ll
 from .client import ClientState
 from .dispatch import ControlHandler, Dispatcher, Encoded
 from .settings import config_get, config_set
@@ -750,6 +750,32 @@ def readonly(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
 def readwrite(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
     client.readonly = False
     return OK
+
+
+IN_PROGRESS: Final = "ERR Background save already in progress"
+
+
+@control("bgsave")
+def bgsave(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
+    # SCHEDULE only matters in Redis when another kind of child runs; Concord has none.
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() != b"schedule"):
+        raise CommandError(SYNTAX)
+    if not d.state.node.start_snapshot():
+        raise CommandError(IN_PROGRESS)
+    return SimpleString(b"Background saving started")
+
+
+@control("save")
+def save(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
+    node = d.state.node
+    if node.snapshotting:
+        raise CommandError(IN_PROGRESS)
+
+    async def wait() -> object:
+        # Only this client waits (Redis's SAVE blocks every client; Concord's child does not).
+        return OK if await node.snapshot_now() else ErrorReply(b"ERR")
+
+    return wait()
 
 
 @control("lastsave")

@@ -17,6 +17,7 @@ traceback and the client gets `-ERR internal error`, and the server keeps servin
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 import time
@@ -203,6 +204,8 @@ class Dispatcher:
             if handler is not None:
                 try:
                     result = handler(self, client, argv)
+                    if inspect.iscoroutine(result):  # a command that waits (SAVE)
+                        result = await result
                 except CommandError as error:
                     spec.failed_calls += 1
                     state.errors.record(error.message)

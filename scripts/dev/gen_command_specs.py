@@ -48,6 +48,8 @@ COMMANDS: dict[str, list[str]] = {
     "config": ["get", "set", "resetstat", "help"],
     "lastsave": [],
     "debug": [],
+    "save": [],
+    "bgsave": [],
     "command": ["count", "info", "docs", "list", "getkeys", "help"],
     # strings
     "get": [],

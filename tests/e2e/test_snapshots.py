@@ -7,6 +7,8 @@ import re
 import time
 from collections.abc import Callable
 
+import redis
+
 from tests.support.processes import ConcordProcess
 from tests.support.workload import connect
 
@@ -40,4 +42,35 @@ def test_a_restart_after_kill_9_restores_the_newest_snapshot(concord_factory: Fa
     assert client.get("key:999") == b"value:999"
     assert client.dbsize() == 1000
     assert client.lastsave().timestamp() > 0
+    client.close()
+
+
+def test_save_and_bgsave(concord_factory: Factory) -> None:
+    server = concord_factory("--snapshot-entries", "0")  # only on demand
+    client = connect(server.port)
+    client.set("a", "1")
+    assert client.execute_command("SAVE") is True
+    first = re.findall(r"snapshot at index (\d+) written", server.output())
+    assert first, server.output()[-2000:]
+    assert client.lastsave().timestamp() > 0
+    client.set("b", "2")
+    assert client.execute_command("BGSAVE") in (b"Background saving started", True)
+    deadline = time.monotonic() + 30
+    while len(re.findall(r"snapshot at index \d+ written", server.output())) < 2:
+        assert time.monotonic() < deadline, server.output()[-2000:]
+        time.sleep(0.02)
+    for bad in (["BGSAVE", "x"], ["BGSAVE", "schedule", "x"]):
+        try:
+            client.execute_command(*bad)
+        except redis.ResponseError as error:
+            assert str(error) == "syntax error"
+        else:
+            raise AssertionError(f"{bad} should fail")
+    digest = client.execute_command("DEBUG", "DIGEST")
+    client.close()
+    server.stop()
+    server.start()
+    assert re.findall(r"restored snapshot at index (\d+)", server.output())
+    client = connect(server.port)
+    assert client.execute_command("DEBUG", "DIGEST") == digest
     client.close()
