@@ -38,7 +38,8 @@ class Config:
     election_ms: int = 1000
     write_timeout_ms: int = 5000
     read_timeout_ms: int = 5000
-    snapshot_entries: int = 100_000  # applied entries between snapshots; 0: never
+    snapshot_entries: int = 100_000  # applied entries between snapshots; 0: no limit
+    snapshot_bytes: int = 256 << 20  # applied command bytes between snapshots; 0: no limit
 
     @property
     def peer_port(self) -> int:
@@ -191,7 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--snapshot-entries",
         type=int,
         default=100_000,
-        help="snapshot the state after this many applied entries; 0: never (default 100000)",
+        help="snapshot the state after this many applied entries; 0: no limit (default 100000)",
+    )
+    parser.add_argument(
+        "--snapshot-bytes",
+        default="256mb",
+        help="snapshot the state after this many bytes of applied commands; 0: no limit"
+        " (default 256mb)",
     )
     return parser
 
@@ -247,6 +254,7 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         write_timeout_ms=args.write_timeout_ms,
         read_timeout_ms=args.read_timeout_ms,
         snapshot_entries=args.snapshot_entries,
+        snapshot_bytes=parse_memory(args.snapshot_bytes),
     )
 
 

@@ -218,6 +218,7 @@ class RaftNode:
         rng_seed: int | None = None,
         snapshot_dir: Path | None = None,
         snapshot_entries: int = 0,
+        snapshot_bytes: int = 0,
     ) -> None:
         self.machine = machine
         self.wal = wal
@@ -256,11 +257,14 @@ class RaftNode:
         self._last_stamp = 0
         self._known_leader: str = NO_NODE
         self.last_contact: dict[str, float] = {}
-        # Snapshots (issue 5, first part): taken by a forked child every `snapshot_entries`
-        # applied entries (0: never); at start-up the newest readable one is restored and
-        # only the entries after it are applied. The log is not compacted yet.
+        # Snapshots (issue 5, first part): taken by a forked child once `snapshot_entries`
+        # entries or `snapshot_bytes` bytes of commands were applied since the last one (0:
+        # no such limit); at start-up the newest readable one is restored and only the
+        # entries after it are applied. The log is not compacted yet.
         self.snapshot_dir = snapshot_dir
         self.snapshot_entries = snapshot_entries
+        self.snapshot_bytes = snapshot_bytes
+        self.bytes_since_snapshot = 0  # command bytes applied since the last snapshot began
         self.snapshot_index = 0  # of the newest snapshot on disk (0: none)
         self.snapshot_time = 0.0  # wall-clock seconds it was written (LASTSAVE)
         self.snapshotting = False
@@ -630,6 +634,7 @@ class RaftNode:
                     rn.apply_conf_change(decode_conf_change(entry.data))
                 continue
             if entry.kind == EntryKind.NORMAL and entry.data:
+                self.bytes_since_snapshot += len(entry.data)
                 proposed = self._ops.pop(entry.index, None)
                 if proposed is not None and proposed[0] == entry.term:
                     op = proposed[1]  # what we encoded: decoding it gives it back
@@ -768,8 +773,12 @@ class RaftNode:
             return
 
     def _maybe_snapshot(self) -> None:
-        due = self.machine.applied_index - self.snapshot_index >= self.snapshot_entries
-        if self.snapshot_entries and due and not self.snapshotting:
+        if self.snapshotting:
+            return
+        entries, size = self.snapshot_entries, self.snapshot_bytes
+        if (entries and self.machine.applied_index - self.snapshot_index >= entries) or (
+            size and self.bytes_since_snapshot >= size
+        ):
             self.start_snapshot()
 
     def start_snapshot(self) -> bool:
@@ -795,6 +804,7 @@ class RaftNode:
         assert rn is not None and self.snapshot_dir is not None
         machine, directory = self.machine, self.snapshot_dir
         index = machine.applied_index
+        self.bytes_since_snapshot = 0
         term = self.storage.term(index) if index else 0
         voters, learners = rn.raft.voters, rn.raft.learners
         started = time.monotonic()

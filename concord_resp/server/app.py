@@ -157,6 +157,7 @@ class Server:
             read_timeout=config.read_timeout_ms / 1000,
             snapshot_dir=Path(config.dir) / "snapshots",
             snapshot_entries=config.snapshot_entries,
+            snapshot_bytes=config.snapshot_bytes,
         )
         self.transport: PeerTransport | None = None
         self.state = ServerState(config, table, self.machine, self.node)

@@ -18,7 +18,7 @@ from concord_resp.store.digest import dataset_digest
 TABLE = build_table()
 
 
-def make_node(directory: Path, every: int = 100) -> RaftNode:
+def make_node(directory: Path, every: int = 100, size: int = 0) -> RaftNode:
     return RaftNode(
         StateMachine(TABLE),
         WriteAheadLog(directory / "wal", fsync=False),
@@ -26,12 +26,13 @@ def make_node(directory: Path, every: int = 100) -> RaftNode:
         members={"n1": Member("n1", "127.0.0.1", 0, 0)},
         snapshot_dir=directory / "snapshots",
         snapshot_entries=every,
+        snapshot_bytes=size,
     )
 
 
-async def write_and_stop(directory: Path, count: int) -> bytes:
+async def write_and_stop(directory: Path, count: int, **limits: int) -> bytes:
     """Write `count` keys in rounds of ten; returns the dataset digest at the end."""
-    node = make_node(directory)
+    node = make_node(directory, **limits)
     await node.load()
     async with trio.open_nursery() as nursery:
         await nursery.start(node.run)
@@ -89,4 +90,14 @@ async def test_a_damaged_snapshot_falls_back_to_the_older_one_then_to_the_log(
     older.path.write_bytes(older.path.read_bytes()[:100])
     again = await reload(tmp_path)
     assert again.snapshot_index == 0  # the whole log, applied from the start
+    assert dataset_digest(again.machine.keyspace) == digest
+
+
+async def test_snapshots_are_also_taken_by_size(tmp_path: Path) -> None:
+    digest = await write_and_stop(tmp_path, 450, every=0, size=4000)
+    snapshots = list_snapshots(tmp_path / "snapshots")
+    assert len(snapshots) == 2
+    again = await reload(tmp_path)
+    # Each SET entry is over 30 bytes: 4000 bytes come due well within 150 entries.
+    assert again.machine.applied_index - 150 < snapshots[0].index
     assert dataset_digest(again.machine.keyspace) == digest
