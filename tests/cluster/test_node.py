@@ -17,7 +17,7 @@ import trio
 from concord_resp.cluster import Member, Proposal, RaftNode
 from concord_resp.commands import OP_COMMAND, StateMachine, build_table
 from concord_resp.raft.driver.wal import HEADER, MAGIC, WriteAheadLog
-from tests.support.wal_files import record_offsets
+from tests.support.wal_files import last_index_in, record_offsets
 
 
 def make_node(directory: Path, *, fsync: bool = True, segment_bytes: int = 1 << 26) -> RaftNode:
@@ -32,18 +32,6 @@ def make_node(directory: Path, *, fsync: bool = True, segment_bytes: int = 1 << 
 
 def set_proposal(key: bytes, value: bytes) -> Proposal:
     return Proposal(OP_COMMAND, 0, [b"SET", key, value])
-
-
-def last_index_in(records: bytes) -> int:
-    """The highest entry index in a run of encoded records (batch markers skipped)."""
-    found, pos = 0, 0
-    while pos < len(records):
-        length = HEADER.unpack_from(records, pos)[0]
-        record = cbor2.loads(records[pos + HEADER.size : pos + HEADER.size + length])
-        if len(record) == 4:
-            found = max(found, record[0])
-        pos += HEADER.size + length
-    return found
 
 
 class GatedWrites:

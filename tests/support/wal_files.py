@@ -27,6 +27,19 @@ def segments(data_dir: Path) -> list[Path]:
     return WriteAheadLog(data_dir / "wal").segments()
 
 
+def last_index_in(records: bytes) -> int:
+    """The highest entry index in a run of encoded records (hard states and batch markers,
+    which are not 4-element records, skipped)."""
+    found, pos = 0, 0
+    while pos < len(records):
+        length = HEADER.unpack_from(records, pos)[0]
+        record = cbor2.loads(records[pos + HEADER.size : pos + HEADER.size + length])
+        if len(record) == 4:
+            found = max(found, record[0])
+        pos += HEADER.size + length
+    return found
+
+
 def record_offsets(path: Path, *, markers: bool = False) -> list[int]:
     """The byte offset of every entry and hard-state record in a segment (which must be
     intact); with `markers`, of the batch markers too."""

@@ -75,18 +75,6 @@ def replay(directory: Path) -> list[Record]:
     return list(WriteAheadLog(directory).replay())
 
 
-def last_index_in(records: bytes) -> int:
-    """The highest entry index in a run of encoded records."""
-    found, pos = 0, 0
-    while pos < len(records):
-        length = HEADER.unpack_from(records, pos)[0]
-        record = cbor2.loads(records[pos + HEADER.size : pos + HEADER.size + length])
-        if len(record) == 4:
-            found = max(found, record[0])
-        pos += HEADER.size + length
-    return found
-
-
 def raw_record(payload: bytes) -> bytes:
     return HEADER.pack(len(payload), crc32c(payload)) + payload
 
