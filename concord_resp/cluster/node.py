@@ -54,10 +54,14 @@ from ..raft.core import (
     EntryKind,
     HardState,
     MemoryStorage,
+    Message,
+    MessageType,
     ProposalDropped,
     RawNode,
     Ready,
     Role,
+    Snapshot,
+    SnapshotMeta,
     decode_conf_change,
 )
 from ..raft.driver.codec import decode_message, encode_message
@@ -65,12 +69,25 @@ from ..raft.driver.log_writer import LogWriter
 from ..raft.driver.snapshot_child import SnapshotChildError, run_in_child
 from ..raft.driver.snapshot_file import (
     SnapshotFileError,
+    SnapshotInfo,
+    file_name,
     list_snapshots,
+    publish_received,
     read_snapshot,
+    receive_path,
+    remove_received,
     write_snapshot,
 )
-from ..raft.driver.wal import WalCorruptError, WriteAheadLog, encode_entry, encode_hard_state
+from ..raft.driver.wal import (
+    SnapshotMark,
+    WalCorruptError,
+    WriteAheadLog,
+    encode_entry,
+    encode_hard_state,
+    encode_snapshot_mark,
+)
 from ..resp import NULL_ARRAY, encode_error, encode_reply
+from .snapshot_transfer import CHUNK_BYTES, SnapshotReceiver, SnapshotSender
 
 log = logging.getLogger("concord.node")
 
@@ -197,6 +214,34 @@ class _ReadBatch:
         self.error: bytes | None = None
 
 
+def _rebuild_log(
+    records: list[Entry | HardState | SnapshotMark], directory: Path
+) -> tuple[HardState | None, int, list[Entry]]:
+    """The last hard state, the newest snapshot mark (0: none) and the entries after it, as
+    the records in file order leave them: an entry at an index already held replaces that
+    suffix (a Raft conflict), a snapshot mark replaces everything before it."""
+    hard_state: HardState | None = None
+    mark = 0
+    entries: list[Entry] = []
+    for record in records:
+        if isinstance(record, HardState):
+            hard_state = record
+        elif isinstance(record, SnapshotMark):
+            mark, entries = record.index, []
+        elif entries and entries[0].index <= record.index <= entries[-1].index:
+            del entries[record.index - entries[0].index :]  # a conflict: replace the suffix
+            entries.append(record)
+        else:
+            expected = entries[-1].index + 1 if entries else mark + 1
+            if record.index != expected and (entries or mark):
+                raise WalCorruptError(
+                    f"{directory}: entry {record.index} follows entry {expected - 1}"
+                    " (a segment is missing or out of order)"
+                )
+            entries.append(record)
+    return hard_state, mark, entries
+
+
 class RaftNode:
     """The node of a Concord cluster (a one-member cluster when run alone)."""
 
@@ -219,6 +264,9 @@ class RaftNode:
         snapshot_dir: Path | None = None,
         snapshot_entries: int = 0,
         snapshot_bytes: int = 0,
+        catch_up_entries: int = 1000,
+        snapshot_timeout: float = 30.0,
+        snapshot_chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self.machine = machine
         self.wal = wal
@@ -257,11 +305,25 @@ class RaftNode:
         self._last_stamp = 0
         self._known_leader: str = NO_NODE
         self.last_contact: dict[str, float] = {}
-        # Snapshots (issue 5, first part): taken by a forked child once `snapshot_entries`
-        # entries or `snapshot_bytes` bytes of commands were applied since the last one (0:
-        # no such limit); at start-up the newest readable one is restored and only the
-        # entries after it are applied. The log is not compacted yet.
+        # Snapshots: taken by a forked child once `snapshot_entries` entries or
+        # `snapshot_bytes` bytes of commands were applied since the last one (0: no such
+        # limit). Then the log in memory is cut to `catch_up_entries` before the snapshot (a
+        # follower further behind is sent the snapshot), and on disk to the older of the two
+        # snapshots kept (so a damaged newest one can be replaced by the older one and the
+        # log). At start-up the newest readable one is restored and the log after it applied.
         self.snapshot_dir = snapshot_dir
+        self.catch_up_entries = catch_up_entries
+        self.snapshot_timeout = snapshot_timeout
+        self.snapshot_chunk_bytes = snapshot_chunk_bytes
+        self._newest_snapshot: SnapshotInfo | None = None
+        self._compact_due = False
+        self._sender: SnapshotSender | None = None
+        self._receiver: SnapshotReceiver | None = None
+        self._unreachable: deque[str] = deque()  # peers whose link went down
+        self._snapshot_reports: deque[tuple[str, bool]] = deque()  # (follower, sent whole)
+        self._received: deque[Message] = deque()  # InstallSnapshot messages, file checked
+        self._prepared: dict[int, tuple[SnapshotInfo, StateMachine]] = {}  # by index
+        self.segments_deleted = 0
         self.snapshot_entries = snapshot_entries
         self.snapshot_bytes = snapshot_bytes
         self.bytes_since_snapshot = 0  # command bytes applied since the last snapshot began
@@ -287,6 +349,14 @@ class RaftNode:
         return self.writer.entries
 
     @property
+    def snapshots_sent(self) -> int:
+        return self._sender.sent if self._sender is not None else 0
+
+    @property
+    def snapshots_received(self) -> int:
+        return self._receiver.received if self._receiver is not None else 0
+
+    @property
     def is_leader(self) -> bool:
         return self.rn is not None and self.rn.raft.role == Role.LEADER
 
@@ -297,39 +367,38 @@ class RaftNode:
     # -- start-up ------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Rebuild the durable log, then apply what was committed before serving."""
+        """Restore the newest snapshot the log joins, rebuild the log after it, then apply
+        what was committed before serving."""
         started = time.monotonic()
         storage = self.storage
-        hard_state: HardState | None = None
-        entries: list[Entry] = []
-
-        def read_log() -> list[Entry | HardState]:
-            return list(self.wal.replay())
-
-        await self._restore_snapshot()
-        for record in await trio.to_thread.run_sync(read_log):
-            if isinstance(record, HardState):
-                hard_state = record
-            else:
-                if entries and record.index <= entries[-1].index:
-                    # A later entry at an index we hold replaced that suffix (a conflict).
-                    del entries[record.index - entries[0].index :]
-                if entries and record.index != entries[-1].index + 1:
-                    raise WalCorruptError(
-                        f"{self.wal.directory}: entry {record.index} follows entry"
-                        f" {entries[-1].index} (a segment is missing or out of order)"
-                    )
-                entries.append(record)
-        if entries and entries[0].index != 1:
-            raise WalCorruptError(f"{self.wal.directory}: the log starts at {entries[0].index}")
-        storage.append(entries)
-        if hard_state is not None:
-            if hard_state.commit > storage.last_index():
-                raise WalCorruptError(
-                    f"{self.wal.directory}: commit index {hard_state.commit} is past the last"
-                    f" entry {storage.last_index()}"
+        directory = self.wal.directory
+        records = await trio.to_thread.run_sync(lambda: list(self.wal.replay()))
+        hard_state, mark, entries = _rebuild_log(records, directory)
+        # The snapshot must reach the log: up to the entry before its first, and at least to
+        # an installed snapshot's mark (a fresh log from index 1 needs none).
+        need = max(mark, entries[0].index - 1 if entries else 0)
+        info = await self._restore_snapshot(need)
+        if info is not None:
+            conf = ConfState(info.voters, info.learners) if info.voters else None
+            storage.apply_snapshot(
+                Snapshot(
+                    SnapshotMeta(info.index, info.term, conf or storage.snapshot.meta.conf_state)
                 )
-            storage.set_hard_state(hard_state)
+            )
+        storage.append(entries)
+        if info is not None and (hard_state is None or hard_state.term < info.term):
+            # A snapshot installed just before a crash may be newer than the last hard state
+            # written: the term is at least the snapshot's (no vote cast in it yet).
+            hard_state = HardState(info.term, None, info.index)
+        if hard_state is not None:
+            # The snapshot is committed, whatever the last hard state written said.
+            commit = max(hard_state.commit, storage.snapshot.meta.index)
+            if commit > storage.last_index():
+                raise WalCorruptError(
+                    f"{directory}: commit index {commit} is past the last entry"
+                    f" {storage.last_index()}"
+                )
+            storage.set_hard_state(HardState(hard_state.term, hard_state.voted_for, commit))
         self.wal.open_for_append(storage.last_index() + 1)
         self.rn = RawNode(self.raft_config, storage, random.Random(self._rng_seed))
         self._token = trio.lowlevel.current_trio_token()
@@ -343,13 +412,14 @@ class RaftNode:
             await self._apply(ready.committed_entries)
             rn.advance(ready)
             await trio.lowlevel.checkpoint()
-        self.loaded_entries = self.machine.applied_index
+        self.loaded_entries = self.machine.applied_index - storage.snapshot.meta.index
         if rn.raft.voters == (self.name,):
             rn.campaign()  # alone: no one to wait for
         self.loading = False
         log.info(
-            "loaded %d log entries (last index %d, committed %d) in %.3f s",
-            len(entries),
+            "loaded %d log entries (first %d, last %d, committed %d) in %.3f s",
+            storage.last_index() - storage.first_index() + 1,
+            storage.first_index(),
             storage.last_index(),
             boot_commit,
             time.monotonic() - started,
@@ -373,6 +443,16 @@ class RaftNode:
         self.last_contact[sender] = trio.current_time()
         self._kick()
 
+    def link_changed(self, peer: str, up: bool) -> None:
+        """The peer link to `peer` came up or went down (called by the transport). A leader
+        stops streaming appends to a peer whose link is down: what it sent there is lost,
+        and a peer that comes back far behind is caught up by snapshot."""
+        if not up:
+            self._unreachable.append(peer)
+            if self._sender is not None:
+                self._sender.abort(peer, "the link went down")
+            self._kick()
+
     async def read_barrier(self) -> None:
         """Return once this node has applied everything committed at the time of the call
         (linearizable reads). Raises ClusterError with the reply to send otherwise."""
@@ -382,10 +462,13 @@ class RaftNode:
         if (
             raft.role == Role.LEADER
             and raft.voters == (self.name,)
+            and raft.log.term(raft.log.committed) == raft.term
             and self.machine.applied_index >= raft.log.committed
         ):
             # Alone: everything committed is durable here and applied in order, and a
-            # write is answered only after it is applied.
+            # write is answered only after it is applied. Not before the leader committed
+            # an entry of its own term, though: until then, entries of earlier terms in its
+            # log (written before a restart) may be committed without being known to be.
             return
         batch = self._reads[-1] if self._reads and not self._reads[-1].sent else None
         if batch is None:
@@ -418,6 +501,19 @@ class RaftNode:
         self.transport = transport
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            if transport is not None and self.snapshot_dir is not None:
+                directory = self.snapshot_dir
+                self._sender = SnapshotSender(
+                    transport,
+                    nursery,
+                    self._snapshot_sent,
+                    timeout=self.snapshot_timeout,
+                    chunk_bytes=self.snapshot_chunk_bytes,
+                )
+                self._receiver = SnapshotReceiver(
+                    transport, lambda sender: receive_path(directory, sender), self._received_file
+                )
+                nursery.start_soon(self._receiver.run)
             nursery.start_soon(self._ticker)
             nursery.start_soon(self._expire_loop)
             nursery.start_soon(self._timeouts)
@@ -442,6 +538,7 @@ class RaftNode:
             if self.writer.error is not None:
                 raise RuntimeError(f"writing the log failed: {self.writer.error}")
             self._step_inbox(rn)
+            self._step_snapshots(rn)
             while self._ticks_due:
                 self._ticks_due -= 1
                 rn.tick()
@@ -451,6 +548,8 @@ class RaftNode:
             while rn.has_ready():
                 await self._handle_ready(rn, rn.ready())
                 self._notice_leader(rn)
+            if self._compact_due:
+                self._compact()
 
     def _step_inbox(self, rn: RawNode) -> None:
         inbox = self._inbox
@@ -462,11 +561,15 @@ class RaftNode:
             try:
                 if kind == "raft":
                     msg = decode_message(frame[1])
-                    if msg.sender != sender:
-                        continue
+                    if msg.sender != sender or msg.type == MessageType.SNAP:
+                        continue  # a snapshot comes only as a checked stream ("snap")
                     rn.step(msg)
                 elif kind == "fwd":
                     self._forwarded(rn, frame[1])
+                elif kind == "snap" and self._receiver is not None:
+                    self._receiver.offer(sender, frame)
+                elif kind == "snap-ack" and self._sender is not None:
+                    self._sender.acknowledged(sender, frame)
             except (ValueError, TypeError, IndexError) as error:
                 log.warning("dropping a malformed frame from %s: %s", sender, error)
             except ProposalDropped as error:  # a peer's proposal we cannot take
@@ -579,12 +682,21 @@ class RaftNode:
         transport = self.transport
         if transport is not None:
             for msg in ready.messages:
-                transport.send(msg.to, ["raft", encode_message(msg)])
-        if ready.snapshot is not None:
-            raise NotImplementedError("snapshots arrive with issue 5")
+                if msg.type == MessageType.SNAP:
+                    self._send_snapshot(msg)
+                else:
+                    transport.send(msg.to, ["raft", encode_message(msg)])
         records: list[bytes] = [
             encode_entry(e.index, e.term, e.kind, e.data) for e in ready.entries
         ]
+        snapshot = ready.snapshot  # from the leader, its file received and checked already
+        prepared = None
+        if snapshot is not None:
+            prepared = self._prepared.pop(snapshot.meta.index, None)
+            if prepared is None:
+                raise RuntimeError(f"no received snapshot at index {snapshot.meta.index}")
+            # Replaces the log before it when the log is read back (see wal.py).
+            records.insert(0, encode_snapshot_mark(snapshot.meta.index, snapshot.meta.term))
         # A new term or vote must be durable before anything that depends on it is sent. A
         # new commit index alone need not be (Raft relearns it from the leader), so it rides
         # along with the next entries instead of costing an fsync of its own.
@@ -597,13 +709,10 @@ class RaftNode:
             ticket = self.writer.append(
                 b"".join(records), rn.raft.log.last_index() + 1, len(ready.entries)
             )
-            while self.writer.durable_ticket < ticket:
-                if self.writer.error is not None:
-                    raise RuntimeError(f"writing the log failed: {self.writer.error}")
-                self._durable = trio.Event()
-                if self.writer.durable_ticket >= ticket:
-                    break
-                await self._durable.wait()
+            await self._until_durable(ticket)
+            if snapshot is not None and prepared is not None:
+                self.storage.apply_snapshot(snapshot)
+                self._installed(*prepared)
             self.storage.append(ready.entries)
             if persist_hard_state and ready.hard_state is not None:
                 self.storage.set_hard_state(ready.hard_state)
@@ -618,6 +727,13 @@ class RaftNode:
         if self.after_apply is not None:
             self.after_apply()
         self._maybe_snapshot()
+
+    async def _until_durable(self, ticket: int) -> None:
+        while self.writer.durable_ticket < ticket:
+            if self.writer.error is not None:
+                raise RuntimeError(f"writing the log failed: {self.writer.error}")
+            # Set by the `_on_durable` the writer schedules after it moves `durable_ticket`.
+            await self._durable.wait()
 
     async def _apply(self, entries: list[Entry]) -> None:
         machine = self.machine
@@ -699,7 +815,8 @@ class RaftNode:
                 pass
 
     def _on_durable(self) -> None:
-        self._durable.set()
+        event, self._durable = self._durable, trio.Event()
+        event.set()  # wakes every task waiting for a ticket
 
     # -- timers ------------------------------------------------------------------------------
 
@@ -749,28 +866,44 @@ class RaftNode:
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    async def _restore_snapshot(self) -> None:
-        """Restore the newest snapshot that reads back whole; a damaged one is skipped with
-        a warning (the log still holds every entry, so an older snapshot or a full replay
-        gives the same state)."""
-        if self.snapshot_dir is None:
-            return
-        for info in list_snapshots(self.snapshot_dir):
+    async def _restore_snapshot(self, need: int) -> SnapshotInfo | None:
+        """Restore the newest snapshot at or after index `need` that reads back whole. A
+        damaged one is skipped with a warning for an older one the log still joins; if none
+        is left and the log does not start at index 1, start-up stops (the entries only the
+        snapshots held would be lost)."""
+        directory = self.snapshot_dir
+        if directory is not None:
+            remove_received(directory)
+        skipped: list[str] = []
+        for info in list_snapshots(directory) if directory is not None else []:
+            if info.index < need:
+                skipped.append(f"{info.path.name} is older than that")
+                break
 
-            def restore(path: Path = info.path) -> None:
-                _, records = read_snapshot(path)
+            def restore(path: Path = info.path) -> SnapshotInfo:
+                found, records = read_snapshot(path)
                 restore_records(self.machine, records)
+                return found
 
             try:
-                await trio.to_thread.run_sync(restore)
+                found = await trio.to_thread.run_sync(restore)
             except (SnapshotFileError, SnapshotError, OSError) as error:
                 log.warning("skipping snapshot %s: %s", info.path.name, error)
+                skipped.append(f"{info.path.name} is damaged ({error})")
                 self.machine.reset()
                 continue
-            self.snapshot_index = info.index
+            self.snapshot_index = found.index
             self.snapshot_time = info.path.stat().st_mtime
-            log.info("restored snapshot at index %d (term %d)", info.index, info.term)
-            return
+            self._newest_snapshot = found
+            log.info("restored snapshot at index %d (term %d)", found.index, found.term)
+            return found
+        if need == 0:
+            return None  # the log holds everything from index 1
+        raise WalCorruptError(
+            f"{self.wal.directory}: the log starts after index {need} (the entries before it"
+            f" were compacted into snapshots), and no readable snapshot at or after index"
+            f" {need} is in {directory}: {'; '.join(skipped) or 'there is none'}"
+        )
 
     def _maybe_snapshot(self) -> None:
         if self.snapshotting:
@@ -822,11 +955,127 @@ class RaftNode:
             self.snapshot_index = index
             self.snapshot_time = time.time()
             self.snapshot_failed = False
+            path = directory / file_name(index, term)
+            self._newest_snapshot = SnapshotInfo(path, index, term, voters, learners)
+            self._compact_due = True
+            self._kick()
             log.info("snapshot at index %d written in %.2f s", index, time.monotonic() - started)
         finally:
             self.snapshotting = False
             self._snapshot_done.set()
         self._maybe_snapshot()  # the next one may have come due while this one was written
+
+    def _compact(self) -> None:
+        """Cut the log behind the newest snapshot: in memory to `catch_up_entries` before
+        it, on disk (whole segments) to the older snapshot kept. Runs in the loop between
+        rounds, when everything queued is durable."""
+        self._compact_due = False
+        newest, storage, nursery = self._newest_snapshot, self.storage, self._nursery
+        if newest is None or nursery is None or newest.index > storage.last_index():
+            return
+        if newest.index > storage.snapshot.meta.index:
+            conf = ConfState(newest.voters, newest.learners)
+            storage.create_snapshot(newest.index, conf, b"")
+        cut = newest.index - self.catch_up_entries
+        if cut >= storage.first_index():
+            storage.compact(cut)
+        kept = list_snapshots(self.snapshot_dir) if self.snapshot_dir is not None else []
+        if len(kept) >= 2:
+            # The newest hard state must outlive the segments deleted: write it again.
+            ticket = self.writer.append(
+                encode_hard_state(storage.hard_state), storage.last_index() + 1
+            )
+            nursery.start_soon(self._delete_segments, ticket, kept[-1].index)
+
+    async def _delete_segments(self, ticket: int, through: int) -> None:
+        await self._until_durable(ticket)
+        deleted = await trio.to_thread.run_sync(self.wal.delete_through, through)
+        if deleted:
+            self.segments_deleted += len(deleted)
+            log.info("deleted %d log segments up to index %d", len(deleted), through)
+
+    # -- InstallSnapshot ---------------------------------------------------------------------
+
+    def _send_snapshot(self, msg: Message) -> None:
+        """Raft wants `msg.to` to catch up by snapshot: stream its file (a leader)."""
+        assert msg.snapshot is not None
+        meta = msg.snapshot.meta
+        sender, directory = self._sender, self.snapshot_dir
+        if sender is None or directory is None:
+            self._snapshot_sent(msg.to, False)
+            return
+        path = directory / file_name(meta.index, meta.term)
+        if not path.exists():
+            log.warning("cannot send snapshot %s to %s: it is gone", path.name, msg.to)
+            self._snapshot_sent(msg.to, False)
+            return
+        sender.start(msg.to, path, encode_message(msg))
+
+    def _snapshot_sent(self, to: str, success: bool) -> None:
+        self._snapshot_reports.append((to, success))
+        self._kick()
+
+    async def _received_file(self, sender: str, path: Path, message: object) -> None:
+        """A snapshot streamed whole (synced, not checked yet): check it by restoring it
+        beside the live state machine (off the event loop), publish it as the newest
+        snapshot file, and hand Raft the InstallSnapshot message. Raises to refuse it."""
+        msg = decode_message(message)
+        if msg.type != MessageType.SNAP or msg.sender != sender or msg.snapshot is None:
+            raise ValueError("the last chunk does not carry an InstallSnapshot message")
+        meta = msg.snapshot.meta
+        directory = self.snapshot_dir
+        assert directory is not None
+        if meta.index > self.machine.applied_index:
+            table = self.machine.table
+
+            def check() -> tuple[SnapshotInfo, StateMachine]:
+                info, records = read_snapshot(path)
+                if (info.index, info.term) != (meta.index, meta.term):
+                    raise SnapshotFileError(
+                        f"{path}: holds index {info.index} term {info.term}, the message"
+                        f" says index {meta.index} term {meta.term}"
+                    )
+                machine = StateMachine(table)
+                restore_records(machine, records)
+                if machine.applied_index != info.index:
+                    raise SnapshotError(f"{path}: its state is at index {machine.applied_index}")
+                return publish_received(directory, path, info), machine
+
+            info, machine = await trio.to_thread.run_sync(check)
+            self._prepared[info.index] = (info, machine)
+            log.info("received snapshot at index %d from %s", info.index, sender)
+        else:
+            path.unlink()  # nothing new for us: Raft answers with what we have
+        self._received.append(msg)
+        self._kick()
+
+    def _step_snapshots(self, rn: RawNode) -> None:
+        """Report broken links and finished streams to Raft (a leader); step received
+        snapshots (a follower)."""
+        while self._unreachable:
+            rn.report_unreachable(self._unreachable.popleft())
+        while self._snapshot_reports:
+            to, success = self._snapshot_reports.popleft()
+            rn.report_snapshot(to, success=success)
+        if not self._received:
+            return
+        while self._received:
+            rn.step(self._received.popleft())
+        # Raft takes at most the newest: what it did not take is not needed.
+        taken = rn.raft.log.unstable.snapshot
+        for index in list(self._prepared):
+            if taken is None or taken.meta.index != index:
+                del self._prepared[index]
+
+    def _installed(self, info: SnapshotInfo, machine: StateMachine) -> None:
+        """A snapshot from the leader is durable: it becomes the state machine."""
+        self.machine.adopt(machine)
+        self.snapshot_index = info.index
+        self.snapshot_time = time.time()
+        self.bytes_since_snapshot = 0
+        self._newest_snapshot = info
+        self._compact_due = True
+        log.info("installed snapshot at index %d (term %d)", info.index, info.term)
 
     def close(self) -> None:
         """Write out what is queued and the latest commit index, then close the log (a

@@ -140,6 +140,15 @@ class StateMachine:
         self.sessions = {}
         self.session_sweep = 0
 
+    def adopt(self, other: StateMachine) -> None:
+        """Take over `other`'s replicated state (a snapshot restored beside this machine,
+        off the event loop); counters such as INFO's stay this machine's."""
+        self.keyspace = other.keyspace
+        self.applied_index = other.applied_index
+        self.last_time_us = other.last_time_us
+        self.sessions = other.sessions
+        self.session_sweep = other.session_sweep
+
     # -- applying log entries ----------------------------------------------------------
 
     def apply(self, index: int, payload: bytes) -> tuple[Reply, int]:

@@ -236,7 +236,13 @@ class Server:
             for name, member in self.members.items()
             if name != self.config.name
         }
-        self.transport = PeerTransport(self.config.name, self.cluster_id, peers, self.node.deliver)
+        self.transport = PeerTransport(
+            self.config.name,
+            self.cluster_id,
+            peers,
+            self.node.deliver,
+            on_link_change=self.node.link_changed,
+        )
         log.info(
             "Raft peer link on %s:%d; members %s",
             self.config.bind,

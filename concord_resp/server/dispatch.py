@@ -40,6 +40,10 @@ QUEUED_REPLY: Final = b"+QUEUED\r\n"
 # Connection-level commands that read the keyspace (they need a read point first).
 READS_STATE: Final = frozenset({"watch", "exec"})
 
+# Keyspace commands that read no data: answered at once, even by a node far behind (a
+# restarted follower answers PING while it catches up).
+NO_READ_POINT: Final = frozenset({"ping", "echo", "select", "time", "object|help"})
+
 # Commands that run at once even inside MULTI (Redis's processCommand list).
 NOT_QUEUED: Final = frozenset({"exec", "discard", "quit", "reset", "multi", "watch"})
 
@@ -189,7 +193,9 @@ class Dispatcher:
                 # Reads see this client's earlier writes (and so does everything else here).
                 await waiting.proposal.wait()
             handler = self.control.get(spec.name)
-            if not read_point and (handler is None or spec.name in READS_STATE):
+            if not read_point and (
+                (handler is None and spec.name not in NO_READ_POINT) or spec.name in READS_STATE
+            ):
                 # Linearizable reads: one read point (ReadIndex) per batch, unless the client
                 # asked for local reads (READONLY).
                 if not client.readonly:

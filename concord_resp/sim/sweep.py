@@ -31,6 +31,7 @@ class SeedOutcome:
     seconds: float
     summary: str
     replay: str
+    stats: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -50,6 +51,10 @@ class SweepReport:
     def steps(self) -> int:
         return sum(o.steps for o in self.outcomes)
 
+    def total(self, stat: str) -> int:
+        """A run counter (`SimResult.stats`) summed over every seed."""
+        return sum(o.stats.get(stat, 0) for o in self.outcomes)
+
     def steps_per_second(self) -> float:
         """Simulated steps per second of CPU spent in runs (per core)."""
         busy = sum(o.seconds for o in self.outcomes)
@@ -60,7 +65,9 @@ class SweepReport:
             f"{len(self.outcomes)} seeds, {len(self.failures)} failing, "
             f"{len(self.unknown)} unknown; {self.steps} simulated steps in "
             f"{self.wall_seconds:.1f}s wall ({self.steps_per_second():.0f} steps/s per core, "
-            f"{self.steps / self.wall_seconds if self.wall_seconds else 0:.0f} steps/s overall)"
+            f"{self.steps / self.wall_seconds if self.wall_seconds else 0:.0f} steps/s overall);"
+            f" {self.total('node_compactions')} compactions,"
+            f" {self.total('node_snapshots_in')} snapshots installed"
         )
 
 
@@ -77,6 +84,7 @@ def run_seed(config: SimConfig) -> SeedOutcome:
         seconds,
         result.summary(),
         config.replay_command(),
+        dict(result.stats),
     )
 
 

@@ -16,7 +16,15 @@ import trio
 
 from concord_resp.cluster import Member, Proposal, RaftNode
 from concord_resp.commands import OP_COMMAND, StateMachine, build_table
-from concord_resp.raft.driver.wal import HEADER, MAGIC, WriteAheadLog
+from concord_resp.commands.machine import command_op, encode_op
+from concord_resp.raft.core import EntryKind, HardState
+from concord_resp.raft.driver.wal import (
+    HEADER,
+    MAGIC,
+    WriteAheadLog,
+    encode_entry,
+    encode_hard_state,
+)
 from tests.support.wal_files import last_index_in, record_offsets
 
 
@@ -182,3 +190,46 @@ async def test_a_restarted_node_keeps_its_term_and_everything_committed(tmp_path
         await run_proposals(again, [set_proposal(b"c", b"3")])
         nursery.cancel_scope.cancel()
     again.close()
+
+
+async def test_a_read_after_a_crash_waits_for_the_entries_the_log_did_not_mark_committed(
+    tmp_path: Path,
+) -> None:
+    """kill -9 leaves entries whose commit index was never written (it rides along with the
+    next write). After a restart the node leads at once, but a read must wait until it has
+    committed an entry of its own term, which commits (and applies) those entries too."""
+    wal = WriteAheadLog(tmp_path)
+    wal.open_for_append(1)
+    wal.write(encode_hard_state(HardState(1, "n1", 0)), 1)
+    for index in range(1, 6):
+        op = command_op(10**15, 0, [b"SET", b"k", b"%d" % index], None)
+        wal.write(encode_entry(index, 1, EntryKind.NORMAL, encode_op(op)), index + 1)
+    wal.close()  # no clean-close commit index either: committed 0 on disk
+    node = make_node(tmp_path)
+    await node.load()
+    assert node.machine.applied_index == 0  # nothing is known to be committed yet
+    gate = GatedWrites(node.wal)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(node.run)
+        await gate.wait_entered()  # its vote
+        gate.allowed.release()
+        await gate.wait_entered()  # the new leader's no-op, held back
+        assert node.is_leader and node.machine.applied_index == 0
+        returned = trio.Event()
+
+        async def read() -> None:
+            await node.read_barrier()
+            returned.set()
+
+        nursery.start_soon(read)
+        for _ in range(50):
+            await trio.lowlevel.checkpoint()
+        assert not returned.is_set()  # it would read the state before entries 1-5
+        gate.allowed.release()
+        with trio.fail_after(10):
+            await returned.wait()
+        assert node.machine.applied_index >= 5
+        assert node.machine.keyspace.dbs[0].get(b"k", 0) == b"5"
+        gate.allowed.release(100)  # whatever else it writes, and the close
+        nursery.cancel_scope.cancel()
+    node.close()

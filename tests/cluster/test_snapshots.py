@@ -1,27 +1,29 @@
 """Snapshots taken by the node itself: every `snapshot_entries` applied entries a forked child
-writes one; a restart restores the newest readable snapshot and applies only the entries
-after it; a damaged snapshot falls back to an older one or to the whole log, with the same
-state in every case."""
+writes one and the log segments the older kept snapshot covers are deleted; a restart
+restores the newest readable snapshot and applies only the entries after it; a damaged
+snapshot falls back to an older one, or to the whole log while it still starts at index 1,
+with the same state in every case, and start-up stops when nothing covers the gap."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
 
 from concord_resp.cluster import Member, Proposal, RaftNode
 from concord_resp.commands import OP_COMMAND, StateMachine, build_table
 from concord_resp.raft.driver.snapshot_file import list_snapshots
-from concord_resp.raft.driver.wal import WriteAheadLog
+from concord_resp.raft.driver.wal import WalCorruptError, WriteAheadLog
 from concord_resp.store.digest import dataset_digest
 
 TABLE = build_table()
 
 
-def make_node(directory: Path, every: int = 100, size: int = 0) -> RaftNode:
+def make_node(directory: Path, every: int = 100, size: int = 0, segment: int = 1 << 26) -> RaftNode:
     return RaftNode(
         StateMachine(TABLE),
-        WriteAheadLog(directory / "wal", fsync=False),
+        WriteAheadLog(directory / "wal", fsync=False, segment_bytes=segment),
         name="n1",
         members={"n1": Member("n1", "127.0.0.1", 0, 0)},
         snapshot_dir=directory / "snapshots",
@@ -55,6 +57,12 @@ async def write_and_stop(directory: Path, count: int, **limits: int) -> bytes:
     return dataset_digest(node.machine.keyspace)
 
 
+def flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 async def reload(directory: Path) -> RaftNode:
     node = make_node(directory, every=0)
     await node.load()
@@ -81,9 +89,7 @@ async def test_a_damaged_snapshot_falls_back_to_the_older_one_then_to_the_log(
 ) -> None:
     digest = await write_and_stop(tmp_path, 450)
     newest, older = list_snapshots(tmp_path / "snapshots")
-    data = bytearray(newest.path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    newest.path.write_bytes(bytes(data))
+    flip_middle_byte(newest.path)
     again = await reload(tmp_path)
     assert again.snapshot_index == older.index
     assert dataset_digest(again.machine.keyspace) == digest
@@ -101,3 +107,27 @@ async def test_snapshots_are_also_taken_by_size(tmp_path: Path) -> None:
     # Each SET entry is over 30 bytes: 4000 bytes come due well within 150 entries.
     assert again.machine.applied_index - 150 < snapshots[0].index
     assert dataset_digest(again.machine.keyspace) == digest
+
+
+async def test_compaction_deletes_covered_segments_and_restarts_read_only_the_tail(
+    tmp_path: Path,
+) -> None:
+    digest = await write_and_stop(tmp_path, 450, segment=2048)
+    newest, older = list_snapshots(tmp_path / "snapshots")
+    first = int(WriteAheadLog(tmp_path / "wal").segments()[0].stem)
+    # Segments wholly before the older snapshot are gone; the log still reaches back to it.
+    assert 1 < first <= older.index + 1
+    again = await reload(tmp_path)
+    assert again.snapshot_index == newest.index
+    assert again.loaded_entries == 451 - newest.index  # only the tail after the snapshot
+    assert again.storage.first_index() == newest.index + 1
+    assert dataset_digest(again.machine.keyspace) == digest
+    # A damaged newest snapshot: the older one and the log after it give the same state.
+    flip_middle_byte(newest.path)
+    again = await reload(tmp_path)
+    assert again.snapshot_index == older.index
+    assert dataset_digest(again.machine.keyspace) == digest
+    # Both damaged: the compacted entries are nowhere else, so start-up refuses.
+    older.path.write_bytes(older.path.read_bytes()[:100])
+    with pytest.raises(WalCorruptError, match="no readable snapshot at or after index"):
+        await reload(tmp_path)

@@ -24,6 +24,9 @@ def test_ci_sweep_finds_nothing_with_all_switches_off(capsys: pytest.CaptureFixt
     assert len(report.outcomes) == CI_SEEDS
     assert not report.failures, "\n".join(o.summary for o in report.failures)
     assert not report.unknown, "\n".join(o.summary for o in report.unknown)
+    # Compaction and InstallSnapshot are part of what the sweep exercises.
+    assert report.total("node_compactions") > 1000
+    assert report.total("node_snapshots_in") > 100
 
 
 def test_the_sweep_command_reports_failing_seeds_with_their_replay_command(

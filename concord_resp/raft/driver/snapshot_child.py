@@ -7,7 +7,7 @@ the parent's only stall is the fork itself (copying the page tables). This is wh
 for BGSAVE.
 
 The child runs nothing but `write` (no event loop, no logging, no threads: only the forking
-thread exists in it) and leaves with `os._exit`, so no atexit handler, buffered stream or
+thread exists in it), dies with the server if the server is killed, and leaves with `os._exit`, so no atexit handler, buffered stream or
 finaliser of the parent runs twice. Its exit status says whether the snapshot was written;
 the parent waits for it in a worker thread.
 """
@@ -15,12 +15,27 @@ the parent waits for it in a worker thread.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
+import sys
 from collections.abc import Callable
 
 import trio
 
 _FAILED = 1
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this child if the server dies (kill -9 included): an orphan
+    must not go on writing into the data directory of the next server started on it."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        raise SnapshotChildError("the server died before its snapshot child started")
 
 
 class SnapshotChildError(Exception):
@@ -33,10 +48,12 @@ async def run_in_child(
     """Run `write` in a forked child; return once it has finished successfully. With
     `nursery.start`, the caller resumes as soon as the child exists (with its pid): from
     then on nothing the parent changes reaches the snapshot."""
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         code = 0
         try:
+            _die_with(parent)
             write()
         except BaseException as error:  # any failure: reported through the exit status
             code = _FAILED

@@ -10,7 +10,9 @@ CRC matches.
 Writing is atomic: records go to a temporary file, which is fsynced, renamed to its final
 name, and the directory fsynced; a crash at any point leaves either no new snapshot or a
 complete one (temporary files are removed at the next write and ignored by readers). The
-newest `keep` snapshots are kept, older ones deleted after the new one is durable.
+newest `keep` snapshots are kept, older ones deleted after the new one is durable. A snapshot
+streamed from the leader (InstallSnapshot) goes to a `.received-` file first, and is published
+the same way once it has been synced and read back whole.
 
 Reading checks every record's length and CRC and raises `SnapshotFileError` naming the file
 and byte offset; the caller decides what a damaged snapshot means (fall back to an older one
@@ -19,6 +21,7 @@ if the log still covers the gap, else stop).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -36,6 +39,7 @@ FILE_FORMAT: Final = 1
 DEFAULT_KEEP: Final = 2
 _NAME: Final = re.compile(r"snapshot-([0-9]{20})-([0-9]{20})\.snap")
 _TEMP_PREFIX: Final = ".tmp-"
+_RECEIVE_PREFIX: Final = ".received-"
 _WRITE_BUFFER: Final = 1 << 20
 
 
@@ -98,12 +102,44 @@ def write_snapshot(
             file.write(_frame(record))
         file.flush()
         os.fsync(file.fileno())
+    _publish(directory, temp, final, keep)
+    return SnapshotInfo(final, index, term, voters, learners)
+
+
+def _publish(directory: Path, temp: Path, final: Path, keep: int) -> None:
+    """Make a durable temporary file the snapshot `final`; delete all but the newest `keep`."""
     os.replace(temp, final)
     sync_directory(directory)
     for old in list_snapshots(directory)[keep:]:
-        old.path.unlink()
+        # A snapshot child and a received snapshot may publish at the same time.
+        with contextlib.suppress(FileNotFoundError):
+            old.path.unlink()
     sync_directory(directory)
-    return SnapshotInfo(final, index, term, voters, learners)
+
+
+def receive_path(directory: Path, sender: str) -> Path:
+    """Where a snapshot streamed from `sender` is written until it is checked (the name
+    never matches a snapshot's, so readers ignore it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"{_RECEIVE_PREFIX}{sender.encode().hex()}"
+
+
+def remove_received(directory: Path) -> None:
+    """Delete transfers that never finished (at start-up)."""
+    if directory.is_dir():
+        for stale in directory.glob(_RECEIVE_PREFIX + "*"):
+            stale.unlink()
+
+
+def publish_received(
+    directory: Path, received: Path, info: SnapshotInfo, *, keep: int = DEFAULT_KEEP
+) -> SnapshotInfo:
+    """Install a received snapshot file, already synced and checked whole (`info` is what
+    `read_snapshot` found in it), as the newest snapshot: renamed atomically, directory
+    synced, older ones beyond `keep` deleted."""
+    final = directory / file_name(info.index, info.term)
+    _publish(directory, received, final, keep)
+    return SnapshotInfo(final, info.index, info.term, info.voters, info.learners)
 
 
 def _read_frames(file: BinaryIO, path: Path) -> Iterator[Any]:

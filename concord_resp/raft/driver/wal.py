@@ -2,10 +2,15 @@
 
 Layout: `<data dir>/wal/<first index, 20 digits>.wal` segments, each starting with an 8-byte
 magic, then records `u32 length | u32 crc32c | CBOR payload` (little-endian). A payload is an
-entry `[index, term, kind, data]`, a hard state `[term, voted_for, commit]`, or a batch
-marker `[length]`: every `write` (one group commit, one fsync) starts with a marker giving the
-byte length of the records after it. Segments roll at `segment_bytes` and are named by the
-index of the first entry they may hold.
+entry `[index, term, kind, data]`, a hard state `[term, voted_for, commit]`, a snapshot mark
+`[index, term]`, or a batch marker `[length]`: every `write` (one group commit, one fsync)
+starts with a marker giving the byte length of the records after it. Segments roll at
+`segment_bytes` and are named by the index of the first entry they may hold, so every entry
+of a segment comes before the name of the next one.
+
+A snapshot mark says a snapshot received from the leader replaced the whole log up to
+`index`: the reader forgets every entry before it. Compaction deletes whole segments whose
+entries a snapshot covers (`delete_through`); the log then starts after index 1.
 
 The log is append-only. A Raft conflict does not rewrite the file: a later entry whose index is
 at or below the last one replaces that suffix when the log is read back (`replay` yields
@@ -32,11 +37,13 @@ fsync never blocks the event loop. Only one thread writes at a time.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -59,6 +66,14 @@ class WalCorruptError(Exception):
     """The log is damaged where no torn last write explains it: start-up must stop."""
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotMark:
+    """The log up to `index` was replaced by an installed snapshot (see the module doc)."""
+
+    index: int
+    term: int
+
+
 def encode_entry(index: int, term: int, kind: int, data: bytes) -> bytes:
     payload = cbor2.dumps([index, term, kind, data])
     return HEADER.pack(len(payload), crc32c(payload)) + payload
@@ -66,6 +81,11 @@ def encode_entry(index: int, term: int, kind: int, data: bytes) -> bytes:
 
 def encode_hard_state(state: HardState) -> bytes:
     payload = cbor2.dumps([state.term, state.voted_for, state.commit])
+    return HEADER.pack(len(payload), crc32c(payload)) + payload
+
+
+def encode_snapshot_mark(index: int, term: int) -> bytes:
+    payload = cbor2.dumps([index, term])
     return HEADER.pack(len(payload), crc32c(payload)) + payload
 
 
@@ -87,10 +107,15 @@ def segment_name(first_index: int) -> str:
     return f"{first_index:020d}{SUFFIX}"
 
 
-def _decode(payload: bytes) -> Entry | HardState | _BatchMarker:
+Record = Entry | HardState | SnapshotMark
+
+
+def _decode(payload: bytes) -> Record | _BatchMarker:
     record = cbor2.loads(payload)
     if isinstance(record, list) and len(record) == 1 and _naturals(record[0]):
         return _BatchMarker(record[0])
+    if isinstance(record, list) and len(record) == 2 and _naturals(*record):
+        return SnapshotMark(record[0], record[1])
     if isinstance(record, list) and len(record) == 4:
         index, term, kind, data = record
         if _naturals(index, term, kind) and isinstance(data, bytes):
@@ -201,13 +226,13 @@ class WriteAheadLog:
 
     # -- reading -------------------------------------------------------------------------
 
-    def replay(self) -> Iterator[Entry | HardState]:
+    def replay(self) -> Iterator[Record]:
         """Every record in order, checking CRCs and cutting off a torn tail."""
         segments = self.segments()
         for number, path in enumerate(segments):
             yield from self._replay_segment(path, last=number == len(segments) - 1)
 
-    def _replay_segment(self, path: Path, *, last: bool) -> Iterator[Entry | HardState]:
+    def _replay_segment(self, path: Path, *, last: bool) -> Iterator[Record]:
         data = path.read_bytes()
         if not data.startswith(MAGIC):
             # A crash while the segment was being created leaves a prefix of the magic, or
@@ -219,7 +244,7 @@ class WriteAheadLog:
         pos = len(MAGIC)
         end = len(data)
         batch_start = batch_end = pos  # the batch being read, by its marker
-        batch: list[Entry | HardState] = []  # its records, handed out once it is whole
+        batch: list[Record] = []  # its records, handed out once it is whole
         while pos < end:
             problem, record_end = _check_record(data, pos)
             if problem is None and batch_end < record_end and pos < batch_end:
@@ -275,6 +300,24 @@ class WriteAheadLog:
                 file.truncate(offset)
             file.flush()
             os.fsync(file.fileno())
+
+    # -- compaction ----------------------------------------------------------------------
+
+    def delete_through(self, index: int) -> list[Path]:
+        """Delete the segments whose entries all have an index at or below `index` (a
+        snapshot covers them); returns them. The newest segment is always kept. Safe to call
+        from another thread than the writer's: only closed segments are deleted."""
+        segments = self.segments()
+        doomed = [
+            path
+            for path, successor in itertools.pairwise(segments)
+            if int(successor.name[: -len(SUFFIX)]) <= index + 1
+        ]
+        for path in doomed:
+            path.unlink()
+        if doomed:
+            sync_directory(self.directory)
+        return doomed
 
     # -- writing -------------------------------------------------------------------------
 

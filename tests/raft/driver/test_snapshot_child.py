@@ -3,6 +3,9 @@ parent does meanwhile, and a child that fails is reported, never taken for a sna
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,39 @@ async def test_a_failing_child_is_reported(tmp_path: Path) -> None:
 
     with pytest.raises(SnapshotChildError, match="exited with status 1"):
         await run_in_child(write)
+
+
+def test_the_child_dies_with_the_server(tmp_path: Path) -> None:
+    """kill -9 of the server takes its snapshot child with it (no orphan writing on)."""
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import os, time, trio\n"
+        "from concord_resp.raft.driver.snapshot_child import run_in_child\n"
+        "def write():\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(60)\n"
+        "trio.run(run_in_child, write)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 20
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.01)
+        child = int(pid_file.read_text())
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 10
+    while alive(child):
+        assert time.monotonic() < deadline, f"snapshot child {child} outlived its server"
+        time.sleep(0.01)
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped yet counts as dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"

@@ -22,15 +22,17 @@ from concord_resp.raft.driver import wal as wal_module
 from concord_resp.raft.driver.wal import (
     HEADER,
     MAGIC,
+    SnapshotMark,
     WalCorruptError,
     WriteAheadLog,
     encode_entry,
     encode_hard_state,
+    encode_snapshot_mark,
     segment_name,
 )
 from tests.support.wal_files import append_bytes, flip_byte, record_offsets
 
-Record = Entry | HardState
+Record = Entry | HardState | SnapshotMark
 
 
 def entry(index: int, data: bytes = b"") -> Entry:
@@ -40,6 +42,8 @@ def entry(index: int, data: bytes = b"") -> Entry:
 def encode(record: Record) -> bytes:
     if isinstance(record, HardState):
         return encode_hard_state(record)
+    if isinstance(record, SnapshotMark):
+        return encode_snapshot_mark(record.index, record.term)
     return encode_entry(record.index, record.term, record.kind, record.data)
 
 
@@ -90,11 +94,13 @@ def test_entries_and_hard_states_round_trip(tmp_path: Path) -> None:
         HardState(2, None, 2),
         Entry(3, 2, 2, bytes(range(256))),
         HardState(2, "n2", 3),
+        SnapshotMark(70, 2),
+        Entry(71, 2, 0, b"after an installed snapshot"),
     ]
     wal, replayed = open_log(tmp_path)
     assert replayed == []
     for record in records:
-        next_index = record.index + 1 if isinstance(record, Entry) else 1
+        next_index = record.index + 1 if not isinstance(record, HardState) else 1
         wal.write(encode(record), next_index)
     wal.close()
     assert replay(tmp_path) == records
@@ -150,6 +156,23 @@ def test_a_tiny_segment_limit_does_not_roll_before_the_first_entry(tmp_path: Pat
     records = make_log(tmp_path, 3, segment_bytes=1)
     assert replay(tmp_path) == records
     assert [int(p.stem) for p in WriteAheadLog(tmp_path).segments()] == [1, 2, 3, 4]
+
+
+def test_delete_through_removes_only_segments_wholly_covered(tmp_path: Path) -> None:
+    records = make_log(tmp_path, 40, segment_bytes=200)
+    wal = WriteAheadLog(tmp_path)
+    firsts = [int(p.stem) for p in wal.segments()]
+    cover = firsts[2] - 1  # the last entry of the second segment
+    deleted = wal.delete_through(cover)
+    assert [int(p.stem) for p in deleted] == firsts[:2]
+    assert [int(p.stem) for p in wal.segments()] == firsts[2:]
+    entries = [r for r in records if isinstance(r, Entry)]
+    assert replay(tmp_path) == [e for e in entries if e.index >= firsts[2]]
+    # One entry short of covering the next segment deletes nothing more.
+    assert wal.delete_through(firsts[3] - 2) == []
+    # Covering everything still keeps the newest segment (the one appended to).
+    wal.delete_through(10**6)
+    assert [int(p.stem) for p in wal.segments()] == firsts[-1:]
 
 
 def test_a_large_record_round_trips(tmp_path: Path) -> None:
