@@ -40,6 +40,7 @@ class Config:
     read_timeout_ms: int = 5000
     snapshot_entries: int = 100_000  # applied entries between snapshots; 0: no limit
     snapshot_bytes: int = 256 << 20  # applied command bytes between snapshots; 0: no limit
+    snapshot_catchup_entries: int = 1000  # entries kept in memory behind the newest snapshot
 
     @property
     def peer_port(self) -> int:
@@ -200,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="snapshot the state after this many bytes of applied commands; 0: no limit"
         " (default 256mb)",
     )
+    parser.add_argument(
+        "--snapshot-catchup-entries",
+        type=int,
+        default=1000,
+        help="log entries kept in memory behind the newest snapshot: a follower further"
+        " behind is sent the snapshot (default 1000)",
+    )
     return parser
 
 
@@ -226,6 +234,8 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         raise ConfigError("--election-ms must be at least 3 times --heartbeat-ms")
     if args.snapshot_entries < 0:
         raise ConfigError("--snapshot-entries must be 0 (never) or more")
+    if args.snapshot_catchup_entries < 0:
+        raise ConfigError("--snapshot-catchup-entries must be 0 or more")
     if args.write_timeout_ms < 100 or args.read_timeout_ms < 100:
         raise ConfigError("--write-timeout-ms and --read-timeout-ms must be at least 100")
     if args.cluster_port and not 0 < args.cluster_port < 65536:
@@ -255,6 +265,7 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         read_timeout_ms=args.read_timeout_ms,
         snapshot_entries=args.snapshot_entries,
         snapshot_bytes=parse_memory(args.snapshot_bytes),
+        snapshot_catchup_entries=args.snapshot_catchup_entries,
     )
 
 

@@ -158,6 +158,7 @@ class Server:
             snapshot_dir=Path(config.dir) / "snapshots",
             snapshot_entries=config.snapshot_entries,
             snapshot_bytes=config.snapshot_bytes,
+            catch_up_entries=config.snapshot_catchup_entries,
         )
         self.transport: PeerTransport | None = None
         self.state = ServerState(config, table, self.machine, self.node)

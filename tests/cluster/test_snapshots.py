@@ -13,8 +13,17 @@ import trio
 
 from concord_resp.cluster import Member, Proposal, RaftNode
 from concord_resp.commands import OP_COMMAND, StateMachine, build_table
-from concord_resp.raft.driver.snapshot_file import list_snapshots
-from concord_resp.raft.driver.wal import WalCorruptError, WriteAheadLog
+from concord_resp.commands.machine import command_op, encode_op
+from concord_resp.commands.snapshot import snapshot_records
+from concord_resp.raft.core import EntryKind, HardState
+from concord_resp.raft.driver.snapshot_file import list_snapshots, write_snapshot
+from concord_resp.raft.driver.wal import (
+    WalCorruptError,
+    WriteAheadLog,
+    encode_entry,
+    encode_hard_state,
+    encode_snapshot_mark,
+)
 from concord_resp.store.digest import dataset_digest
 
 TABLE = build_table()
@@ -131,3 +140,64 @@ async def test_compaction_deletes_covered_segments_and_restarts_read_only_the_ta
     older.path.write_bytes(older.path.read_bytes()[:100])
     with pytest.raises(WalCorruptError, match="no readable snapshot at or after index"):
         await reload(tmp_path)
+
+
+def machine_at(index: int, value: bytes) -> StateMachine:
+    """A state machine with `index` SETs applied (keys k0..k9)."""
+    machine = StateMachine(TABLE)
+    for i in range(1, index + 1):
+        machine.apply_op(i, command_op(10**15, 0, [b"SET", b"k%d" % (i % 10), value], None))
+    return machine
+
+
+def write_log(directory: Path, records: list[bytes]) -> None:
+    wal = WriteAheadLog(directory / "wal")
+    wal.open_for_append(1)
+    for record in records:
+        wal.write(record, 1)
+    wal.close()
+
+
+def set_entry(index: int, term: int, value: bytes) -> bytes:
+    op = command_op(10**15, 0, [b"SET", b"k%d" % (index % 10), value], None)
+    return encode_entry(index, term, EntryKind.NORMAL, encode_op(op))
+
+
+async def test_a_received_snapshot_newer_than_the_log_is_restored_alone(tmp_path: Path) -> None:
+    """kill -9 after a snapshot from the leader was renamed into place but before the log got
+    its mark: the log ends before the snapshot; the snapshot is committed state, the older
+    entries are dropped, and the term is at least the snapshot's."""
+    write_log(
+        tmp_path,
+        [encode_hard_state(HardState(1, "n2", 50))]
+        + [set_entry(i, 1, b"old") for i in range(1, 51)],
+    )
+    leader = machine_at(120, b"new")
+    write_snapshot(tmp_path / "snapshots", 120, 2, ["n1"], [], snapshot_records(leader))
+    again = await reload(tmp_path)
+    assert again.machine.applied_index == 120
+    assert again.storage.first_index() == 121 and again.storage.hard_state.commit == 120
+    assert again.rn is not None and again.rn.raft.term >= 2
+    assert dataset_digest(again.machine.keyspace) == dataset_digest(leader.keyspace)
+
+
+async def test_a_snapshot_mark_needs_its_snapshot(tmp_path: Path) -> None:
+    leader = machine_at(120, b"new")
+    write_log(
+        tmp_path,
+        [
+            *(set_entry(i, 1, b"old") for i in range(1, 31)),
+            encode_snapshot_mark(120, 2),
+            *(set_entry(i, 2, b"after") for i in range(121, 126)),
+            encode_hard_state(HardState(2, None, 125)),
+        ],
+    )
+    with pytest.raises(WalCorruptError, match="no readable snapshot at or after index 120"):
+        await reload(tmp_path)
+    write_snapshot(tmp_path / "snapshots", 120, 2, ["n1"], [], snapshot_records(leader))
+    again = await reload(tmp_path)
+    assert again.machine.applied_index == 125
+    assert again.storage.first_index() == 121
+    for i in range(121, 126):
+        leader.apply_op(i, command_op(10**15, 0, [b"SET", b"k%d" % (i % 10), b"after"], None))
+    assert dataset_digest(again.machine.keyspace) == dataset_digest(leader.keyspace)

@@ -63,6 +63,8 @@ def test_invalid_flags_exit_with_status_2(tmp_path: Path) -> None:
         ["--maxclients", "0"],
         ["--segment-size", "0"],
         ["--client-query-buffer-limit", "0"],
+        ["--snapshot-entries", "-1"],
+        ["--snapshot-catchup-entries", "-1"],
     ):
         result = server("--dir", str(tmp_path / "data"), *args)
         assert result.returncode == 2, (args, result.stderr)

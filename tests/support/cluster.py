@@ -47,10 +47,15 @@ TIMING: Final = (
     "2000",
     "--read-timeout-ms",
     "2000",
-    # Frequent snapshots, so faults also hit nodes while a child writes one and restarts
+    # Frequent snapshots and small log segments, so faults also hit nodes while a child
+    # writes a snapshot, segments are deleted, and lagging nodes are sent snapshots; restarts
     # restore them.
     "--snapshot-entries",
     "200",
+    "--segment-size",
+    "64kb",
+    "--snapshot-catchup-entries",
+    "50",
 )
 PORT_FLOOR: Final = 20000
 PORT_ATTEMPTS: Final = 1000

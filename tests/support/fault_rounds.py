@@ -55,6 +55,7 @@ class Round:
     windows: list[Window] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     summary: str = ""
+    installs: int = 0  # InstallSnapshot completions seen in the nodes' logs
     operations: int = 0
     check_seconds: float = 0.0
 
@@ -245,11 +246,16 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         run_round(run, directory, args.nodes, seconds)
         verdict = "FAIL" if run.problems else "ok"
+        installs = sum(
+            log.read_text(errors="replace").count("installed snapshot")
+            for log in directory.glob("n*.log")
+        )
+        run.installs = installs
         print(
             f"round {number} seed {run.seed} {kind} {len(run.faults)} faults "
             f"{run.operations} ops (check {run.check_seconds:.1f} s, round "
             f"{time.monotonic() - started:.0f} s): {verdict}\n  faults: {'; '.join(run.faults)}"
-            f"\n  calls: {run.summary}",
+            f"\n  calls: {run.summary}; snapshots installed: {installs}",
             flush=True,
         )
         for problem in run.problems:
@@ -267,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     total_ops = sum(r.operations for r in rounds)
     print(
         f"summary: {len(rounds)} rounds, {sum(len(r.faults) for r in rounds)} faults, "
-        f"{total_ops} operations checked, {len(failed)} failed"
+        f"{total_ops} operations checked, {sum(r.installs for r in rounds)} snapshots"
+        f" installed, {len(failed)} failed"
         + (f" (seeds {', '.join(str(r.seed) for r in failed)})" if failed else "")
     )
     return 1 if failed else 0
