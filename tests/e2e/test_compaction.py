@@ -80,6 +80,12 @@ def test_a_node_stopped_through_compactions_catches_up_by_snapshot(tmp_path: Pat
         cluster.start(lagging)
         caught_up(cluster, leader, lagging)
         assert cluster.raft_info(lagging)["raft_snapshots_received"] == "1"
+        # The leader counts the stream once the last acknowledgement is back.
+        wait_for(
+            "the leader to count the stream",
+            lambda: cluster.raft_info(leader)["raft_snapshots_sent"] != "0",
+            timeout=10,
+        )
         assert cluster.raft_info(leader)["raft_snapshots_sent"] == "1"
         lagging_client = cluster.client(lagging)
         assert lagging_client.dbsize() == 200_000
