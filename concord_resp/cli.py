@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import socket
 import sys
+from collections.abc import Callable
 
 import trio
 
+from . import operator
 from .config import LOG_LEVELS, ConfigError, config_from_args
+from .operator import ToolError, call
 from .raft.driver import WalCorruptError
 
 LOG_FORMAT = "%(process)d:M %(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
@@ -72,52 +74,6 @@ def _startup_failure(error: BaseException) -> BaseException | None:
 # -- the operator tool ---------------------------------------------------------------------
 
 
-class ToolError(Exception):
-    pass
-
-
-def _encode_command(*args: str) -> bytes:
-    out = b"*%d\r\n" % len(args)
-    for arg in args:
-        data = arg.encode()
-        out += b"$%d\r\n%s\r\n" % (len(data), data)
-    return out
-
-
-def _read_reply(file: object) -> object:
-    readline = file.readline  # type: ignore[attr-defined]
-    line: bytes = readline()
-    if not line:
-        raise ToolError("connection closed by server")
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        raise ToolError(rest.decode())
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        length = int(rest)
-        if length < 0:
-            return None
-        data: bytes = file.read(length + 2)  # type: ignore[attr-defined]
-        return data[:-2].decode("utf-8", "replace")
-    if kind == b"*":
-        count = int(rest)
-        return None if count < 0 else [_read_reply(file) for _ in range(count)]
-    raise ToolError(f"unexpected reply {line!r}")
-
-
-def call(host: str, port: int, *args: str, timeout: float = 5.0) -> object:
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(_encode_command(*args))
-            with sock.makefile("rb") as file:
-                return _read_reply(file)
-    except OSError as error:
-        raise ToolError(f"cannot reach {host}:{port}: {error}") from None
-
-
 def _local_cluster(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -134,6 +90,16 @@ def _local_cluster(args: argparse.Namespace) -> int:
         return 2
 
 
+OPERATIONS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "status": lambda a: operator.status(call, a.host, a.port, as_json=a.json),
+    "members": lambda a: operator.members(call, a.host, a.port, as_json=a.json),
+    "transfer-leader": lambda a: operator.transfer_leader(
+        call, a.host, a.port, a.name, as_json=a.json
+    ),
+    "snapshot": lambda a: operator.snapshot(call, a.host, a.port, as_json=a.json),
+}
+
+
 def tool_main(argv: list[str] | None = None) -> None:
     # -h is the host, as in redis-cli; --help prints the help.
     parser = argparse.ArgumentParser(
@@ -148,6 +114,21 @@ def tool_main(argv: list[str] | None = None) -> None:
     sub.add_parser("ping", help="check that the server answers")
     info = sub.add_parser("info", help="print INFO (optionally one section)")
     info.add_argument("section", nargs="?", default=None)
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    sub.add_parser(
+        "status",
+        parents=[json_flag],
+        help="every member's role, term, indexes, lag and health, and a verdict line",
+    )
+    sub.add_parser("members", parents=[json_flag], help="the members as the leader sees them")
+    transfer = sub.add_parser(
+        "transfer-leader",
+        parents=[json_flag],
+        help="hand leadership to NAME (default: the most up-to-date voter)",
+    )
+    transfer.add_argument("name", nargs="?", default=None)
+    sub.add_parser("snapshot", parents=[json_flag], help="write a snapshot on this node now (SAVE)")
     local = sub.add_parser(
         "local-cluster",
         help="run N nodes on this machine in the foreground (Ctrl-C stops them)",
@@ -172,6 +153,8 @@ def tool_main(argv: list[str] | None = None) -> None:
     if args.command == "local-cluster":
         sys.exit(_local_cluster(args))
     try:
+        if args.command in OPERATIONS:
+            sys.exit(OPERATIONS[args.command](args))
         if args.command == "ping":
             print(call(args.host, args.port, "PING"))
         elif args.command == "info":

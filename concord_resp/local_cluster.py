@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from .cli import ToolError, call
+from .operator import ToolError, call
 
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0

@@ -242,6 +242,17 @@ def _rebuild_log(
     return hard_state, mark, entries
 
 
+class _Question:
+    """An operator request sent to the leader, waiting for its answer."""
+
+    __slots__ = ("answered", "error", "value")
+
+    def __init__(self) -> None:
+        self.answered = trio.Event()
+        self.error: str | None = None
+        self.value: object = None
+
+
 class RaftNode:
     """The node of a Concord cluster (a one-member cluster when run alone)."""
 
@@ -304,6 +315,10 @@ class RaftNode:
         self._ticks_due = 0
         self._last_stamp = 0
         self._known_leader: str = NO_NODE
+        self._leader_changed = trio.Event()  # set (and replaced) when the leader changes
+        self._actions: deque[Callable[[RawNode], None]] = deque()  # run in the loop
+        self._questions: dict[int, _Question] = {}  # operator requests sent to the leader
+        self._next_question = 0
         self.last_contact: dict[str, float] = {}
         # Snapshots: taken by a forked child once `snapshot_entries` entries or
         # `snapshot_bytes` bytes of commands were applied since the last one (0: no such
@@ -539,6 +554,8 @@ class RaftNode:
                 raise RuntimeError(f"writing the log failed: {self.writer.error}")
             self._step_inbox(rn)
             self._step_snapshots(rn)
+            while self._actions:
+                self._actions.popleft()(rn)
             while self._ticks_due:
                 self._ticks_due -= 1
                 rn.tick()
@@ -570,6 +587,10 @@ class RaftNode:
                     self._receiver.offer(sender, frame)
                 elif kind == "snap-ack" and self._sender is not None:
                     self._sender.acknowledged(sender, frame)
+                elif kind == "ask" and self._nursery is not None:
+                    self._nursery.start_soon(self._answer, sender, frame[1], frame[2])
+                elif kind == "answer":
+                    self._answered(frame)
             except (ValueError, TypeError, IndexError) as error:
                 log.warning("dropping a malformed frame from %s: %s", sender, error)
             except ProposalDropped as error:  # a peer's proposal we cannot take
@@ -581,6 +602,8 @@ class RaftNode:
             if leader:
                 log.info("leader is now %s (term %d)", leader, rn.raft.term)
             self._known_leader = leader
+            changed, self._leader_changed = self._leader_changed, trio.Event()
+            changed.set()
             # Writes not applied yet may have been lost with the old leader: send them again
             # (the session table applies each once), and read requests too.
             for proposal in self._pending.values():
@@ -863,6 +886,143 @@ class RaftNode:
                     waiting.append(proposal)
             for proposal in waiting:
                 await proposal.wait()
+
+    # -- operator requests (RAFT.* commands) ------------------------------------------------
+
+    async def leader_request(self, request: list[Any]) -> Any:
+        """Run an operator request (`["transfer", name or None]`, `["nodes"]`) on the
+        leader: here if this node leads, else over the peer link. Raises ClusterError."""
+        if self.is_leader:
+            return await self._serve(request)
+        leader = self.leader
+        if not leader or self.transport is None:
+            raise ClusterError("CLUSTERDOWN No raft leader")
+        self._next_question += 1
+        number = self._next_question
+        question = self._questions[number] = _Question()
+        try:
+            if not self.transport.send(leader, ["ask", number, request]):
+                raise ClusterError(f"CLUSTERDOWN cannot reach the leader {leader}")
+            with trio.move_on_after(self.write_timeout + self._election_timeout() * 2):
+                await question.answered.wait()
+        finally:
+            del self._questions[number]
+        if not question.answered.is_set():
+            raise ClusterError(f"TIMEOUT the leader {leader} did not answer")
+        if question.error is not None:
+            raise ClusterError(question.error)
+        return question.value
+
+    async def _answer(self, sender: str, number: object, request: object) -> None:
+        if self.transport is None or type(request) is not list:
+            return
+        try:
+            value, error = await self._serve(request), None
+        except ClusterError as failure:
+            value, error = None, failure.message.decode()
+        self.transport.send(sender, ["answer", number, error, value])
+
+    def _answered(self, frame: list[Any]) -> None:
+        if len(frame) != 4:
+            return
+        question = self._questions.get(frame[1])
+        if question is not None and not question.answered.is_set():
+            question.error = frame[2] if isinstance(frame[2], str) else None
+            question.value = frame[3]
+            question.answered.set()
+
+    async def _serve(self, request: list[Any]) -> Any:
+        if not self.is_leader:
+            raise ClusterError("CLUSTERDOWN this node is no longer the leader, try again")
+        kind = request[0] if request else None
+        if kind == "transfer" and len(request) == 2:
+            return await self.transfer_leadership(request[1])
+        if kind == "nodes":
+            return self.nodes_table()
+        raise ClusterError(f"ERR unknown request {kind!r}")
+
+    def _election_timeout(self) -> float:
+        return self.tick_seconds * self.raft_config.election_tick
+
+    async def transfer_leadership(self, target: str | None = None) -> str:
+        """(On the leader.) Hand leadership to `target`, by default the voter whose log is
+        the most up to date, and return once it leads. Raises ClusterError if there is no
+        such voter or the transfer did not finish within two election timeouts."""
+        rn = self.rn
+        assert rn is not None
+        raft = rn.raft
+        if raft.role != Role.LEADER:
+            raise ClusterError("CLUSTERDOWN this node is not the leader")
+        others = [name for name in raft.voters if name != self.name]
+        if target is None:
+            if not others:
+                raise ClusterError("ERR there is no other voter to hand leadership to")
+            progress = raft.progress
+            target = max(others, key=lambda n: (progress[n].recent_active, progress[n].match))
+        elif target == self.name:
+            return target
+        elif target not in others:
+            raise ClusterError(f"ERR no voter named '{target}'")
+        chosen = target
+
+        def start(rn: RawNode) -> None:
+            try:
+                rn.transfer_leadership(chosen)
+            except ProposalDropped:
+                pass  # no longer leading: the wait below fails or sees the new leader
+
+        self._actions.append(start)
+        self._kick()
+        log.info("handing leadership to %s", chosen)
+        with trio.move_on_after(2 * self._election_timeout()):
+            while self.leader != chosen:
+                await self._leader_changed.wait()
+        if self.leader != chosen:
+            raise ClusterError(
+                f"TIMEOUT leadership did not move to '{chosen}' (the leader is now"
+                f" '{self.leader or 'none'}')"
+            )
+        return chosen
+
+    def nodes_table(self) -> list[dict[str, object]]:
+        """(On the leader.) One row per member: what RAFT.NODES and `concord status` show."""
+        rn = self.rn
+        assert rn is not None
+        raft = rn.raft
+        now = trio.current_time()
+        status = getattr(self.transport, "status", None)
+        links = status() if status is not None else {}
+        last = raft.log.last_index()
+        rows: list[dict[str, object]] = []
+        for name in sorted((*raft.voters, *raft.learners)):
+            member = self.members.get(name)
+            progress = raft.progress.get(name) if raft.role == Role.LEADER else None
+            if name == self.name:
+                match, contact, reachable = last, 0, True
+            else:
+                match = progress.match if progress is not None else -1
+                heard = self.last_contact.get(name)
+                contact = int((now - heard) * 1000) if heard is not None else -1
+                link = links.get(name)
+                # Our link to it is up (if the transport says) and we heard from it lately.
+                connected = link.connected if link is not None else status is None
+                reachable = connected and 0 <= contact <= 1000 * self._election_timeout()
+            learner = name in raft.learners
+            rows.append(
+                {
+                    "name": name,
+                    "address": member.spec().partition("=")[2] if member else "?",
+                    "role": "leader"
+                    if name == raft.lead
+                    else ("learner" if learner else "follower"),
+                    "voter": 0 if learner else 1,
+                    "match": match,
+                    "lag": last - match if match >= 0 else -1,
+                    "last_contact_ms": contact,
+                    "reachable": int(reachable),
+                }
+            )
+        return rows
 
     # -- snapshots ---------------------------------------------------------------------------
 

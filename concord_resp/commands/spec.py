@@ -23,7 +23,7 @@ from typing import TypeAlias
 
 from ..resp import Map, Reply, RespSet, SimpleString
 from .context import Context
-from .spec_extra import EXTRA_SUBCOMMANDS
+from .spec_extra import EXTRA_COMMANDS, EXTRA_SUBCOMMANDS
 
 Handler: TypeAlias = Callable[[Context, list[bytes]], Reply]
 
@@ -162,7 +162,8 @@ def load_redis_specs() -> list[CommandSpec]:
         for info, docs in extras:
             subs.append(info)
             sub_docs.append([info[0], docs])
-    return [_spec_from_info(entry["info"], entry["docs"]) for entry in data["commands"].values()]
+    entries = [(entry["info"], entry["docs"]) for entry in data["commands"].values()]
+    return [_spec_from_info(info, docs) for info, docs in [*entries, *EXTRA_COMMANDS]]
 
 
 def bind_handlers(table: CommandTable, handlers: dict[str, Handler]) -> None:

@@ -1,7 +1,9 @@
-"""Specs for commands Redis 7.0 lacks but clients use (from Redis 7.2's command JSON).
+"""Specs for commands Redis 7.0 lacks: clients' (from Redis 7.2's command JSON) and
+Concord's own.
 
 redis-py 5+ sends `CLIENT SETINFO` on connect; `CLIENT NO-TOUCH` came with it. They are
 declared here in the same typed-JSON form as `redis_commands.json` and merged into CLIENT.
+Concord's cluster commands (`RAFT.*`, named like module commands) are added at the top level.
 """
 
 from __future__ import annotations
@@ -87,3 +89,39 @@ EXTRA_SUBCOMMANDS: dict[str, list[tuple[list[Any], dict[str, Any]]]] = {
         ),
     ]
 }
+
+
+_CLUSTER_FLAGS = {"~": [{"+": "admin"}, {"+": "noscript"}, {"+": "stale"}]}
+_CLUSTER_ACL = {"~": [{"+": "@admin"}, {"+": "@slow"}, {"+": "@dangerous"}]}
+
+
+def _cluster_command(
+    name: str, arity: int, summary: str, arguments: list[Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    info = [name, arity, _CLUSTER_FLAGS, 0, 0, 0, _CLUSTER_ACL, {"~": []}, {"~": []}, {"~": []}]
+    docs = {
+        "%": [
+            ["summary", summary],
+            ["since", "0.1.0"],
+            ["group", "cluster"],
+            ["complexity", "O(N) where N is the number of members"],
+            ["arguments", arguments],
+        ]
+    }
+    return info, docs
+
+
+EXTRA_COMMANDS: list[tuple[list[Any], dict[str, Any]]] = [
+    _cluster_command(
+        "raft.nodes",
+        1,
+        "Returns every member of the Concord cluster as the leader sees it.",
+        [],
+    ),
+    _cluster_command(
+        "raft.transfer_leader",
+        -1,
+        "Hands Raft leadership to a voter (the most up-to-date one by default).",
+        [_arg(("name", "name"), ("type", "string"), ("flags", {"~": [{"+": "optional"}]}))],
+    ),
+]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .. import REDIS_VERSION
+from ..cluster import ClusterError
 from ..commands import CommandError, CommandSpec
 from ..commands.errors import SYNTAX
 from ..commands.glob import glob_match
@@ -782,3 +783,61 @@ def save(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
 def lastsave(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
     # The last snapshot written (or restored) by this node, else the start-up time.
     return int(d.state.node.snapshot_time) or d.state.last_save
+
+
+# -- the cluster (Concord's own commands) ---------------------------------------------------
+
+NODE_FIELDS: Final = (
+    "name",
+    "address",
+    "role",
+    "voter",
+    "match",
+    "lag",
+    "last_contact_ms",
+    "reachable",
+)
+
+
+@control("raft.nodes")
+def raft_nodes(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
+    """One entry per member, as the leader sees it (a follower asks the leader)."""
+    node = d.state.node
+
+    async def ask() -> object:
+        try:
+            rows = await node.leader_request(["nodes"])
+        except ClusterError as error:
+            return ErrorReply(error.message)
+        return [_node_entry(row, client.proto) for row in rows]
+
+    return ask()
+
+
+def _node_entry(row: dict[str, object], proto: int) -> object:
+    pairs = []
+    for field in NODE_FIELDS:
+        value = row.get(field)
+        pairs.append((field.encode(), value if isinstance(value, int) else str(value).encode()))
+    if proto >= 3:
+        return Map(pairs)
+    return [item for pair in pairs for item in pair]
+
+
+@control("raft.transfer_leader")
+def raft_transfer_leader(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
+    """RAFT.TRANSFER_LEADER [name]: hand leadership to `name`, or to the most up-to-date
+    voter; +OK once it leads."""
+    if len(argv) > 2:
+        raise CommandError(SYNTAX)
+    target = argv[1].decode(errors="replace") if len(argv) == 2 else None
+    node = d.state.node
+
+    async def transfer() -> object:
+        try:
+            await node.leader_request(["transfer", target])
+        except ClusterError as error:
+            return ErrorReply(error.message)
+        return OK
+
+    return transfer()

@@ -32,7 +32,7 @@ from typing import Final
 
 import redis
 
-from concord_resp.cli import ToolError, call
+from concord_resp.operator import ToolError, call
 from tests.support.processes import ConcordProcess, wait_until_serving
 from tests.support.proxy import FaultProxy
 from tests.support.workload import connect

@@ -1,0 +1,197 @@
+"""The `concord` tool's cluster commands: status, members, transfer-leader, snapshot.
+
+Each connects to one node (`-h`, `-p`) over RESP. What only the leader knows (the members'
+match indexes, lag and reachability) comes from `RAFT.NODES`, which any node answers by
+asking the leader; each member's own view (term, commit and applied index) comes from its
+`INFO raft`. Output is a human-readable table, or JSON with `--json`. Exit status: 0 when the
+command worked (for `status`: the cluster is healthy), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from typing import Any
+
+Call = Callable[..., object]  # (host, port, *args, timeout=...) -> reply; raises ToolError
+
+NODE_COLUMNS = ("name", "address", "role", "voter", "match", "lag", "last_contact_ms", "reachable")
+
+
+class ToolError(Exception):
+    pass
+
+
+def _encode_command(*args: str) -> bytes:
+    out = b"*%d\r\n" % len(args)
+    for arg in args:
+        data = arg.encode()
+        out += b"$%d\r\n%s\r\n" % (len(data), data)
+    return out
+
+
+def _read_reply(file: object) -> object:
+    readline = file.readline  # type: ignore[attr-defined]
+    line: bytes = readline()
+    if not line:
+        raise ToolError("connection closed by server")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise ToolError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        length = int(rest)
+        if length < 0:
+            return None
+        data: bytes = file.read(length + 2)  # type: ignore[attr-defined]
+        return data[:-2].decode("utf-8", "replace")
+    if kind == b"*":
+        count = int(rest)
+        return None if count < 0 else [_read_reply(file) for _ in range(count)]
+    raise ToolError(f"unexpected reply {line!r}")
+
+
+def call(host: str, port: int, *args: str, timeout: float = 5.0) -> object:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(_encode_command(*args))
+            with sock.makefile("rb") as file:
+                return _read_reply(file)
+    except OSError as error:
+        raise ToolError(f"cannot reach {host}:{port}: {error}") from None
+
+
+def parse_nodes(reply: object) -> list[dict[str, Any]]:
+    """RAFT.NODES (RESP2: one flat field/value array per member) as dicts."""
+    if not isinstance(reply, list):
+        raise ToolError(f"unexpected RAFT.NODES reply {reply!r:.200}")
+    rows = []
+    for entry in reply:
+        if not isinstance(entry, list) or len(entry) % 2:
+            raise ToolError(f"unexpected RAFT.NODES entry {entry!r:.200}")
+        rows.append({str(entry[i]): entry[i + 1] for i in range(0, len(entry), 2)})
+    return rows
+
+
+def parse_info(text: object) -> dict[str, str]:
+    fields = {}
+    for line in str(text).splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith("#"):
+            fields[key] = value
+    return fields
+
+
+def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    cells = [[str(row.get(column, "")) for column in columns] for row in rows]
+    headers = [column.upper().replace("_", "-") for column in columns]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def members(call: Call, host: str, port: int, *, as_json: bool) -> int:
+    rows = parse_nodes(call(host, port, "RAFT.NODES"))
+    print(json.dumps(rows, indent=2) if as_json else table(rows, NODE_COLUMNS))
+    return 0
+
+
+def status(call: Call, host: str, port: int, *, as_json: bool) -> int:
+    """Every member's role, term, commit/applied index, lag and health, and a verdict."""
+    here = parse_info(call(host, port, "INFO", "raft"))
+    try:
+        rows = parse_nodes(call(host, port, "RAFT.NODES"))
+        problem = None
+    except ToolError as error:  # no leader: show what this node knows
+        problem = str(error)
+        rows = [
+            {"name": name, "role": "?", "voter": 1}
+            for name in here.get("raft_voters", "").split(",")
+            if name
+        ]
+        rows += [
+            {"name": name, "role": "?", "voter": 0}
+            for name in here.get("raft_learners", "").split(",")
+            if name
+        ]
+        for key, value in here.items():
+            if key.startswith("member_"):
+                name = key.removeprefix("member_")
+                address = value.split(",", 1)[0].removeprefix("address=")
+                for row in rows:
+                    if row["name"] == name:
+                        row["address"] = address
+    for row in rows:
+        info = _member_info(call, str(row.get("address", "")))
+        row["term"] = info.get("raft_term", "-")
+        row["commit"] = info.get("raft_commit_index", "-")
+        row["applied"] = info.get("raft_applied_index", "-")
+        row["health"] = "up" if info else "down"
+        if info and row.get("reachable") == 0:
+            row["health"] = "up, cut off from the leader"
+    verdict, healthy = _verdict(rows, problem)
+    if as_json:
+        print(json.dumps({"verdict": verdict, "healthy": healthy, "nodes": rows}, indent=2))
+    else:
+        columns = ("name", "address", "role", "voter", "term", "commit", "applied", "lag")
+        print(table(rows, (*columns, "last_contact_ms", "health")))
+        print(verdict)
+    return 0 if healthy else 1
+
+
+def _member_info(call: Call, address: str) -> dict[str, str]:
+    """INFO raft of the member at `host:port@cluster-port`, or {} if it does not answer."""
+    client, _, _ = address.partition("@")
+    host, _, port = client.rpartition(":")
+    if not port.isdigit():
+        return {}
+    try:
+        return parse_info(call(host, int(port), "INFO", "raft", timeout=2.0))
+    except Exception:  # down, or not answering: the table says so
+        return {}
+
+
+def _verdict(rows: list[dict[str, Any]], problem: str | None) -> tuple[str, bool]:
+    voters = [row for row in rows if row.get("voter") == 1]
+    quorum = len(voters) // 2 + 1
+    if problem is not None:
+        return f"UNAVAILABLE: {problem}", False
+    leader = next((row["name"] for row in rows if row.get("role") == "leader"), None)
+    reachable = [row for row in voters if row.get("reachable") == 1]
+    lags = [int(row["lag"]) for row in rows if isinstance(row.get("lag"), int)]
+    summary = (
+        f"leader {leader}, {len(reachable)}/{len(voters)} voters reachable (quorum {quorum}),"
+        f" largest lag {max(lags, default=0)}"
+    )
+    if leader is None or len(reachable) < quorum:
+        return f"UNAVAILABLE: {summary}", False
+    down = [row["name"] for row in rows if row.get("reachable") != 1 or row["health"] != "up"]
+    if down:
+        return f"DEGRADED: {', '.join(down)} not healthy; {summary}", False
+    return f"OK: {summary}", True
+
+
+def transfer_leader(call: Call, host: str, port: int, name: str | None, *, as_json: bool) -> int:
+    call(host, port, "RAFT.TRANSFER_LEADER", *([name] if name else []), timeout=30.0)
+    rows = parse_nodes(call(host, port, "RAFT.NODES"))
+    leader = next((row["name"] for row in rows if row.get("role") == "leader"), None)
+    print(json.dumps({"leader": leader}) if as_json else f"leader is now {leader}")
+    return 0
+
+
+def snapshot(call: Call, host: str, port: int, *, as_json: bool) -> int:
+    """SAVE on that node (only this client waits), then where the snapshot is."""
+    call(host, port, "SAVE", timeout=600.0)
+    index = parse_info(call(host, port, "INFO", "raft")).get("raft_snapshot_index")
+    print(
+        json.dumps({"snapshot_index": int(index or 0)})
+        if as_json
+        else f"snapshot written at index {index}"
+    )
+    return 0
