@@ -97,6 +97,10 @@ OPERATIONS: dict[str, Callable[[argparse.Namespace], int]] = {
         call, a.host, a.port, a.name, as_json=a.json
     ),
     "snapshot": lambda a: operator.snapshot(call, a.host, a.port, as_json=a.json),
+    "join": lambda a: operator.join(call, a.host, a.port, a.name, a.address, as_json=a.json),
+    "remove": lambda a: operator.remove(
+        call, a.host, a.port, a.name, force=a.force, as_json=a.json
+    ),
 }
 
 
@@ -122,6 +126,20 @@ def tool_main(argv: list[str] | None = None) -> None:
         help="every member's role, term, indexes, lag and health, and a verdict line",
     )
     sub.add_parser("members", parents=[json_flag], help="the members as the leader sees them")
+    join = sub.add_parser(
+        "join",
+        parents=[json_flag],
+        help="add node NAME at HOST:PORT@CLUSTER-PORT as a learner (promoted once caught up)",
+    )
+    join.add_argument("name")
+    join.add_argument("address", help="host:port@cluster-port")
+    remove = sub.add_parser(
+        "remove",
+        parents=[json_flag],
+        help="remove node NAME (refused if too few reachable voters would be left)",
+    )
+    remove.add_argument("name")
+    remove.add_argument("--force", action="store_true", help="remove it even so")
     transfer = sub.add_parser(
         "transfer-leader",
         parents=[json_flag],

@@ -34,6 +34,7 @@ class Config:
     shutdown_timeout: float = 10.0
     cluster_port: int = 0  # 0: client port + 10000
     initial_cluster: str = ""  # name=host:port@cluster-port,... ; empty: a one-member cluster
+    join: str = ""  # host:port of a member to join through (a new node)
     heartbeat_ms: int = 100
     election_ms: int = 1000
     write_timeout_ms: int = 5000
@@ -164,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
         " cluster port in --initial-cluster, or the client port + 10000)",
     )
     parser.add_argument(
+        "--join",
+        default="",
+        metavar="HOST:PORT",
+        help="join a running cluster through any member's client port: added as a learner,"
+        " promoted to voter once caught up (needs --name; --bind, --port and --cluster-port"
+        " must be the address the others reach this node at)",
+    )
+    parser.add_argument(
         "--initial-cluster",
         default="",
         help="the founding members, name=host:port@cluster-port,... (default: this node alone)",
@@ -240,6 +249,12 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         raise ConfigError("--write-timeout-ms and --read-timeout-ms must be at least 100")
     if args.cluster_port and not 0 < args.cluster_port < 65536:
         raise ConfigError(f"--cluster-port must be between 1 and 65535, not {args.cluster_port}")
+    if args.join:
+        if args.initial_cluster:
+            raise ConfigError("--join and --initial-cluster exclude each other")
+        host, colon, port = args.join.rpartition(":")
+        if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"--join: {args.join!r} is not host:port (a member's client port)")
     if args.initial_cluster:
         members = parse_members(args.initial_cluster)
         if args.name not in members:
@@ -259,6 +274,7 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         segment_bytes=segment,
         cluster_port=args.cluster_port,
         initial_cluster=args.initial_cluster,
+        join=args.join,
         heartbeat_ms=args.heartbeat_ms,
         election_ms=args.election_ms,
         write_timeout_ms=args.write_timeout_ms,

@@ -1,4 +1,5 @@
-"""The `concord` tool's cluster commands: status, members, transfer-leader, snapshot.
+"""The `concord` tool's cluster commands: status, members, join, remove, transfer-leader,
+snapshot.
 
 Each connects to one node (`-h`, `-p`) over RESP. What only the leader knows (the members'
 match indexes, lag and reachability) comes from `RAFT.NODES`, which any node answers by
@@ -194,4 +195,19 @@ def snapshot(call: Call, host: str, port: int, *, as_json: bool) -> int:
         if as_json
         else f"snapshot written at index {index}"
     )
+    return 0
+
+
+def join(call: Call, host: str, port: int, name: str, address: str, *, as_json: bool) -> int:
+    """Add `name` at `address` as a learner (it is promoted once it has caught up). The node
+    itself is started with `concord-server --join`; this is for adding it beforehand."""
+    call(host, port, "RAFT.NODE", "ADD", name, address, timeout=30.0)
+    text = f"{name} added at {address} as a learner; it becomes a voter once caught up"
+    print(json.dumps({"added": name, "address": address}) if as_json else text)
+    return 0
+
+
+def remove(call: Call, host: str, port: int, name: str, *, force: bool, as_json: bool) -> int:
+    call(host, port, "RAFT.NODE", "REMOVE", name, *(["FORCE"] if force else []), timeout=30.0)
+    print(json.dumps({"removed": name}) if as_json else f"{name} removed")
     return 0

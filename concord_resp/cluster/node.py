@@ -48,6 +48,8 @@ from ..commands.machine import Op, command_op, encode_op, expire_op, multi_op
 from ..commands.snapshot import SnapshotError, restore_records, snapshot_records
 from ..raft.core import (
     NO_NODE,
+    ConfChange,
+    ConfChangeType,
     Config,
     ConfState,
     Entry,
@@ -93,6 +95,7 @@ log = logging.getLogger("concord.node")
 
 EXPIRE_BATCH: Final = 200
 APPLY_CHUNK: Final = 512
+FAREWELLS: Final = 6  # "you were removed" notices, half an election timeout apart
 CLUSTERDOWN: Final = encode_error("CLUSTERDOWN No raft leader")
 WRITE_TIMEOUT: Final = encode_error("TIMEOUT not committed yet")
 
@@ -192,6 +195,21 @@ class Member:
     def spec(self) -> str:
         return f"{self.name}={self.host}:{self.port}@{self.cluster_port}"
 
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}@{self.cluster_port}"
+
+    @classmethod
+    def parse(cls, name: str, address: str) -> Member:
+        """`host:port@cluster-port` (ValueError if it is not one)."""
+        host_port, at, cluster = address.rpartition("@")
+        host, colon, port = host_port.rpartition(":")
+        if not (name and at and colon and host and port.isdigit() and cluster.isdigit()):
+            raise ValueError(f"{address!r} is not host:port@cluster-port")
+        if not (0 < int(port) < 65536 and 0 < int(cluster) < 65536):
+            raise ValueError(f"{address!r} has a port out of range")
+        return cls(name, host.strip("[]"), int(port), int(cluster))
+
 
 def wall_clock_us() -> int:
     return time.time_ns() // 1000
@@ -282,7 +300,13 @@ class RaftNode:
         self.machine = machine
         self.wal = wal
         self.name = name
-        self.members = dict(members)
+        self.initial_members = dict(members)  # from --initial-cluster: the bootstrap
+        self.members = dict(members)  # known addresses: those plus changes in the log
+        self.removed = False  # this node was removed from the cluster
+        self.on_removed: Callable[[], None] | None = None  # the server records it
+        self._farewells: dict[str, Member] = {}  # removed members still being told so
+        self.cluster_id = ""  # set by the server (INFO raft; what a joining node adopts)
+        self.initial_cluster = ""  # --initial-cluster (or the one a joined node adopted)
         self.clock_us = clock_us
         self.expire_interval = expire_interval
         self.tick_seconds = tick_seconds
@@ -428,6 +452,7 @@ class RaftNode:
             rn.advance(ready)
             await trio.lowlevel.checkpoint()
         self.loaded_entries = self.machine.applied_index - storage.snapshot.meta.index
+        self._members_changed()
         if rn.raft.voters == (self.name,):
             rn.campaign()  # alone: no one to wait for
         self.loading = False
@@ -514,6 +539,7 @@ class RaftNode:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         self.transport = transport
+        self._members_changed()  # the peer link dials the members the log added
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             if transport is not None and self.snapshot_dir is not None:
@@ -556,6 +582,10 @@ class RaftNode:
             self._step_snapshots(rn)
             while self._actions:
                 self._actions.popleft()(rn)
+            if self._ticks_due:
+                self._promote_learners(rn)
+            if self.removed:
+                self._ticks_due = 0  # no more elections or heartbeats from us
             while self._ticks_due:
                 self._ticks_due -= 1
                 rn.tick()
@@ -591,6 +621,8 @@ class RaftNode:
                     self._nursery.start_soon(self._answer, sender, frame[1], frame[2])
                 elif kind == "answer":
                     self._answered(frame)
+                elif kind == "removed" and sender in self.members:
+                    self.set_removed()
             except (ValueError, TypeError, IndexError) as error:
                 log.warning("dropping a malformed frame from %s: %s", sender, error)
             except ProposalDropped as error:  # a peer's proposal we cannot take
@@ -789,8 +821,13 @@ class RaftNode:
                 else:
                     self._complete(op, reply, db_after, elapsed)
             elif entry.kind == EntryKind.CONF_CHANGE:
-                machine.apply_noop(entry.index)
-                rn.apply_conf_change(decode_conf_change(entry.data))
+                change = decode_conf_change(entry.data)
+                address = None if change.type == ConfChangeType.REMOVE else change.context
+                machine.apply_member_change(
+                    entry.index, change.node, address.decode() if address is not None else None
+                )
+                rn.apply_conf_change(change)
+                self._members_changed()
             else:
                 machine.apply_noop(entry.index)
         # Ops proposed at indexes now behind the log's end were overwritten.
@@ -887,6 +924,180 @@ class RaftNode:
             for proposal in waiting:
                 await proposal.wait()
 
+    # -- membership ------------------------------------------------------------------------
+
+    def _members_changed(self) -> None:
+        """The member directory follows the log: the initial members, plus those added,
+        minus those removed; the peer link dials whoever is in the configuration."""
+        machine = self.machine
+        before = self.members
+        members = {n: m for n, m in self.initial_members.items() if n not in machine.removed}
+        for name, address in machine.members.items():
+            try:
+                members[name] = Member.parse(name, address)
+            except ValueError:
+                log.error("member %s has an unusable address %r", name, address)
+        self.members = members
+        if self.name in machine.removed:
+            self.set_removed()
+        # A member just removed may never see the entry that removed it (we stop sending it
+        # entries at once): tell it for a while, so that it stops serving and campaigning.
+        nursery = self._nursery
+        for name in before.keys() - members.keys():
+            if nursery is not None and name in machine.removed and name not in self._farewells:
+                self._farewells[name] = before[name]
+                nursery.start_soon(self._farewell, name)
+        set_peers = getattr(self.transport, "set_peers", None)
+        rn = self.rn
+        if set_peers is not None and rn is not None:
+            configured = set(rn.raft.voters) | set(rn.raft.learners)
+            peers = {n: m for n, m in members.items() if n in configured and n != self.name}
+            set_peers(
+                {
+                    name: (member.host, member.cluster_port)
+                    for name, member in {**peers, **self._farewells}.items()
+                }
+            )
+
+    async def _farewell(self, name: str) -> None:
+        try:
+            for _ in range(FAREWELLS):
+                if self.transport is not None:
+                    self.transport.send(name, ["removed"])
+                await trio.sleep(self._election_timeout() / 2)
+        finally:
+            del self._farewells[name]
+        self._members_changed()
+
+    def set_removed(self) -> None:
+        """This node is no longer a member: it stops serving and campaigning."""
+        if self.removed:
+            return
+        self.removed = True
+        log.warning("this node was removed from the cluster; it no longer serves")
+        if self.on_removed is not None:
+            self.on_removed()
+
+    def _promote_learners(self, rn: RawNode) -> None:
+        """(Leader.) A learner that has caught up, and that we can reach, becomes a voter.
+        One change at a time: the core refuses a second while one is pending."""
+        raft = rn.raft
+        if raft.role != Role.LEADER or not raft.learners:
+            return
+        if raft.pending_conf_index > raft.log.applied:
+            return
+        status = getattr(self.transport, "status", None)
+        links = status() if status is not None else {}
+        for name in raft.learners:
+            progress = raft.progress.get(name)
+            member = self.members.get(name)
+            link = links.get(name)
+            if (
+                progress is None
+                or member is None
+                or not progress.recent_active
+                or progress.match < raft.log.committed
+                or (link is not None and not link.connected)
+            ):
+                continue
+            try:
+                rn.propose_conf_change(
+                    ConfChange(ConfChangeType.ADD_VOTER, name, member.address.encode())
+                )
+            except ProposalDropped:
+                return
+            log.info("promoting %s to voter: it has caught up", name)
+            return
+
+    async def _change_membership(self, change: ConfChange) -> int:
+        """(Leader.) Propose one membership change and wait until it is applied here. The
+        core refuses while another change is pending or before a new leader has committed
+        an entry of its term: that is retried until the write timeout."""
+        proposed: list[int] = []
+        refused: list[str] = []
+
+        def propose(rn: RawNode) -> None:
+            try:
+                proposed.append(rn.propose_conf_change(change))
+            except ProposalDropped as error:
+                refused.append(str(error))
+
+        with trio.move_on_after(self.write_timeout):
+            while not proposed:
+                refused.clear()
+                self._actions.append(propose)
+                self._kick()
+                while not (proposed or refused):
+                    await trio.sleep(self.tick_seconds / 4)
+                if refused and not self.is_leader:
+                    break
+                if refused:
+                    await trio.sleep(self.tick_seconds)
+            while proposed and self.machine.applied_index < proposed[0]:
+                await trio.sleep(self.tick_seconds / 4)
+        if refused and not proposed:
+            raise ClusterError(f"ERR cannot change the membership now ({refused[0]}); try again")
+        if not proposed or self.machine.applied_index < proposed[0]:
+            raise ClusterError("TIMEOUT the membership change was not committed in time")
+        return proposed[0]
+
+    async def add_member(self, name: str, address: str) -> str:
+        """(Leader.) Add `name` at `address` as a learner; it is promoted to voter once it
+        has caught up. Adding a member again at the same address changes nothing."""
+        rn = self.rn
+        assert rn is not None
+        raft = rn.raft
+        try:
+            member = Member.parse(name, address)
+        except ValueError as error:
+            raise ClusterError(f"ERR {error}") from None
+        if name in self.machine.removed:
+            raise ClusterError(
+                f"ERR a node named '{name}' was removed from this cluster; join under a new name"
+            )
+        if name in raft.voters or name in raft.learners:
+            known = self.members.get(name)
+            if known is not None and known.address == member.address:
+                return "voter" if name in raft.voters else "learner"
+            raise ClusterError(
+                f"ERR a member named '{name}' already exists at"
+                f" {known.address if known else 'an unknown address'}"
+            )
+        await self._change_membership(
+            ConfChange(ConfChangeType.ADD_LEARNER, name, member.address.encode())
+        )
+        return "learner"
+
+    async def remove_member(self, name: str, force: bool) -> str:
+        """(Leader.) Remove `name`. Refused if the voters left that we can reach would be
+        fewer than their quorum, unless `force`. The leader hands over leadership first and
+        lets the new leader remove it."""
+        rn = self.rn
+        assert rn is not None
+        raft = rn.raft
+        if name not in raft.voters and name not in raft.learners:
+            raise ClusterError(f"ERR no member named '{name}'")
+        voters_after = [voter for voter in raft.voters if voter != name]
+        if not voters_after:
+            raise ClusterError("ERR cannot remove the last voter")
+        rows = {row["name"]: row for row in self.nodes_table()}
+        reachable = [voter for voter in voters_after if rows[voter]["reachable"] == 1]
+        quorum = len(voters_after) // 2 + 1
+        if len(reachable) < quorum and not force:
+            raise ClusterError(
+                f"ERR removing '{name}' would leave {len(reachable)} reachable voters of"
+                f" {len(voters_after)}, fewer than a quorum ({quorum}); add FORCE to remove it"
+                " anyway"
+            )
+        if name == self.name:
+            await self.transfer_leadership()
+            # Checked above with this leader's fresh view; the new one has just been elected
+            # and may not have heard from every follower yet.
+            result = await self.leader_request(["remove", name, True])
+            return str(result)
+        await self._change_membership(ConfChange(ConfChangeType.REMOVE, name))
+        return "removed"
+
     # -- operator requests (RAFT.* commands) ------------------------------------------------
 
     async def leader_request(self, request: list[Any]) -> Any:
@@ -939,6 +1150,10 @@ class RaftNode:
             return await self.transfer_leadership(request[1])
         if kind == "nodes":
             return self.nodes_table()
+        if kind == "add" and len(request) == 3:
+            return await self.add_member(str(request[1]), str(request[2]))
+        if kind == "remove" and len(request) == 3:
+            return await self.remove_member(str(request[1]), bool(request[2]))
         raise ClusterError(f"ERR unknown request {kind!r}")
 
     def _election_timeout(self) -> float:
@@ -1011,7 +1226,7 @@ class RaftNode:
             rows.append(
                 {
                     "name": name,
-                    "address": member.spec().partition("=")[2] if member else "?",
+                    "address": member.address if member else "?",
                     "role": "leader"
                     if name == raft.lead
                     else ("learner" if learner else "follower"),
@@ -1164,6 +1379,13 @@ class RaftNode:
         if sender is None or directory is None:
             self._snapshot_sent(msg.to, False)
             return
+        if msg.to not in meta.conf_state.members():
+            # Taken before `msg.to` joined, so it would refuse it: take one now (its joining
+            # is applied here), which Raft sends when it tries again.
+            log.info("taking a snapshot that includes %s, which has just joined", msg.to)
+            self.start_snapshot()
+            self._snapshot_sent(msg.to, False)
+            return
         path = directory / file_name(meta.index, meta.term)
         if not path.exists():
             log.warning("cannot send snapshot %s to %s: it is gone", path.name, msg.to)
@@ -1230,6 +1452,7 @@ class RaftNode:
     def _installed(self, info: SnapshotInfo, machine: StateMachine) -> None:
         """A snapshot from the leader is durable: it becomes the state machine."""
         self.machine.adopt(machine)
+        self._members_changed()
         self.snapshot_index = info.index
         self.snapshot_time = time.time()
         self.bytes_since_snapshot = 0

@@ -131,6 +131,11 @@ class StateMachine:
         self.last_time_us = 0  # the newest leader timestamp applied
         self.sessions: dict[str, SessionState] = {}
         self.session_sweep = 0  # log time of the last sweep of idle sessions
+        # Membership changes made through the log (the initial members come from the
+        # command line, the same on every node): name -> "host:port@cluster-port", and the
+        # names removed (a removed node learns it from here).
+        self.members: dict[str, str] = {}
+        self.removed: set[str] = set()
 
     def reset(self) -> None:
         """Back to the empty state of index 0 (before a snapshot is restored)."""
@@ -139,6 +144,8 @@ class StateMachine:
         self.last_time_us = 0
         self.sessions = {}
         self.session_sweep = 0
+        self.members = {}
+        self.removed = set()
 
     def adopt(self, other: StateMachine) -> None:
         """Take over `other`'s replicated state (a snapshot restored beside this machine,
@@ -148,6 +155,8 @@ class StateMachine:
         self.last_time_us = other.last_time_us
         self.sessions = other.sessions
         self.session_sweep = other.session_sweep
+        self.members = other.members
+        self.removed = other.removed
 
     # -- applying log entries ----------------------------------------------------------
 
@@ -207,6 +216,17 @@ class StateMachine:
             if time_us - state.last_seen_us > SESSION_IDLE_US
         ]:
             del self.sessions[session_id]
+
+    def apply_member_change(self, index: int, name: str, address: str | None) -> None:
+        """A committed membership change: `name` joins (or moves) at `address`, or leaves
+        (`address` None)."""
+        self.apply_noop(index)
+        if address is None:
+            self.members.pop(name, None)
+            self.removed.add(name)
+        else:
+            self.members[name] = address
+            self.removed.discard(name)
 
     def apply_noop(self, index: int) -> None:
         """An entry with no command (a new leader's no-op) still advances the index."""

@@ -14,6 +14,7 @@ Records, in order (the writer and the reader live in the driver; this module doe
     ["keys", [[key, value, raw, expires_ms|None, version, override|None], ...]]   chunks
     ["tombstones", [[key, version], ...]]                        oldest first, chunks
     ["sessions", [[id, floor, last_seen_us, [[seq, reply, db_after], ...]], ...]]  chunks
+    ["members", {name: address}, [removed name, ...]]            if any change was made
     ["end", record_count]
 
 `raw` keeps a value's bytearray-ness (Redis's "raw" encoding after an in-place change), and a
@@ -157,6 +158,9 @@ def snapshot_records(machine: StateMachine) -> Iterator[list[Any]]:
     for record in _chunks(_session_rows(machine.sessions), "sessions"):
         yield record
         count += 1
+    if machine.members or machine.removed:
+        yield ["members", dict(machine.members), sorted(machine.removed)]
+        count += 1
     yield ["end", count + 1]
 
 
@@ -215,6 +219,12 @@ def _restore_record(
                 db.encoding_overrides[key] = (override[0], override[1])
     elif kind == "tombstones" and db is not None:
         db.tombstones.update((key, version) for key, version in record[1])
+    elif kind == "members":
+        members, removed = record[1], record[2]
+        if not (isinstance(members, dict) and isinstance(removed, list)):
+            raise ValueError("members")
+        machine.members = {str(name): str(address) for name, address in members.items()}
+        machine.removed = {str(name) for name in removed}
     elif kind == "sessions":
         for session_id, floor, last_seen, replies in record[1]:
             state = machine.sessions[session_id] = SessionState()

@@ -96,19 +96,34 @@ _CLUSTER_ACL = {"~": [{"+": "@admin"}, {"+": "@slow"}, {"+": "@dangerous"}]}
 
 
 def _cluster_command(
-    name: str, arity: int, summary: str, arguments: list[Any]
+    name: str,
+    arity: int,
+    summary: str,
+    arguments: list[Any],
+    subcommands: list[tuple[list[Any], dict[str, Any]]] | None = None,
 ) -> tuple[list[Any], dict[str, Any]]:
-    info = [name, arity, _CLUSTER_FLAGS, 0, 0, 0, _CLUSTER_ACL, {"~": []}, {"~": []}, {"~": []}]
-    docs = {
-        "%": [
-            ["summary", summary],
-            ["since", "0.1.0"],
-            ["group", "cluster"],
-            ["complexity", "O(N) where N is the number of members"],
-            ["arguments", arguments],
-        ]
-    }
-    return info, docs
+    subs = [info for info, _ in subcommands or []]
+    info = [name, arity, _CLUSTER_FLAGS, 0, 0, 0, _CLUSTER_ACL, {"~": []}, {"~": []}, subs]
+    pairs: list[list[Any]] = [
+        ["summary", summary],
+        ["since", "0.1.0"],
+        ["group", "cluster"],
+        ["complexity", "O(N) where N is the number of members"],
+    ]
+    if subcommands:
+        pairs.append(["subcommands", {"%": [[i[0], d] for i, d in subcommands]}])
+    else:
+        pairs.append(["arguments", arguments])
+    return info, {"%": pairs}
+
+
+def _string(name: str, *, optional: bool = False, token: str | None = None) -> dict[str, Any]:
+    pairs: list[tuple[str, Any]] = [("name", name), ("type", "pure-token" if token else "string")]
+    if token:
+        pairs.append(("token", token))
+    if optional:
+        pairs.append(("flags", {"~": [{"+": "optional"}]}))
+    return _arg(*pairs)
 
 
 EXTRA_COMMANDS: list[tuple[list[Any], dict[str, Any]]] = [
@@ -119,9 +134,29 @@ EXTRA_COMMANDS: list[tuple[list[Any], dict[str, Any]]] = [
         [],
     ),
     _cluster_command(
+        "raft.node",
+        -2,
+        "A container for membership changes.",
+        [],
+        [
+            _cluster_command(
+                "raft.node|add",
+                4,
+                "Adds a node as a learner; it becomes a voter once it has caught up.",
+                [_string("name"), _string("address")],
+            ),
+            _cluster_command(
+                "raft.node|remove",
+                -3,
+                "Removes a node, unless too few reachable voters would be left (FORCE).",
+                [_string("name"), _string("force", optional=True, token="FORCE")],
+            ),
+        ],
+    ),
+    _cluster_command(
         "raft.transfer_leader",
         -1,
         "Hands Raft leadership to a voter (the most up-to-date one by default).",
-        [_arg(("name", "name"), ("type", "string"), ("flags", {"~": [{"+": "optional"}]}))],
+        [_string("name", optional=True)],
     ),
 ]

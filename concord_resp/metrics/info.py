@@ -338,6 +338,8 @@ def _raft(state: ServerState) -> list[tuple[str, object]]:
         ("raft_snapshots_sent", node.snapshots_sent),
         ("raft_snapshots_received", node.snapshots_received),
         ("raft_log_segments_deleted", node.segments_deleted),
+        ("raft_cluster_id", node.cluster_id),
+        ("raft_initial_cluster", node.initial_cluster),
         ("raft_voters", ",".join(raft.voters)),
         ("raft_learners", ",".join(raft.learners)),
     ]

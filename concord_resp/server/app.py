@@ -17,6 +17,8 @@ import os
 import secrets
 import signal
 import socket
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -26,6 +28,7 @@ import trio
 from ..cluster import ClusterError, Member, RaftNode
 from ..commands import StateMachine, build_table
 from ..config import Config, parse_members
+from ..operator import ToolError, call, parse_info
 from ..raft.driver import WriteAheadLog
 from ..raft.driver.transport import PeerTransport
 from . import transactions  # noqa: F401  (registers MULTI/EXEC/WATCH)
@@ -56,6 +59,34 @@ def cluster_members(config: Config) -> tuple[dict[str, Member], str | None]:
     }
     specs = ",".join(sorted(member.spec() for member in members.values()))
     return members, hashlib.sha256(specs.encode()).hexdigest()[:32]
+
+
+def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
+    """Ask the member at `--join` to add this node as a learner. Returns the cluster's
+    founding member list and id. Retried while the cluster has no leader (or the seed is
+    unreachable) until `timeout`; a refusal (a name taken at another address, say) stops."""
+    host, _, port = config.join.rpartition(":")
+    address = f"{config.bind}:{config.port}@{config.peer_port}"
+    deadline = time.monotonic() + timeout
+    problem = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            info = parse_info(call(host, int(port), "INFO", "raft"))
+            initial, cluster_id = info.get("raft_initial_cluster"), info.get("raft_cluster_id")
+            if not initial or not cluster_id:
+                raise StartupError(
+                    f"{config.join} runs alone (no --initial-cluster or --join): it cannot"
+                    " take new members"
+                )
+            call(host, int(port), "RAFT.NODE", "ADD", config.name, address, timeout=30.0)
+            log.info("joined the cluster through %s as %s at %s", config.join, config.name, address)
+            return initial, cluster_id
+        except ToolError as error:
+            problem = str(error)
+            if not problem.startswith(("CLUSTERDOWN", "TIMEOUT", "LOADING", "cannot reach")):
+                raise StartupError(f"cannot join through {config.join}: {problem}") from None
+            time.sleep(0.5)
+    raise StartupError(f"cannot join through {config.join}: {problem}")
 
 
 def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str, object]]:
@@ -137,9 +168,21 @@ class Server:
         self.config = config
         table = build_table()
         self.machine = StateMachine(table)
-        self.members, cluster_id = cluster_members(config)
-        self.lock_fd, self.meta = open_data_dir(config, cluster_id)
+        if config.join:
+            self.lock_fd, self.meta = open_data_dir(config, None)
+            if not isinstance(self.meta.get("initial_cluster"), str):
+                # A new node: become a learner through the seed, then keep what it said
+                # (restarting with the same data directory does not join again).
+                initial, joined_id = join_cluster(config)
+                self.meta = {**self.meta, "cluster_id": joined_id, "initial_cluster": initial}
+                _write_atomically(config.dir / "meta", cbor2.dumps(self.meta))
+            config = replace(config, initial_cluster=str(self.meta["initial_cluster"]))
+            self.members, _ = cluster_members(config)
+        else:
+            self.members, cluster_id = cluster_members(config)
+            self.lock_fd, self.meta = open_data_dir(config, cluster_id)
         self.cluster_id = str(self.meta["cluster_id"])
+        self.config = config
         wal = WriteAheadLog(
             config.dir / "wal", fsync=config.wal_fsync, segment_bytes=config.segment_bytes
         )
@@ -160,6 +203,10 @@ class Server:
             snapshot_bytes=config.snapshot_bytes,
             catch_up_entries=config.snapshot_catchup_entries,
         )
+        self.node.cluster_id = self.cluster_id
+        self.node.initial_cluster = config.initial_cluster
+        self.node.removed = bool(self.meta.get("removed"))
+        self.node.on_removed = self._record_removal
         self.transport: PeerTransport | None = None
         self.state = ServerState(config, table, self.machine, self.node)
         self.dispatcher = Dispatcher(self.state, CONTROL)
@@ -186,7 +233,7 @@ class Server:
                     # take it out of the cycle collector's full passes (see cli.server_main).
                     gc.collect()
                     gc.freeze()
-                    if len(self.members) > 1:
+                    if self.config.initial_cluster:
                         await root.start(self._run_transport)
                     root.start_soon(self._run_node, node_scope)
                     root.start_soon(self._sample_ops)
@@ -232,11 +279,15 @@ class Server:
             await self.node.run(self.transport)
 
     async def _run_transport(self, *, task_status: trio.TaskStatus[int]) -> None:
-        me = self.members[self.config.name]
+        config = self.config
+        members = self.node.members  # the founding members and those the log added
+        me = members.get(config.name) or Member(
+            config.name, config.bind, config.port, config.peer_port
+        )
         peers = {
             name: (member.host, member.cluster_port)
-            for name, member in self.members.items()
-            if name != self.config.name
+            for name, member in members.items()
+            if name != config.name
         }
         self.transport = PeerTransport(
             self.config.name,
@@ -249,7 +300,7 @@ class Server:
             "Raft peer link on %s:%d; members %s",
             self.config.bind,
             self.config.cluster_port or me.cluster_port,
-            ", ".join(sorted(self.members)),
+            ", ".join(sorted(members)),
         )
         # The port in --initial-cluster is where the others reach us; --cluster-port, if given,
         # is where we listen (they differ when something, like a test's proxy, sits between).
@@ -260,6 +311,12 @@ class Server:
         while True:
             self.state.sample_ops()
             await trio.sleep(0.1)
+
+    def _record_removal(self) -> None:
+        """Remember in the data directory that this node was removed (it may not have the
+        log entry that says so)."""
+        self.meta = {**self.meta, "removed": True}
+        _write_atomically(self.config.dir / "meta", cbor2.dumps(self.meta))
 
     async def _hand_over_leadership(self) -> None:
         """A leader shutting down first hands leadership to the most up-to-date voter, so a

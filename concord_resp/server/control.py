@@ -841,3 +841,33 @@ def raft_transfer_leader(d: Dispatcher, client: ClientState, argv: list[bytes]) 
         return OK
 
     return transfer()
+
+
+@control("raft.node|add")
+def raft_node_add(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
+    """RAFT.NODE ADD name host:port@cluster-port: +OK once the node is a learner (it is
+    promoted to voter when it has caught up); +OK too if it is already a member there."""
+    return _membership(
+        d, ["add", argv[2].decode(errors="replace"), argv[3].decode(errors="replace")]
+    )
+
+
+@control("raft.node|remove")
+def raft_node_remove(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
+    """RAFT.NODE REMOVE name [FORCE]."""
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].upper() != b"FORCE"):
+        raise CommandError(SYNTAX)
+    return _membership(d, ["remove", argv[2].decode(errors="replace"), len(argv) == 4])
+
+
+def _membership(d: Dispatcher, request: list[object]) -> object:
+    node = d.state.node
+
+    async def change() -> object:
+        try:
+            await node.leader_request(request)
+        except ClusterError as error:
+            return ErrorReply(error.message)
+        return OK
+
+    return change()

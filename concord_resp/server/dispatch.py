@@ -36,6 +36,9 @@ log = logging.getLogger("concord.server")
 
 LOADING: Final = CommandError("LOADING Concord is loading the dataset in memory")
 QUEUED_REPLY: Final = b"+QUEUED\r\n"
+REMOVED: Final = CommandError("ERR this node was removed from the cluster")
+# What a removed node still answers: enough to see what happened to it.
+SERVED_WHEN_REMOVED: Final = frozenset({"ping", "info", "quit", "hello", "reset", "raft.nodes"})
 
 # Connection-level commands that read the keyspace (they need a read point first).
 READS_STATE: Final = frozenset({"watch", "exec"})
@@ -173,6 +176,9 @@ class Dispatcher:
                 push(encode_error(self._reject(client, argv, error)))
                 continue
             client.last_command = spec.name
+            if self.node.removed and spec.name not in SERVED_WHEN_REMOVED:
+                push(encode_error(self._reject(client, argv, REMOVED)))
+                continue
             if self.node.loading and not spec.ok_loading:
                 # Refused like any rejected command (inside MULTI it makes EXEC fail).
                 push(encode_error(self._reject(client, argv, LOADING)))

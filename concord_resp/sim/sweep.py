@@ -67,7 +67,8 @@ class SweepReport:
             f"{self.wall_seconds:.1f}s wall ({self.steps_per_second():.0f} steps/s per core, "
             f"{self.steps / self.wall_seconds if self.wall_seconds else 0:.0f} steps/s overall);"
             f" {self.total('node_compactions')} compactions,"
-            f" {self.total('node_snapshots_in')} snapshots installed"
+            f" {self.total('node_snapshots_in')} snapshots installed,"
+            f" {self.total('conf_changes')} membership changes"
         )
 
 

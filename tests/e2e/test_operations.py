@@ -1,6 +1,7 @@
 """Operating a live cluster of real processes: RAFT.NODES and RAFT.TRANSFER_LEADER on every
 node, a leader that hands over leadership when it gets SIGTERM, and the `concord` tool's
-status, members, transfer-leader and snapshot commands (tables, --json, exit codes)."""
+status, members, join, remove, transfer-leader and snapshot commands (tables, --json, exit
+codes). Membership changes under load are in test_membership.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,6 +112,22 @@ def test_the_concord_tool_reports_and_operates_the_cluster(tmp_path: Path) -> No
         assert result.returncode == 1 and "no voter named 'nosuch'" in result.stderr
         result = concord(port, "snapshot")
         assert result.returncode == 0 and result.stdout.startswith("snapshot written at index")
+
+        # A member added at an address nobody answers at stays a learner (never promoted
+        # while the leader cannot reach it) until it is removed again.
+        result = concord(port, "join", "n9", "127.0.0.1:1@2")
+        assert result.returncode == 0, result.stderr
+        time.sleep(1.5)  # three election timeouts: a reachable learner would be promoted
+        rows = {m["name"]: m for m in json.loads(concord(port, "members", "--json").stdout)}
+        assert (rows["n9"]["role"], rows["n9"]["voter"], rows["n9"]["reachable"]) == (
+            "learner", 0, 0
+        )  # fmt: skip
+        assert concord(port, "status").returncode == 1  # a member is not healthy
+        result = concord(port, "remove", "n9", "--json")
+        assert result.returncode == 0 and json.loads(result.stdout) == {"removed": "n9"}
+        result = concord(port, "remove", "nosuch")
+        assert result.returncode == 1 and "no member named 'nosuch'" in result.stderr
+        assert concord(port, "status").returncode == 0
 
         down = next(name for name in cluster.names if name != follower)
         cluster.kill(down)

@@ -27,6 +27,9 @@ def test_ci_sweep_finds_nothing_with_all_switches_off(capsys: pytest.CaptureFixt
     # Compaction and InstallSnapshot are part of what the sweep exercises.
     assert report.total("node_compactions") > 1000
     assert report.total("node_snapshots_in") > 100
+    # So are membership changes, during partitions and crashes.
+    assert report.total("conf_changes") > 100
+    assert report.total("partitions") > 100 and report.total("crashes") > 100
 
 
 def test_the_sweep_command_reports_failing_seeds_with_their_replay_command(

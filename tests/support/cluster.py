@@ -139,6 +139,7 @@ class LocalCluster:
     ) -> None:
         self.base_dir = base_dir
         self.size = size
+        self.extra_args = list(extra_args)
         self.members: dict[str, Member] = {}
         ports = iter(reserved_ports(3 * size))
         for number in range(1, size + 1):
@@ -242,6 +243,29 @@ class LocalCluster:
         member.process.start(wait=True)
         member.paused = member.down = False
 
+    def join(self, name: str, through: str) -> None:
+        """Start a new member `name` with `--join` through member `through` (not proxied);
+        returns once it answers PING (it is a learner by then)."""
+        if self.proxy is not None:
+            raise RuntimeError("members join only unproxied clusters")
+        port, cluster_port = reserved_ports(2)
+        process = ConcordProcess(self.base_dir / name, port=port)
+        process.args = [
+            "--name",
+            name,
+            "--cluster-port",
+            str(cluster_port),
+            "--join",
+            f"{HOST}:{self.members[through].port}",
+            "--fsync",
+            "always",
+            *TIMING,
+            *self.extra_args,
+        ]
+        member = self.members[name] = Member(name, port, cluster_port, cluster_port, process)
+        process.start(wait=True)
+        member.down = False
+
     def pause(self, name: str) -> None:
         """SIGSTOP: the process keeps its sockets but does nothing until `resume`."""
         member = self.members[name]
@@ -328,12 +352,15 @@ class LocalCluster:
             if info.get("raft_role") != "leader" or name in exclude:
                 continue
             term = info.get("raft_term")
+            voters = (info.get("raft_voters") or "").split(",")
             agree = sum(
                 1
-                for other in infos.values()
-                if other.get("raft_leader") == name and other.get("raft_term") == term
+                for voter, other in infos.items()
+                if voter in voters
+                and other.get("raft_leader") == name
+                and other.get("raft_term") == term
             )
-            if agree > self.size // 2:
+            if agree > len(voters) // 2:
                 return name
         return None
 
