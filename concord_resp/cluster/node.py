@@ -95,6 +95,7 @@ log = logging.getLogger("concord.node")
 
 EXPIRE_BATCH: Final = 200
 APPLY_CHUNK: Final = 512
+PROMOTE_LAG: Final = 64  # a learner this close to the commit index has caught up
 FAREWELLS: Final = 6  # "you were removed" notices, half an election timeout apart
 CLUSTERDOWN: Final = encode_error("CLUSTERDOWN No raft leader")
 WRITE_TIMEOUT: Final = encode_error("TIMEOUT not committed yet")
@@ -996,7 +997,7 @@ class RaftNode:
                 progress is None
                 or member is None
                 or not progress.recent_active
-                or progress.match < raft.log.committed
+                or progress.match + PROMOTE_LAG < raft.log.committed
                 or (link is not None and not link.connected)
             ):
                 continue

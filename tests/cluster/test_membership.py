@@ -113,3 +113,20 @@ async def test_removing_the_leader_hands_over_leadership_first(tmp_path: Path) -
         assert new is not lead and new.rn is not None
         assert set(new.rn.raft.voters) == {n for n in link.nodes if n != lead.name}
         assert await write(new, b"SET", b"k", b"v") == b"+OK\r\n"
+
+
+async def test_force_removes_even_without_a_reachable_quorum(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as link:
+        lead = await leader_of(link)
+        first, second = (node for node in link.nodes.values() if node is not lead)
+        link.cut.add(first.name)
+        await reachable(lead, first.name, False)
+        # Committed under the old configuration (the leader and `second`), after which the
+        # two voters left need `first` back to commit anything.
+        assert await lead.leader_request(["remove", second.name, True]) == "removed"
+        assert lead.rn is not None and set(lead.rn.raft.voters) == {lead.name, first.name}
+        link.cut.clear()
+        assert await write(lead, b"SET", b"k", b"after") == b"+OK\r\n"
+        with trio.fail_after(5):
+            while first.machine.keyspace.dbs[0].get(b"k", 0) != b"after":
+                await trio.sleep(0.01)
