@@ -1104,6 +1104,10 @@ class RaftNode:
     async def leader_request(self, request: list[Any]) -> Any:
         """Run an operator request (`["transfer", name or None]`, `["nodes"]`) on the
         leader: here if this node leads, else over the peer link. Raises ClusterError."""
+        if not self.leader:  # just started, or an election is running: give it a moment
+            with trio.move_on_after(2 * self._election_timeout()):
+                while not self.leader:
+                    await self._leader_changed.wait()
         if self.is_leader:
             return await self._serve(request)
         leader = self.leader

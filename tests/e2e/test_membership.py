@@ -29,9 +29,14 @@ def voters(cluster: LocalCluster, via: str) -> set[str]:
 
 def wait_voters(cluster: LocalCluster, via: str, expected: set[str]) -> None:
     deadline = time.monotonic() + 30
-    while voters(cluster, via) != expected:
-        assert time.monotonic() < deadline, f"voters {voters(cluster, via)}, not {expected}"
+    seen: set[str] | str = "nothing yet"
+    while seen != expected:
+        assert time.monotonic() < deadline, f"voters {seen}, not {expected}"
         time.sleep(0.05)
+        try:
+            seen = voters(cluster, via)
+        except redis.RedisError as error:  # no leader for a moment (a change, a restart)
+            seen = str(error)
 
 
 def raft(cluster: LocalCluster, via: str, *args: str) -> object:
