@@ -47,6 +47,13 @@ CLUSTER_ARGS = (
     "5000",
     "--read-timeout-ms",
     "5000",
+    # The server's defaults, over the tests' frequent snapshots and tiny segments.
+    "--snapshot-entries",
+    "100000",
+    "--segment-size",
+    "64mb",
+    "--snapshot-catchup-entries",
+    "1000",
 )
 
 WORKLOADS = [
