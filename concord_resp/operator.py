@@ -11,59 +11,16 @@ command worked (for `status`: the cluster is healthy), 1 otherwise.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from typing import Any
+
+from .server.resp_client import ToolError, call, parse_info
+
+__all__ = ["ToolError", "call", "members", "parse_info", "parse_nodes", "status"]
 
 Call = Callable[..., object]  # (host, port, *args, timeout=...) -> reply; raises ToolError
 
 NODE_COLUMNS = ("name", "address", "role", "voter", "match", "lag", "last_contact_ms", "reachable")
-
-
-class ToolError(Exception):
-    pass
-
-
-def _encode_command(*args: str) -> bytes:
-    out = b"*%d\r\n" % len(args)
-    for arg in args:
-        data = arg.encode()
-        out += b"$%d\r\n%s\r\n" % (len(data), data)
-    return out
-
-
-def _read_reply(file: object) -> object:
-    readline = file.readline  # type: ignore[attr-defined]
-    line: bytes = readline()
-    if not line:
-        raise ToolError("connection closed by server")
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        raise ToolError(rest.decode())
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        length = int(rest)
-        if length < 0:
-            return None
-        data: bytes = file.read(length + 2)  # type: ignore[attr-defined]
-        return data[:-2].decode("utf-8", "replace")
-    if kind == b"*":
-        count = int(rest)
-        return None if count < 0 else [_read_reply(file) for _ in range(count)]
-    raise ToolError(f"unexpected reply {line!r}")
-
-
-def call(host: str, port: int, *args: str, timeout: float = 5.0) -> object:
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(_encode_command(*args))
-            with sock.makefile("rb") as file:
-                return _read_reply(file)
-    except OSError as error:
-        raise ToolError(f"cannot reach {host}:{port}: {error}") from None
 
 
 def parse_nodes(reply: object) -> list[dict[str, Any]]:
@@ -76,15 +33,6 @@ def parse_nodes(reply: object) -> list[dict[str, Any]]:
             raise ToolError(f"unexpected RAFT.NODES entry {entry!r:.200}")
         rows.append({str(entry[i]): entry[i + 1] for i in range(0, len(entry), 2)})
     return rows
-
-
-def parse_info(text: object) -> dict[str, str]:
-    fields = {}
-    for line in str(text).splitlines():
-        key, sep, value = line.partition(":")
-        if sep and not key.startswith("#"):
-            fields[key] = value
-    return fields
 
 
 def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:

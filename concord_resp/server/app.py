@@ -28,7 +28,6 @@ import trio
 from ..cluster import ClusterError, Member, RaftNode
 from ..commands import StateMachine, build_table
 from ..config import Config, parse_members
-from ..operator import ToolError, call, parse_info
 from ..raft.driver import WriteAheadLog
 from ..raft.driver.transport import PeerTransport
 from . import transactions  # noqa: F401  (registers MULTI/EXEC/WATCH)
@@ -36,6 +35,7 @@ from .client import ClientState
 from .connection import FlushQueue, send_all, serve_connection
 from .control import CONTROL
 from .dispatch import Dispatcher
+from .resp_client import ToolError, call, parse_info
 from .state import ServerState
 
 log = logging.getLogger("concord.server")
