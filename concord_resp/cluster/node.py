@@ -1040,7 +1040,20 @@ class RaftNode:
             raise ClusterError(f"ERR cannot change the membership now ({refused[0]}); try again")
         if not proposed or self.machine.applied_index < proposed[0]:
             raise ClusterError("TIMEOUT the membership change was not committed in time")
+        if not self._in_effect(change):
+            # Our entry was replaced by a new leader's before it committed.
+            raise ClusterError("TIMEOUT leadership changed before the change committed; try again")
         return proposed[0]
+
+    def _in_effect(self, change: ConfChange) -> bool:
+        rn = self.rn
+        assert rn is not None
+        voters, learners = rn.raft.voters, rn.raft.learners
+        if change.type == ConfChangeType.REMOVE:
+            return change.node not in voters and change.node not in learners
+        if change.type == ConfChangeType.ADD_LEARNER:
+            return change.node in learners or change.node in voters  # promoted already
+        return change.node in voters
 
     async def add_member(self, name: str, address: str) -> str:
         """(Leader.) Add `name` at `address` as a learner; it is promoted to voter once it
