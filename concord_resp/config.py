@@ -35,6 +35,7 @@ class Config:
     cluster_port: int = 0  # 0: client port + 10000
     initial_cluster: str = ""  # name=host:port@cluster-port,... ; empty: a one-member cluster
     join: str = ""  # host:port of a member to join through (a new node)
+    advertise: str = ""  # host:port@cluster-port the others reach a joining node at
     heartbeat_ms: int = 100
     election_ms: int = 1000
     write_timeout_ms: int = 5000
@@ -173,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
         " must be the address the others reach this node at)",
     )
     parser.add_argument(
+        "--advertise",
+        default="",
+        metavar="HOST:PORT@CLUSTER-PORT",
+        help="with --join: the address the other members reach this node at, if not"
+        " --bind:--port@--cluster-port (behind NAT or a proxy)",
+    )
+    parser.add_argument(
         "--initial-cluster",
         default="",
         help="the founding members, name=host:port@cluster-port,... (default: this node alone)",
@@ -255,6 +263,13 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         host, colon, port = args.join.rpartition(":")
         if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
             raise ConfigError(f"--join: {args.join!r} is not host:port (a member's client port)")
+    if args.advertise:
+        try:
+            parse_members(f"{args.name}={args.advertise}")
+        except ConfigError:
+            raise ConfigError(
+                f"--advertise: {args.advertise!r} is not host:port@cluster-port"
+            ) from None
     if args.initial_cluster:
         members = parse_members(args.initial_cluster)
         if args.name not in members:
@@ -275,6 +290,7 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         cluster_port=args.cluster_port,
         initial_cluster=args.initial_cluster,
         join=args.join,
+        advertise=args.advertise,
         heartbeat_ms=args.heartbeat_ms,
         election_ms=args.election_ms,
         write_timeout_ms=args.write_timeout_ms,

@@ -66,7 +66,7 @@ def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
     founding member list and id. Retried while the cluster has no leader (or the seed is
     unreachable) until `timeout`; a refusal (a name taken at another address, say) stops."""
     host, _, port = config.join.rpartition(":")
-    address = f"{config.bind}:{config.port}@{config.peer_port}"
+    address = config.advertise or f"{config.bind}:{config.port}@{config.peer_port}"
     deadline = time.monotonic() + timeout
     problem = "no answer"
     while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ while a minority is cut off, and the minority side must answer errors only.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -173,3 +174,55 @@ def test_five_nodes_isolate_leader_and_kill_a_follower(tmp_path: Path) -> None:
         cluster.start(victim)
         assert_refused(workload, [old], start, end)
         progress(workload, [old, victim], 5)
+
+
+def test_membership_changes_across_partitions(tmp_path: Path) -> None:
+    """A follower is cut off and removed by the majority, a new node joins through the
+    majority while it is still cut off, then the leader of the new configuration is isolated
+    and healed. Clients on the members that stay (and on the new one at the end) must see a
+    linearizable history; the removed node never serves again."""
+    with LocalCluster(tmp_path, 3) as cluster:
+        leader = cluster.leader()
+        cut, other = (name for name in cluster.names if name != leader)
+        stay = [leader, other]
+        workload = Workload({n: cluster.ports[n] for n in stay}, clients=4, seed=91).start()
+        try:
+            workload.wait_for(PROGRESS, writes=True)
+            assert cluster.proxy is not None
+            cluster.proxy.isolate(cut)
+            progress(workload, stay)
+            client = cluster.client(other, timeout=30)
+            assert client.execute_command("RAFT.NODE", "REMOVE", cut) == b"OK"
+            cluster.join("n4", through=other)
+            deadline = now() + 30 * 10**9
+            while {
+                row[b"name"].decode()
+                for row in client.execute_command("RAFT.NODES")
+                if row[b"voter"] == 1
+            } != {leader, other, "n4"}:
+                assert now() < deadline, "n4 was not promoted"
+                time.sleep(0.05)
+            client.close()
+            progress(workload, stay)
+            # A partition inside the new configuration: its leader alone on one side.
+            new_leader = cluster.leader(exclude=[cut])
+            rest = [name for name in (leader, other, "n4") if name != new_leader]
+            cluster.proxy.isolate(new_leader)
+            cluster.leader(exclude=[cut, new_leader])
+            progress(workload, [name for name in rest if name in stay])
+            cluster.proxy.heal()
+            progress(workload, stay)
+        finally:
+            workload.stop()
+        workload.ports["n4"] = cluster.ports["n4"]
+        workload.final_reads([*stay, "n4"])
+        assert_valid(workload)
+        removed = cluster.client(cut)
+        try:
+            removed.get("register:0")
+        except Exception as error:
+            assert "removed" in str(error) or "No raft leader" in str(error), error
+        else:
+            raise AssertionError("the removed node served a read")
+        finally:
+            removed.close()

@@ -244,17 +244,22 @@ class LocalCluster:
         member.paused = member.down = False
 
     def join(self, name: str, through: str) -> None:
-        """Start a new member `name` with `--join` through member `through` (not proxied);
-        returns once it answers PING (it is a learner by then)."""
-        if self.proxy is not None:
-            raise RuntimeError("members join only unproxied clusters")
-        port, cluster_port = reserved_ports(2)
+        """Start a new member `name` with `--join` through member `through`; returns once it
+        answers PING (it is a learner by then). Behind the proxy it advertises the proxy's
+        port for it, as the founding members do."""
+        port, cluster_port, listen_port = reserved_ports(3)
+        if self.proxy is None:
+            listen_port = cluster_port
+        else:
+            self.proxy.add_route(name, cluster_port, listen_port)
         process = ConcordProcess(self.base_dir / name, port=port)
         process.args = [
             "--name",
             name,
             "--cluster-port",
-            str(cluster_port),
+            str(listen_port),
+            "--advertise",
+            f"{HOST}:{port}@{cluster_port}",
             "--join",
             f"{HOST}:{self.members[through].port}",
             "--fsync",
@@ -262,7 +267,7 @@ class LocalCluster:
             *TIMING,
             *self.extra_args,
         ]
-        member = self.members[name] = Member(name, port, cluster_port, cluster_port, process)
+        member = self.members[name] = Member(name, port, cluster_port, listen_port, process)
         process.start(wait=True)
         member.down = False
 

@@ -64,6 +64,7 @@ class FaultProxy:
         self._error: BaseException | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop: trio.Event | None = None
+        self._nursery: trio.Nursery | None = None
 
     # -- lifecycle (test thread) ------------------------------------------------------------
 
@@ -122,6 +123,12 @@ class FaultProxy:
         """Lift every rule."""
         self._set_rules(set())
 
+    def add_route(self, name: str, listen_port: int, target_port: int) -> None:
+        """A member that joined: listen on `listen_port` for it (its advertised cluster port)
+        and forward to `target_port`; rules on other links are unchanged."""
+        self.routes[name] = (listen_port, target_port)
+        self._call_async(partial(self._listen, name, listen_port, target_port))
+
     def blocked(self) -> frozenset[Link]:
         return frozenset(self._call(lambda: set(self._blocked)))
 
@@ -169,15 +176,21 @@ class FaultProxy:
         self._token = trio.lowlevel.current_trio_token()
         self._stop = trio.Event()
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             for name, (listen_port, target_port) in self.routes.items():
-                listeners = await trio.open_tcp_listeners(listen_port, host=HOST)
-                handler = partial(self._handle, name, target_port)
-                nursery.start_soon(
-                    partial(trio.serve_listeners, handler, listeners, handler_nursery=nursery)
-                )
+                await self._listen(name, listen_port, target_port)
             self._ready.set()
             await self._stop.wait()
             nursery.cancel_scope.cancel()
+
+    async def _listen(self, name: str, listen_port: int, target_port: int) -> None:
+        nursery = self._nursery
+        assert nursery is not None
+        listeners = await trio.open_tcp_listeners(listen_port, host=HOST)
+        handler = partial(self._handle, name, target_port)
+        nursery.start_soon(
+            partial(trio.serve_listeners, handler, listeners, handler_nursery=nursery)
+        )
 
     async def _handle(self, dst: str, target_port: int, stream: trio.SocketStream) -> None:
         head: tuple[str, bytes] | None = None
