@@ -1,6 +1,6 @@
 """Restart and disk figures with a real concord-server and 1 million keys (issue 5).
 
-    .venv/bin/python scripts/dev/restart_figures.py [--keys 1000000]
+    PYTHONPATH=. .venv/bin/python scripts/dev/restart_figures.py [--keys 1000000]
 
 Writes `--keys` distinct keys to a single node with the default snapshot settings, then
 overwrites every key once more, and reports: the data directory's size after each pass (disk
@@ -16,61 +16,26 @@ import argparse
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import redis
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.processes import ConcordProcess
 
 
-class Server:
-    def __init__(self, directory: Path, *args: str) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.args = list(args)
-        self.log = directory.parent / f"{directory.name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
+class Server(ConcordProcess):
+    """A concord-server process (the tests' launcher), timed from spawn to first PONG."""
 
-    def start(self) -> float:
-        """Start; returns the seconds until PING answered PONG."""
+    def timed_start(self) -> float:
         started = time.monotonic()
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "concord_resp",
-                    "--port",
-                    str(self.port),
-                    "--dir",
-                    str(self.directory),
-                    *self.args,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = started + 300
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis(port=self.port, socket_timeout=5).ping():
-                    return time.monotonic() - started
-            except (redis.ConnectionError, redis.ResponseError, redis.TimeoutError):
-                pass
-            time.sleep(0.01)
-        raise TimeoutError("the server did not start")
+        self.start()  # returns once PING answers PONG, i.e. loading is done
+        return time.monotonic() - started
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    def stop_with(self, sig: int) -> None:
+        os.kill(self.pid, sig)
         assert self.process is not None
-        os.kill(self.process.pid, sig)
         self.process.wait(timeout=120)
 
     def client(self) -> redis.Redis:
@@ -114,21 +79,21 @@ def main() -> None:
         seconds = write(server, args.keys, "first")
         server.wait_for_snapshots()
         print(
-            f"wrote {args.keys} keys in {seconds:.1f} s; data dir {megabytes(server.directory):.1f} MB"
+            f"wrote {args.keys} keys in {seconds:.1f} s; data dir {megabytes(server.data_dir):.1f} MB"
         )
         seconds = write(server, args.keys, "second")
         server.wait_for_snapshots()
-        size = megabytes(server.directory)
-        wal = megabytes(server.directory / "wal")
-        snapshots = megabytes(server.directory / "snapshots")
+        size = megabytes(server.data_dir)
+        wal = megabytes(server.data_dir / "wal")
+        snapshots = megabytes(server.data_dir / "snapshots")
         print(
             f"overwrote them in {seconds:.1f} s; data dir {size:.1f} MB"
             f" (log {wal:.1f} MB, snapshots {snapshots:.1f} MB)"
         )
         digest = server.client().execute_command("DEBUG", "DIGEST")
         for how, sig in (("clean stop", signal.SIGTERM), ("kill -9", signal.SIGKILL)):
-            server.stop(sig)
-            seconds = server.start()
+            server.stop_with(sig)
+            seconds = server.timed_start()
             assert server.client().execute_command("DEBUG", "DIGEST") == digest
             restored = re.findall(r"restored snapshot at index (\d+)", server.log.read_text())
             print(
@@ -141,9 +106,9 @@ def main() -> None:
         plain.start()
         write(plain, args.keys, "first")
         write(plain, args.keys, "second")
-        size = megabytes(plain.directory)
+        size = megabytes(plain.data_dir)
         plain.stop()
-        seconds = plain.start()
+        seconds = plain.timed_start()
         print(
             f"without snapshots: data dir {size:.1f} MB; restart {seconds:.2f} s to PONG"
             f" ({plain.last_load()})"
