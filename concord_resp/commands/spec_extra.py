@@ -91,7 +91,9 @@ EXTRA_SUBCOMMANDS: dict[str, list[tuple[list[Any], dict[str, Any]]]] = {
 }
 
 
-_CLUSTER_FLAGS = {"~": [{"+": "admin"}, {"+": "noscript"}, {"+": "stale"}]}
+# `no_multi`: an operator request waits on the cluster; inside MULTI it is refused, as Redis
+# refuses SAVE there.
+_CLUSTER_FLAGS = {"~": [{"+": "admin"}, {"+": "noscript"}, {"+": "stale"}, {"+": "no_multi"}]}
 _CLUSTER_ACL = {"~": [{"+": "@admin"}, {"+": "@slow"}, {"+": "@dangerous"}]}
 
 

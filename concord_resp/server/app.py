@@ -385,6 +385,10 @@ class Server:
                 await serve_connection(
                     self.state, self.dispatcher, sock, client, nursery, self.flush_queue
                 )
+        except Exception:
+            # A bug met while serving this client must not end the server (serve_connection
+            # tells the client); only this connection closes.
+            log.exception("internal error serving client id=%d addr=%s", client.id, client.addr)
         finally:
             self.state.clients.remove(client)
             sock.close()

@@ -29,6 +29,7 @@ class ClientState:
     proto: int = 2
     db: int = 0
     in_multi: bool = False
+    in_exec: bool = False  # running the connection-level commands of a transaction
     multi_dirty: bool = False  # a queued command was refused: EXEC answers EXECABORT
     queued: list[tuple[CommandSpec, list[bytes]]] = field(default_factory=list)
     watches: dict[tuple[int, bytes], Watch] = field(default_factory=dict)

@@ -62,7 +62,13 @@ class FlushQueue:
         queued, self._queued = self._queued, []
         for outbox in queued:
             outbox.queued = False
-            outbox.flush()
+            try:
+                outbox.flush()
+            except Exception:
+                # Runs in the node's apply loop: a bug in one client's replies must not stop
+                # the node. That client is told and disconnected.
+                log.exception("internal error sending replies to client id=%d", outbox.client.id)
+                outbox.fail()
 
 
 class Outbox:
@@ -145,6 +151,15 @@ class Outbox:
         client = self.client
         if client.stop_requested and not client.busy and self.idle and client.cancel is not None:
             client.cancel()  # shutting down and nothing more is owed: close now
+
+    def fail(self) -> None:
+        """Give up on this client after an internal error: tell it, then close it."""
+        if not self.closed:
+            self.items.clear()
+            self._send(b"-ERR internal error\r\n")
+            self.closed = True
+        if self.client.cancel is not None:
+            self.client.cancel()
 
     def _send(self, data: bytes) -> None:
         self.state.net_output_bytes += len(data)
@@ -260,6 +275,11 @@ async def serve_connection(
                 return
             outbox.flush()
             await outbox.wait_sent()
+    except Exception:
+        # A bug met while serving this client must not end the server: the client is told
+        # and disconnected (its replies may be out of step); the others go on.
+        log.exception("internal error serving client id=%d addr=%s", client.id, client.addr)
+        outbox.fail()
     finally:
         outbox.closed = True
         trio.lowlevel.notify_closing(sock)

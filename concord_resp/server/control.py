@@ -761,9 +761,14 @@ def bgsave(d: Dispatcher, client: ClientState, argv: list[bytes]) -> object:
     # SCHEDULE only matters in Redis when another kind of child runs; Concord has none.
     if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() != b"schedule"):
         raise CommandError(SYNTAX)
-    if not d.state.node.start_snapshot():
+    node = d.state.node
+    if node.snapshotting:
         raise CommandError(IN_PROGRESS)
-    return SimpleString(b"Background saving started")
+    node.start_snapshot()
+    # Redis schedules a BGSAVE run by EXEC (`server.in_exec`); Concord starts it at once.
+    return SimpleString(
+        b"Background saving scheduled" if client.in_exec else b"Background saving started"
+    )
 
 
 @control("save")

@@ -37,6 +37,7 @@ log = logging.getLogger("concord.server")
 LOADING: Final = CommandError("LOADING Concord is loading the dataset in memory")
 QUEUED_REPLY: Final = b"+QUEUED\r\n"
 REMOVED: Final = CommandError("ERR this node was removed from the cluster")
+NO_MULTI: Final = CommandError("ERR Command not allowed inside a transaction")
 # What a removed node still answers: enough to see what happened to it.
 SERVED_WHEN_REMOVED: Final = frozenset({"ping", "info", "quit", "hello", "reset", "raft.nodes"})
 
@@ -182,6 +183,9 @@ class Dispatcher:
             if self.node.loading and not spec.ok_loading:
                 # Refused like any rejected command (inside MULTI it makes EXEC fail).
                 push(encode_error(self._reject(client, argv, LOADING)))
+                continue
+            if client.in_multi and "no_multi" in spec.flags:
+                push(encode_error(self._reject(client, argv, NO_MULTI)))
                 continue
             if client.in_multi and spec.name not in NOT_QUEUED:
                 client.queued.append((spec, argv))

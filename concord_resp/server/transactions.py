@@ -21,6 +21,7 @@ Commands count in INFO (calls, failures, total_commands_processed) only if they 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
@@ -88,14 +89,18 @@ def _is_local(d: Dispatcher, spec: CommandSpec) -> bool:
 def _run_local(d: Dispatcher, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> bytes:
     try:
         result = d.control[spec.name](d, client, argv)
+        if inspect.iscoroutine(result) or isinstance(result, dispatch.PENDING_TYPES):
+            # Commands that wait (SAVE, RAFT.*) are `no_multi`, refused when queued; one
+            # that is not answers an internal error here rather than take the node down.
+            if inspect.iscoroutine(result):
+                result.close()
+            raise TypeError(f"{spec.name} cannot be answered inside a transaction")
     except CommandError as error:
         return encode_error(error.message)
     except Exception:
         # Often run from the node's apply loop (the EXEC reply is completed there): a bug in
         # one command must not take the node down.
         return d.internal_error(spec, argv)
-    if isinstance(result, dispatch.PENDING_TYPES):  # pragma: no cover - never queued
-        return encode_error("ERR command not allowed inside a transaction")
     if type(result) is dispatch.Encoded:
         return bytes(result)
     return encode_reply(result, client.proto)
@@ -109,7 +114,14 @@ def _finish(d: Dispatcher, client: ClientState, queued: Queued, applied: Iterato
         # Counted before running, as the dispatcher counts commands outside transactions.
         spec.calls += 1
         state.commands_processed += 1
-        part = _run_local(d, client, spec, argv) if _is_local(d, spec) else next(applied)
+        if _is_local(d, spec):
+            client.in_exec = True
+            try:
+                part = _run_local(d, client, spec, argv)
+            finally:
+                client.in_exec = False
+        else:
+            part = next(applied)
         if part[:1] == b"-":
             spec.failed_calls += 1
             state.errors.record(part)

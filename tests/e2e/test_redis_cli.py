@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from compat.harness import RawClient
+from tests.support.cluster import LocalCluster
 from tests.support.processes import ConcordProcess, RedisProcess
 
 REDIS_CLI = shutil.which("redis-cli")
@@ -137,3 +138,35 @@ def test_pipe_mass_insertion(
         )
         assert client.call([b"EXISTS", keys[0], keys[-1]]).raw == b":0\r\n"
         client.close()
+
+
+REFUSED_IN_MULTI = b"""MULTI
+SET refused:a b
+SAVE
+EXEC
+MULTI
+SET refused:a b
+RAFT.NODES
+EXEC
+GET refused:a
+PING
+"""
+
+
+def test_waiting_commands_inside_multi_are_refused_on_every_node(
+    concord_cluster: LocalCluster,
+) -> None:
+    """SAVE and RAFT.NODES inside MULTI once made the server exit (a follower, then the
+    leader: the cluster lost its quorum). They are refused when queued, as Redis refuses
+    SAVE, and every node goes on serving."""
+    leader = concord_cluster.leader()
+    follower = next(name for name in concord_cluster.names if name != leader)
+    refused = b"ERR Command not allowed inside a transaction"
+    for name in (follower, leader):
+        result = redis_cli(concord_cluster.ports[name], stdin=REFUSED_IN_MULTI)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines.count(refused) == 2, lines
+        assert lines[-2:] == [b"", b"PONG"]  # GET of the key never set, then PING
+    for name in concord_cluster.names:
+        assert redis_cli(concord_cluster.ports[name], "PING", stdin=b"").stdout == b"PONG\n"
