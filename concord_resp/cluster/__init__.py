@@ -1,5 +1,8 @@
-"""The glue between connections and the Raft log: proposals, forwarding, reads, expiry."""
+"""The glue between connections and the Raft log, one module per concern (see `node`)."""
 
-from .node import ClusterError, Member, Proposal, RaftNode
+from .membership import Member
+from .node import NodeConfig, RaftNode
+from .proposals import Proposal
+from .reads import ClusterError
 
-__all__ = ["ClusterError", "Member", "Proposal", "RaftNode"]
+__all__ = ["ClusterError", "Member", "NodeConfig", "Proposal", "RaftNode"]

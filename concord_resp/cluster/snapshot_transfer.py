@@ -1,13 +1,13 @@
 """InstallSnapshot over the peer link (issue 5): the leader streams a snapshot file in chunks,
 the follower writes them to a temporary file, checks the whole file and installs it.
 
-Frames, on the same links as Raft messages:
+Frames (`peer_protocol`), on the same links as Raft messages:
 
-- leader to follower: `["snap", transfer, seq, chunk, message]`. `transfer` names one stream,
-  `seq` counts its chunks from 0, `chunk` holds at most `CHUNK_BYTES` of the file. `message` is
-  None except on the last chunk, which carries the Raft InstallSnapshot message (encoded):
-  the follower steps it into its core only once the file is on disk and checked.
-- follower to leader: `["snap-ack", transfer, seq, error]`: chunk `seq` is written (`error`
+- leader to follower: `SnapshotChunk(transfer, seq, chunk, message)`. `transfer` names one
+  stream, `seq` counts its chunks from 0, `chunk` holds at most `CHUNK_BYTES` of the file.
+  `message` is None except on the last chunk, which carries the Raft InstallSnapshot message
+  (encoded): the follower steps it into its core only once the file is on disk and checked.
+- follower to leader: `SnapshotAck(transfer, seq, error)`: chunk `seq` is written (`error`
   None; for the last chunk, the snapshot is checked and installed as a file), or the
   transfer failed and `error` says why.
 
@@ -28,18 +28,17 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import trio
+
+from ..raft.driver.transport import Transport
+from .peer_protocol import SnapshotAck, SnapshotChunk, encode
 
 log = logging.getLogger("concord.snapshots")
 
 CHUNK_BYTES: Final = 1 << 20
 WINDOW: Final = 4
-
-
-class Transport(Protocol):
-    def send(self, to: str, frame: object) -> bool: ...
 
 
 class TransferFailed(Exception):
@@ -93,14 +92,12 @@ class SnapshotSender:
             stream.error = stream.error or reason
             stream.changed.set()
 
-    def acknowledged(self, sender: str, frame: list[Any]) -> None:
-        """A `snap-ack` frame from `sender`."""
+    def acknowledged(self, sender: str, frame: SnapshotAck) -> None:
+        """An acknowledgement from `sender`."""
         stream = self._streams.get(sender)
-        if stream is None or len(frame) != 4 or frame[1] != stream.transfer:
+        if stream is None or frame.transfer != stream.transfer:
             return  # an old stream's
-        seq, error = frame[2], frame[3]
-        if type(seq) is not int:
-            return
+        seq, error = frame.seq, frame.error
         if error is not None:  # the first error says what went wrong
             stream.error = stream.error or f"the follower refused it: {error}"
         elif seq > stream.acked:
@@ -139,8 +136,8 @@ class SnapshotSender:
                 chunk = await trio.to_thread.run_sync(file.read, self.chunk_bytes)
                 offset += len(chunk)
                 last = offset >= size
-                frame = ["snap", stream.transfer, seq, chunk, message if last else None]
-                if not self.transport.send(to, frame):
+                frame = SnapshotChunk(stream.transfer, seq, chunk, message if last else None)
+                if not self.transport.send(to, encode(frame)):
                     raise TransferFailed("the link to the follower is full or gone")
                 if last:
                     break
@@ -189,13 +186,13 @@ class SnapshotReceiver:
         self.transport = transport
         self.receive_path = receive_path
         self.install = install
-        self._queue: deque[tuple[str, list[Any]]] = deque()
+        self._queue: deque[tuple[str, SnapshotChunk]] = deque()
         self._wake = trio.Event()
         self._current: _Incoming | None = None
         self.received = 0  # snapshots received whole (INFO)
 
-    def offer(self, sender: str, frame: list[Any]) -> None:
-        """A `snap` frame (from the event loop; written in order by `run`)."""
+    def offer(self, sender: str, frame: SnapshotChunk) -> None:
+        """A chunk (from the event loop; written in order by `run`)."""
         if len(self._queue) > 2 * WINDOW:
             return  # more than the window: not our leader's stream; it times out
         self._queue.append((sender, frame))
@@ -213,12 +210,8 @@ class SnapshotReceiver:
             with trio.CancelScope(shield=True):
                 await self._abandon()
 
-    async def _chunk(self, sender: str, frame: list[Any]) -> None:
-        if len(frame) != 5:
-            return
-        _, transfer, seq, chunk, message = frame
-        if type(transfer) is not str or type(seq) is not int or type(chunk) is not bytes:
-            return
+    async def _chunk(self, sender: str, frame: SnapshotChunk) -> None:
+        transfer, seq, chunk, message = frame.transfer, frame.seq, frame.chunk, frame.message
         current = self._current
         if seq == 0:
             await self._abandon()  # a new stream supersedes any other
@@ -250,7 +243,7 @@ class SnapshotReceiver:
         self._ack(sender, transfer, seq, None)
 
     def _ack(self, sender: str, transfer: str, seq: int, error: str | None) -> None:
-        self.transport.send(sender, ["snap-ack", transfer, seq, error])
+        self.transport.send(sender, encode(SnapshotAck(transfer, seq, error)))
 
     async def _abandon(self) -> None:
         current, self._current = self._current, None

@@ -1,13 +1,17 @@
 """The command table and the pure command handlers over the keyspace.
 
 `build_table()` loads the declarative specs and binds every pure handler registered with
-`@command`; the server layer binds the connection-level ones. `StateMachine` applies committed
-log entries (see `machine`).
+`@command` (the `PURE` registry), each with its route; the server layer passes its registry
+of connection-level handlers too, and the table checks every route against Redis's flags.
+`StateMachine` applies committed log entries (see `machine`).
 """
+
+from typing import Any
 
 from . import keys, server_cmds, strings  # noqa: F401  (handlers register on import)
 from .context import Context, Stats
 from .errors import CommandError
+from .keyspecs import KeySpec, key_positions
 from .machine import (
     OP_COMMAND,
     OP_EXPIRE,
@@ -17,34 +21,44 @@ from .machine import (
     encode_command,
     encode_expire,
     encode_multi,
-    resolve_spec,
 )
-from .spec import HANDLERS, CommandSpec, CommandTable, Handler, bind_handlers, load_redis_specs
+from .registry import Registration, Registry, Route
+from .spec import PURE, CommandSpec, CommandTable, Handler, TableError, load_redis_specs
 
 
-def build_table() -> CommandTable:
-    """Every command Concord serves, with pure handlers bound."""
+def build_table(*registries: Registry[Any]) -> CommandTable:
+    """Every command Concord serves, with the pure handlers bound and then those of
+    `registries` (the server's connection-level ones, which complete the table)."""
     table = CommandTable(load_redis_specs())
-    bind_handlers(table, HANDLERS)
+    table.bind(PURE)
+    for registry in registries:
+        table.bind(registry)
+    if registries:
+        table.check_complete()
     return table
 
 
 __all__ = [
-    "HANDLERS",
     "OP_COMMAND",
     "OP_EXPIRE",
     "OP_MULTI",
+    "PURE",
     "CommandError",
     "CommandSpec",
     "CommandTable",
     "Context",
     "Handler",
+    "KeySpec",
+    "Registration",
+    "Registry",
+    "Route",
     "StateMachine",
     "Stats",
+    "TableError",
     "Watch",
     "build_table",
     "encode_command",
     "encode_expire",
     "encode_multi",
-    "resolve_spec",
+    "key_positions",
 ]

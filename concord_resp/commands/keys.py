@@ -28,6 +28,7 @@ from .errors import NO_SUCH_KEY, SYNTAX, CommandError, invalid_expire
 from .glob import glob_match, is_literal
 from .help import help_reply
 from .parse import option_name, parse_int
+from .registry import Route
 from .server_cmds import parse_db_number
 from .spec import command
 from .strings import lookup_read
@@ -462,6 +463,6 @@ _OBJECT_HELP: Final = (
 )
 
 
-@command("object|help")
+@command("object|help", route=Route.LOCAL)
 def object_help(ctx: Context, argv: list[bytes]) -> Reply:
     return help_reply("object", _OBJECT_HELP)

@@ -34,7 +34,7 @@ import cbor2
 from ..resp import NULL_ARRAY, ErrorReply, Reply
 from ..store import Keyspace
 from .context import Context, Rng, Stats
-from .errors import CommandError, unknown_command, unknown_subcommand, wrong_arity
+from .errors import CommandError
 from .spec import CommandSpec, CommandTable
 
 log = logging.getLogger("concord.machine")
@@ -262,10 +262,7 @@ class StateMachine:
 
     def resolve(self, argv: list[bytes]) -> CommandSpec:
         """The spec of a command (or subcommand), checking arity. Raises CommandError."""
-        spec = self.table.get(argv[0])
-        if spec is None:
-            raise unknown_command(argv)
-        return resolve_spec(spec, argv)
+        return self.table.lookup(argv)
 
     def run(self, ctx: Context, argv: list[bytes]) -> Reply:
         """Run one pure command; errors become error replies.
@@ -287,16 +284,3 @@ class StateMachine:
             name = argv[0].decode("utf-8", "replace").lower()
             log.exception("internal error applying %s at index %d", name, ctx.index)
             return ErrorReply(b"ERR internal error while running '%s'" % name.encode())
-
-
-def resolve_spec(spec: CommandSpec, argv: list[bytes]) -> CommandSpec:
-    """Descend into a subcommand if the command has them, checking arity on the way."""
-    argc = len(argv)
-    if spec.is_container and argc >= 2:
-        sub = spec.subcommands.get(argv[1].lower())
-        if sub is None:
-            raise unknown_subcommand(argv[1], spec.name)
-        spec = sub
-    if not spec.arity_ok(argc):
-        raise wrong_arity(spec.name)
-    return spec

@@ -27,6 +27,7 @@ from .errors import (
     wrong_arity,
 )
 from .parse import option_name, parse_int
+from .registry import Route
 from .spec import command
 
 INT_OUT_OF_RANGE: Final = "ERR value is out of range, value must between -2147483648 and 2147483647"
@@ -48,19 +49,19 @@ def parse_db_number(arg: bytes) -> int:
     return number
 
 
-@command("ping")
+@command("ping", route=Route.LOCAL)
 def ping(ctx: Context, argv: list[bytes]) -> Reply:
     if len(argv) > 2:
         raise wrong_arity("ping")
     return PONG if len(argv) == 1 else argv[1]
 
 
-@command("echo")
+@command("echo", route=Route.LOCAL)
 def echo(ctx: Context, argv: list[bytes]) -> Reply:
     return argv[1]
 
 
-@command("select")
+@command("select", route=Route.LOCAL)
 def select(ctx: Context, argv: list[bytes]) -> Reply:
     ctx.select(parse_db_number(argv[1]))
     return OK
@@ -104,13 +105,13 @@ def flushall(ctx: Context, argv: list[bytes]) -> Reply:
     return OK
 
 
-@command("time")
+@command("time", route=Route.LOCAL)
 def time_(ctx: Context, argv: list[bytes]) -> Reply:
     seconds, micros = divmod(ctx.now_us, 1_000_000)
     return [b"%d" % seconds, b"%d" % micros]
 
 
-@command("debug")
+@command("debug", route=Route.READ)
 def debug(ctx: Context, argv: list[bytes]) -> Reply:
     """Only the fingerprints (store.digest): equal on every node at the same applied index.
     Unlike Redis, DEBUG needs no `enable-debug-command`: nothing here changes or crashes."""

@@ -1,1 +1,5 @@
-"""Counters and the INFO command's sections."""
+"""Counters, as a leaf registry every layer can count into (see `registry`)."""
+
+from .registry import CommandStats, ErrorStats, Metrics
+
+__all__ = ["CommandStats", "ErrorStats", "Metrics"]

@@ -16,7 +16,9 @@ from .replies import (
     BigNumber,
     ErrorReply,
     Map,
+    MapPairs,
     Push,
+    Raw,
     RespSet,
     SimpleString,
     Verbatim,
@@ -128,6 +130,20 @@ def _encode_map(value: object, proto: int, out: list[bytes]) -> None:
         _encode(item, proto, out)
 
 
+def _encode_map_pairs(value: object, proto: int, out: list[bytes]) -> None:
+    pairs: list[tuple[object, object]] = value  # type: ignore[assignment]
+    out.append(
+        (b"%%%d\r\n" if proto == 3 else b"*%d\r\n") % (len(pairs) * (1 if proto == 3 else 2))
+    )
+    for key, item in pairs:
+        _encode(key, proto, out)
+        _encode(item, proto, out)
+
+
+def _encode_raw(value: object, proto: int, out: list[bytes]) -> None:
+    out.append(bytes(value))  # type: ignore[call-overload]
+
+
 def _encode_float(value: object, proto: int, out: list[bytes]) -> None:
     text = format_double(value)  # type: ignore[arg-type]
     if proto == 3:
@@ -176,6 +192,8 @@ _ENCODERS: dict[type, _Encoder] = {
     RespSet: _encode_set,
     Push: _encode_push,
     Map: _encode_map,
+    MapPairs: _encode_map_pairs,
+    Raw: _encode_raw,
     float: _encode_float,
     bool: _encode_bool,
     Verbatim: _encode_verbatim,

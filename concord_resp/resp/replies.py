@@ -10,6 +10,9 @@ and `encoder.encode_reply` renders them for RESP2 or RESP3. The mapping is:
     Map                 map (RESP3)          RespSet        set (RESP3)
     Verbatim            verbatim string      NULL_ARRAY     null array (RESP2 `*-1`)
     BigNumber           big number (RESP3)   Push           push (RESP3)
+    MapPairs            map (RESP3) that may repeat a key (COMMAND DOCS of a name asked twice)
+    Raw                 bytes already encoded for the connection's protocol (a transaction's
+                        reply, whose parts follow a HELLO inside it)
 
 In RESP2 the RESP3-only types degrade the way Redis degrades them (maps flatten to arrays,
 doubles become bulk strings, booleans become 1/0, verbatim strings become bulk strings).
@@ -34,6 +37,18 @@ class ErrorReply(bytes):
 
 class Map(dict):  # type: ignore[type-arg]
     """A RESP3 map; a flat key/value array in RESP2. Keys and values are reply values."""
+
+    __slots__ = ()
+
+
+class MapPairs(list):  # type: ignore[type-arg]
+    """A RESP3 map as a list of (key, value) pairs, in order, keys possibly repeated."""
+
+    __slots__ = ()
+
+
+class Raw(bytes):
+    """A reply already encoded for the protocol of the connection it is for."""
 
     __slots__ = ()
 

@@ -25,16 +25,16 @@ from typing import Final
 import cbor2
 import trio
 
-from ..cluster import ClusterError, Member, RaftNode
+from ..cluster import ClusterError, Member, NodeConfig, RaftNode
+from ..cluster.peer_protocol import PROTOCOL_VERSION
 from ..commands import StateMachine, build_table
 from ..config import Config, parse_members
 from ..raft.driver import WriteAheadLog
 from ..raft.driver.transport import PeerTransport
-from . import transactions  # noqa: F401  (registers MULTI/EXEC/WATCH)
 from .client import ClientState
 from .connection import FlushQueue, send_all, serve_connection
-from .control import CONTROL
 from .dispatch import Dispatcher
+from .handlers import CONNECTION
 from .resp_client import ToolError, call, parse_info
 from .state import ServerState
 
@@ -166,7 +166,7 @@ def open_listener(config: Config) -> socket.socket:
 class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
-        table = build_table()
+        table = build_table(CONNECTION)
         self.machine = StateMachine(table)
         if config.join:
             self.lock_fd, self.meta = open_data_dir(config, None)
@@ -187,11 +187,8 @@ class Server:
             config.dir / "wal", fsync=config.wal_fsync, segment_bytes=config.segment_bytes
         )
         tick = config.heartbeat_ms / 1000
-        self.node = RaftNode(
-            self.machine,
-            wal,
+        node_config = NodeConfig(
             name=config.name,
-            members=self.members,
             expire_interval=1 / config.hz,
             tick_seconds=tick,
             election_ticks=max(3, round(config.election_ms / config.heartbeat_ms)),
@@ -203,13 +200,14 @@ class Server:
             snapshot_bytes=config.snapshot_bytes,
             catch_up_entries=config.snapshot_catchup_entries,
         )
+        self.node = RaftNode(self.machine, wal, node_config, self.members)
         self.node.cluster_id = self.cluster_id
         self.node.initial_cluster = config.initial_cluster
-        self.node.removed = bool(self.meta.get("removed"))
-        self.node.on_removed = self._record_removal
+        self.node.membership.removed = bool(self.meta.get("removed"))
+        self.node.membership.on_removed = self._record_removal
         self.transport: PeerTransport | None = None
         self.state = ServerState(config, table, self.machine, self.node)
-        self.dispatcher = Dispatcher(self.state, CONTROL)
+        self.dispatcher = Dispatcher(self.state)
         self.flush_queue = FlushQueue()
         self.node.after_apply = self.flush_queue.flush
         self.shutdown = trio.Event()
@@ -295,6 +293,7 @@ class Server:
             peers,
             self.node.deliver,
             on_link_change=self.node.link_changed,
+            version=PROTOCOL_VERSION,
         )
         log.info(
             "Raft peer link on %s:%d; members %s",
@@ -362,7 +361,7 @@ class Server:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if len(clients) >= state.settings.maxclients:
-                clients.rejected_connections += 1
+                state.metrics.connections_rejected += 1
                 nursery.start_soon(_refuse, sock)
                 continue
             local = sock.getsockname()
@@ -373,6 +372,7 @@ class Server:
                 fd=sock.fileno(),
             )
             clients.add(client)
+            state.metrics.connections_received += 1
             nursery.start_soon(self._run_connection, sock, client, nursery)
 
     async def _run_connection(

@@ -92,8 +92,6 @@ class ClientRegistry:
     def __init__(self) -> None:
         self._clients: dict[int, ClientState] = {}
         self._next_id = 0
-        self.total_connections = 0
-        self.rejected_connections = 0
 
     def next_id(self) -> int:
         self._next_id += 1
@@ -101,7 +99,6 @@ class ClientRegistry:
 
     def add(self, client: ClientState) -> None:
         self._clients[client.id] = client
-        self.total_connections += 1
 
     def remove(self, client: ClientState) -> None:
         self._clients.pop(client.id, None)

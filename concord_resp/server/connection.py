@@ -27,7 +27,8 @@ import trio
 
 from ..resp import RequestParser, encode_error
 from .client import ClientState
-from .dispatch import Dispatcher, Pending
+from .dispatch import Dispatcher
+from .pending import Pending
 from .state import ServerState
 
 log = logging.getLogger("concord.server")
@@ -117,14 +118,14 @@ class Outbox:
     def push_pending(self, pending: Pending) -> None:
         self.items.append(pending)
         self._last = pending
-        pending.proposal.on_done = self._applied
+        pending.notify(self._applied)
 
     def _applied(self) -> None:
         self._flush_queue.add(self)
 
     def unfinished(self) -> Pending | None:
         last = self._last
-        return last if last is not None and not last.proposal.done else None
+        return last if last is not None and not last.done else None
 
     # -- sending -----------------------------------------------------------------------
 
@@ -141,7 +142,7 @@ class Outbox:
             head = items[0]
             if type(head) is bytes:
                 ready.append(head)
-            elif head.proposal.done:  # type: ignore[union-attr]
+            elif head.done:  # type: ignore[union-attr]
                 ready.append(head.encoded)  # type: ignore[union-attr]
             else:
                 break
@@ -162,7 +163,7 @@ class Outbox:
             self.client.cancel()
 
     def _send(self, data: bytes) -> None:
-        self.state.net_output_bytes += len(data)
+        self.state.metrics.net_output_bytes += len(data)
         if self._backlog:
             self._backlog.append(memoryview(data))
             return
@@ -202,8 +203,8 @@ class Outbox:
 
     async def settle(self) -> None:
         """Wait until every owed reply is applied and sent (before closing or reading on)."""
-        if self._last is not None and not self._last.proposal.done:
-            await self._last.proposal.wait()
+        if self._last is not None and not self._last.done:
+            await self._last.wait()
         self.flush()
         if self._backlog and self._drained is not None:
             await self._drained.wait()
@@ -252,7 +253,7 @@ async def serve_connection(
                     await outbox.settle()
                 return
             client.busy = True
-            state.net_input_bytes += len(data)
+            state.metrics.net_input_bytes += len(data)
             client.last_active = time.monotonic()
             parser.max_bulk_len = settings.proto_max_bulk_len
             parser.max_query_buffer = settings.client_query_buffer_limit
@@ -264,7 +265,7 @@ async def serve_connection(
                 # (A QUIT earlier in the batch ends the connection before the bad request.)
                 client.closing = True
                 if parser.error is not None:
-                    state.errors.record(parser.error)
+                    state.metrics.errors.record(parser.error)
                     outbox.push(encode_error(parser.error))
                 log.info(
                     "closing client id=%d addr=%s: %s", client.id, client.addr, parser.close_reason

@@ -108,11 +108,11 @@ def _apply_appendfsync(state: ServerState, value: object) -> None:
 
 def _apply_hz(state: ServerState, value: object) -> None:
     assert isinstance(value, int)
-    state.node.expire_interval = 1 / min(max(value, MIN_HZ), MAX_HZ)
+    state.node.expiry.interval = 1 / min(max(value, MIN_HZ), MAX_HZ)
 
 
 def current_hz(state: ServerState) -> int:
-    return round(1 / state.node.expire_interval)
+    return round(1 / state.node.expiry.interval)
 
 
 def _fixed(value: str) -> Callable[[ServerState], str]:

@@ -9,7 +9,7 @@ import time
 from ..cluster import RaftNode
 from ..commands import CommandTable, StateMachine
 from ..config import Config, RuntimeSettings
-from ..metrics.info import ErrorStats
+from ..metrics import Metrics
 from .client import ClientRegistry
 
 
@@ -28,17 +28,14 @@ class ServerState:
         self.started = time.time()
         self.last_save = int(self.started)  # Redis counts start-up as a save
         self.started_monotonic = time.monotonic()
-        self.commands_processed = 0
-        self.errors = ErrorStats()  # error replies by code: INFO errorstats, total_error_replies
-        self.net_input_bytes = 0
-        self.net_output_bytes = 0
+        self.metrics = Metrics()  # INFO's counters (commands, errors, traffic, connections)
         self.tcp_port = config.port
         self._samples: list[tuple[float, int]] = []
 
     def sample_ops(self) -> None:
         """Called every 100 ms: keep 16 samples of the command rate, as Redis does."""
         now = time.monotonic()
-        self._samples.append((now, self.commands_processed))
+        self._samples.append((now, self.metrics.commands_processed))
         del self._samples[:-16]
 
     def ops_per_sec(self) -> int:

@@ -14,7 +14,7 @@ import cbor2
 import trio
 import trio.testing
 
-from concord_resp.cluster import Member, Proposal, RaftNode
+from concord_resp.cluster import Member, NodeConfig, Proposal, RaftNode
 from concord_resp.commands import OP_COMMAND, OP_EXPIRE, StateMachine, build_table
 from concord_resp.commands.machine import encode_command, encode_expire
 from concord_resp.raft.core import Entry, EntryKind
@@ -28,12 +28,10 @@ def open_node(directory: Path, clock: trio.testing.MockClock) -> RaftNode:
     return RaftNode(
         StateMachine(build_table()),
         wal,
-        name="n1",
-        members={"n1": Member("n1", "127.0.0.1", 0, 0)},
-        clock_us=lambda: START_US + int(clock.current_time() * 1_000_000),
-        expire_interval=0.1,
         # Mock time runs ahead while the log writer thread works: no write may time out.
-        write_timeout=1e9,
+        NodeConfig("n1", expire_interval=0.1, write_timeout=1e9),
+        {"n1": Member("n1", "127.0.0.1", 0, 0)},
+        clock_us=lambda: START_US + int(clock.current_time() * 1_000_000),
     )
 
 
@@ -41,7 +39,7 @@ async def write(node: RaftNode, *argv: bytes) -> None:
     proposal = Proposal(OP_COMMAND, 0, list(argv))
     node.submit(proposal)
     await proposal.wait()
-    assert proposal.reply == b"+OK\r\n"
+    assert proposal.reply == b"OK"
 
 
 def logged_entries(directory: Path) -> list[Entry]:

@@ -14,7 +14,7 @@ import cbor2
 import pytest
 import trio
 
-from concord_resp.cluster import Member, Proposal, RaftNode
+from concord_resp.cluster import Member, NodeConfig, Proposal, RaftNode
 from concord_resp.commands import OP_COMMAND, StateMachine, build_table
 from concord_resp.commands.machine import command_op, encode_op
 from concord_resp.raft.core import EntryKind, HardState
@@ -31,10 +31,7 @@ from tests.support.wal_files import last_index_in, record_offsets
 def make_node(directory: Path, *, fsync: bool = True, segment_bytes: int = 1 << 26) -> RaftNode:
     wal = WriteAheadLog(directory, fsync=fsync, segment_bytes=segment_bytes)
     return RaftNode(
-        StateMachine(build_table()),
-        wal,
-        name="n1",
-        members={"n1": Member("n1", "127.0.0.1", 0, 0)},
+        StateMachine(build_table()), wal, NodeConfig("n1"), {"n1": Member("n1", "127.0.0.1", 0, 0)}
     )
 
 
@@ -107,13 +104,13 @@ async def test_writes_that_queue_during_a_write_share_the_next_fsync(tmp_path: P
     node.close()  # (a clean close writes the last commit index from this thread)
     assert gate.durable[:2] == [2, 102]  # `first` (after the no-op), then all 100 together
     assert serving and not any(serving)
-    assert first.reply == b"+OK\r\n"
-    assert [p.reply for p in together] == [b"+OK\r\n"] * 100
+    assert first.reply == b"OK"
+    assert [p.reply for p in together] == [b"OK"] * 100
     assert [p.index for p in together] == list(range(3, 103))
 
     reloaded = make_node(tmp_path)
     await reloaded.load()
-    assert reloaded.last_index >= 102
+    assert reloaded.status.last_index >= 102
     assert reloaded.machine.keyspace.dbs[0].get(b"k42", 0) == b"v42"
     reloaded.close()
 
@@ -176,17 +173,17 @@ async def test_a_restarted_node_keeps_its_term_and_everything_committed(tmp_path
         await nursery.start(node.run)
         await wait_leader(node)
         await run_proposals(node, [set_proposal(b"a", b"1"), set_proposal(b"b", b"2")])
-        term = node.rn.raft.term if node.rn else 0
+        term = node.refresh_status().term
         nursery.cancel_scope.cancel()
     node.close()
     again = make_node(tmp_path)
     await again.load()
     assert again.machine.keyspace.dbs[0].get(b"b", 0) == b"2"
-    assert again.rn is not None and again.rn.raft.term >= term
+    assert again.refresh_status().term >= term
     async with trio.open_nursery() as nursery:
         await nursery.start(again.run)
         await wait_leader(again)
-        assert again.rn.raft.term > term  # a new election, in a later term
+        assert again.refresh_status().term > term  # a new election, in a later term
         await run_proposals(again, [set_proposal(b"c", b"3")])
         nursery.cancel_scope.cancel()
     again.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from concord_resp.cluster import Member, Proposal, RaftNode
+from concord_resp.cluster import Member, NodeConfig, Proposal, RaftNode
 from concord_resp.commands import OP_COMMAND, StateMachine, build_table
 from concord_resp.commands.machine import command_op, encode_op
 from concord_resp.commands.snapshot import snapshot_records
@@ -33,11 +33,13 @@ def make_node(directory: Path, every: int = 100, size: int = 0, segment: int = 1
     return RaftNode(
         StateMachine(TABLE),
         WriteAheadLog(directory / "wal", fsync=False, segment_bytes=segment),
-        name="n1",
-        members={"n1": Member("n1", "127.0.0.1", 0, 0)},
-        snapshot_dir=directory / "snapshots",
-        snapshot_entries=every,
-        snapshot_bytes=size,
+        NodeConfig(
+            "n1",
+            snapshot_dir=directory / "snapshots",
+            snapshot_entries=every,
+            snapshot_bytes=size,
+        ),
+        {"n1": Member("n1", "127.0.0.1", 0, 0)},
     )
 
 
@@ -59,7 +61,7 @@ async def write_and_stop(directory: Path, count: int, **limits: int) -> bytes:
                     node.submit(proposal)
                 for proposal in proposals:
                     await proposal.wait()
-            while node.snapshotting:
+            while node.snapshots.taking:
                 await trio.sleep(0.005)
         nursery.cancel_scope.cancel()
     node.close()
@@ -89,7 +91,7 @@ async def test_snapshots_are_taken_and_a_restart_starts_from_the_newest(tmp_path
     # Never more than `snapshot_entries` (100) applied entries behind the newest snapshot.
     assert applied - 100 < snapshots[0].index <= applied
     assert snapshots[1].index < snapshots[0].index
-    assert again.snapshot_index == snapshots[0].index
+    assert again.snapshots.index == snapshots[0].index
     assert dataset_digest(again.machine.keyspace) == digest
 
 
@@ -100,11 +102,11 @@ async def test_a_damaged_snapshot_falls_back_to_the_older_one_then_to_the_log(
     newest, older = list_snapshots(tmp_path / "snapshots")
     flip_middle_byte(newest.path)
     again = await reload(tmp_path)
-    assert again.snapshot_index == older.index
+    assert again.snapshots.index == older.index
     assert dataset_digest(again.machine.keyspace) == digest
     older.path.write_bytes(older.path.read_bytes()[:100])
     again = await reload(tmp_path)
-    assert again.snapshot_index == 0  # the whole log, applied from the start
+    assert again.snapshots.index == 0  # the whole log, applied from the start
     assert dataset_digest(again.machine.keyspace) == digest
 
 
@@ -127,14 +129,14 @@ async def test_compaction_deletes_covered_segments_and_restarts_read_only_the_ta
     # Segments wholly before the older snapshot are gone; the log still reaches back to it.
     assert 1 < first <= older.index + 1
     again = await reload(tmp_path)
-    assert again.snapshot_index == newest.index
+    assert again.snapshots.index == newest.index
     assert again.loaded_entries == 451 - newest.index  # only the tail after the snapshot
     assert again.storage.first_index() == newest.index + 1
     assert dataset_digest(again.machine.keyspace) == digest
     # A damaged newest snapshot: the older one and the log after it give the same state.
     flip_middle_byte(newest.path)
     again = await reload(tmp_path)
-    assert again.snapshot_index == older.index
+    assert again.snapshots.index == older.index
     assert dataset_digest(again.machine.keyspace) == digest
     # Both damaged: the compacted entries are nowhere else, so start-up refuses.
     older.path.write_bytes(older.path.read_bytes()[:100])
@@ -177,7 +179,7 @@ async def test_a_received_snapshot_newer_than_the_log_is_restored_alone(tmp_path
     again = await reload(tmp_path)
     assert again.machine.applied_index == 120
     assert again.storage.first_index() == 121 and again.storage.hard_state.commit == 120
-    assert again.rn is not None and again.rn.raft.term >= 2
+    assert again.refresh_status().term >= 2
     assert dataset_digest(again.machine.keyspace) == dataset_digest(leader.keyspace)
 
 

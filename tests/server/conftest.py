@@ -34,7 +34,7 @@ class InProcess:
         self.now_ms = START_MS
         self.server.node.clock_us = lambda: self.now_ms * 1000
         self.dispatcher.now_us = lambda: self.now_ms * 1000  # type: ignore[method-assign]
-        self.server.node.expire_interval = 3600.0
+        self.server.node.expiry.interval = 3600.0
 
     def client(self) -> ClientState:
         clients = self.state.clients

@@ -148,18 +148,3 @@ def test_help_is_redis_help_for_the_subcommands_served(
     assert [block for block in help_blocks(ours) if block[0] not in extras] == expected
     documented = {name for name, _ in help_blocks(ours)}
     assert served - {b"(no"} <= documented
-
-
-def test_every_command_in_the_table_has_exactly_one_handler() -> None:
-    # A spec with no handler would answer "not allowed here"; one with two is ambiguous.
-    from concord_resp.commands import build_table
-    from concord_resp.server.control import CONTROL
-    from concord_resp.server.transactions import exec_  # noqa: F401  (registers MULTI/EXEC)
-
-    table = build_table()
-    for spec in table.all_specs():
-        if spec.is_container and not spec.arity_ok(1):
-            continue  # CLIENT, CONFIG, ...: only their subcommands run
-        pure = spec.handler is not None
-        local = spec.name in CONTROL
-        assert pure != local, f"{spec.name}: pure handler {pure}, connection handler {local}"

@@ -17,7 +17,7 @@ import trio
 
 from concord_resp.config import Config
 from concord_resp.server.app import Server
-from concord_resp.server.control import CONTROL
+from concord_resp.server.handlers import CONNECTION
 from tests.server.conftest import InProcess
 
 # One call of every connection-level command, as it would be queued in a transaction.
@@ -61,7 +61,7 @@ NOT_QUEUED = {"multi", "exec", "discard", "watch", "unwatch", "quit", "reset"}
 
 
 def test_every_connection_level_command_has_a_sample() -> None:
-    assert set(SAMPLES) == set(CONTROL) - NOT_QUEUED
+    assert set(SAMPLES) == set(CONNECTION.entries) - NOT_QUEUED
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
@@ -91,7 +91,9 @@ async def test_a_handler_that_raises_answers_an_error(
     def broken(*args: object) -> object:
         raise RuntimeError("a bug")
 
-    monkeypatch.setitem(node.dispatcher.control, "client|getname", broken)
+    spec = node.state.table.by_name(b"client|getname")
+    assert spec is not None
+    monkeypatch.setattr(spec, "local_handler", broken)
     client = node.client()
     replies = await node.run(client, "CLIENT GETNAME", "MULTI", "CLIENT GETNAME", "SET a 1", "EXEC")
     assert replies[0] == b"-ERR internal error while running 'client|getname'\r\n"
@@ -118,6 +120,9 @@ async def test_a_failure_serving_one_connection_ends_only_that_one(
     monkeypatch.setattr(server.dispatcher, "dispatch", dispatch)
     async with trio.open_nursery() as nursery:
         port = await nursery.start(server.serve)
+        with trio.fail_after(10):
+            while server.node.loading:  # it listens while it loads (and answers LOADING)
+                await trio.sleep(0.01)
 
         def clients() -> list[bytes]:
             with (

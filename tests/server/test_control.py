@@ -154,7 +154,7 @@ async def test_config_set_changes_the_server(node: InProcess) -> None:
     )
     assert reply == OK
     assert state.settings.maxclients == 77
-    assert state.node.expire_interval == 1 / 50
+    assert state.node.expiry.interval == 1 / 50
     assert state.node.wal.fsync
     assert state.settings.proto_max_bulk_len == 2 * 1024 * 1024
     assert state.settings.client_query_buffer_limit == 3 * 1024 * 1024
@@ -173,7 +173,7 @@ async def test_config_set_is_all_or_nothing(node: InProcess) -> None:
         b"must be one of the following: debug, verbose, notice, warning\r\n"
     )
     assert node.state.settings.maxclients == 10000
-    assert node.state.node.expire_interval == 3600.0  # untouched (the fixture's)
+    assert node.state.node.expiry.interval == 3600.0  # untouched (the fixture's)
 
 
 async def test_config_parameters_concord_fixes(node: InProcess) -> None:

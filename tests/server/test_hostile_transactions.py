@@ -50,13 +50,14 @@ async def test_deep_glob_and_huge_cursor_inside_a_logged_transaction(
 async def test_a_bug_in_a_command_answers_an_error_and_the_node_keeps_going(
     node: InProcess,
 ) -> None:
-    from concord_resp.commands import HANDLERS
+    from concord_resp.commands import PURE
 
     def broken(ctx: object, argv: list[bytes]) -> object:
         raise ZeroDivisionError("a bug")
 
-    spec = node.server.machine.table.get(b"strlen")
-    assert spec is not None and spec.handler is HANDLERS["strlen"]
+    spec = node.server.machine.table.by_name(b"strlen")
+    real = PURE.handler("strlen")
+    assert spec is not None and spec.handler is real
     spec.handler = broken
     try:
         client = node.client()
@@ -67,7 +68,7 @@ async def test_a_bug_in_a_command_answers_an_error_and_the_node_keeps_going(
         )
         assert await node.one(client, "GET y") == b"$1\r\n1\r\n"
     finally:
-        spec.handler = HANDLERS["strlen"]
+        spec.handler = real
 
 
 async def test_a_huge_config_value_inside_a_transaction(node: InProcess) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from compat.harness import RawClient
-from concord_resp.metrics.info import CONCORD_FIELD_PREFIXES
+from concord_resp.server.info import CONCORD_FIELD_PREFIXES
 from tests.support.processes import ConcordProcess, RedisProcess
 
 Sections = list[tuple[str, list[tuple[str, str]]]]

@@ -176,19 +176,6 @@ async def test_hello_inside_a_read_only_transaction_switches_protocol_mid_reply(
     assert client.proto == 3
 
 
-async def test_commands_not_served_run_inside_exec_as_errors(node: InProcess) -> None:
-    # A command the table knows but no handler serves is an error reply, not a crash.
-    client = node.client()
-    spec = node.state.table.get(b"set")
-    assert spec is not None
-    handler, spec.handler = spec.handler, None
-    try:
-        replies = await node.run(client, "MULTI", "SET a 1", "EXEC")
-    finally:
-        spec.handler = handler
-    assert replies[2].startswith(b"*1\r\n-ERR ")
-
-
 def _stat(info: bytes, field: str) -> str:
     for line in info.split(b"\r\n"):
         if line.startswith(field.encode() + b":"):
@@ -227,3 +214,27 @@ async def test_info_counts_transactions_like_redis(node: InProcess) -> None:
     assert _stat(stats, "total_error_replies") == "5"
     errors = await node.one(client, "INFO errorstats")
     assert b"errorstat_ERR:count=3\r\nerrorstat_EXECABORT:count=2\r\n" in errors
+
+
+async def test_exec_of_a_writing_transaction_takes_no_read_point(
+    node: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # WATCH is checked when the entry is applied, so EXEC needs no ReadIndex round first;
+    # WATCH itself, and a transaction that only reads, do take a read point.
+    rounds: list[str] = []
+    real = node.server.node.read_barrier
+
+    async def counting() -> None:
+        rounds.append("read point")
+        await real()
+
+    monkeypatch.setattr(node.server.node, "read_barrier", counting)
+    client = node.client()
+    await node.run(client, "MULTI", "SET a 1", "INCR a", "EXEC")
+    assert rounds == []
+    await node.run(client, "WATCH a")
+    assert rounds == ["read point"]
+    replies = await node.run(client, "MULTI", "SET a 5", "EXEC")
+    assert replies[-1] == b"*1\r\n+OK\r\n" and rounds == ["read point"]
+    await node.run(client, "MULTI", "GET a", "EXEC")
+    assert rounds == ["read point"] * 2

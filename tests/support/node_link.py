@@ -16,9 +16,11 @@ from typing import Any
 import cbor2
 import trio
 
-from concord_resp.cluster import Member, Proposal, RaftNode
+from concord_resp.cluster import Member, NodeConfig, Proposal, RaftNode
 from concord_resp.commands import OP_COMMAND, StateMachine, build_table
+from concord_resp.raft.driver.transport import PeerLink
 from concord_resp.raft.driver.wal import WriteAheadLog
+from concord_resp.resp import encode_reply
 
 NAMES = ("n1", "n2", "n3")
 
@@ -55,12 +57,34 @@ class Link:
 
 
 class _Transport:
+    """The `Transport` a node sees: every other node of the link is a peer, connected unless
+    one of the two is cut off."""
+
     def __init__(self, link: Link, sender: str) -> None:
         self.link = link
         self.sender = sender
+        self.peers: dict[str, tuple[str, int]] = {}
 
     def send(self, to: str, frame: object) -> bool:
         return self.link.carry(self.sender, to, frame)
+
+    def set_peers(self, peers: dict[str, tuple[str, int]]) -> None:
+        self.peers = dict(peers)
+
+    def status(self) -> dict[str, PeerLink]:
+        cut = self.link.cut
+        return {
+            name: PeerLink(
+                address=("127.0.0.1", 0),
+                connected=self.sender not in cut and name not in cut,
+                last_received=None,
+                frames_sent=0,
+                frames_dropped=0,
+                reconnects=0,
+            )
+            for name in self.link.nodes
+            if name != self.sender
+        }
 
 
 def make_node(directory: Path, name: str, **options: Any) -> RaftNode:
@@ -72,15 +96,8 @@ def make_node(directory: Path, name: str, **options: Any) -> RaftNode:
     )
     if options.pop("snapshots", False):
         options["snapshot_dir"] = directory / f"{name}.snapshots"
-    return RaftNode(
-        StateMachine(build_table()),
-        wal,
-        name=name,
-        members=members,
-        tick_seconds=0.01,
-        election_ticks=10,
-        **options,
-    )
+    config = NodeConfig(name, **{"tick_seconds": 0.01, "election_ticks": 10, **options})
+    return RaftNode(StateMachine(build_table()), wal, config, members)
 
 
 @asynccontextmanager
@@ -119,8 +136,7 @@ async def write(node: RaftNode, *argv: bytes) -> bytes:
     node.submit(proposal)
     with trio.fail_after(10):
         await proposal.wait()
-    assert isinstance(proposal.reply, bytes)
-    return proposal.reply
+    return encode_reply(proposal.reply)
 
 
 async def converged(link: Link, key: bytes) -> set[bytes | None]:

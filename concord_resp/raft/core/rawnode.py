@@ -22,6 +22,7 @@ from .raft import Config, ProposalDropped, Raft, Rng, encode_conf_change
 from .storage import MemoryStorage
 from .types import (
     LOCAL_MESSAGES,
+    NO_NODE,
     RESPONSES,
     ConfChange,
     ConfState,
@@ -48,18 +49,39 @@ class PeerStatus:
 
 @dataclass(frozen=True, slots=True)
 class Status:
+    """What the application may read of the core between two `ready()` rounds."""
+
     id: str
     term: int
     vote: str | None
     lead: str
     role: Role
     commit: int
+    commit_term: int  # the term of the entry at `commit` (0 if compacted away)
     applied: int
+    first_index: int
     last_index: int
     voters: tuple[str, ...]
     learners: tuple[str, ...]
-    progress: dict[str, PeerStatus]
+    progress: dict[str, PeerStatus]  # (leader only) each member's replication
     lead_transferee: str
+    pending_conf_index: int  # a membership change not yet applied, up to this index
+    pending_snapshot: int  # index of a snapshot taken from the leader, not yet persisted (0)
+
+    @classmethod
+    def before_start(cls, node_id: str) -> Status:
+        """The status of a node whose log is not loaded yet: a follower that knows nothing."""
+        return cls(
+            node_id, 0, None, NO_NODE, Role.FOLLOWER, 0, 0, 0, 1, 0, (), (), {}, NO_NODE, 0, 0
+        )
+
+    @property
+    def is_leader(self) -> bool:
+        return self.role == Role.LEADER
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return (*self.voters, *self.learners)
 
 
 class RawNode:
@@ -221,15 +243,19 @@ class RawNode:
 
     def status(self) -> Status:
         raft = self.raft
+        log = raft.log
+        snapshot = log.unstable.snapshot
         return Status(
             id=raft.id,
             term=raft.term,
             vote=raft.vote or None,
             lead=raft.lead,
             role=raft.role,
-            commit=raft.log.committed,
-            applied=raft.log.applied,
-            last_index=raft.log.last_index(),
+            commit=log.committed,
+            commit_term=log.term(log.committed),
+            applied=log.applied,
+            first_index=log.first_index(),
+            last_index=log.last_index(),
             voters=raft.voters,
             learners=raft.learners,
             progress={
@@ -239,4 +265,6 @@ class RawNode:
             if raft.role == Role.LEADER
             else {},
             lead_transferee=raft.lead_transferee,
+            pending_conf_index=raft.pending_conf_index,
+            pending_snapshot=snapshot.meta.index if snapshot is not None else 0,
         )

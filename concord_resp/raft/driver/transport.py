@@ -3,8 +3,10 @@
 A frame is any CBOR-encodable value; the transport never looks inside one after the handshake.
 On the wire a frame is `u32 big-endian length | CBOR payload`. Each node dials every peer and
 uses that outbound connection only to send; it receives on the connections its peers dialed.
-The dialer's first frame is `{"cluster", "from", "to"}`; the acceptor answers `{"ok": True}`,
-or `{"error": text}` and closes (another cluster, or a handshake addressed to another name).
+The dialer's first frame is `{"cluster", "from", "to", "version"}` (the version of the peer
+protocol spoken over the link; a dialer that sends none speaks version 1); the acceptor
+answers `{"ok": True}`, or `{"error": text}` and closes (another cluster, a handshake
+addressed to another name, or a protocol version it does not speak).
 
 Rules: memory is bounded (a per-peer queue of at most `queue_size` frames and
 `max_queued_bytes` bytes; a frame that does not fit is dropped and counted, never waited for,
@@ -22,7 +24,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import cbor2
 import trio
@@ -52,6 +54,22 @@ class PeerLink:
     queued: int = 0
     inbound: bool = False  # the peer's connection to us is up
     last_error: str | None = None  # why the outbound link last failed
+
+
+class Transport(Protocol):
+    """What the cluster layer calls on a peer link (`PeerTransport`, or a test's link)."""
+
+    def send(self, to: str, frame: object) -> bool:
+        """Queue a frame for `to` without blocking; False if it was dropped."""
+        ...
+
+    def set_peers(self, peers: dict[str, tuple[str, int]]) -> None:
+        """The members to dial, by name: (host, cluster port)."""
+        ...
+
+    def status(self) -> dict[str, PeerLink]:
+        """The link to each peer."""
+        ...
 
 
 class FrameProtocolError(Exception):
@@ -178,6 +196,7 @@ class PeerTransport:
         backoff_max: float = 2.0,
         connect_timeout: float = 5.0,
         on_link_change: Callable[[str, bool], None] | None = None,
+        version: int = 1,
     ) -> None:
         """`on_frame(sender, frame)` runs in the event loop for each frame received, in
         arrival order; an exception from it ends `serve` (a bug there must stop the node).
@@ -185,6 +204,7 @@ class PeerTransport:
         down (the cluster layer may report the peer unreachable to Raft)."""
         self.name = name
         self.cluster_id = cluster_id
+        self.version = version  # of the peer protocol this node speaks
         self.queue_size = queue_size
         self.max_queued_bytes = max_queued_bytes
         self.max_frame = max_frame
@@ -327,7 +347,12 @@ class PeerTransport:
             with trio.move_on_after(self._connect_timeout):
                 # trio's SocketStream sets TCP_NODELAY: frames leave as soon as written.
                 stream = await trio.open_tcp_stream(host, port)
-                hello = {"cluster": self.cluster_id, "from": self.name, "to": peer.name}
+                hello = {
+                    "cluster": self.cluster_id,
+                    "from": self.name,
+                    "to": peer.name,
+                    "version": self.version,
+                }
                 await stream.send_all(encode_frame(hello))
                 reply = await _receive_one(stream, FrameReader(_HANDSHAKE_MAX))
             if stream is None or reply is _NEED_MORE:
@@ -457,10 +482,17 @@ class PeerTransport:
     def _check_handshake(self, hello: object, remote: str) -> tuple[str | None, str]:
         """The sender's name, or None and the reason it is refused (logged here)."""
         cluster = sender = to = None
+        version: object = 1
         if isinstance(hello, dict):
             cluster, sender, to = hello.get("cluster"), hello.get("from"), hello.get("to")
+            version = hello.get("version", 1)
         if not (isinstance(cluster, str) and isinstance(sender, str) and isinstance(to, str)):
             text = "malformed handshake"
+        elif version != self.version:
+            text = (
+                f"peer protocol version {version!r:.20}: node {self.name!r} speaks version"
+                f" {self.version}"
+            )
         elif cluster != self.cluster_id:
             text = (
                 f"cluster id mismatch: node {self.name!r} is in cluster "

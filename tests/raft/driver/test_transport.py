@@ -354,6 +354,33 @@ async def test_the_wire_format_and_any_sender_name_of_the_right_cluster() -> Non
             assert isinstance(reply, dict) and "not 'nobody'" in reply["error"]
             assert await stream.receive_some() == b""  # the acceptor closed
             await stream.aclose()
+
+            # A dialer that names the peer protocol version must speak this node's.
+            for version, accepted in ((1, True), (2, False), ("1", False)):
+                stream = await trio.open_tcp_stream(HOST, b.port)
+                hello = {"cluster": "c1", "from": "v", "to": "b", "version": version}
+                await stream.send_all(encode_frame(hello))
+                reply = await read_frame(stream)
+                if accepted:
+                    assert reply == {"ok": True}
+                else:
+                    assert isinstance(reply, dict) and "peer protocol version" in reply["error"]
+                    assert "speaks version 1" in reply["error"]
+                await stream.aclose()
+        nursery.cancel_scope.cancel()
+
+
+async def test_nodes_of_another_peer_protocol_version_refuse_each_other() -> None:
+    a, b = Node("a", version=2), Node("b")
+    async with trio.open_nursery() as nursery:
+        await a.start(nursery)
+        await b.start(nursery)
+        link(a, b)
+        assert a.transport.send("b", b"to b")
+        await wait_until(lambda: a.transport.status()["b"].last_error is not None)
+        error = a.transport.status()["b"].last_error
+        assert error is not None and "peer protocol version 2" in error
+        assert b.seen.frames == []
         nursery.cancel_scope.cancel()
 
 

@@ -7,8 +7,8 @@ report what Redis reports when that feature is idle; fields Concord cannot measu
 are left out rather than invented. Concord-specific fields carry a `concord_`, `python_` or
 `wal_` prefix (`CONCORD_FIELD_PREFIXES`).
 
-`ErrorStats` counts error replies by their code (the first word), which is what Redis's
-`errorstats` section and `total_error_replies` report.
+The counters come from the server's `metrics` registry (a leaf), so INFO and any other view
+of them never disagree.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from .. import REDIS_VERSION
-from ..raft.core import Role
 
 if TYPE_CHECKING:
-    from ..server.state import ServerState
+    from .state import ServerState
 
 from .. import __version__
 
@@ -53,38 +52,9 @@ SECTION_ORDER: Final = (
 DEFAULT_SECTIONS: Final = frozenset(SECTION_ORDER) - {"commandstats", "latencystats", "raft"}
 ALL_SECTIONS: Final = frozenset(SECTION_ORDER)
 
-ERROR_STATS_LIMIT: Final = 128  # Redis stops adding new error codes after this many
 LRU_CLOCK_MAX: Final = (1 << 24) - 1
 
 Fields = list[tuple[str, object]]
-
-
-class ErrorStats:
-    """Error replies by code (`ERR`, `WRONGTYPE`, ...), as Redis's `afterErrorReply` counts them."""
-
-    __slots__ = ("counts", "total")
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self.total = 0
-
-    def record(self, message: bytes) -> None:
-        """Count one error reply; `message` is its text, with or without the leading `-`."""
-        if message[:1] == b"-":
-            message = message[1:]
-        self.total += 1
-        # Redis looks for the code's end within the first 32 bytes of "-CODE ...".
-        space = message.find(b" ", 0, 31)
-        code = message[:space].decode("latin-1") if space > 0 else "ERR"
-        counts = self.counts
-        if code in counts:
-            counts[code] += 1
-        elif len(counts) < ERROR_STATS_LIMIT:
-            counts[code] = 1
-
-    def reset(self) -> None:
-        self.counts.clear()
-        self.total = 0
 
 
 def _human(size: int) -> str:
@@ -114,7 +84,7 @@ def _system_memory() -> int:
 
 def _server(state: ServerState) -> Fields:
     uptime = int(state.uptime())
-    hz = round(1 / state.node.expire_interval)
+    hz = round(1 / state.node.expiry.interval)
     return [
         ("redis_version", REDIS_VERSION),
         ("redis_git_sha1", "00000000"),
@@ -181,13 +151,15 @@ def _memory(state: ServerState) -> Fields:
 def _persistence(state: ServerState) -> Fields:
     node = state.node
     wal = node.wal
+    snapshots = node.snapshots
+    writer = node.runner.writer if node.runner is not None else None
     return [
         ("loading", int(node.loading)),
         ("async_loading", 0),
-        ("rdb_changes_since_last_save", state.machine.applied_index - node.snapshot_index),
-        ("rdb_bgsave_in_progress", int(node.snapshotting)),
-        ("rdb_last_save_time", int(node.snapshot_time) or state.last_save),
-        ("rdb_last_bgsave_status", "err" if node.snapshot_failed else "ok"),
+        ("rdb_changes_since_last_save", state.machine.applied_index - snapshots.index),
+        ("rdb_bgsave_in_progress", int(snapshots.taking)),
+        ("rdb_last_save_time", int(snapshots.time) or state.last_save),
+        ("rdb_last_bgsave_status", "err" if snapshots.failed else "ok"),
         ("rdb_last_bgsave_time_sec", -1),
         ("rdb_current_bgsave_time_sec", -1),
         ("rdb_saves", 0),
@@ -201,25 +173,26 @@ def _persistence(state: ServerState) -> Fields:
         ("aof_last_write_status", "ok"),
         ("wal_fsync", "always" if wal.fsync else "never"),
         ("wal_loaded_entries", node.loaded_entries),
-        ("wal_last_index", node.last_index),
+        ("wal_last_index", node.status.last_index),
         ("wal_bytes_written", wal.bytes_written),
         ("wal_fsyncs", wal.fsyncs),
-        ("wal_batches", node.batches),
-        ("wal_entries_written", node.entries_written),
+        ("wal_batches", writer.batches if writer is not None else 0),
+        ("wal_entries_written", writer.entries if writer is not None else 0),
     ]
 
 
 def _stats(state: ServerState) -> Fields:
     stats = state.machine.stats
+    metrics = state.metrics
     return [
-        ("total_connections_received", state.clients.total_connections),
-        ("total_commands_processed", state.commands_processed),
+        ("total_connections_received", metrics.connections_received),
+        ("total_commands_processed", metrics.commands_processed),
         ("instantaneous_ops_per_sec", state.ops_per_sec()),
-        ("total_net_input_bytes", state.net_input_bytes),
-        ("total_net_output_bytes", state.net_output_bytes),
+        ("total_net_input_bytes", metrics.net_input_bytes),
+        ("total_net_output_bytes", metrics.net_output_bytes),
         ("total_net_repl_input_bytes", 0),
         ("total_net_repl_output_bytes", 0),
-        ("rejected_connections", state.clients.rejected_connections),
+        ("rejected_connections", metrics.connections_rejected),
         ("sync_full", 0),
         ("sync_partial_ok", 0),
         ("sync_partial_err", 0),
@@ -239,7 +212,7 @@ def _stats(state: ServerState) -> Fields:
         ("tracking_total_items", 0),
         ("tracking_total_prefixes", 0),
         ("unexpected_error_replies", 0),
-        ("total_error_replies", state.errors.total),
+        ("total_error_replies", metrics.errors.total),
         ("dump_payload_sanitizations", 0),
     ]
 
@@ -279,21 +252,23 @@ def _cpu(state: ServerState) -> Fields:
 
 def _commandstats(state: ServerState) -> Fields:
     out: Fields = []
+    counted = state.metrics.commands
     for spec in state.table.all_specs():
-        if spec.calls or spec.rejected_calls or spec.failed_calls:
-            per_call = spec.usec / spec.calls if spec.calls else 0.0
+        stats = counted.get(spec.name)
+        if stats is not None and (stats.calls or stats.rejected_calls or stats.failed_calls):
+            per_call = stats.usec / stats.calls if stats.calls else 0.0
             out.append(
                 (
                     f"cmdstat_{spec.name}",
-                    f"calls={spec.calls},usec={spec.usec},usec_per_call={per_call:.2f},"
-                    f"rejected_calls={spec.rejected_calls},failed_calls={spec.failed_calls}",
+                    f"calls={stats.calls},usec={stats.usec},usec_per_call={per_call:.2f},"
+                    f"rejected_calls={stats.rejected_calls},failed_calls={stats.failed_calls}",
                 )
             )
     return out
 
 
 def _errorstats(state: ServerState) -> Fields:
-    counts = state.errors.counts
+    counts = state.metrics.errors.counts
     # Redis keeps them in a radix tree: listed in byte order of the code.
     return [(f"errorstat_{code}", f"count={counts[code]}") for code in sorted(counts)]
 
@@ -320,33 +295,33 @@ def _cluster(state: ServerState) -> Fields:
 def _raft(state: ServerState) -> list[tuple[str, object]]:
     """Concord's consensus state: this node, and (on the leader) every member's replication."""
     node = state.node
-    rn = node.rn
-    if rn is None:
+    if node.rn is None:
         return [("raft_node", node.name), ("raft_role", "loading")]
-    raft = rn.raft
+    status = node.refresh_status()
+    snapshots = node.snapshots
     now = trio.current_time()
     lines: list[tuple[str, object]] = [
         ("raft_node", node.name),
-        ("raft_role", raft.role.name.lower().replace("_", "-")),
-        ("raft_term", raft.term),
-        ("raft_leader", raft.lead or "none"),
-        ("raft_commit_index", raft.log.committed),
+        ("raft_role", status.role.name.lower().replace("_", "-")),
+        ("raft_term", status.term),
+        ("raft_leader", status.lead or "none"),
+        ("raft_commit_index", status.commit),
         ("raft_applied_index", state.machine.applied_index),
-        ("raft_last_index", raft.log.last_index()),
-        ("raft_first_index", raft.log.first_index()),
-        ("raft_snapshot_index", node.snapshot_index),
-        ("raft_snapshots_sent", node.snapshots_sent),
-        ("raft_snapshots_received", node.snapshots_received),
-        ("raft_log_segments_deleted", node.segments_deleted),
+        ("raft_last_index", status.last_index),
+        ("raft_first_index", status.first_index),
+        ("raft_snapshot_index", snapshots.index),
+        ("raft_snapshots_sent", snapshots.sent),
+        ("raft_snapshots_received", snapshots.received),
+        ("raft_log_segments_deleted", snapshots.segments_deleted),
         ("raft_cluster_id", node.cluster_id),
         ("raft_initial_cluster", node.initial_cluster),
-        ("raft_voters", ",".join(raft.voters)),
-        ("raft_learners", ",".join(raft.learners)),
+        ("raft_voters", ",".join(status.voters)),
+        ("raft_learners", ",".join(status.learners)),
     ]
-    for name in sorted(set(raft.voters) | set(raft.learners)):
+    for name in sorted(status.members):
         member = node.members.get(name)
         address = f"{member.host}:{member.port}@{member.cluster_port}" if member else "?"
-        progress = raft.progress.get(name) if raft.role == Role.LEADER else None
+        progress = status.progress.get(name)
         match = progress.match if progress is not None else -1
         if name == node.name:
             contact = 0
@@ -354,7 +329,7 @@ def _raft(state: ServerState) -> list[tuple[str, object]]:
             contact = int((now - node.last_contact[name]) * 1000)
         else:
             contact = -1
-        role = "learner" if name in raft.learners else "voter"
+        role = "learner" if name in status.learners else "voter"
         lines.append(
             (
                 f"member_{name}",

@@ -1,0 +1,209 @@
+"""The peer protocol: every frame the members of a cluster send each other, typed.
+
+The transport (`raft.driver.transport`) carries CBOR values between members after a handshake
+that names the cluster, both nodes and `PROTOCOL_VERSION` (a dialer that sends none speaks
+version 1, the first). On the wire a frame is a list whose first element names its kind:
+
+    ["raft", message]                       a Raft message (`raft.driver.codec`), any type
+                                            but InstallSnapshot, which comes as a stream:
+    ["snap", transfer, seq, chunk, message] a chunk of a snapshot file, leader to follower;
+                                            `message` (the InstallSnapshot) on the last one
+    ["snap-ack", transfer, seq, error]      follower to leader: chunk written, or refused
+    ["fwd", [[request, session], ...]]      a follower's writes for the leader to propose;
+                                            request = [kind, db, body, watches]
+    ["ask", number, request]                an operator request for the leader (RAFT.*)
+    ["answer", number, error, value]        its answer
+    ["removed"]                             leader to a removed member: stop serving
+
+`decode` checks shapes and types: a peer's frame is untrusted input, and a malformed one
+raises `ValueError` (the node drops it and logs why) rather than reaching the node's parts.
+Kinds a node does not know are malformed too. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+
+from ..commands import OP_COMMAND, OP_MULTI
+from ..raft.core import Message
+from ..raft.driver.codec import decode_message, encode_message
+
+PROTOCOL_VERSION: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RaftFrame:
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotChunk:
+    transfer: str  # names one stream
+    seq: int  # counts its chunks from 0
+    chunk: bytes
+    message: object  # the encoded InstallSnapshot message on the last chunk, else None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotAck:
+    transfer: str
+    seq: int
+    error: str | None  # None: chunk `seq` is written (the last: the snapshot is installed)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedWrite:
+    kind: int  # OP_COMMAND or OP_MULTI
+    db: int
+    body: list[Any]  # argv, or a transaction's list of argv
+    watches: list[tuple[int, bytes, int, bool]]
+    session: list[Any]  # [session id, sequence number, floor]
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    writes: tuple[ForwardedWrite, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    number: int
+    request: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    number: int
+    error: str | None
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    pass
+
+
+Frame: TypeAlias = RaftFrame | SnapshotChunk | SnapshotAck | Forward | Ask | Answer | Removed
+
+
+def encode(frame: Frame) -> list[Any]:
+    """A frame as the CBOR-encodable list that goes on the wire."""
+    if isinstance(frame, RaftFrame):
+        return ["raft", encode_message(frame.message)]
+    if isinstance(frame, SnapshotChunk):
+        return ["snap", frame.transfer, frame.seq, frame.chunk, frame.message]
+    if isinstance(frame, SnapshotAck):
+        return ["snap-ack", frame.transfer, frame.seq, frame.error]
+    if isinstance(frame, Forward):
+        return [
+            "fwd",
+            [
+                [[w.kind, w.db, w.body, [list(watch) for watch in w.watches]], w.session]
+                for w in frame.writes
+            ],
+        ]
+    if isinstance(frame, Ask):
+        return ["ask", frame.number, frame.request]
+    if isinstance(frame, Answer):
+        return ["answer", frame.number, frame.error, frame.value]
+    return ["removed"]
+
+
+def decode(value: object) -> Frame:
+    """The frame a peer sent; ValueError if it is not one this version knows."""
+    if type(value) is not list or not value or type(value[0]) is not str:
+        raise ValueError("not a frame")
+    decoder = _DECODERS.get(value[0])
+    if decoder is None:
+        raise ValueError(f"unknown frame kind {value[0][:40]!r}")
+    try:
+        return decoder(value)
+    except (TypeError, IndexError, KeyError) as error:
+        raise ValueError(f"malformed {value[0]!r} frame: {error}") from None
+
+
+def _size(frame: list[Any], size: int) -> None:
+    if len(frame) != size:
+        raise ValueError(f"a {frame[0]!r} frame has {size} elements, not {len(frame)}")
+
+
+def _int(value: object) -> int:
+    if type(value) is not int:
+        raise ValueError(f"expected an integer, got {value!r:.40}")
+    return value
+
+
+def _text(value: object) -> str:
+    if type(value) is not str:
+        raise ValueError(f"expected text, got {value!r:.40}")
+    return value
+
+
+def _bytes(value: object) -> bytes:
+    if type(value) is not bytes:
+        raise ValueError(f"expected bytes, got {value!r:.40}")
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _raft(frame: list[Any]) -> Frame:
+    _size(frame, 2)
+    return RaftFrame(decode_message(frame[1]))
+
+
+def _snap(frame: list[Any]) -> Frame:
+    _size(frame, 5)
+    if type(frame[3]) is not bytes:
+        raise ValueError("a snapshot chunk must be bytes")
+    return SnapshotChunk(_text(frame[1]), _int(frame[2]), frame[3], frame[4])
+
+
+def _snap_ack(frame: list[Any]) -> Frame:
+    _size(frame, 4)
+    return SnapshotAck(_text(frame[1]), _int(frame[2]), _optional_text(frame[3]))
+
+
+def _forward(frame: list[Any]) -> Frame:
+    _size(frame, 2)
+    writes = []
+    for request, session in frame[1]:
+        kind, db, body, watches = request
+        if kind not in (OP_COMMAND, OP_MULTI) or type(body) is not list:
+            raise ValueError("a forwarded write must be a command or a transaction")
+        if type(session) is not list or len(session) != 3 or type(session[0]) is not str:
+            raise ValueError("a forwarded write needs a session")
+        checked = [(_int(w[0]), _bytes(w[1]), _int(w[2]), w[3] is True) for w in watches]
+        writes.append(ForwardedWrite(kind, _int(db), body, checked, session))
+    return Forward(tuple(writes))
+
+
+def _ask(frame: list[Any]) -> Frame:
+    _size(frame, 3)
+    if type(frame[2]) is not list:
+        raise ValueError("an operator request must be a list")
+    return Ask(_int(frame[1]), frame[2])
+
+
+def _answer(frame: list[Any]) -> Frame:
+    _size(frame, 4)
+    return Answer(_int(frame[1]), _optional_text(frame[2]), frame[3])
+
+
+def _removed(frame: list[Any]) -> Frame:
+    _size(frame, 1)
+    return Removed()
+
+
+_DECODERS: Final = {
+    "raft": _raft,
+    "snap": _snap,
+    "snap-ack": _snap_ack,
+    "fwd": _forward,
+    "ask": _ask,
+    "answer": _answer,
+    "removed": _removed,
+}

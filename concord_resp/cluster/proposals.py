@@ -1,0 +1,285 @@
+"""This node's writes: numbered, proposed or forwarded to the leader, resent, completed.
+
+Every client write carries this node's session id and a sequence number, so it may be
+proposed more than once and is applied once (Raft thesis 6.3; the session table is in the
+state machine). The leader proposes it; a follower forwards it to the leader over the peer
+link and, like every node, applies the entry itself, which is where its client's reply comes
+from. A write that is not applied yet is sent again when the leader changes and every
+`resend` interval. It fails with `-CLUSTERDOWN No raft leader` if no leader took it within the
+write timeout (it was never appended), or `-TIMEOUT not committed yet` if it may have been
+appended (outcome unknown). Active expiry's deletions carry no session: only a leader
+proposes them, and only once.
+
+A round's proposals go into the log as one batch (one append, one fsync, one broadcast); a
+follower forwards a round's writes to the leader in one frame. The leader stamps them with one
+time: the state machine's time never goes backwards.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import cbor2
+import trio
+
+from ..commands import OP_COMMAND, OP_EXPIRE, OP_MULTI, Watch
+from ..commands.machine import Op, command_op, encode_op, expire_op, multi_op
+from ..raft.core import ProposalDropped, RawNode, Status
+from ..resp import ErrorReply, Reply
+from .peer_protocol import Forward, ForwardedWrite
+
+if TYPE_CHECKING:
+    from .node import RaftNode
+
+CLUSTERDOWN: Final = ErrorReply(b"CLUSTERDOWN No raft leader")
+WRITE_TIMEOUT: Final = ErrorReply(b"TIMEOUT not committed yet")
+
+
+class Proposal:
+    """A write waiting to be applied; `reply` holds its reply value once `done`."""
+
+    __slots__ = (
+        "_event",
+        "appended",
+        "apply_us",
+        "body",
+        "db",
+        "db_after",
+        "deadline",
+        "done",
+        "index",
+        "kind",
+        "on_done",
+        "reply",
+        "seq",
+        "watches",
+    )
+
+    def __init__(
+        self,
+        kind: int,
+        db: int,
+        body: list[bytes] | list[list[bytes]],
+        watches: list[Watch] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.db = db
+        self.body = body
+        self.watches = watches or []
+        self.index = 0
+        self.seq = 0
+        self.appended = False  # may be in some log: a failure is "outcome unknown"
+        self.deadline = 0.0
+        self.reply: Reply = None
+        self.db_after = db
+        self.apply_us = 0  # time spent applying it (INFO commandstats)
+        self.done = False
+        self.on_done: Callable[[], None] | None = None  # called once applied (delivers replies)
+        self._event: trio.Event | None = None
+
+    def op(self, time_us: int, session: list[Any] | None) -> Op:
+        """The entry payload, stamped with the leader's time."""
+        if self.kind == OP_COMMAND:
+            return command_op(time_us, self.db, self.body, session)  # type: ignore[arg-type]
+        if self.kind == OP_MULTI:
+            return multi_op(time_us, self.db, self.body, self.watches, session)  # type: ignore[arg-type]
+        return expire_op(time_us, self.db, self.body)  # type: ignore[arg-type]
+
+    def finish(self, reply: Reply, db_after: int) -> None:
+        if self.done:
+            return
+        self.reply = reply
+        self.db_after = db_after
+        self.done = True
+        if self._event is not None:
+            self._event.set()
+        if self.on_done is not None:
+            self.on_done()
+
+    async def wait(self) -> None:
+        if not self.done:
+            if self._event is None:
+                self._event = trio.Event()
+            await self._event.wait()
+
+
+class Proposals:
+    """The writes this node's clients (and its active expiry) submitted."""
+
+    def __init__(self, node: RaftNode) -> None:
+        self.node = node
+        self.session = f"{node.name}:{secrets.token_hex(8)}"  # this process's proposals
+        self._waiting: deque[Proposal] = deque()  # to propose or forward this round
+        self._pending: dict[int, Proposal] = {}  # seq -> submitted, not applied yet
+        self._ops: dict[int, tuple[int, Op]] = {}  # index -> (term, op) we proposed
+        self._sessionless: dict[int, Proposal] = {}  # index -> an expiry we proposed
+        self._next_seq = 1
+        self._last_stamp = 0
+
+    def submit(self, proposal: Proposal) -> None:
+        """A write to replicate; completed (reply or error) once applied or given up."""
+        proposal.deadline = trio.current_time() + self.node.config.write_timeout
+        if proposal.kind != OP_EXPIRE:
+            proposal.seq = self._next_seq
+            self._next_seq += 1
+            self._pending[proposal.seq] = proposal
+        self._waiting.append(proposal)
+        self.node.kick()
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next write will get."""
+        return self._next_seq
+
+    def started(self, last_time_us: int) -> None:
+        self._last_stamp = last_time_us
+
+    def stamp(self) -> int:
+        """The leader's time for a batch: never behind what was applied or stamped."""
+        now = max(self.node.clock_us(), self.node.machine.last_time_us, self._last_stamp)
+        self._last_stamp = now
+        return now
+
+    def _session(self, proposal: Proposal) -> list[Any]:
+        # Sequence numbers are handed out in increasing order and `_pending` keeps insertion
+        # order, so its first key is the lowest unfinished one.
+        floor = next(iter(self._pending)) if self._pending else self._next_seq
+        return [self.session, proposal.seq, floor]
+
+    def propose_waiting(self, rn: RawNode, status: Status) -> None:
+        waiting = self._waiting
+        if not waiting:
+            return
+        leader, leading = status.lead, status.is_leader
+        transport = self.node.transport
+        keep: deque[Proposal] = deque()
+        batch: list[tuple[Proposal, Op]] = []  # proposed together: one append, one broadcast
+        forwards: list[Proposal] = []  # sent to the leader together: one frame
+        stamp = self.stamp() if leading else 0  # one time for the batch
+        while waiting:
+            proposal = waiting.popleft()
+            if proposal.done:
+                continue
+            if leading:
+                session = self._session(proposal) if proposal.seq else None
+                batch.append((proposal, proposal.op(stamp, session)))
+            elif leader and proposal.seq and transport is not None:
+                forwards.append(proposal)
+            elif proposal.seq:
+                keep.append(proposal)  # no leader yet: wait (until the write timeout)
+            else:
+                proposal.finish(CLUSTERDOWN, proposal.db)  # an expiry, and we are not leading
+        if batch:
+            try:
+                first = rn.propose_many([encode_op(op) for _, op in batch])
+            except ProposalDropped:
+                keep.extend(proposal for proposal, _ in batch)  # transferring: try later
+            else:
+                term = status.term
+                for offset, (proposal, op) in enumerate(batch):
+                    index = first + offset
+                    self._ops[index] = (term, op)
+                    proposal.index = index
+                    proposal.appended = True
+                    if not proposal.seq:
+                        self._sessionless[index] = proposal
+        if forwards:
+            frame = Forward(
+                tuple(
+                    ForwardedWrite(p.kind, p.db, p.body, p.watches, self._session(p))
+                    for p in forwards
+                )
+            )
+            if self.node.send_frame(leader, frame):
+                for proposal in forwards:
+                    proposal.appended = True  # the leader may append it
+        self._waiting = keep
+
+    def forwarded(self, rn: RawNode, sender: str, frame: Forward) -> None:
+        """A follower's writes: propose them if we lead (it retries otherwise)."""
+        if not rn.status().is_leader:
+            return
+        ops: list[Op] = []
+        time_us = self.stamp()
+        for write in frame.writes:
+            if write.kind == OP_COMMAND:
+                ops.append(command_op(time_us, write.db, write.body, write.session))
+            else:
+                ops.append(multi_op(time_us, write.db, write.body, write.watches, write.session))
+        try:
+            first = rn.propose_many([encode_op(op) for op in ops])
+        except ProposalDropped:
+            return
+        term = rn.status().term
+        for offset, op in enumerate(ops):
+            self._ops[first + offset] = (term, op)
+
+    def leader_changed(self) -> None:
+        """Writes not applied yet may have been lost with the old leader: send them again
+        (the session table applies each once)."""
+        for proposal in self._pending.values():
+            if not proposal.done and proposal not in self._waiting:
+                self._waiting.append(proposal)
+
+    # -- applying ---------------------------------------------------------------------------
+
+    def op_of(self, index: int, term: int, data: bytes) -> Op:
+        """The payload of a committed entry: the op we encoded if we proposed it (decoding
+        it gives it back), else decoded."""
+        proposed = self._ops.pop(index, None)
+        if proposed is not None and proposed[0] == term:
+            return proposed[1]
+        op: Op = cbor2.loads(data)
+        return op
+
+    def forget_before(self, applied: int) -> None:
+        """Ops proposed at indexes now behind the applied index were overwritten."""
+        for index in [i for i in self._ops if i <= applied]:
+            del self._ops[index]
+
+    def applied(self, index: int, op: Op, reply: Reply, db_after: int, elapsed_us: int) -> None:
+        """An entry was applied: complete the proposal it answers, if it is ours."""
+        if op[0] == OP_EXPIRE:
+            expiry = self._sessionless.pop(index, None)
+            if expiry is not None:
+                expiry.finish(reply, db_after)
+            return
+        session = op[-1]
+        if session is None or session[0] != self.session:
+            return
+        proposal = self._pending.pop(session[1], None)
+        if proposal is None or proposal.done:
+            return
+        proposal.apply_us = elapsed_us
+        proposal.finish(reply, db_after)
+
+    # -- the write timeout ------------------------------------------------------------------
+
+    async def run_timeouts(self) -> None:
+        """Fail writes nobody applied within the write timeout; resend the others."""
+        config = self.node.config
+        while True:
+            await trio.sleep(min(config.resend_interval, config.write_timeout / 4))
+            now = trio.current_time()
+            expired = False
+            for seq, proposal in list(self._pending.items()):
+                if proposal.done:
+                    del self._pending[seq]
+                elif now >= proposal.deadline:
+                    del self._pending[seq]
+                    proposal.finish(
+                        WRITE_TIMEOUT if proposal.appended else CLUSTERDOWN, proposal.db
+                    )
+                    expired = True
+                elif proposal not in self._waiting:
+                    self._waiting.append(proposal)  # resend: it may have been lost
+            for index, proposal in list(self._sessionless.items()):
+                if now >= proposal.deadline:
+                    del self._sessionless[index]
+                    proposal.finish(WRITE_TIMEOUT, proposal.db)
+            if expired:
+                self.node.replies_ready()
+            self.node.kick()

@@ -1,0 +1,132 @@
+"""Key specs: where a command's keys are in its arguments, as Redis's `key_specs` declare it.
+
+Each command's COMMAND INFO entry carries its key specs (Redis 7's `begin_search` +
+`find_keys`: an index or a keyword to start from, then a range or a `keynum` count such as
+EVAL's numkeys). They are parsed once, when the table is built (`parse_key_specs`), and
+evaluated here, in the pure layer, by `key_positions` (Redis's `getKeysUsingKeySpecs`), which
+COMMAND GETKEYS uses and ACL key checks and scripting will use. No I/O, no state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..resp import string2ll
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    flags: frozenset[bytes]
+    begin: bytes  # b"index", b"keyword", or anything else (unknown: invalid)
+    index: int = 0
+    keyword: bytes = b""
+    startfrom: int = 0
+    find: bytes = b"range"  # b"range", b"keynum", or unknown
+    lastkey: int = 0
+    keystep: int = 1
+    limit: int = 0
+    keynumidx: int = 0
+    firstkey: int = 0
+
+    @property
+    def is_key(self) -> bool:
+        """False for a spec that marks arguments which are not keys (`not_key`)."""
+        return b"not_key" not in self.flags
+
+
+def parse_key_specs(entries: object) -> tuple[KeySpec, ...]:
+    """The key specs of a COMMAND INFO entry (element 8), as reply values."""
+    if not isinstance(entries, list):
+        raise ValueError("key specs must be a list")
+    return tuple(_key_spec(entry) for entry in entries)
+
+
+def _key_spec(entry: object) -> KeySpec:
+    if not isinstance(entry, dict):
+        raise ValueError("a key spec must be a map")
+    begin, find = entry[b"begin_search"], entry[b"find_keys"]
+    bs, fk = begin.get(b"spec", {}), find.get(b"spec", {})
+    return KeySpec(
+        flags=frozenset(bytes(flag) for flag in entry[b"flags"]),
+        begin=bytes(begin[b"type"]),
+        index=bs.get(b"index", 0),
+        keyword=bs.get(b"keyword", b""),
+        startfrom=bs.get(b"startfrom", 0),
+        find=bytes(find[b"type"]),
+        lastkey=fk.get(b"lastkey", 0),
+        keystep=fk.get(b"keystep", 1),
+        limit=fk.get(b"limit", 0),
+        keynumidx=fk.get(b"keynumidx", 0),
+        firstkey=fk.get(b"firstkey", 0),
+    )
+
+
+def _first_key(ks: KeySpec, argv: list[bytes]) -> int | None:
+    """Where a spec's keys start; None if its keyword is absent; -1 if the spec is invalid."""
+    argc = len(argv)
+    if ks.begin == b"index":
+        return ks.index
+    if ks.begin != b"keyword":
+        return -1
+    start = ks.startfrom if ks.startfrom > 0 else argc + ks.startfrom
+    end = argc - 1 if ks.startfrom > 0 else 1
+    step = 1 if start <= end else -1
+    i = start
+    while i != end:
+        if i >= argc or i < 1:
+            break
+        if argv[i].lower() == ks.keyword.lower():
+            return i + 1
+        i += step
+    return None
+
+
+def _spec_keys(ks: KeySpec, argv: list[bytes]) -> list[int] | None:
+    """The key positions one spec yields, or None if it is invalid for this argv."""
+    argc = len(argv)
+    first = _first_key(ks, argv)
+    if first is None:
+        return []
+    if first < 0:
+        return None
+    if ks.find == b"range":
+        step = ks.keystep
+        if ks.lastkey >= 0:
+            last = first + ks.lastkey
+        elif not ks.limit:
+            last = argc + ks.lastkey
+        else:
+            last = first + ((argc - first) // ks.limit + ks.lastkey)
+    elif ks.find == b"keynum":
+        step = ks.keystep
+        if ks.keynumidx >= argc or first + ks.keynumidx >= argc:
+            return None
+        count = string2ll(argv[first + ks.keynumidx])
+        if count is None or count < 0:
+            return None
+        first += ks.firstkey
+        last = first + count - 1
+    else:
+        return None
+    if last >= argc or last < first or first >= argc:
+        return None
+    return list(range(first, last + 1, max(step, 1)))
+
+
+def key_positions(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[int] | None:
+    """Key positions in `argv` per the key specs; None if a spec does not fit.
+
+    Redis falls back to a command's own key-finding function when a spec is incomplete;
+    Concord has none, so incomplete specs contribute the keys they do find.
+    """
+    positions: list[int] = []
+    for ks in specs:
+        if not ks.is_key:
+            continue
+        found = _spec_keys(ks, argv)
+        if found is None:
+            if b"incomplete" in ks.flags:
+                continue
+            return None
+        positions.extend(found)
+    return positions

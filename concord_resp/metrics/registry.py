@@ -1,0 +1,101 @@
+"""The server's counters: commands by name, error replies by code, traffic, connections.
+
+A leaf: it imports nothing of Concord's and does no I/O, so every layer can count into it and
+INFO (`server/info.py`) renders it. Counts follow Redis's rules: a command is counted once it
+has run (`called`), with its time and whether it answered an error (`failed_calls`); a
+command refused before running (unknown, wrong arity, LOADING, ...) is `rejected`; every
+error reply, whichever, counts in `errors` by its code (INFO errorstats).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+ERROR_STATS_LIMIT: Final = 128  # Redis stops adding new error codes after this many
+
+
+class CommandStats:
+    """One command's counters (INFO commandstats)."""
+
+    __slots__ = ("calls", "failed_calls", "rejected_calls", "usec")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.usec = 0
+        self.rejected_calls = 0
+        self.failed_calls = 0
+
+
+class ErrorStats:
+    """Error replies by code (`ERR`, `WRONGTYPE`, ...), as Redis's `afterErrorReply` counts them."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.total = 0
+
+    def record(self, message: bytes) -> None:
+        """Count one error reply; `message` is its text, with or without the leading `-`."""
+        if message[:1] == b"-":
+            message = message[1:]
+        self.total += 1
+        # Redis looks for the code's end within the first 32 bytes of "-CODE ...".
+        space = message.find(b" ", 0, 31)
+        code = message[:space].decode("latin-1") if space > 0 else "ERR"
+        counts = self.counts
+        if code in counts:
+            counts[code] += 1
+        elif len(counts) < ERROR_STATS_LIMIT:
+            counts[code] = 1
+
+    def reset(self) -> None:
+        self.counts.clear()
+        self.total = 0
+
+
+class Metrics:
+    """Every counter the server keeps; `reset` is CONFIG RESETSTAT."""
+
+    def __init__(self) -> None:
+        self.commands: dict[str, CommandStats] = {}
+        self.errors = ErrorStats()
+        self.commands_processed = 0  # commands run (not refused, not queued)
+        self.net_input_bytes = 0
+        self.net_output_bytes = 0
+        self.connections_received = 0
+        self.connections_rejected = 0  # over maxclients
+
+    def command(self, name: str) -> CommandStats:
+        stats = self.commands.get(name)
+        if stats is None:
+            stats = self.commands[name] = CommandStats()
+        return stats
+
+    def called(self, name: str, usec: int, error: bytes | None = None) -> None:
+        """A command ran, taking `usec`; `error` is its error reply, if it answered one."""
+        stats = self.command(name)
+        stats.calls += 1
+        stats.usec += usec
+        self.commands_processed += 1
+        if error is not None:
+            stats.failed_calls += 1
+            self.errors.record(error)
+
+    def rejected(self, name: str | None, error: bytes) -> None:
+        """A command refused before it ran (`name` None: an unknown command)."""
+        if name is not None:
+            self.command(name).rejected_calls += 1
+        self.errors.record(error)
+
+    def failed(self, name: str, error: bytes) -> None:
+        """A command that could not run to a reply of its own (no read point, ...)."""
+        self.command(name).failed_calls += 1
+        self.errors.record(error)
+
+    def reset(self) -> None:
+        self.commands.clear()
+        self.errors.reset()
+        self.commands_processed = 0
+        self.net_input_bytes = self.net_output_bytes = 0
+        self.connections_received = self.connections_rejected = 0

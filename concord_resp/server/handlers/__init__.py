@@ -1,0 +1,27 @@
+"""Connection-level command handlers, one module per concern (see `base` for the shape).
+
+connection     HELLO, QUIT, RESET, READONLY, READWRITE
+client         CLIENT ...
+config         CONFIG ...
+introspection  COMMAND ..., INFO
+persistence    SAVE, BGSAVE, LASTSAVE
+cluster        RAFT.* (operator requests to the leader)
+transactions   MULTI, EXEC, DISCARD, WATCH, UNWATCH
+"""
+
+from . import client, cluster, config, connection, introspection, persistence, transactions
+from .base import CONNECTION, AtReadPoint, ConnectionHandler, Submission
+
+__all__ = [
+    "CONNECTION",
+    "AtReadPoint",
+    "ConnectionHandler",
+    "Submission",
+    "client",
+    "cluster",
+    "config",
+    "connection",
+    "introspection",
+    "persistence",
+    "transactions",
+]

@@ -1,0 +1,147 @@
+"""MULTI / EXEC / DISCARD / WATCH / UNWATCH with Redis 7 semantics, built for a cluster.
+
+Between MULTI and EXEC commands are queued (the dispatcher does that); a command refused while
+queueing (unknown, wrong arity, `no_multi`) marks the transaction dirty and EXEC answers
+EXECABORT. A command that fails when EXEC runs it does not stop the others. A nested MULTI and
+a WATCH inside MULTI are errors that leave the transaction intact.
+
+WATCH records, per key, the `(version, alive)` pair the client observed (the key's last
+modification index and whether it was live), at a read point. EXEC of a transaction that
+writes sends those with the queued commands as one log entry, with no read point first: the
+state machine compares them when the entry is applied and answers a null array if any key
+changed, expired, or was deleted in between, at the one point every replica agrees on,
+whichever node the client is connected to. A key already expired when watched that is then
+deleted by expiry keeps its version, so it does not abort (Redis 7).
+
+A transaction that writes nothing runs here at a read point; connection-level commands inside
+a transaction (CLIENT SETNAME, CONFIG SET, ...) run here after the entry is applied, in their
+place in the reply, and only if it was not aborted. Each reply is encoded as its command runs,
+so the parts after a HELLO inside the transaction use the new protocol, as in Redis. Commands
+count in INFO (calls, failures, total_commands_processed) only if they ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Final
+
+from ...cluster import Proposal
+from ...commands import OP_MULTI, CommandError, CommandSpec, Route, Watch
+from ...resp import NULL_ARRAY, OK, ErrorReply, Raw, Reply, encode_reply
+from ..client import ClientState
+from .base import AtReadPoint, Submission, handler
+
+if TYPE_CHECKING:
+    from ..dispatch import Dispatcher
+
+EXECABORT: Final = "EXECABORT Transaction discarded because of previous errors."
+
+Queued = list[tuple[CommandSpec, list[bytes]]]
+
+
+@handler("multi")
+def multi(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    if client.in_multi:
+        raise CommandError("ERR MULTI calls can not be nested")
+    client.in_multi = True
+    client.multi_dirty = False
+    client.queued = []
+    return OK
+
+
+@handler("discard")
+def discard(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    if not client.in_multi:
+        raise CommandError("ERR DISCARD without MULTI")
+    client.reset_multi()
+    return OK
+
+
+@handler("watch", route=Route.LOCAL_READ)
+def watch(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    if client.in_multi:
+        raise CommandError("ERR WATCH inside MULTI is not allowed")
+    now = d.machine.read_context(client.db, d.now_us(), d.rng).now
+    db = d.machine.keyspace.dbs[client.db]
+    for key in argv[1:]:
+        slot = (client.db, key)
+        if slot not in client.watches:
+            version, alive = db.watch_state(key, now)
+            client.watches[slot] = (client.db, key, version, alive)
+    return OK
+
+
+@handler("unwatch")
+def unwatch(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    client.watches = {}
+    return OK
+
+
+@handler("exec", route=Route.LOG)
+def exec_(
+    d: Dispatcher, client: ClientState, argv: list[bytes]
+) -> Reply | Submission | AtReadPoint:
+    if not client.in_multi:
+        raise CommandError("ERR EXEC without MULTI")
+    queued = client.queued
+    dirty = client.multi_dirty
+    watches: list[Watch] = list(client.watches.values())
+    client.reset_multi()
+    if dirty:
+        raise CommandError(EXECABORT)
+    if not any(spec.is_write for spec, _ in queued):
+        return AtReadPoint(lambda: _exec_locally(d, client, queued, watches))
+    local = [spec.handler is None for spec, _ in queued]
+    logged = [cmd for (_, cmd), is_local in zip(queued, local, strict=True) if not is_local]
+    proposal = Proposal(OP_MULTI, client.db, logged, watches)
+    barrier = any(local) or any(spec.name == "select" for spec, _ in queued)
+
+    def finish(applied: Proposal) -> Reply:
+        client.db = applied.db_after
+        reply = applied.reply
+        if not isinstance(reply, list):  # aborted by WATCH (a null array), or failed
+            return reply
+        return _finish(d, client, queued, iter(reply))
+
+    return Submission(proposal, finish, barrier)
+
+
+def _exec_locally(
+    d: Dispatcher, client: ClientState, queued: Queued, watches: list[Watch]
+) -> Reply:
+    """A transaction that writes nothing: check the watches and run it here and now."""
+    machine = d.machine
+    ctx = machine.read_context(client.db, d.now_us(), d.rng)
+    dbs = machine.keyspace.dbs
+    for db, key, version, alive in watches:
+        if dbs[db].watch_state(key, ctx.now) != (version, alive):
+            return NULL_ARRAY
+
+    def applied() -> Iterator[Reply]:
+        # Pure commands run in order against one context (one time, SELECT carries over).
+        for spec, cmd_argv in queued:
+            if spec.handler is not None:
+                reply = machine.run(ctx, cmd_argv)
+                client.db = ctx.db_index
+                yield reply
+
+    return _finish(d, client, queued, applied())
+
+
+def _finish(d: Dispatcher, client: ClientState, queued: Queued, applied: Iterator[Reply]) -> Raw:
+    """EXEC's array: applied replies in order, local commands run in their place, each
+    encoded as it comes and counted once it has run."""
+    metrics = d.state.metrics
+    parts: list[bytes] = []
+    for spec, argv in queued:
+        if spec.handler is None:
+            client.in_exec = True
+            try:
+                reply = d.run_local_in_transaction(spec, client, argv)
+            finally:
+                client.in_exec = False
+        else:
+            reply = next(applied)
+        metrics.called(spec.name, 0, reply if isinstance(reply, ErrorReply) else None)
+        parts.append(encode_reply(reply, client.proto))
+    return Raw(b"*%d\r\n" % len(parts) + b"".join(parts))

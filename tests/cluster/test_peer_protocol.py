@@ -1,0 +1,65 @@
+"""The peer protocol's frames: each kind round-trips through the wire form, and anything a
+peer could send that is not a frame of this version is refused with ValueError (the node
+drops it) rather than reaching the node's parts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cbor2
+import pytest
+
+from concord_resp.cluster import peer_protocol as pp
+from concord_resp.commands import OP_COMMAND, OP_MULTI
+from concord_resp.raft.core import Message, MessageType
+
+FRAMES: list[pp.Frame] = [
+    pp.RaftFrame(Message(MessageType.HEARTBEAT, to="n2", sender="n1", term=3, commit=7)),
+    pp.SnapshotChunk("t1", 0, b"chunk", None),
+    pp.SnapshotChunk("t1", 4, b"", ["encoded", "message"]),
+    pp.SnapshotAck("t1", 3, None),
+    pp.SnapshotAck("t1", 3, "disk full"),
+    pp.Forward(
+        (
+            pp.ForwardedWrite(OP_COMMAND, 0, [b"SET", b"k", b"v"], [], ["n2:ab", 5, 4]),
+            pp.ForwardedWrite(
+                OP_MULTI, 3, [[b"INCR", b"c"]], [(3, b"c", 12, True)], ["n2:ab", 6, 4]
+            ),
+        )
+    ),
+    pp.Ask(7, ["transfer", None]),
+    pp.Answer(7, None, [{"name": "n1"}]),
+    pp.Answer(8, "ERR no voter named 'x'", None),
+    pp.Removed(),
+]
+
+
+@pytest.mark.parametrize("frame", FRAMES, ids=lambda f: type(f).__name__)
+def test_frames_round_trip_through_the_wire(frame: pp.Frame) -> None:
+    wire = cbor2.loads(cbor2.dumps(pp.encode(frame)))  # what the peer decodes off the wire
+    assert pp.decode(wire) == frame
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        None,
+        [],
+        "raft",
+        [1, 2],
+        ["nosuch"],
+        ["raft"],
+        ["raft", [1, 2, 3]],
+        ["snap", "t", 0, "not bytes", None],
+        ["snap-ack", "t", "0", None],
+        ["fwd", [[[9, 0, [], []], ["s", 1, 1]]]],  # not a command or a transaction
+        ["fwd", [[[OP_COMMAND, 0, [b"GET"], []], None]]],  # no session
+        ["fwd", [[[OP_MULTI, 0, [], [[0, "not bytes", 1, True]]], ["s", 1, 1]]]],
+        ["ask", 1, "not a list"],
+        ["answer", 1, 2, None],
+        ["removed", "extra"],
+    ],
+)
+def test_what_is_not_a_frame_is_refused(wire: Any) -> None:
+    with pytest.raises(ValueError):
+        pp.decode(wire)
