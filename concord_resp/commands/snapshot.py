@@ -18,8 +18,9 @@ Records, in order (the writer and the reader live in the driver; this module doe
     ["end", record_count]
 
 `raw` keeps a value's bytearray-ness (Redis's "raw" encoding after an in-place change), and a
-key's insertion order is kept, so a restored replica is indistinguishable from one that
-applied the log. Replies are stored as tagged trees (`encode_reply_tree`).
+key's insertion order is kept (as is the order members were removed in), so a restored
+replica is indistinguishable from one that applied the log. Replies are stored as tagged trees
+(`encode_reply_tree`).
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def snapshot_records(machine: StateMachine) -> Iterator[list[Any]]:
         yield record
         count += 1
     if machine.members or machine.removed:
-        yield ["members", dict(machine.members), sorted(machine.removed)]
+        yield ["members", dict(machine.members), list(machine.removed)]
         count += 1
     yield ["end", count + 1]
 
@@ -224,7 +225,7 @@ def _restore_record(
         if not (isinstance(members, dict) and isinstance(removed, list)):
             raise ValueError("members")
         machine.members = {str(name): str(address) for name, address in members.items()}
-        machine.removed = {str(name) for name in removed}
+        machine.removed = dict.fromkeys(str(name) for name in removed)
     elif kind == "sessions":
         for session_id, floor, last_seen, replies in record[1]:
             state = machine.sessions[session_id] = SessionState()

@@ -482,6 +482,7 @@ class LcsTable:
         width = (1 << len(b)) - 1
         # One bit mask per byte value (bit j set where b[j] is that byte), each built in one
         # linear pass in C: setting bits one by one would copy the mask len(b) times.
+        # (A set of ints: its order is not hash-seeded, and it only fills this lookup table.)
         masks: dict[int, int] = {}
         for byte in set(a) & set(b):
             table = bytes(49 if value == byte else 48 for value in range(256))  # "1"/"0"
