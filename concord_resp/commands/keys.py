@@ -1,41 +1,32 @@
 """Generic key commands (DEL, EXISTS, EXPIRE, RENAME, COPY, MOVE, SCAN, OBJECT, ...).
 
 Replies, errors and the order of checks follow Redis 7.0's db.c, expire.c and object.c.
-Writes run in the state machine at the entry's time: they look keys up with
-`get_for_write` (an expired key is deleted first, as `lookupKeyWrite` does on a primary) and
-change keys only through the `Database` methods, which bump the versions WATCH compares; a
-write that changes nothing (EXPIRE NX on a key with a TTL, PERSIST without TTL) bumps nothing.
-Reads never delete. Read lookups count keyspace hits and misses as Redis's do; those Redis
-makes with LOOKUP_NOTOUCH (EXISTS, TYPE, TTL, OBJECT, SCAN's TYPE filter) use `peek`, so they
-do not count as an access for OBJECT IDLETIME.
-
-SCAN walks `db.scan_order()` (keys ordered by crc32): the cursor is the crc32 to resume from,
-and a batch always ends at a crc32 boundary, so iteration always progresses and every key
-present for the whole iteration is returned at least once, whatever is inserted or deleted.
+Writes run in the state machine at the entry's time: they look keys up with `get_for_write`
+(an expired key is deleted first, as `lookupKeyWrite` does on a primary) and change keys only
+through the `Database` methods, which bump the versions WATCH compares; a write that changes
+nothing (EXPIRE NX on a key with a TTL, PERSIST without TTL) bumps nothing. Reads never
+delete and are counted as Redis counts them (`lookup`). Nothing here names a value type: TYPE,
+OBJECT ENCODING/REFCOUNT, COPY and SCAN ... TYPE ask the value's `ValueType`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final
 
 from ..limits import LLONG_MAX, ULONG_MAX
-from ..resp import OK, Reply, SimpleString, string2ll
+from ..resp import OK, Reply, SimpleString
 from ..store import Database, Value
-from ..store.keyspace import duplicate_value, type_name
+from ..store.types import type_name, value_type
 from .context import Context
 from .errors import NO_SUCH_KEY, SYNTAX, CommandError, invalid_expire
 from .glob import glob_match, is_literal
 from .help import help_reply
+from .lookup import lookup_notouch, lookup_read
 from .parse import option_name, parse_int
 from .registry import Route
 from .server_cmds import parse_db_number
 from .spec import command
-from .strings import lookup_read
 
-SHARED_REFCOUNT: Final = 2**31 - 1  # OBJ_SHARED_REFCOUNT: Redis's shared integers 0..9999
-SHARED_INTEGERS: Final = 10_000
-EMBSTR_LIMIT: Final = 44  # OBJ_ENCODING_EMBSTR_SIZE_LIMIT
 RANDOM_TRIES: Final = 100  # random draws before RANDOMKEY falls back to listing live keys
 
 SAME_OBJECT: Final = "ERR source and destination objects are the same"
@@ -49,16 +40,6 @@ GT_LT_INCOMPATIBLE: Final = "ERR GT and LT options at the same time are not comp
 
 
 # -- existence, type, deletion ------------------------------------------------------------
-
-
-def lookup_notouch(ctx: Context, key: bytes) -> Value | None:
-    """Redis's `lookupKeyReadWithFlags(LOOKUP_NOTOUCH)`: a counted read that is no access."""
-    value = ctx.db.peek(key, ctx.now)
-    if value is None:
-        ctx.stats.keyspace_misses += 1
-    else:
-        ctx.stats.keyspace_hits += 1
-    return value
 
 
 @command("del", "unlink")
@@ -276,15 +257,15 @@ def copy(ctx: Context, argv: list[bytes]) -> Reply:
         target.delete(new_key, ctx.index)
     when = source.ttl_ms(key)
     override = source.encoding_override(key)
-    target.set(new_key, duplicate_value(value), ctx.index)
+    kind = value_type(value)
+    target.set(new_key, kind.duplicate(value), ctx.index)
     if when is not None:
         target.set_expiry(new_key, when, ctx.index)
-    # dupStringObject keeps the encoding but never shares: a copied shared integer is an
-    # int with refcount 1.
-    if override is not None:
-        target.override_encoding(new_key, override[0], 1)
-    elif type(value) is bytes and _string_encoding(value)[1] == SHARED_REFCOUNT:
-        target.override_encoding(new_key, b"int", 1)
+    # A copy (dupStringObject and the like) keeps the encoding but is never shared: a copied
+    # shared integer is an int with refcount 1.
+    encoding, refcount = override if override is not None else kind.encoding(value)
+    if override is not None or refcount != 1:
+        target.override_encoding(new_key, encoding, 1)
     return 1
 
 
@@ -319,6 +300,10 @@ def randomkey(ctx: Context, argv: list[bytes]) -> Reply:
 
 @command("scan")
 def scan(ctx: Context, argv: list[bytes]) -> Reply:
+    """SCAN walks `db.scan_order()` (keys ordered by crc32): the cursor is the crc32 to resume
+    from, and a batch always ends at a crc32 boundary, so iteration always progresses and every
+    key present for the whole iteration is returned at least once, whatever is inserted or
+    deleted."""
     cursor = _parse_cursor(argv[1])
     count = 10
     pattern: bytes | None = None
@@ -384,31 +369,12 @@ def _parse_cursor(arg: bytes) -> int:
 # -- OBJECT -------------------------------------------------------------------------------
 
 
-def _string_encoding(value: Value) -> tuple[bytes, int]:
-    """What Redis's `tryObjectEncoding` makes of a string stored by SET and friends."""
-    if isinstance(value, bytearray):
-        return b"raw", 1  # modified in place (APPEND, SETRANGE, SETBIT)
-    size = len(value)
-    if size <= 20:
-        number = string2ll(value)
-        if number is not None:
-            shared = 0 <= number < SHARED_INTEGERS
-            return b"int", SHARED_REFCOUNT if shared else 1
-    return (b"embstr" if size <= EMBSTR_LIMIT else b"raw"), 1
-
-
-OBJECT_ENCODINGS: dict[type, Callable[[Value], tuple[bytes, int]]] = {
-    bytes: _string_encoding,
-    bytearray: _string_encoding,
-}
-"""(encoding, refcount) of a value, by value class; modules adding value types register here."""
-
-
 def _encoding_and_refcount(db: Database, key: bytes, value: Value) -> tuple[bytes, int]:
+    """The key's recorded override if it has one, else what its value's type says."""
     override = db.encoding_override(key)
     if override is not None:
         return override
-    return OBJECT_ENCODINGS[type(value)](value)
+    return value_type(value).encoding(value)
 
 
 @command("object|encoding")

@@ -1,26 +1,12 @@
 """The replicated state machine: applies committed log entries to the keyspace.
 
-An entry's payload is CBOR (see `encode_*`); applying it depends only on the payload and the
-entry index, never on the local clock or the node, so every replica ends in the same state:
-
-    [OP_COMMAND, time_us, db, argv, session]                 one write command
-    [OP_MULTI, time_us, db, [argv, ...], watches, session]   MULTI/EXEC: all or nothing, one
-                                         entry; watches = [[db, key, version, alive], ...]
-    [OP_EXPIRE, time_us, db, [key, ...]]                     active expiry: delete those still
-                                                             expired
-
-`time_us` is the leader's timestamp (never taken to go backwards: an entry older than one
-already applied is applied at the later time); randomness comes from a PRNG seeded by the
-entry index.
-
-`session` is None or `[session id, sequence number, floor]` (Raft thesis 6.3): a node proposing
-a client's write may propose it again (after a leader change, or a timeout), so an entry whose
-(session, sequence) was applied before is not applied again; its first reply is returned.
-Replies are kept for sequence numbers at or above the session's `floor` (the proposer's lowest
-unfinished one) and sessions silent for SESSION_IDLE_US of log time are dropped. The session
-table is replicated state: every replica applies the same rules to the same entries.
-WATCH is checked here, at apply time, against the versions the client observed, which is what
-makes it work unchanged when the client's node is not the leader.
+An entry's payload is CBOR (`Op` lists the kinds); applying it depends only on the payload and
+the entry index, never on the local clock, the node or the hash seed, so every replica ends in
+the same state: time is the leader's timestamp (never taken to go backwards), randomness a PRNG
+seeded by the entry index, and every collection of replicated state is ordered (dicts, never
+sets). A retried write is applied once (`Session`, Raft thesis 6.3). WATCH is checked
+here, at apply time, against the versions the client observed, which is what makes it work
+unchanged when the client's node is not the leader.
 """
 
 from __future__ import annotations
@@ -51,11 +37,25 @@ Watch = tuple[int, bytes, int, bool]
 
 
 Op = list[Any]
-"""A decoded entry payload (the lists above)."""
+"""A decoded entry payload, one of:
+
+    [OP_COMMAND, time_us, db, argv, session]                 one write command
+    [OP_MULTI, time_us, db, [argv, ...], watches, session]   MULTI/EXEC: all or nothing, one
+                                         entry; watches = [[db, key, version, alive], ...]
+    [OP_EXPIRE, time_us, db, [key, ...]]                     active expiry: delete those still
+                                                             expired
+"""
 
 
 Session = list[Any] | None
-"""[session id, sequence number, floor], or None."""
+"""[session id, sequence number, floor], or None.
+
+A node proposing a client's write may propose it again (after a leader change, or a timeout),
+so an entry whose (session, sequence) was applied before is not applied again; its first reply
+is returned. Replies are kept for sequence numbers at or above the session's `floor` (the
+proposer's lowest unfinished one) and sessions silent for SESSION_IDLE_US of log time are
+dropped. The session table is replicated state: every replica applies the same rules.
+"""
 
 
 def command_op(time_us: int, db: int, argv: list[bytes], session: Session = None) -> Op:
@@ -133,9 +133,10 @@ class StateMachine:
         self.session_sweep = 0  # log time of the last sweep of idle sessions
         # Membership changes made through the log (the initial members come from the
         # command line, the same on every node): name -> "host:port@cluster-port", and the
-        # names removed (a removed node learns it from here).
+        # names removed (a removed node learns it from here), in the order removed: a dict
+        # used as an ordered set, so no hash-seed order can reach a snapshot.
         self.members: dict[str, str] = {}
-        self.removed: set[str] = set()
+        self.removed: dict[str, None] = {}
 
     def reset(self) -> None:
         """Back to the empty state of index 0 (before a snapshot is restored)."""
@@ -145,7 +146,7 @@ class StateMachine:
         self.sessions = {}
         self.session_sweep = 0
         self.members = {}
-        self.removed = set()
+        self.removed = {}
 
     def adopt(self, other: StateMachine) -> None:
         """Take over `other`'s replicated state (a snapshot restored beside this machine,
@@ -223,10 +224,10 @@ class StateMachine:
         self.apply_noop(index)
         if address is None:
             self.members.pop(name, None)
-            self.removed.add(name)
+            self.removed[name] = None
         else:
             self.members[name] = address
-            self.removed.discard(name)
+            self.removed.pop(name, None)
 
     def apply_noop(self, index: int) -> None:
         """An entry with no command (a new leader's no-op) still advances the index."""

@@ -1,25 +1,12 @@
 """The replicated state as a stream of CBOR-encodable records, and back (issue 5).
 
 A snapshot is everything a replica needs to continue from `applied_index` as if it had applied
-the log up to there: every database's keys with their values, expiry times and modification
-indexes, the deleted-key tombstones and floor that WATCH checks, the derived encoding notes,
-the expired-key counters, and the client-session table (so a write retried after the snapshot
-is still applied once). Node-local state is left out: last-access times (OBJECT IDLETIME) and
-the command statistics, which Redis also does not persist.
-
-Records, in order (the writer and the reader live in the driver; this module does no I/O):
-
-    ["concord-snapshot", FORMAT, applied_index, last_time_us, last_session_sweep]
-    ["db", number, tombstone_floor, expired_deletions]          for each non-empty database
-    ["keys", [[key, value, raw, expires_ms|None, version, override|None], ...]]   chunks
-    ["tombstones", [[key, version], ...]]                        oldest first, chunks
-    ["sessions", [[id, floor, last_seen_us, [[seq, reply, db_after], ...]], ...]]  chunks
-    ["members", {name: address}, [removed name, ...]]            if any change was made
-    ["end", record_count]
-
-`raw` keeps a value's bytearray-ness (Redis's "raw" encoding after an in-place change), and a
-key's insertion order is kept, so a restored replica is indistinguishable from one that
-applied the log. Replies are stored as tagged trees (`encode_reply_tree`).
+the log up to there (keys with values, expiry times and versions, tombstones, encoding notes,
+expired-key counters, the session table, membership changes); node-local state (access times,
+statistics) is left out, as Redis does. Invariant: a restored replica is indistinguishable
+from one that applied the log, so every order (keys, tombstones, sessions, removed members)
+is kept. The record layout is on `snapshot_records`; this module does no I/O (the writer and
+the reader live in the driver). Snapshots of FORMAT 1 (strings only) are still read.
 """
 
 from __future__ import annotations
@@ -30,10 +17,13 @@ from typing import Any, Final
 from ..resp import NULL_ARRAY, Reply
 from ..resp.replies import BigNumber, ErrorReply, Map, RespSet, SimpleString, Verbatim
 from ..store.keyspace import Database
+from ..store.types import STRING, type_for_tag, value_type
 from .machine import SessionState, StateMachine
 
 MAGIC: Final = "concord-snapshot"
-FORMAT: Final = 1
+FORMAT: Final = 2
+READABLE_FORMATS: Final = (1, 2)
+"""1: key rows `[key, bytes, raw, ...]` (strings only); 2: rows name the value's type."""
 CHUNK: Final = 1024  # keys (or tombstones, or sessions) per record
 
 
@@ -119,11 +109,12 @@ def _chunks(items: Iterable[Any], kind: str) -> Iterator[list[Any]]:
 def _key_rows(db: Database) -> Iterator[list[Any]]:
     expires, versions, overrides = db.expires, db.versions, db.encoding_overrides
     for key, value in db.data.items():
+        kind = value_type(value)
         override = overrides.get(key)
         yield [
             key,
-            bytes(value),
-            type(value) is bytearray,
+            kind.tag,
+            kind.to_snapshot(value),
             expires.get(key),
             versions[key],
             None if override is None else list(override),
@@ -141,7 +132,23 @@ def _session_rows(sessions: dict[str, SessionState]) -> Iterator[list[Any]]:
 
 def snapshot_records(machine: StateMachine) -> Iterator[list[Any]]:
     """The machine's replicated state as records. The machine must not change while the
-    iterator runs (the driver takes the snapshot in a forked child, or between applies)."""
+    iterator runs (the driver takes the snapshot in a forked child, or between applies).
+
+    Records, in order:
+
+        ["concord-snapshot", FORMAT, applied_index, last_time_us, last_session_sweep]
+        ["db", number, tombstone_floor, expired_deletions]       for each non-empty database
+        ["keys", [[key, type tag, payload, expires_ms|None, version, override|None], ...]]
+        ["tombstones", [[key, version], ...]]                     oldest first
+        ["sessions", [[id, floor, last_seen_us, [[seq, reply, db_after], ...]], ...]]
+        ["members", {name: address}, [removed name, ...]]         if any change was made
+        ["end", record_count]
+
+    Keys, tombstones and sessions come in chunks of CHUNK. A key row's tag and payload come
+    from the value's type (`ValueType.to_snapshot`: a string's payload keeps whether it is a
+    bytearray, Redis's "raw" after an in-place change). Removed members are in the order they
+    were removed; replies are stored as tagged trees (`encode_reply_tree`).
+    """
     count = 1
     yield [MAGIC, FORMAT, machine.applied_index, machine.last_time_us, machine.session_sweep]
     for number, db in enumerate(machine.keyspace.dbs):
@@ -159,7 +166,7 @@ def snapshot_records(machine: StateMachine) -> Iterator[list[Any]]:
         yield record
         count += 1
     if machine.members or machine.removed:
-        yield ["members", dict(machine.members), sorted(machine.removed)]
+        yield ["members", dict(machine.members), list(machine.removed)]
         count += 1
     yield ["end", count + 1]
 
@@ -175,8 +182,11 @@ def restore_records(machine: StateMachine, records: Iterable[Any]) -> None:
     header = next(it, None)
     if type(header) is not list or len(header) != 5 or header[0] != MAGIC:
         raise SnapshotError("not a Concord snapshot")
-    if header[1] != FORMAT:
-        raise SnapshotError(f"snapshot format {header[1]!r}, this version reads {FORMAT}")
+    snapshot_format = header[1]
+    if type(snapshot_format) is not int or snapshot_format not in READABLE_FORMATS:
+        raise SnapshotError(
+            f"snapshot format {snapshot_format!r}, this version reads {list(READABLE_FORMATS)}"
+        )
     machine.reset()
     machine.applied_index, machine.last_time_us, machine.session_sweep = header[2:5]
     db: Database | None = None
@@ -193,24 +203,31 @@ def restore_records(machine: StateMachine, records: Iterable[Any]) -> None:
                 raise SnapshotError("records after the end of the snapshot")
             return
         try:
-            db = _restore_record(machine, db, kind, record)
+            db = _restore_record(machine, db, kind, record, snapshot_format)
         except (IndexError, KeyError, TypeError, ValueError) as error:
             raise SnapshotError(f"malformed {kind!r} record {count}: {error}") from None
     raise SnapshotError(f"snapshot cut short after {count} records (no end record)")
 
 
 def _restore_record(
-    machine: StateMachine, db: Database | None, kind: object, record: list[Any]
+    machine: StateMachine,
+    db: Database | None,
+    kind: object,
+    record: list[Any],
+    snapshot_format: int,
 ) -> Database | None:
-    """Apply one record; returns the database the records after it belong to."""
+    """Apply one record of a snapshot of `snapshot_format`; returns the database the records
+    after it belong to."""
     if kind == "db":
         if type(record[1]) is not int or record[1] < 0:
             raise ValueError(f"database {record[1]!r}")
         db = machine.keyspace.dbs[record[1]]
         db.tombstone_floor, db.expired_deletions = record[2], record[3]
     elif kind == "keys" and db is not None:
-        for key, value, raw, expires, version, override in record[1]:
-            db.data[key] = bytearray(value) if raw else value
+        for key, tag, payload, expires, version, override in record[1]:
+            if snapshot_format == 1:  # [key, bytes, raw, ...]: every value was a string
+                tag, payload = STRING.tag, [tag, payload]
+            db.data[key] = type_for_tag(tag).from_snapshot(payload)
             db.versions[key] = version
             if expires is not None:
                 db.expires[key] = expires
@@ -224,7 +241,7 @@ def _restore_record(
         if not (isinstance(members, dict) and isinstance(removed, list)):
             raise ValueError("members")
         machine.members = {str(name): str(address) for name, address in members.items()}
-        machine.removed = {str(name) for name in removed}
+        machine.removed = dict.fromkeys(str(name) for name in removed)
     elif kind == "sessions":
         for session_id, floor, last_seen, replies in record[1]:
             state = machine.sessions[session_id] = SessionState()

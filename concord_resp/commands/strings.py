@@ -1,14 +1,11 @@
 """String commands (GET, SET and friends), with Redis 7's options, replies and errors.
 
 Values are `bytes`; APPEND and SETRANGE turn a value into a `bytearray` (Redis's "raw"
-encoding) and then change it in place, so repeated APPENDs are amortised O(1); every in-place
-change is followed by `db.touch` so WATCH sees it. Because a stored bytearray can change after
-a handler returns, a reply never hands one out: `string_reply` copies it.
-
-Lookups follow Redis: a read lookup (`lookupKeyRead`: GET, MGET, GETRANGE, LCS, and the read
-half of GETSET/GETDEL/GETEX/SET ... GET) counts a keyspace hit or miss; a write lookup
-(`lookupKeyWrite`) counts nothing. Inside a write command both delete an expired key first, as
-a Redis primary does, so a key written with KEEPTTL never inherits a past expiry.
+encoding) and then change it in place inside `db.changing`, so repeated APPENDs are amortised
+O(1) and WATCH sees every change. Because a stored bytearray can change after a handler
+returns, a reply never hands one out: `string_reply` copies it. Keys are looked up through
+`lookup` (read lookups: GET, MGET, GETRANGE, LCS and the read half of GETSET/GETDEL/GETEX/SET
+... GET; write lookups for the rest), as Redis counts them.
 """
 
 from __future__ import annotations
@@ -19,18 +16,18 @@ from typing import Final
 
 from ..limits import LLONG_MAX, LLONG_MIN
 from ..resp import OK, Map, Reply, string2ll
-from ..store import Value
+from ..store.types import STRING, String
 from .context import Context
 from .errors import (
     OFFSET_OUT_OF_RANGE,
     OVERFLOW,
     SYNTAX,
-    WRONGTYPE,
     CommandError,
     invalid_expire,
     wrong_arity,
 )
 from .floats import LONG_DOUBLE, format_long_double_human, round_to_format
+from .lookup import check_type, get_string, get_string_for_write, lookup_read
 from .parse import option_name, parse_int, parse_long_double
 from .spec import command
 
@@ -44,40 +41,10 @@ LCS_LEN_AND_IDX: Final = "ERR If you want both the length and indexes, please ju
 LCS_TOO_BIG: Final = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
 
 
-# -- lookups ---------------------------------------------------------------------------
+# -- replies ---------------------------------------------------------------------------
 
 
-def lookup_read(ctx: Context, key: bytes, *, purge: bool = False) -> object | None:
-    """Redis's `lookupKeyRead`: the live value (any type), counted as a keyspace hit or miss.
-
-    `purge` (write commands only) deletes the key first if it has expired.
-    """
-    db = ctx.db
-    value = db.get_for_write(key, ctx.now) if purge else db.get(key, ctx.now)
-    if value is None:
-        ctx.stats.keyspace_misses += 1
-    else:
-        ctx.stats.keyspace_hits += 1
-    return value
-
-
-def get_string(ctx: Context, key: bytes, *, purge: bool = False) -> Value | None:
-    """The string at key (None if missing), as a read lookup; WRONGTYPE for other types."""
-    return _check_string(lookup_read(ctx, key, purge=purge))
-
-
-def get_string_for_write(ctx: Context, key: bytes) -> Value | None:
-    """Redis's `lookupKeyWrite` + type check: an expired key is deleted first."""
-    return _check_string(ctx.db.get_for_write(key, ctx.now))
-
-
-def _check_string(value: object | None) -> Value | None:
-    if value is None or isinstance(value, (bytes, bytearray)):
-        return value
-    raise CommandError(WRONGTYPE)
-
-
-def string_reply(value: Value | None) -> bytes | None:
+def string_reply(value: String | None) -> bytes | None:
     """A stored string as a reply: a bytearray may change in place later, so it is copied."""
     return bytes(value) if isinstance(value, bytearray) else value
 
@@ -162,7 +129,7 @@ def _expiry_time(ctx: Context, opts: _StringOptions, name: str) -> int | None:
 
 
 def _store(
-    ctx: Context, key: bytes, value: Value, when: int | None = None, keep_ttl: bool = False
+    ctx: Context, key: bytes, value: String, when: int | None = None, keep_ttl: bool = False
 ) -> None:
     """Redis's `setKey` (+ `setExpire`). The caller has looked key up for write already."""
     db = ctx.db
@@ -297,7 +264,7 @@ def check_string_length(size: int, append: int) -> None:
         raise CommandError(TOO_BIG)
 
 
-def _raw_string(ctx: Context, key: bytes, value: Value) -> bytearray:
+def _raw_string(ctx: Context, key: bytes, value: String) -> bytearray:
     """The value as a bytearray stored at key (Redis's `dbUnshareStringValue`)."""
     if type(value) is bytearray:
         return value
@@ -315,8 +282,8 @@ def append(ctx: Context, argv: list[bytes]) -> Reply:
         return len(tail)
     check_string_length(len(value), len(tail))
     raw = _raw_string(ctx, key, value)  # even an empty tail makes it raw, as in Redis
-    raw += tail
-    ctx.db.touch(key, ctx.index)
+    with ctx.db.changing(key, ctx.index):
+        raw.extend(tail)
     return len(raw)
 
 
@@ -330,15 +297,13 @@ def setrange(ctx: Context, argv: list[bytes]) -> Reply:
     if not patch:
         return 0 if value is None else len(value)
     check_string_length(offset, len(patch))
-    raw = _raw_string(ctx, key, value) if value is not None else bytearray()
-    end = offset + len(patch)
-    if end > len(raw):
-        raw.extend(bytes(end - len(raw)))  # the gap is zero-filled
-    raw[offset:end] = patch
-    if value is None:
-        _store(ctx, key, raw)
-    else:
-        ctx.db.touch(key, ctx.index)
+    if value is not None:
+        _raw_string(ctx, key, value)
+    with ctx.db.changing(key, ctx.index, create=bytearray) as raw:  # a missing key starts empty
+        end = offset + len(patch)
+        if end > len(raw):
+            raw.extend(bytes(end - len(raw)))  # the gap is zero-filled
+        raw[offset:end] = patch
     return len(raw)
 
 
@@ -432,8 +397,8 @@ def getrange(ctx: Context, argv: list[bytes]) -> Reply:
 @command("lcs")
 def lcs(ctx: Context, argv: list[bytes]) -> Reply:
     try:
-        first = _check_string(lookup_read(ctx, argv[1])) or b""
-        second = _check_string(lookup_read(ctx, argv[2])) or b""
+        first = check_type(lookup_read(ctx, argv[1]), STRING) or b""
+        second = check_type(lookup_read(ctx, argv[2]), STRING) or b""
     except CommandError:
         raise CommandError(LCS_NOT_STRINGS) from None
     want_len = want_idx = with_match_len = False
@@ -482,6 +447,7 @@ class LcsTable:
         width = (1 << len(b)) - 1
         # One bit mask per byte value (bit j set where b[j] is that byte), each built in one
         # linear pass in C: setting bits one by one would copy the mask len(b) times.
+        # (A set of ints: its order is not hash-seeded, and it only fills this lookup table.)
         masks: dict[int, int] = {}
         for byte in set(a) & set(b):
             table = bytes(49 if value == byte else 48 for value in range(256))  # "1"/"0"

@@ -1,4 +1,8 @@
-"""The deterministic keyspace (no I/O, no clock, no randomness: time and index are arguments)."""
+"""The deterministic keyspace and its value types (`store.types`).
+
+No I/O, no clock, no randomness: time and log index are arguments, so every replica applying
+the same entries holds the same state. Imports no layer above it (only the `limits` constants).
+"""
 
 from .keyspace import DATABASES, MAX_TOMBSTONES, Database, Keyspace, Value
 

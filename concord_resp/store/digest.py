@@ -1,37 +1,18 @@
 """The dataset fingerprint of `DEBUG DIGEST` and `DEBUG DIGEST-VALUE`, as Redis computes it.
 
-Redis's algorithm (debug.c), so that the same data gives the same 40 hex digits in Concord and
-in Redis: `xor(d, s)` XORs SHA-1(s) into the 20-byte digest `d`, and `mix(d, s)` does that and
-then replaces `d` with SHA-1(d). A key's digest mixes its name (dataset digest only), its type
-as a 4-byte big-endian number (0 for strings) and its value, then XORs in SHA-1("!!expire!!")
-if the key has a time to live. A database with keys mixes its number into the total, and
-`xor(total, key digest)` adds each key, so the order of keys does not matter. An empty dataset is all
-zeros.
-
-Keys whose time has passed but that are still stored count, as in Redis: the digest is of the
-stored state, which every replica has alike at the same applied index.
+A key's digest mixes its name (dataset digest only), its type's Redis number as 4 big-endian
+bytes and its value's term (`ValueType.mix_digest`), then XORs in "!!expire!!" if the key has
+a time to live. A database with keys mixes its number into the total and XORs in each key, so
+the order of keys does not matter; an empty dataset is all zeros. Keys whose time has passed
+but that are still stored count, as in Redis: the digest is of the stored state, which every
+replica has alike at the same applied index.
 """
 
 from __future__ import annotations
 
-from hashlib import sha1
-from typing import Final
-
+from .fingerprint import EMPTY_DIGEST, mix_digest, xor_digest
 from .keyspace import Database, Keyspace
-
-DIGEST_SIZE: Final = 20
-_STRING_TYPE: Final = (0).to_bytes(4, "big")
-_EXPIRE_MARK: Final = sha1(b"!!expire!!").digest()
-
-
-def _xor(digest: bytes, other: bytes) -> bytes:
-    return (int.from_bytes(digest, "big") ^ int.from_bytes(other, "big")).to_bytes(
-        DIGEST_SIZE, "big"
-    )
-
-
-def _mix(digest: bytes, data: bytes) -> bytes:
-    return sha1(_xor(digest, sha1(data).digest())).digest()
+from .types import value_type
 
 
 def value_digest(db: Database, key: bytes, *, with_name: bool = False) -> bytes:
@@ -39,23 +20,24 @@ def value_digest(db: Database, key: bytes, *, with_name: bool = False) -> bytes:
     all zeros for a key that is not stored."""
     value = db.data.get(key)
     if value is None:
-        return bytes(DIGEST_SIZE)
-    digest = bytes(DIGEST_SIZE)
+        return EMPTY_DIGEST
+    digest = EMPTY_DIGEST
     if with_name:
-        digest = _mix(digest, key)
-    digest = _mix(_mix(digest, _STRING_TYPE), bytes(value))
+        digest = mix_digest(digest, key)
+    kind = value_type(value)
+    digest = kind.mix_digest(mix_digest(digest, kind.redis_type.to_bytes(4, "big")), value)
     if key in db.expires:
-        digest = _xor(digest, _EXPIRE_MARK)
+        digest = xor_digest(digest, b"!!expire!!")
     return digest
 
 
 def dataset_digest(keyspace: Keyspace) -> bytes:
     """`DEBUG DIGEST`: every stored key of every database."""
-    total = bytes(DIGEST_SIZE)
+    total = EMPTY_DIGEST
     for number, db in enumerate(keyspace.dbs):
         if not db.data:
             continue
-        total = _mix(total, number.to_bytes(4, "big"))
+        total = mix_digest(total, number.to_bytes(4, "big"))
         for key in db.data:
-            total = _xor(total, sha1(value_digest(db, key, with_name=True)).digest())
+            total = xor_digest(total, value_digest(db, key, with_name=True))
     return total

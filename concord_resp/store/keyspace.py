@@ -2,63 +2,53 @@
 
 Every replica applies the same log to this structure and must end in the same state, so
 nothing here reads a clock or draws a random number: the time of an operation (`now`, ms) and
-the log index of the entry doing a write (`index`) are arguments.
-
-Expiry follows Redis: a key carries an absolute expiry time in ms and is logically absent once
-`now > when`. Reads never delete (a read changes no replicated state); a write that meets an
-expired key deletes it first, exactly as `expireIfNeeded` does on a Redis primary, and the node
-that leads proposes deletions for the rest (active expiry, `expired_keys`).
-
-Each key also carries a modification index (the log index of the last write that changed it).
-WATCH records `(version, alive)` for a key and EXEC compares it at apply time (`watch_state`).
-Deleted keys keep their version in a bounded table of tombstones; when one is evicted the
-database's `tombstone_floor` rises, so an absent key is never reported older than it may be
-(the check can abort spuriously after very many deletions, never miss a change).
-
-Two side tables hold what Redis keeps in its object headers. `access` (last access time, ms)
-is node-local, like Redis's LRU field: lookups record it, it is not replicated, not part of
-snapshots, and only OBJECT IDLETIME reads it. `encoding_overrides` records the few cases where
-a string's OBJECT ENCODING/REFCOUNT is not what its bytes imply (a COPY of a shared integer,
-an INCRBYFLOAT result); it is derived deterministically by the commands that write it.
+the log index of the entry doing a write (`index`) are arguments. Invariants: every change to
+a key bumps its version (WATCH), an in-place change happens only inside `Database.changing`,
+and no empty collection is ever stored. Expiry, versions, tombstones and the node-local side
+tables are described on `Database`.
 """
 
 from __future__ import annotations
 
-import copy
 import zlib
-from collections.abc import Iterator
-from typing import Final, TypeAlias
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Final, TypeAlias, TypeVar, overload
 
 from sortedcontainers import SortedList
 
-Value: TypeAlias = bytes | bytearray
-"""A stored value. Strings are `bytes` (or `bytearray` once modified in place)."""
+from .types import value_type
+
+Value: TypeAlias = object
+"""A stored value: an instance of a class registered in `store.types` (strings are `bytes`,
+or `bytearray` once changed in place)."""
+
+V = TypeVar("V")
 
 DATABASES: Final = 16
 MAX_TOMBSTONES: Final = 100_000
 
-TYPE_NAMES: dict[type, bytes] = {bytes: b"string", bytearray: b"string"}
-"""TYPE's answer for each value class; modules adding value types register theirs here."""
-
-
-def type_name(value: object) -> bytes:
-    """Redis's `getObjectTypeName`: `none` for a missing key (None)."""
-    if value is None:
-        return b"none"
-    return TYPE_NAMES.get(type(value), b"unknown")
-
-
-def duplicate_value(value: Value) -> Value:
-    """An independent copy of a value (COPY): immutable bytes are shared, the rest copied."""
-    if type(value) is bytes:
-        return value
-    if type(value) is bytearray:
-        return bytearray(value)
-    return copy.deepcopy(value)
-
 
 class Database:
-    """One numbered database: keys, their expiry times and their modification indexes."""
+    """One numbered database: keys, their expiry times and their modification indexes.
+
+    Expiry follows Redis: a key carries an absolute expiry time in ms and is logically absent
+    once `now > when`. Reads never delete (a read changes no replicated state); a write that
+    meets an expired key deletes it first, exactly as `expireIfNeeded` does on a Redis
+    primary, and the node that leads proposes deletions for the rest (`expired_keys`).
+
+    Each key also carries a modification index (the log index of the last write that changed
+    it). WATCH records `(version, alive)` for a key and EXEC compares it at apply time
+    (`watch_state`). Deleted keys keep their version in a bounded table of tombstones; when
+    one is evicted `tombstone_floor` rises, so an absent key is never reported older than it
+    may be (the check can abort spuriously after very many deletions, never miss a change).
+
+    Two side tables hold what Redis keeps in its object headers. `access` (last access time,
+    ms) is node-local, like Redis's LRU field: lookups record it, it is not replicated, not
+    part of snapshots, and only OBJECT IDLETIME reads it. `encoding_overrides` records the few
+    cases where OBJECT ENCODING/REFCOUNT is not what the value implies (a COPY of a shared
+    integer, an INCRBYFLOAT result); the commands that write it derive it deterministically.
+    """
 
     __slots__ = (
         "access",
@@ -195,8 +185,48 @@ class Database:
         if not keep_ttl and self.expires and key in self.expires:
             self._drop_expiry(key)
 
-    def touch(self, key: bytes, index: int) -> None:
-        """Record that a value was changed in place (APPEND on a bytearray, say)."""
+    @overload
+    def changing(self, key: bytes, index: int) -> AbstractContextManager[Value]: ...
+
+    @overload
+    def changing(
+        self, key: bytes, index: int, create: Callable[[], V]
+    ) -> AbstractContextManager[V]: ...
+
+    def changing(
+        self, key: bytes, index: int, create: Callable[[], Any] | None = None
+    ) -> AbstractContextManager[Any]:
+        """Change a stored value in place: `with db.changing(key, index) as value: ...`.
+
+        Yields the live value; a missing key is first stored as `create()` (without `create`
+        the key must exist). On leaving the block, even by an exception, the key counts as
+        changed at `index` (its version, what WATCH compares, and its access time; the
+        encoding override is cleared), and a collection left empty is deleted as DEL would.
+        Look the key up for write first (an expired key must be gone); with `create`, a
+        stored value must be of the class `create` makes (the caller checked the type).
+        """
+        return self._changing(key, index, create)
+
+    @contextmanager
+    def _changing(self, key: bytes, index: int, create: Callable[[], Any] | None) -> Iterator[Any]:
+        value = self.data.get(key)
+        if value is None:
+            if create is None:
+                raise KeyError(f"in-place change of {key!r}, which is not stored")
+            value = create()
+            self.set(key, value, index)
+        try:
+            yield value
+        finally:
+            self._changed(key, index)
+
+    def _changed(self, key: bytes, index: int) -> None:
+        value = self.data.get(key)
+        if value is None:
+            return  # deleted inside the block: the deletion recorded the change
+        if value_type(value).is_empty(value):
+            self.delete(key, index)
+            return
         self.versions[key] = index
         self.access[key] = self.clock
         if self.encoding_overrides:

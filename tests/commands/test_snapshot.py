@@ -1,10 +1,12 @@
 """Snapshot records of the state machine: a restored machine is indistinguishable from one that
 applied the log (the same data, TTLs, WATCH versions, encodings and session replies), and it
-goes on identically; damaged record streams are refused."""
+goes on identically; damaged record streams are refused; snapshots of the first format (before
+key rows named their value's type) still restore."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -14,18 +16,21 @@ from concord_resp.commands import StateMachine, build_table
 from concord_resp.commands.machine import Op, command_op, multi_op
 from concord_resp.commands.snapshot import (
     CHUNK,
+    FORMAT,
     SnapshotError,
     decode_reply_tree,
     encode_reply_tree,
     restore_records,
     snapshot_records,
 )
+from concord_resp.raft.driver.snapshot_file import read_snapshot
 from concord_resp.resp import NULL_ARRAY
 from concord_resp.resp.replies import BigNumber, ErrorReply, Map, RespSet, SimpleString, Verbatim
 from concord_resp.store.digest import dataset_digest
 
 TABLE = build_table()
 SECOND = 1_000_000
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def machine() -> StateMachine:
@@ -138,6 +143,9 @@ def snapshot_of_some_keys() -> list[Any]:
         lambda r: [r[0], ["db", 99, 0, 0], *r[1:]],  # no such database
         lambda r: [r[0], ["keys", [[b"k", b"v"]]], *r[1:]],  # keys before any database
         lambda r: [r[0], r[1], ["keys", [[b"k"]]], *r[2:]],  # a malformed key row
+        lambda r: [r[0], r[1], ["keys", [[b"k", "no-such-type", b"v", None, 1, None]]], *r[2:]],
+        lambda r: [r[0], r[1], ["keys", [[b"k", "string", b"v", None, 1, None]]], *r[2:]],
+        lambda r: [[r[0][0], True, *r[0][2:]], *r[1:]],  # not a format number
         lambda r: [r[0], ["mystery"], *r[1:]],
     ],
 )
@@ -168,3 +176,89 @@ def test_every_kind_of_reply_survives_the_session_table() -> None:
         back = decode_reply_tree(tree)
         assert type(back) is (bytes if type(reply) is bytearray else type(reply))
         assert back == reply or back is reply
+
+
+def test_key_rows_name_the_type_of_their_value() -> None:
+    m = machine()
+    m.apply_op(1, command_op(SECOND, 0, [b"SET", b"plain", b"v"]))
+    m.apply_op(2, command_op(SECOND, 0, [b"APPEND", b"plain", b"+"]))
+    m.apply_op(3, command_op(SECOND, 0, [b"SET", b"n", b"1", b"PX", b"5000"]))
+    records = list(snapshot_records(m))
+    assert records[0][:2] == ["concord-snapshot", FORMAT] and FORMAT == 2
+    assert records[2] == [
+        "keys",
+        [
+            [b"plain", "string", [b"v+", True], None, 2, None],
+            [b"n", "string", [b"1", False], SECOND // 1000 + 5000, 3, None],
+        ],
+    ]
+
+
+def first_format_records() -> list[Any]:
+    """A snapshot as the first format wrote it: key rows `[key, bytes, raw, expires,
+    version, override]`, removed members sorted."""
+    return [
+        ["concord-snapshot", 1, 40, 5 * SECOND, 4 * SECOND],
+        ["db", 0, 3, 2],
+        [
+            "keys",
+            [
+                [b"plain", b"value", False, None, 10, None],
+                [b"grown", b"abcdef", True, None, 12, None],
+                [b"float", b"3", False, None, 20, [b"embstr", 1]],
+                [b"lasting", b"ttl", False, 4102444800000, 30, None],
+            ],
+        ],
+        ["tombstones", [[b"gone", 31], [b"also-gone", 35]]],
+        ["db", 4, 0, 0],
+        ["keys", [[b"in4", b"four", False, None, 36, None]]],
+        ["sessions", [["n1:abc", 38, 5 * SECOND, [[38, [0, b"OK"], 0], [39, 7, 4]]]]],
+        ["members", {"n4": "127.0.0.1:7004@17004"}, ["n2", "n3"]],
+        ["end", 9],
+    ]
+
+
+def test_a_first_format_record_stream_still_restores() -> None:
+    restored = machine()
+    restore_records(restored, over_the_wire(first_format_records()))
+    db = restored.keyspace.dbs[0]
+    assert list(db.data.items()) == [
+        (b"plain", b"value"),
+        (b"grown", bytearray(b"abcdef")),
+        (b"float", b"3"),
+        (b"lasting", b"ttl"),
+    ]
+    assert type(db.data[b"plain"]) is bytes and type(db.data[b"grown"]) is bytearray
+    assert db.versions == {b"plain": 10, b"grown": 12, b"float": 20, b"lasting": 30}
+    assert db.ttl_ms(b"lasting") == 4102444800000
+    assert list(db.expiry_index) == [(4102444800000, b"lasting")]
+    assert db.encoding_override(b"float") == (b"embstr", 1)
+    assert list(db.tombstones.items()) == [(b"gone", 31), (b"also-gone", 35)]
+    assert (db.tombstone_floor, db.expired_deletions) == (3, 2)
+    assert restored.keyspace.dbs[4].data == {b"in4": b"four"}
+    assert restored.members == {"n4": "127.0.0.1:7004@17004"}
+    assert list(restored.removed) == ["n2", "n3"]
+    assert restored.sessions["n1:abc"].replies == {38: (b"OK", 0), 39: (7, 4)}
+    assert (restored.applied_index, restored.last_time_us) == (40, 5 * SECOND)
+    # Written again, it is of the current format and restores to the same state.
+    again = machine()
+    records = over_the_wire(list(snapshot_records(restored)))
+    assert records[0][1] == FORMAT
+    restore_records(again, records)
+    assert state_of(again) == state_of(restored)
+    assert list(again.removed) == ["n2", "n3"]
+    # And it goes on working: the raw string grows in place.
+    assert again.apply_op(41, command_op(6 * SECOND, 0, [b"APPEND", b"grown", b"g"])) == (7, 0)
+
+
+def test_the_first_format_fixture_snapshot_restores() -> None:
+    (path,) = (FIXTURES / "datadir-v1" / "snapshots").iterdir()
+    _, records = read_snapshot(path)
+    restored = machine()
+    restore_records(restored, records)
+    db = restored.keyspace.dbs[0]
+    assert type(db.data[b"grown"]) is bytearray and db.data[b"grown"] == b"abcdef"
+    assert db.data[b"counter"] == b"16" and type(db.data[b"counter"]) is bytes
+    again = machine()
+    restore_records(again, over_the_wire(list(snapshot_records(restored))))
+    assert state_of(again) == state_of(restored)

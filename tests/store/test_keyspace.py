@@ -1,5 +1,6 @@
 """The keyspace's additions for the key commands: access times, encoding overrides,
-transfers between keys and databases, SWAPDB's WATCH semantics and tombstones."""
+transfers between keys and databases, SWAPDB's WATCH semantics and tombstones. In-place
+changes (`Database.changing`) have their own file, test_changing.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import pytest
 
 from concord_resp.store import Database, Keyspace
 from concord_resp.store import keyspace as keyspace_module
-from concord_resp.store.keyspace import duplicate_value, type_name
 
 
 def test_get_records_an_access_and_peek_does_not() -> None:
@@ -35,13 +35,14 @@ def test_expired_keys_are_not_accessed() -> None:
     assert db.last_access(b"k") == 1500
 
 
-def test_set_and_touch_record_the_time_of_the_last_write_lookup() -> None:
+def test_set_and_changing_record_the_time_of_the_last_write_lookup() -> None:
     db = Database()
     db.get_for_write(b"a", 2000)
-    db.set(b"a", b"1", 1)
+    db.set(b"a", bytearray(b"1"), 1)
     db.get_for_write(b"b", 3000)
     db.set(b"b", b"2", 2)
-    db.touch(b"a", 3)
+    with db.changing(b"a", 3):
+        pass
     assert (db.last_access(b"a"), db.last_access(b"b")) == (3000, 3000)
 
 
@@ -67,7 +68,8 @@ def test_overwriting_a_key_clears_its_override() -> None:
     db.set(b"k", b"4", 2)
     assert db.encoding_override(b"k") is None
     db.override_encoding(b"k", b"embstr", 1)
-    db.touch(b"k", 3)
+    with db.changing(b"k", 3):
+        pass
     assert db.encoding_override(b"k") is None
 
 
@@ -145,13 +147,3 @@ def test_swapping_a_database_with_itself_changes_nothing() -> None:
     keyspace.dbs[0].set(b"k", b"v", 1)
     keyspace.swap(0, 0, 5)
     assert keyspace.dbs[0].watch_state(b"k", 0) == (1, True)
-
-
-def test_type_names_and_duplicates() -> None:
-    assert type_name(None) == b"none"
-    assert type_name(b"x") == type_name(bytearray(b"x")) == b"string"
-    value = b"abc"
-    assert duplicate_value(value) is value
-    mutable = bytearray(b"abc")
-    copied = duplicate_value(mutable)
-    assert copied == mutable and copied is not mutable

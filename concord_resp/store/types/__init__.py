@@ -1,0 +1,30 @@
+"""Value types: one module per Redis type, found through one registry (`base`).
+
+Adding a type is adding a module that defines its `ValueType` and registers it, and importing
+that module here; nothing else in the store or the generic commands names a type. The registry
+is filled at import time and is the same on every replica.
+"""
+
+from .base import (
+    ValueType,
+    register,
+    registered_types,
+    type_for_tag,
+    type_name,
+    unregister,
+    value_type,
+)
+from .string import STRING, String, StringType
+
+__all__ = [
+    "STRING",
+    "String",
+    "StringType",
+    "ValueType",
+    "register",
+    "registered_types",
+    "type_for_tag",
+    "type_name",
+    "unregister",
+    "value_type",
+]

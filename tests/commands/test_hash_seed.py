@@ -1,0 +1,127 @@
+"""No hash-seed order reaches the replicated state: the same entries applied in two processes
+with different PYTHONHASHSEED values give the same DEBUG DIGEST and a byte-identical snapshot
+file. (Replicas are separate processes, each with its own random seed for str and bytes
+hashes, so any set iteration that reached the state would make them diverge.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from concord_resp.commands import StateMachine, build_table
+from concord_resp.commands.machine import Op, command_op, expire_op, multi_op
+from concord_resp.commands.snapshot import snapshot_records
+from concord_resp.raft.driver.snapshot_file import write_snapshot
+from concord_resp.resp import ErrorReply
+from concord_resp.store.digest import dataset_digest
+
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = ("0", "12345")
+SECOND = 1_000_000
+
+
+def workload() -> list[Op]:
+    """Writes of every kind that leaves state behind, with fixed sessions and times."""
+    t = 10 * SECOND
+    ops: list[Op] = []
+    for n in range(30):
+        ops.append(command_op(t + n, 0, [b"SET", b"key:%d" % n, b"value %d" % n], ["s1", n + 1, 1]))
+    ops += [
+        command_op(t + 100, 0, [b"SET", b"ttl", b"v", b"EX", b"100"], ["s2", 1, 1]),
+        command_op(t + 101, 0, [b"SET", b"brief", b"v", b"PX", b"1"], ["s2", 2, 1]),
+        command_op(t + 102, 0, [b"APPEND", b"key:3", b"+tail"], ["s2", 3, 1]),
+        command_op(t + 103, 0, [b"APPEND", b"fresh", b"new"], ["s2", 4, 1]),
+        command_op(t + 104, 0, [b"INCRBYFLOAT", b"float", b"1.5"], ["s3", 1, 1]),
+        command_op(t + 105, 0, [b"INCRBYFLOAT", b"float", b"1.5"], ["s3", 2, 1]),
+        command_op(t + 106, 0, [b"SET", b"small", b"7"], ["s3", 3, 1]),
+        multi_op(
+            t + 107,
+            0,
+            [[b"SELECT", b"3"], [b"SET", b"in3", b"x"], [b"APPEND", b"in3", b"y"]],
+            [(0, b"key:1", 2, True)],  # key:n was set by entry n + 1: not aborted
+            ["s4", 1, 1],
+        ),
+        command_op(t + 108, 0, [b"SWAPDB", b"0", b"5"], ["s4", 2, 1]),
+        command_op(t + 109, 5, [b"RENAME", b"key:4", b"renamed"], ["s4", 3, 1]),
+        command_op(t + 110, 5, [b"COPY", b"small", b"copied", b"DB", b"2"], ["s5", 1, 1]),
+        command_op(t + 111, 5, [b"COPY", b"key:3", b"copied-raw"], ["s5", 2, 1]),
+        command_op(t + 112, 5, [b"DEL", b"key:5", b"key:6", b"missing"], ["s5", 3, 1]),
+        command_op(t + 113, 5, [b"SETRANGE", b"key:7", b"20", b"patched"], ["s5", 4, 2]),
+        command_op(t + 114, 5, [b"DEL", b"key:5", b"key:6", b"missing"], ["s5", 3, 2]),  # retry
+        expire_op(t + 2 * SECOND, 5, [b"brief", b"ttl"]),
+    ]
+    return ops
+
+
+def run_workload(directory: str) -> None:
+    """Run in a child process: apply the entries, write a snapshot file into `directory`,
+    print the dataset digest and this process's hash of a probe string."""
+    machine = StateMachine(build_table())
+    index = 0
+    for op in workload():
+        index += 1
+        machine.apply_op(index, op)
+    changes: list[tuple[str, str | None]] = [
+        ("n4", "127.0.0.1:7004@17004"),
+        ("n5", "127.0.0.1:7005@17005"),
+        ("n6", "127.0.0.1:7006@17006"),
+        ("n2", None),
+        ("n7", None),
+        ("n5", None),
+        ("n3", None),
+        ("n7", "127.0.0.1:7007@17007"),  # back after its removal
+        ("n8", None),
+    ]
+    for name, address in changes:
+        index += 1
+        machine.apply_member_change(index, name, address)
+    voters, learners = ["n1", "n4", "n6"], ["n7"]
+    write_snapshot(Path(directory), index, 2, voters, learners, snapshot_records(machine))
+    print(dataset_digest(machine.keyspace).hex(), hash("probe"))
+
+
+def run_with_seed(seed: str, directory: Path) -> tuple[str, str, bytes]:
+    directory.mkdir()
+    code = (
+        f"from tests.commands.test_hash_seed import run_workload; run_workload({str(directory)!r})"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONHASHSEED": seed},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    digest, probe = result.stdout.split()
+    (snapshot,) = directory.iterdir()
+    return digest, probe, snapshot.read_bytes()
+
+
+def test_different_hash_seeds_give_the_same_digest_and_snapshot(tmp_path: Path) -> None:
+    runs = [run_with_seed(seed, tmp_path / f"seed-{seed}") for seed in SEEDS]
+    (digest, probe, snapshot), (other_digest, other_probe, other_snapshot) = runs
+    assert probe != other_probe  # the seeds really differ
+    assert digest != bytes(20).hex()  # the workload left data behind
+    assert digest == other_digest
+    assert snapshot == other_snapshot
+
+
+def test_the_workload_runs_and_leaves_every_kind_of_state() -> None:
+    machine = StateMachine(build_table())
+    for index, op in enumerate(workload(), start=1):
+        reply, _ = machine.apply_op(index, op)
+        replies = reply if isinstance(reply, list) else [reply]
+        assert replies and not any(isinstance(r, ErrorReply) for r in replies), reply
+    dbs = machine.keyspace.dbs
+    assert type(dbs[5].data[b"key:3"]) is bytearray  # swapped into 5 by SWAPDB
+    assert dbs[2].encoding_override(b"copied") == (b"int", 1)
+    assert dbs[5].encoding_override(b"float") == (b"embstr", 1)
+    assert b"brief" not in dbs[5].data and b"ttl" in dbs[5].data
+    assert dbs[3].data[b"in3"] == b"xy"
+    assert b"key:5" in dbs[5].tombstones
+    assert dataset_digest(machine.keyspace) != bytes(20)
