@@ -1,7 +1,8 @@
 """The glue between connections and the Raft log, one module per concern (see `node`)."""
 
 from .membership import Member
-from .node import NodeConfig, RaftNode
+from .node import RaftNode
+from .node_config import NodeConfig
 from .proposals import Proposal
 from .reads import ClusterError
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from ..commands import OP_EXPIRE
+from ..state import OP_EXPIRE
 from .proposals import Proposal
 
 if TYPE_CHECKING:

@@ -74,20 +74,21 @@ class Membership:
         node = self.node
         machine = node.machine
         before = self.members
-        members = {n: m for n, m in self.initial.items() if n not in machine.removed}
-        for name, address in machine.members.items():
+        changes = machine.members
+        members = {n: m for n, m in self.initial.items() if n not in changes.removed}
+        for name, address in changes.added.items():
             try:
                 members[name] = Member.parse(name, address)
             except ValueError:
                 log.error("member %s has an unusable address %r", name, address)
         self.members = members
-        if node.name in machine.removed:
+        if node.name in changes.removed:
             self.set_removed()
         # A member just removed may never see the entry that removed it (we stop sending it
         # entries at once): tell it for a while, so that it stops serving and campaigning.
         nursery = node.nursery
         for name in before.keys() - members.keys():
-            if nursery is not None and name in machine.removed and name not in self._farewells:
+            if nursery is not None and name in changes.removed and name not in self._farewells:
                 self._farewells[name] = before[name]
                 nursery.start_soon(self._farewell, name)
         transport = node.transport
@@ -206,7 +207,7 @@ class Membership:
             member = Member.parse(name, address)
         except ValueError as error:
             raise ClusterError(f"ERR {error}") from None
-        if name in self.node.machine.removed:
+        if name in self.node.machine.members.removed:
             raise ClusterError(
                 f"ERR a node named '{name}' was removed from this cluster; join under a new name"
             )

@@ -23,20 +23,15 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import trio
 
-from ..commands import StateMachine
 from ..raft.core import (
     NO_NODE,
-    ConfChangeType,
     Config,
     ConfState,
     Entry,
-    EntryKind,
     MemoryStorage,
     Message,
     MessageType,
@@ -45,50 +40,24 @@ from ..raft.core import (
     ReadState,
     Snapshot,
     Status,
-    decode_conf_change,
 )
 from ..raft.driver.recovery import recover
 from ..raft.driver.runner import ReadyRunner
 from ..raft.driver.transport import Transport
 from ..raft.driver.wal import WriteAheadLog
+from ..state import StateMachine
 from . import peer_protocol
 from .admin import Admin
+from .apply import apply_entries
 from .expiry import ActiveExpiry
 from .membership import Member, Membership
+from .node_config import NodeConfig, wall_clock_us
 from .peer_protocol import Frame
 from .proposals import Proposal, Proposals
 from .reads import Reads
-from .snapshot_transfer import CHUNK_BYTES
 from .snapshots import Snapshots
 
 log = logging.getLogger("concord.node")
-
-APPLY_CHUNK = 512  # entries applied between two checkpoints (a long run must not starve)
-
-
-def wall_clock_us() -> int:
-    return time.time_ns() // 1000
-
-
-@dataclass(frozen=True, slots=True)
-class NodeConfig:
-    """A node's tunables (the server fills them from its configuration)."""
-
-    name: str
-    tick_seconds: float = 0.1
-    election_ticks: int = 10
-    heartbeat_ticks: int = 1
-    write_timeout: float = 5.0
-    read_timeout: float = 5.0
-    resend_interval: float = 1.0
-    expire_interval: float = 0.1
-    rng_seed: int | None = None
-    snapshot_dir: Path | None = None
-    snapshot_entries: int = 0  # 0: no limit
-    snapshot_bytes: int = 0  # 0: no limit
-    catch_up_entries: int = 1000
-    snapshot_timeout: float = 30.0
-    snapshot_chunk_bytes: int = CHUNK_BYTES
 
 
 class RaftNode:
@@ -370,37 +339,7 @@ class RaftNode:
         self.snapshots.compact()
 
     async def apply(self, entries: list[Entry]) -> None:
-        """Apply committed entries to the state machine, completing the proposals they
-        answer; membership changes also go to the core."""
-        machine, rn, proposals = self.machine, self.rn, self.proposals
-        assert rn is not None
-        for count, entry in enumerate(entries, start=1):
-            if count % APPLY_CHUNK == 0:
-                self.replies_ready()
-                await trio.lowlevel.checkpoint()
-            if entry.index <= machine.applied_index:
-                # In the snapshot restored at start-up; only membership lives in the core.
-                if entry.kind == EntryKind.CONF_CHANGE:
-                    rn.apply_conf_change(decode_conf_change(entry.data))
-                continue
-            if entry.kind == EntryKind.NORMAL and entry.data:
-                self.snapshots.bytes_since += len(entry.data)
-                op = proposals.op_of(entry.index, entry.term, entry.data)
-                started = time.perf_counter_ns()
-                reply, db_after = machine.apply_op(entry.index, op)
-                elapsed = (time.perf_counter_ns() - started) // 1000
-                proposals.applied(entry.index, op, reply, db_after, elapsed)
-            elif entry.kind == EntryKind.CONF_CHANGE:
-                change = decode_conf_change(entry.data)
-                address = None if change.type == ConfChangeType.REMOVE else change.context
-                machine.apply_member_change(
-                    entry.index, change.node, address.decode() if address is not None else None
-                )
-                rn.apply_conf_change(change)
-                self.membership.changed()
-            else:
-                machine.apply_noop(entry.index)
-        proposals.forget_before(machine.applied_index)
+        await apply_entries(self, entries)
 
     def _notice_leader(self, status: Status) -> None:
         leader = status.lead

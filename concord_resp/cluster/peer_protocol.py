@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from ..commands import OP_COMMAND, OP_MULTI
 from ..raft.core import Message
 from ..raft.driver.codec import decode_message, encode_message
+from ..state import OP_COMMAND, OP_MULTI, Session
 
 PROTOCOL_VERSION: Final = 1
 
@@ -58,7 +58,7 @@ class ForwardedWrite:
     db: int
     body: list[Any]  # argv, or a transaction's list of argv
     watches: list[tuple[int, bytes, int, bool]]
-    session: list[Any]  # [session id, sequence number, floor]
+    session: Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,10 @@ def encode(frame: Frame) -> list[Any]:
         return [
             "fwd",
             [
-                [[w.kind, w.db, w.body, [list(watch) for watch in w.watches]], w.session]
+                [
+                    [w.kind, w.db, w.body, [list(watch) for watch in w.watches]],
+                    [w.session.id, w.session.seq, w.session.floor],
+                ]
                 for w in frame.writes
             ],
         ]
@@ -177,7 +180,8 @@ def _forward(frame: list[Any]) -> Frame:
         if type(session) is not list or len(session) != 3 or type(session[0]) is not str:
             raise ValueError("a forwarded write needs a session")
         checked = [(_int(w[0]), _bytes(w[1]), _int(w[2]), w[3] is True) for w in watches]
-        writes.append(ForwardedWrite(kind, _int(db), body, checked, session))
+        owner = Session(session[0], _int(session[1]), _int(session[2]))
+        writes.append(ForwardedWrite(kind, _int(db), body, checked, owner))
     return Forward(tuple(writes))
 
 

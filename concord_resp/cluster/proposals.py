@@ -20,15 +20,26 @@ from __future__ import annotations
 import secrets
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-import cbor2
 import trio
 
-from ..commands import OP_COMMAND, OP_EXPIRE, OP_MULTI, Watch
-from ..commands.machine import Op, command_op, encode_op, expire_op, multi_op
 from ..raft.core import ProposalDropped, RawNode, Status
 from ..resp import ErrorReply, Reply
+from ..state import (
+    OP_COMMAND,
+    OP_EXPIRE,
+    OP_MULTI,
+    Applied,
+    Command,
+    Expiry,
+    Op,
+    Session,
+    Transaction,
+    Watch,
+    decode_op,
+    encode_op,
+)
 from .peer_protocol import Forward, ForwardedWrite
 
 if TYPE_CHECKING:
@@ -80,13 +91,9 @@ class Proposal:
         self.on_done: Callable[[], None] | None = None  # called once applied (delivers replies)
         self._event: trio.Event | None = None
 
-    def op(self, time_us: int, session: list[Any] | None) -> Op:
-        """The entry payload, stamped with the leader's time."""
-        if self.kind == OP_COMMAND:
-            return command_op(time_us, self.db, self.body, session)  # type: ignore[arg-type]
-        if self.kind == OP_MULTI:
-            return multi_op(time_us, self.db, self.body, self.watches, session)  # type: ignore[arg-type]
-        return expire_op(time_us, self.db, self.body)  # type: ignore[arg-type]
+    def op(self, time_us: int, session: Session | None) -> Op:
+        """The entry, stamped with the leader's time."""
+        return make_op(self.kind, time_us, self.db, self.body, self.watches, session)
 
     def finish(self, reply: Reply, db_after: int) -> None:
         if self.done:
@@ -104,6 +111,21 @@ class Proposal:
             if self._event is None:
                 self._event = trio.Event()
             await self._event.wait()
+
+
+def make_op(
+    kind: int,
+    time_us: int,
+    db: int,
+    body: list[bytes] | list[list[bytes]],
+    watches: list[Watch],
+    session: Session | None,
+) -> Op:
+    if kind == OP_COMMAND:
+        return Command(time_us, db, body, session)  # type: ignore[arg-type]
+    if kind == OP_MULTI:
+        return Transaction(time_us, db, body, watches, session)  # type: ignore[arg-type]
+    return Expiry(time_us, db, body)  # type: ignore[arg-type]
 
 
 class Proposals:
@@ -143,11 +165,11 @@ class Proposals:
         self._last_stamp = now
         return now
 
-    def _session(self, proposal: Proposal) -> list[Any]:
+    def _session(self, proposal: Proposal) -> Session:
         # Sequence numbers are handed out in increasing order and `_pending` keeps insertion
         # order, so its first key is the lowest unfinished one.
         floor = next(iter(self._pending)) if self._pending else self._next_seq
-        return [self.session, proposal.seq, floor]
+        return Session(self.session, proposal.seq, floor)
 
     def propose_waiting(self, rn: RawNode, status: Status) -> None:
         waiting = self._waiting
@@ -204,11 +226,8 @@ class Proposals:
             return
         ops: list[Op] = []
         time_us = self.stamp()
-        for write in frame.writes:
-            if write.kind == OP_COMMAND:
-                ops.append(command_op(time_us, write.db, write.body, write.session))
-            else:
-                ops.append(multi_op(time_us, write.db, write.body, write.watches, write.session))
+        for w in frame.writes:
+            ops.append(make_op(w.kind, time_us, w.db, w.body, w.watches, w.session))
         try:
             first = rn.propose_many([encode_op(op) for op in ops])
         except ProposalDropped:
@@ -232,29 +251,26 @@ class Proposals:
         proposed = self._ops.pop(index, None)
         if proposed is not None and proposed[0] == term:
             return proposed[1]
-        op: Op = cbor2.loads(data)
-        return op
+        return decode_op(data)
 
     def forget_before(self, applied: int) -> None:
         """Ops proposed at indexes now behind the applied index were overwritten."""
         for index in [i for i in self._ops if i <= applied]:
             del self._ops[index]
 
-    def applied(self, index: int, op: Op, reply: Reply, db_after: int, elapsed_us: int) -> None:
-        """An entry was applied: complete the proposal it answers, if it is ours."""
-        if op[0] == OP_EXPIRE:
-            expiry = self._sessionless.pop(index, None)
-            if expiry is not None:
-                expiry.finish(reply, db_after)
-            return
-        session = op[-1]
-        if session is None or session[0] != self.session:
-            return
-        proposal = self._pending.pop(session[1], None)
-        if proposal is None or proposal.done:
-            return
-        proposal.apply_us = elapsed_us
-        proposal.finish(reply, db_after)
+    def applied(self, applied: Applied, elapsed_us: int) -> None:
+        """An entry was applied: complete the proposals of ours it answers."""
+        expiry = self._sessionless.pop(applied.index, None) if self._sessionless else None
+        if expiry is not None:
+            expiry.finish(applied.reply, applied.db_after)
+        for completion in applied.completions:
+            if completion.session.id != self.session:
+                continue
+            proposal = self._pending.pop(completion.session.seq, None)
+            if proposal is None or proposal.done:
+                continue
+            proposal.apply_us = elapsed_us
+            proposal.finish(completion.reply, completion.db_after)
 
     # -- the write timeout ------------------------------------------------------------------
 

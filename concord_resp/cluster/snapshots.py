@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..commands import StateMachine
-from ..commands.snapshot import SnapshotError, restore_records, snapshot_records
 from ..raft.core import ConfState, Message, MessageType, RawNode, Snapshot
 from ..raft.driver.codec import decode_message, encode_message
 from ..raft.driver.snapshot_child import SnapshotChildError, run_in_child
@@ -40,6 +38,8 @@ from ..raft.driver.snapshot_file import (
     write_snapshot,
 )
 from ..raft.driver.wal import WalCorruptError, encode_hard_state
+from ..state import StateMachine
+from ..state.snapshot import SnapshotError, restore_records, snapshot_records
 from .snapshot_transfer import SnapshotReceiver, SnapshotSender
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 `build_table()` loads the declarative specs and binds every pure handler registered with
 `@command` (the `PURE` registry), each with its route; the server layer passes its registry
 of connection-level handlers too, and the table checks every route against Redis's flags.
-`StateMachine` applies committed log entries (see `machine`).
+The state machine that runs them for committed log entries is `concord_resp.state`.
 """
 
 from typing import Any
@@ -12,16 +12,6 @@ from . import keys, server_cmds, strings  # noqa: F401  (handlers register on im
 from .context import Context, Stats
 from .errors import CommandError
 from .keyspecs import KeySpec, key_positions
-from .machine import (
-    OP_COMMAND,
-    OP_EXPIRE,
-    OP_MULTI,
-    StateMachine,
-    Watch,
-    encode_command,
-    encode_expire,
-    encode_multi,
-)
 from .registry import Registration, Registry, Route
 from .spec import PURE, CommandSpec, CommandTable, Handler, TableError, load_redis_specs
 
@@ -39,9 +29,6 @@ def build_table(*registries: Registry[Any]) -> CommandTable:
 
 
 __all__ = [
-    "OP_COMMAND",
-    "OP_EXPIRE",
-    "OP_MULTI",
     "PURE",
     "CommandError",
     "CommandSpec",
@@ -52,13 +39,8 @@ __all__ = [
     "Registration",
     "Registry",
     "Route",
-    "StateMachine",
     "Stats",
     "TableError",
-    "Watch",
     "build_table",
-    "encode_command",
-    "encode_expire",
-    "encode_multi",
     "key_positions",
 ]

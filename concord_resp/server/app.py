@@ -27,10 +27,11 @@ import trio
 
 from ..cluster import ClusterError, Member, NodeConfig, RaftNode
 from ..cluster.peer_protocol import PROTOCOL_VERSION
-from ..commands import StateMachine, build_table
+from ..commands import build_table
 from ..config import Config, parse_members
 from ..raft.driver import WriteAheadLog
 from ..raft.driver.transport import PeerTransport
+from ..state import StateMachine
 from .client import ClientState
 from .connection import FlushQueue, send_all, serve_connection
 from .dispatch import Dispatcher
@@ -321,7 +322,7 @@ class Server:
         """A leader shutting down first hands leadership to the most up-to-date voter, so a
         planned restart costs the cluster no election timeout."""
         node = self.node
-        if not node.is_leader or node.rn is None or len(node.rn.raft.voters) < 2:
+        if not node.is_leader or len(node.refresh_status().voters) < 2:
             return
         try:
             new = await node.transfer_leadership()

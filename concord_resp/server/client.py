@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ..commands import CommandSpec, Watch
+from ..commands import CommandSpec
+from ..state import Watch
 
 
 @dataclass(eq=False, slots=True)

@@ -33,8 +33,9 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from ..cluster import ClusterError, Proposal
-from ..commands import OP_COMMAND, CommandError, CommandSpec, Route
+from ..commands import CommandError, CommandSpec, Route
 from ..resp import ErrorReply, Reply, encode_error, encode_reply
+from ..state import OP_COMMAND
 from .client import ClientState
 from .handlers import AtReadPoint, Submission
 from .pending import Pending, SubmittedReply, WriteReply

@@ -7,9 +7,10 @@ import secrets
 import time
 
 from ..cluster import RaftNode
-from ..commands import CommandTable, StateMachine
+from ..commands import CommandTable
 from ..config import Config, RuntimeSettings
 from ..metrics import Metrics
+from ..state import StateMachine
 from .client import ClientRegistry
 
 

@@ -48,6 +48,11 @@ class Database:
     part of snapshots, and only OBJECT IDLETIME reads it. `encoding_overrides` records the few
     cases where OBJECT ENCODING/REFCOUNT is not what the value implies (a COPY of a shared
     integer, an INCRBYFLOAT result); the commands that write it derive it deterministically.
+
+    Every change is also noted in `journal`, shared by the keyspace's databases: `(number,
+    key)` for a key written, deleted or given an expiry, `(number, None)` for the whole
+    database (FLUSHDB, SWAPDB). The state machine takes it after each entry: the keys an
+    entry touched are one of its effects.
     """
 
     __slots__ = (
@@ -58,13 +63,19 @@ class Database:
         "expired_deletions",
         "expires",
         "expiry_index",
+        "journal",
+        "number",
         "scan_index",
         "tombstone_floor",
         "tombstones",
         "versions",
     )
 
-    def __init__(self) -> None:
+    def __init__(
+        self, number: int = 0, journal: list[tuple[int, bytes | None]] | None = None
+    ) -> None:
+        self.number = number  # what SELECT names it (SWAPDB changes it)
+        self.journal: list[tuple[int, bytes | None]] = [] if journal is None else journal
         self.data: dict[bytes, Value] = {}
         self.expires: dict[bytes, int] = {}
         self.expiry_index: SortedList = SortedList()  # (when, key), for active expiry
@@ -179,6 +190,7 @@ class Database:
                 self.tombstones.pop(key, None)
         data[key] = value
         self.versions[key] = index
+        self.journal.append((self.number, key))
         self.access[key] = self.clock
         if self.encoding_overrides:
             self.encoding_overrides.pop(key, None)
@@ -228,6 +240,7 @@ class Database:
             self.delete(key, index)
             return
         self.versions[key] = index
+        self.journal.append((self.number, key))
         self.access[key] = self.clock
         if self.encoding_overrides:
             self.encoding_overrides.pop(key, None)
@@ -273,6 +286,7 @@ class Database:
         self.expires[key] = when
         self.expiry_index.add((when, key))
         self.versions[key] = index
+        self.journal.append((self.number, key))
 
     def persist(self, key: bytes, index: int) -> bool:
         """Remove a key's expiry. True if it had one."""
@@ -280,6 +294,7 @@ class Database:
             return False
         self._drop_expiry(key)
         self.versions[key] = index
+        self.journal.append((self.number, key))
         return True
 
     def clear(self, index: int, now: int) -> None:
@@ -289,6 +304,8 @@ class Database:
         for key in self.data:
             expired = self.expires and self.is_expired(key, now)
             self._add_tombstone(key, versions[key] if expired else index)
+        if self.data:
+            self.journal.append((self.number, None))
         self.data.clear()
         self.expires.clear()
         self.expiry_index.clear()
@@ -302,6 +319,8 @@ class Database:
         """SWAPDB: this database now has the number `replaced` had (and its tombstones).
         Its own keys and the keys `replaced` held change at `index`."""
         versions, tombstones, data = self.versions, self.tombstones, self.data
+        if data or replaced.data:
+            self.journal.append((self.number, None))
         for key in data:
             versions[key] = index
             if tombstones:
@@ -327,6 +346,7 @@ class Database:
     def _remove(self, key: bytes, version: int) -> None:
         del self.data[key]
         del self.versions[key]
+        self.journal.append((self.number, key))
         self.access.pop(key, None)
         if self.encoding_overrides:
             self.encoding_overrides.pop(key, None)
@@ -348,10 +368,20 @@ class Database:
 class Keyspace:
     """The 16 databases of a node's state machine."""
 
-    __slots__ = ("dbs",)
+    __slots__ = ("dbs", "journal")
 
     def __init__(self) -> None:
-        self.dbs: list[Database] = [Database() for _ in range(DATABASES)]
+        self.journal: list[tuple[int, bytes | None]] = []  # see Database
+        self.dbs: list[Database] = [Database(number, self.journal) for number in range(DATABASES)]
+
+    def take_touched(self) -> list[tuple[int, bytes | None]]:
+        """What was changed since the last call: (database, key, or None for all of it),
+        in order, possibly repeated."""
+        if not self.journal:
+            return []
+        touched = self.journal[:]
+        self.journal.clear()
+        return touched
 
     def swap(self, a: int, b: int, index: int) -> None:
         """SWAPDB: exchange two databases; every key in either counts as changed.
@@ -364,6 +394,7 @@ class Keyspace:
         dbs = self.dbs
         first, second = dbs[a], dbs[b]
         dbs[a], dbs[b] = second, first
+        first.number, second.number = b, a
         first.tombstones, second.tombstones = second.tombstones, first.tombstones
         first.tombstone_floor, second.tombstone_floor = (
             second.tombstone_floor,

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import trio
 
-from concord_resp.commands import StateMachine, build_table
-from concord_resp.commands.snapshot import restore_records, snapshot_records
+from concord_resp.commands import build_table
 from concord_resp.raft.driver.snapshot_child import run_in_child
 from concord_resp.raft.driver.snapshot_file import read_snapshot, write_snapshot
+from concord_resp.state import StateMachine
+from concord_resp.state.snapshot import restore_records, snapshot_records
 from concord_resp.store.digest import dataset_digest
 
 

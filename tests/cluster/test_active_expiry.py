@@ -15,10 +15,10 @@ import trio
 import trio.testing
 
 from concord_resp.cluster import Member, NodeConfig, Proposal, RaftNode
-from concord_resp.commands import OP_COMMAND, OP_EXPIRE, StateMachine, build_table
-from concord_resp.commands.machine import encode_command, encode_expire
+from concord_resp.commands import build_table
 from concord_resp.raft.core import Entry, EntryKind
 from concord_resp.raft.driver import WriteAheadLog
+from concord_resp.state import OP_COMMAND, OP_EXPIRE, Command, Expiry, StateMachine, decode_op
 
 START_US = 1_700_000_000_000_000
 
@@ -99,7 +99,7 @@ async def test_a_replica_replaying_the_log_ends_in_the_same_state(
     applied = node.machine.applied_index
     for entry in logged_entries(tmp_path / "wal")[:applied]:
         if entry.kind == EntryKind.NORMAL and entry.data:
-            replica.apply(entry.index, entry.data)
+            replica.apply(entry.index, decode_op(entry.data))
         else:
             replica.apply_noop(entry.index)
     assert set(replica.keyspace.dbs[0].data) == live
@@ -109,14 +109,14 @@ def test_an_expiry_entry_does_not_delete_a_key_written_again_since() -> None:
     # The leader saw `k` expired and proposed its deletion; before that entry was applied a
     # client set `k` again without a TTL. The deletion must not take the new value.
     machine = StateMachine(build_table())
-    machine.apply(1, encode_command(1_000_000, 0, [b"SET", b"k", b"old", b"PX", b"10"]))
-    machine.apply(2, encode_command(1_020_000, 0, [b"SET", b"k", b"new"]))
-    deleted, _ = machine.apply(3, encode_expire(1_030_000, 0, [b"k"]))
+    machine.apply(1, Command(1_000_000, 0, [b"SET", b"k", b"old", b"PX", b"10"]))
+    machine.apply(2, Command(1_020_000, 0, [b"SET", b"k", b"new"]))
+    deleted = machine.apply(3, Expiry(1_030_000, 0, [b"k"])).reply
     assert deleted == 0
     assert machine.keyspace.dbs[0].data[b"k"] == b"new"
     # And a key that is still expired is deleted, keeping its version (WATCH sees no change).
-    machine.apply(4, encode_command(1_040_000, 0, [b"SET", b"j", b"v", b"PX", b"10"]))
+    machine.apply(4, Command(1_040_000, 0, [b"SET", b"j", b"v", b"PX", b"10"]))
     version = machine.keyspace.dbs[0].watch_state(b"j", 1_060)[0]
-    deleted, _ = machine.apply(5, encode_expire(1_060_000, 0, [b"j"]))
+    deleted = machine.apply(5, Expiry(1_060_000, 0, [b"j"])).reply
     assert deleted == 1
     assert machine.keyspace.dbs[0].watch_state(b"j", 1_060) == (version, False)

@@ -12,8 +12,8 @@ import pytest
 import trio
 
 from concord_resp.cluster import Proposal, RaftNode
-from concord_resp.commands import OP_COMMAND
 from concord_resp.raft.driver.snapshot_file import list_snapshots
+from concord_resp.state import OP_COMMAND
 from concord_resp.store.digest import dataset_digest
 from tests.support.node_link import Link, cluster, follower, leader_of, make_node
 

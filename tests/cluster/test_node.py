@@ -15,8 +15,7 @@ import pytest
 import trio
 
 from concord_resp.cluster import Member, NodeConfig, Proposal, RaftNode
-from concord_resp.commands import OP_COMMAND, StateMachine, build_table
-from concord_resp.commands.machine import command_op, encode_op
+from concord_resp.commands import build_table
 from concord_resp.raft.core import EntryKind, HardState
 from concord_resp.raft.driver.wal import (
     HEADER,
@@ -25,6 +24,7 @@ from concord_resp.raft.driver.wal import (
     encode_entry,
     encode_hard_state,
 )
+from concord_resp.state import OP_COMMAND, Command, StateMachine, encode_op
 from tests.support.wal_files import last_index_in, record_offsets
 
 
@@ -199,7 +199,7 @@ async def test_a_read_after_a_crash_waits_for_the_entries_the_log_did_not_mark_c
     wal.open_for_append(1)
     wal.write(encode_hard_state(HardState(1, "n1", 0)), 1)
     for index in range(1, 6):
-        op = command_op(10**15, 0, [b"SET", b"k", b"%d" % index], None)
+        op = Command(10**15, 0, [b"SET", b"k", b"%d" % index], None)
         wal.write(encode_entry(index, 1, EntryKind.NORMAL, encode_op(op)), index + 1)
     wal.close()  # no clean-close commit index either: committed 0 on disk
     node = make_node(tmp_path)

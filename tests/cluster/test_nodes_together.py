@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from concord_resp.cluster import ClusterError, Proposal
-from concord_resp.commands import OP_COMMAND, OP_EXPIRE, OP_MULTI
+from concord_resp.state import OP_COMMAND, OP_EXPIRE, OP_MULTI
 from tests.support.node_link import NAMES, cluster, converged, follower, leader_of, write
 
 

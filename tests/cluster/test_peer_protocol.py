@@ -10,8 +10,8 @@ import cbor2
 import pytest
 
 from concord_resp.cluster import peer_protocol as pp
-from concord_resp.commands import OP_COMMAND, OP_MULTI
 from concord_resp.raft.core import Message, MessageType
+from concord_resp.state import OP_COMMAND, OP_MULTI, Session
 
 FRAMES: list[pp.Frame] = [
     pp.RaftFrame(Message(MessageType.HEARTBEAT, to="n2", sender="n1", term=3, commit=7)),
@@ -21,9 +21,9 @@ FRAMES: list[pp.Frame] = [
     pp.SnapshotAck("t1", 3, "disk full"),
     pp.Forward(
         (
-            pp.ForwardedWrite(OP_COMMAND, 0, [b"SET", b"k", b"v"], [], ["n2:ab", 5, 4]),
+            pp.ForwardedWrite(OP_COMMAND, 0, [b"SET", b"k", b"v"], [], Session("n2:ab", 5, 4)),
             pp.ForwardedWrite(
-                OP_MULTI, 3, [[b"INCR", b"c"]], [(3, b"c", 12, True)], ["n2:ab", 6, 4]
+                OP_MULTI, 3, [[b"INCR", b"c"]], [(3, b"c", 12, True)], Session("n2:ab", 6, 4)
             ),
         )
     ),

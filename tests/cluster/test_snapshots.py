@@ -12,9 +12,7 @@ import pytest
 import trio
 
 from concord_resp.cluster import Member, NodeConfig, Proposal, RaftNode
-from concord_resp.commands import OP_COMMAND, StateMachine, build_table
-from concord_resp.commands.machine import command_op, encode_op
-from concord_resp.commands.snapshot import snapshot_records
+from concord_resp.commands import build_table
 from concord_resp.raft.core import EntryKind, HardState
 from concord_resp.raft.driver.snapshot_file import list_snapshots, write_snapshot
 from concord_resp.raft.driver.wal import (
@@ -24,6 +22,8 @@ from concord_resp.raft.driver.wal import (
     encode_hard_state,
     encode_snapshot_mark,
 )
+from concord_resp.state import OP_COMMAND, Command, StateMachine, encode_op
+from concord_resp.state.snapshot import snapshot_records
 from concord_resp.store.digest import dataset_digest
 
 TABLE = build_table()
@@ -148,7 +148,7 @@ def machine_at(index: int, value: bytes) -> StateMachine:
     """A state machine with `index` SETs applied (keys k0..k9)."""
     machine = StateMachine(TABLE)
     for i in range(1, index + 1):
-        machine.apply_op(i, command_op(10**15, 0, [b"SET", b"k%d" % (i % 10), value], None))
+        machine.apply(i, Command(10**15, 0, [b"SET", b"k%d" % (i % 10), value], None))
     return machine
 
 
@@ -161,7 +161,7 @@ def write_log(directory: Path, records: list[bytes]) -> None:
 
 
 def set_entry(index: int, term: int, value: bytes) -> bytes:
-    op = command_op(10**15, 0, [b"SET", b"k%d" % (index % 10), value], None)
+    op = Command(10**15, 0, [b"SET", b"k%d" % (index % 10), value], None)
     return encode_entry(index, term, EntryKind.NORMAL, encode_op(op))
 
 
@@ -201,5 +201,5 @@ async def test_a_snapshot_mark_needs_its_snapshot(tmp_path: Path) -> None:
     assert again.machine.applied_index == 125
     assert again.storage.first_index() == 121
     for i in range(121, 126):
-        leader.apply_op(i, command_op(10**15, 0, [b"SET", b"k%d" % (i % 10), b"after"], None))
+        leader.apply(i, Command(10**15, 0, [b"SET", b"k%d" % (i % 10), b"after"], None))
     assert dataset_digest(again.machine.keyspace) == dataset_digest(leader.keyspace)

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concord_resp.commands import StateMachine, build_table, encode_command
+from concord_resp.commands import build_table
 from concord_resp.resp import ErrorReply, Reply, SimpleString
+from concord_resp.state import Command, StateMachine
 from concord_resp.store import Database
 
 SHARED = 2**31 - 1
@@ -46,9 +47,7 @@ class Node:
 
     def write(self, at: int, *args: object, db: int = 0) -> Reply:
         self.index += 1
-        payload = encode_command(at * 1000, db, _argv(args))
-        reply, _ = self.machine.apply(self.index, payload)
-        return reply
+        return self.machine.apply(self.index, Command(at * 1000, db, _argv(args))).reply
 
     def read(self, at: int, *args: object, db: int = 0, seed: int = 0) -> Reply:
         ctx = self.machine.read_context(db, at * 1000, random.Random(seed))

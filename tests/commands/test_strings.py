@@ -15,13 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concord_resp.commands import (
-    StateMachine,
-    build_table,
-    encode_command,
-    encode_multi,
-    strings,
-)
+from concord_resp.commands import build_table, strings
 from concord_resp.commands.errors import CommandError
 from concord_resp.commands.floats import (
     LONG_DOUBLE,
@@ -30,6 +24,7 @@ from concord_resp.commands.floats import (
 )
 from concord_resp.commands.parse import option_name, parse_float, parse_long_double
 from concord_resp.resp import OK, ErrorReply, Map, Reply
+from concord_resp.state import Command, StateMachine, Transaction
 from concord_resp.store import Database
 
 FAR = 4_102_444_800_000  # 2100-01-01 in ms
@@ -59,14 +54,12 @@ class Node:
 
     def write(self, at: int, *args: object) -> Reply:
         self.index += 1
-        reply, _ = self.machine.apply(self.index, encode_command(at * 1000, 0, _argv(args)))
-        return reply
+        return self.machine.apply(self.index, Command(at * 1000, 0, _argv(args))).reply
 
     def multi(self, at: int, *commands: list[object]) -> Reply:
         self.index += 1
-        payload = encode_multi(at * 1000, 0, [_argv(c) for c in commands], [])
-        reply, _ = self.machine.apply(self.index, payload)
-        return reply
+        op = Transaction(at * 1000, 0, [_argv(c) for c in commands], [])
+        return self.machine.apply(self.index, op).reply
 
     def read(self, at: int, *args: object) -> Reply:
         ctx = self.machine.read_context(0, at * 1000, random.Random(0))

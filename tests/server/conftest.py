@@ -17,11 +17,11 @@ import pytest
 import trio
 
 from concord_resp.cluster import Proposal
-from concord_resp.commands import OP_EXPIRE
 from concord_resp.config import Config
 from concord_resp.resp import split_args
 from concord_resp.server.app import Server
 from concord_resp.server.client import ClientState
+from concord_resp.state import OP_EXPIRE
 
 START_MS = 1_700_000_000_000
 

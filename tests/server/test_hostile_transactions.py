@@ -11,9 +11,10 @@ from pathlib import Path
 
 import trio
 
-from concord_resp.commands import StateMachine, build_table
+from concord_resp.commands import build_table
 from concord_resp.raft.core import Entry, EntryKind
 from concord_resp.raft.driver import WriteAheadLog
+from concord_resp.state import StateMachine, decode_op
 from tests.server.conftest import InProcess
 
 OK = b"+OK\r\n"
@@ -43,7 +44,7 @@ async def test_deep_glob_and_huge_cursor_inside_a_logged_transaction(
     records = [r for r in WriteAheadLog(log_dir).replay() if isinstance(r, Entry)]
     for record in records:
         if record.kind == EntryKind.NORMAL:
-            replica.apply(record.index, record.data)
+            replica.apply(record.index, decode_op(record.data))
     assert replica.keyspace.dbs[0].data[b"x"] == b"1"
 
 

@@ -17,10 +17,11 @@ import cbor2
 import trio
 
 from concord_resp.cluster import Member, NodeConfig, Proposal, RaftNode
-from concord_resp.commands import OP_COMMAND, StateMachine, build_table
+from concord_resp.commands import build_table
 from concord_resp.raft.driver.transport import PeerLink
 from concord_resp.raft.driver.wal import WriteAheadLog
 from concord_resp.resp import encode_reply
+from concord_resp.state import OP_COMMAND, StateMachine
 
 NAMES = ("n1", "n2", "n3")
 

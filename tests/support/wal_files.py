@@ -11,7 +11,6 @@ from pathlib import Path
 
 import cbor2
 
-from concord_resp.commands import encode_command
 from concord_resp.raft.core import EntryKind, HardState
 from concord_resp.raft.driver.wal import (
     HEADER,
@@ -20,6 +19,7 @@ from concord_resp.raft.driver.wal import (
     encode_entry,
     encode_hard_state,
 )
+from concord_resp.state import Command, encode_op
 
 
 def segments(data_dir: Path) -> list[Path]:
@@ -74,7 +74,7 @@ def append_bytes(path: Path, data: bytes) -> None:
 
 def set_entry(index: int, key: bytes, value: bytes, time_us: int = 0) -> bytes:
     """An encoded log record of `SET key value` in db 0, as the node writes it."""
-    payload = encode_command(time_us or time.time_ns() // 1000, 0, [b"SET", key, value])
+    payload = encode_op(Command(time_us or time.time_ns() // 1000, 0, [b"SET", key, value]))
     return encode_entry(index, 1, EntryKind.NORMAL, payload)
 
 

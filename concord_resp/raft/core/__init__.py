@@ -5,8 +5,9 @@ compact in, `Ready` batches out, `advance` when a batch is done. Time is `tick()
 election timeout's jitter comes from an injected, seeded RNG.
 """
 
+from .config import Bug, Config, ProposalDropped
 from .log import RaftInvariantError, RaftLog
-from .raft import Bug, Config, ProposalDropped, Raft, decode_conf_change, encode_conf_change
+from .raft import Raft
 from .rawnode import PeerStatus, RawNode, Status
 from .storage import Compacted, MemoryStorage, StorageError, Unavailable
 from .types import (
@@ -28,6 +29,8 @@ from .types import (
     SnapshotMeta,
     SoftState,
     Term,
+    decode_conf_change,
+    encode_conf_change,
 )
 
 __all__ = [

@@ -27,10 +27,8 @@ Safety rules and where they are enforced (paper figure 2 / thesis sections):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from enum import Enum
-from typing import Protocol
 
+from .config import Bug, Config, ProposalDropped, Rng
 from .log import RaftInvariantError, RaftLog
 from .progress import Progress, ProgressState, VoteResult, committed_index, quorum, vote_result
 from .read_only import ReadOnly
@@ -49,63 +47,11 @@ from .types import (
     Role,
     Snapshot,
     SoftState,
+    decode_conf_change,
+    vote_response_type,
 )
 
 CAMPAIGN_TRANSFER = b"transfer"
-
-
-class Rng(Protocol):
-    def randrange(self, start: int, stop: int = ..., step: int = ...) -> int: ...
-
-
-class Bug(Enum):
-    """Known Raft bugs the simulator can switch back on, to prove it would catch them.
-
-    Never set outside the simulator: `Config.bugs` is empty unless a test sets it.
-    """
-
-    COMMIT_PREVIOUS_TERM = "commit an earlier term's entry by counting replicas"
-    READ_WITHOUT_QUORUM = "serve ReadIndex without a heartbeat round"
-    VOTE_BEFORE_PERSIST = "answer a vote before the vote is durable"
-    ACK_BEFORE_PERSIST = "acknowledge an entry before it is durable"
-    TRUNCATE_ON_MATCH = "truncate the log on a matching append"
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    id: str
-    election_tick: int = 10
-    heartbeat_tick: int = 1
-    max_size_per_msg: int = 1024 * 1024
-    max_inflight_msgs: int = 256
-    pre_vote: bool = True
-    check_quorum: bool = True
-    bugs: frozenset[Bug] = field(default_factory=frozenset)
-
-    def validate(self) -> None:
-        if not self.id:
-            raise ValueError("a node needs an id")
-        if self.heartbeat_tick <= 0 or self.election_tick <= self.heartbeat_tick:
-            raise ValueError("election_tick must be greater than heartbeat_tick > 0")
-        if self.max_inflight_msgs <= 0:
-            raise ValueError("max_inflight_msgs must be positive")
-
-
-class ProposalDropped(Exception):
-    """A proposal was refused (not the leader, transferring leadership, removed, ...)."""
-
-
-def vote_response_type(kind: MessageType) -> MessageType:
-    return MessageType.VOTE_RESP if kind == MessageType.VOTE else MessageType.PRE_VOTE_RESP
-
-
-def encode_conf_change(change: ConfChange) -> bytes:
-    return b"%d\0%s\0%s" % (int(change.type), change.node.encode(), change.context)
-
-
-def decode_conf_change(data: bytes) -> ConfChange:
-    kind, node, context = data.split(b"\0", 2)
-    return ConfChange(ConfChangeType(int(kind)), node.decode(), context)
 
 
 class Raft:
@@ -177,11 +123,11 @@ class Raft:
         # request keeps its sender: a TRANSFER_LEADER names its target there.
         set_term = msg.term == 0 and kind not in (MessageType.PROP, MessageType.READ_INDEX)
         if set_term and not msg.sender:
-            msg = _with(msg, term=self.term, sender=self.id)
+            msg = msg.updated(term=self.term, sender=self.id)
         elif set_term:
-            msg = _with(msg, term=self.term)
+            msg = msg.updated(term=self.term)
         elif not msg.sender:
-            msg = _with(msg, sender=self.id)
+            msg = msg.updated(sender=self.id)
         if kind in (
             MessageType.VOTE_RESP,
             MessageType.PRE_VOTE_RESP,
@@ -731,7 +677,7 @@ class Raft:
             self._handle_snapshot(msg)
         elif kind == MessageType.TRANSFER_LEADER:
             if self.lead != NO_NODE:
-                self.send(_with(msg, to=self.lead, term=0))
+                self.send(msg.updated(to=self.lead, term=0))
         elif kind == MessageType.TIMEOUT_NOW:
             self._hup(transfer=True)
         elif kind == MessageType.READ_INDEX:
@@ -739,7 +685,7 @@ class Raft:
                 # Only a peer's request gets here (RawNode.read_index refuses local ones):
                 # drop it, as etcd does; the peer times out or asks again.
                 return
-            self.send(_with(msg, to=self.lead))
+            self.send(msg.updated(to=self.lead))
         elif kind == MessageType.READ_INDEX_RESP:
             self.read_states.append(ReadState(msg.index, msg.context))
 
@@ -849,7 +795,3 @@ class Raft:
                 if self._maybe_commit():
                     self.broadcast_append()
         return self.conf_state()
-
-
-def _with(msg: Message, **changes: object) -> Message:
-    return replace(msg, **changes)  # type: ignore[arg-type]

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .raft import Config, ProposalDropped, Raft, Rng, encode_conf_change
+from .config import Config, ProposalDropped, Rng
+from .raft import Raft
 from .storage import MemoryStorage
 from .types import (
     LOCAL_MESSAGES,
@@ -35,6 +36,7 @@ from .types import (
     Role,
     Snapshot,
     SoftState,
+    encode_conf_change,
 )
 
 

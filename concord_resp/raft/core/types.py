@@ -6,7 +6,7 @@ and a simulator can copy, reorder, duplicate and drop messages freely.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import NewType
 
@@ -18,7 +18,7 @@ NO_NODE = NodeId("")  # "no leader" / "voted for nobody"
 
 
 class EntryKind(IntEnum):
-    NORMAL = 0  # data is a state-machine command (commands.machine payload); empty on a no-op
+    NORMAL = 0  # data is a state-machine command (a `state.entries` payload); empty on a no-op
     NOOP = 1  # appended by a new leader (thesis 6.4: commit an entry of the new term)
     CONF_CHANGE = 2  # data is an encoded ConfChange
 
@@ -144,6 +144,10 @@ class Message:
     def size(self) -> int:
         return 64 + sum(entry.size() for entry in self.entries) + len(self.context)
 
+    def updated(self, **changes: object) -> Message:
+        """This message with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True, slots=True)
 class ReadState:
@@ -208,3 +212,16 @@ class Ready:
             or self.messages_after_persist
             or self.read_states
         )
+
+
+def encode_conf_change(change: ConfChange) -> bytes:
+    return b"%d\0%s\0%s" % (int(change.type), change.node.encode(), change.context)
+
+
+def decode_conf_change(data: bytes) -> ConfChange:
+    kind, node, context = data.split(b"\0", 2)
+    return ConfChange(ConfChangeType(int(kind)), node.decode(), context)
+
+
+def vote_response_type(kind: MessageType) -> MessageType:
+    return MessageType.VOTE_RESP if kind == MessageType.VOTE else MessageType.PRE_VOTE_RESP

@@ -3,7 +3,7 @@
 Layout: `<data dir>/snapshots/snapshot-<index, 20 digits>-<term, 20 digits>.snap`, holding
 framed records exactly like the log's (`u32 length | u32 crc32c | CBOR payload`, see wal.py).
 The first record is the Raft metadata `["concord-snapshot-file", FORMAT, index, term, voters,
-learners]`; the records after it are the state machine's (`commands.snapshot`), whose last
+learners]`; the records after it are the state machine's (`state.snapshot`), whose last
 record counts them, so a file cut short or with a record missing is detected even where every
 CRC matches.
 

@@ -26,8 +26,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 from ...cluster import Proposal
-from ...commands import OP_MULTI, CommandError, CommandSpec, Route, Watch
+from ...commands import CommandError, CommandSpec, Route
 from ...resp import NULL_ARRAY, OK, ErrorReply, Raw, Reply, encode_reply
+from ...state import OP_MULTI, Watch
 from ..client import ClientState
 from .base import AtReadPoint, Submission, handler
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import trio
 
-from concord_resp.commands import StateMachine, build_table
-from concord_resp.commands.machine import command_op
-from concord_resp.commands.snapshot import restore_records, snapshot_records
+from concord_resp.commands import build_table
 from concord_resp.raft.driver.snapshot_child import SnapshotChildError, run_in_child
 from concord_resp.raft.driver.snapshot_file import list_snapshots, read_snapshot, write_snapshot
+from concord_resp.state import Command, StateMachine
+from concord_resp.state.snapshot import restore_records, snapshot_records
 from concord_resp.store.digest import dataset_digest
 
 TABLE = build_table()
@@ -23,7 +23,7 @@ TABLE = build_table()
 
 def apply_sets(m: StateMachine, first: int, count: int, value: bytes) -> None:
     for index in range(first, first + count):
-        m.apply_op(index, command_op(10**9, 0, [b"SET", b"key:%d" % (index % 500), value]))
+        m.apply(index, Command(10**9, 0, [b"SET", b"key:%d" % (index % 500), value]))
 
 
 async def test_the_child_writes_the_state_at_the_fork(tmp_path: Path) -> None:

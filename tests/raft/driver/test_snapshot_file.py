@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from concord_resp.commands import StateMachine, build_table
-from concord_resp.commands.machine import command_op
-from concord_resp.commands.snapshot import SnapshotError, restore_records, snapshot_records
+from concord_resp.commands import build_table
 from concord_resp.raft.driver.snapshot_file import (
     SnapshotFileError,
     list_snapshots,
     read_snapshot,
     write_snapshot,
 )
+from concord_resp.state import Command, StateMachine
+from concord_resp.state.snapshot import SnapshotError, restore_records, snapshot_records
 from concord_resp.store.digest import dataset_digest
 
 TABLE = build_table()
@@ -24,7 +24,7 @@ TABLE = build_table()
 def machine_with(keys: int) -> StateMachine:
     m = StateMachine(TABLE)
     for index in range(1, keys + 1):
-        m.apply_op(index, command_op(10**9, index % 3, [b"SET", b"key:%d" % index, b"v" * 50]))
+        m.apply(index, Command(10**9, index % 3, [b"SET", b"key:%d" % index, b"v" * 50]))
     return m
 
 

@@ -10,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from concord_resp.commands import StateMachine, build_table
-from concord_resp.commands.machine import Op, command_op, expire_op, multi_op
-from concord_resp.commands.snapshot import snapshot_records
+from concord_resp.commands import build_table
 from concord_resp.raft.driver.snapshot_file import write_snapshot
 from concord_resp.resp import ErrorReply
+from concord_resp.state import Command, Expiry, Op, Session, StateMachine, Transaction
+from concord_resp.state.snapshot import snapshot_records
 from concord_resp.store.digest import dataset_digest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,30 +27,32 @@ def workload() -> list[Op]:
     t = 10 * SECOND
     ops: list[Op] = []
     for n in range(30):
-        ops.append(command_op(t + n, 0, [b"SET", b"key:%d" % n, b"value %d" % n], ["s1", n + 1, 1]))
+        ops.append(
+            Command(t + n, 0, [b"SET", b"key:%d" % n, b"value %d" % n], Session("s1", n + 1, 1))
+        )
     ops += [
-        command_op(t + 100, 0, [b"SET", b"ttl", b"v", b"EX", b"100"], ["s2", 1, 1]),
-        command_op(t + 101, 0, [b"SET", b"brief", b"v", b"PX", b"1"], ["s2", 2, 1]),
-        command_op(t + 102, 0, [b"APPEND", b"key:3", b"+tail"], ["s2", 3, 1]),
-        command_op(t + 103, 0, [b"APPEND", b"fresh", b"new"], ["s2", 4, 1]),
-        command_op(t + 104, 0, [b"INCRBYFLOAT", b"float", b"1.5"], ["s3", 1, 1]),
-        command_op(t + 105, 0, [b"INCRBYFLOAT", b"float", b"1.5"], ["s3", 2, 1]),
-        command_op(t + 106, 0, [b"SET", b"small", b"7"], ["s3", 3, 1]),
-        multi_op(
+        Command(t + 100, 0, [b"SET", b"ttl", b"v", b"EX", b"100"], Session("s2", 1, 1)),
+        Command(t + 101, 0, [b"SET", b"brief", b"v", b"PX", b"1"], Session("s2", 2, 1)),
+        Command(t + 102, 0, [b"APPEND", b"key:3", b"+tail"], Session("s2", 3, 1)),
+        Command(t + 103, 0, [b"APPEND", b"fresh", b"new"], Session("s2", 4, 1)),
+        Command(t + 104, 0, [b"INCRBYFLOAT", b"float", b"1.5"], Session("s3", 1, 1)),
+        Command(t + 105, 0, [b"INCRBYFLOAT", b"float", b"1.5"], Session("s3", 2, 1)),
+        Command(t + 106, 0, [b"SET", b"small", b"7"], Session("s3", 3, 1)),
+        Transaction(
             t + 107,
             0,
             [[b"SELECT", b"3"], [b"SET", b"in3", b"x"], [b"APPEND", b"in3", b"y"]],
             [(0, b"key:1", 2, True)],  # key:n was set by entry n + 1: not aborted
-            ["s4", 1, 1],
+            Session("s4", 1, 1),
         ),
-        command_op(t + 108, 0, [b"SWAPDB", b"0", b"5"], ["s4", 2, 1]),
-        command_op(t + 109, 5, [b"RENAME", b"key:4", b"renamed"], ["s4", 3, 1]),
-        command_op(t + 110, 5, [b"COPY", b"small", b"copied", b"DB", b"2"], ["s5", 1, 1]),
-        command_op(t + 111, 5, [b"COPY", b"key:3", b"copied-raw"], ["s5", 2, 1]),
-        command_op(t + 112, 5, [b"DEL", b"key:5", b"key:6", b"missing"], ["s5", 3, 1]),
-        command_op(t + 113, 5, [b"SETRANGE", b"key:7", b"20", b"patched"], ["s5", 4, 2]),
-        command_op(t + 114, 5, [b"DEL", b"key:5", b"key:6", b"missing"], ["s5", 3, 2]),  # retry
-        expire_op(t + 2 * SECOND, 5, [b"brief", b"ttl"]),
+        Command(t + 108, 0, [b"SWAPDB", b"0", b"5"], Session("s4", 2, 1)),
+        Command(t + 109, 5, [b"RENAME", b"key:4", b"renamed"], Session("s4", 3, 1)),
+        Command(t + 110, 5, [b"COPY", b"small", b"copied", b"DB", b"2"], Session("s5", 1, 1)),
+        Command(t + 111, 5, [b"COPY", b"key:3", b"copied-raw"], Session("s5", 2, 1)),
+        Command(t + 112, 5, [b"DEL", b"key:5", b"key:6", b"missing"], Session("s5", 3, 1)),
+        Command(t + 113, 5, [b"SETRANGE", b"key:7", b"20", b"patched"], Session("s5", 4, 2)),
+        Command(t + 114, 5, [b"DEL", b"key:5", b"key:6", b"missing"], Session("s5", 3, 2)),  # retry
+        Expiry(t + 2 * SECOND, 5, [b"brief", b"ttl"]),
     ]
     return ops
 
@@ -62,7 +64,7 @@ def run_workload(directory: str) -> None:
     index = 0
     for op in workload():
         index += 1
-        machine.apply_op(index, op)
+        machine.apply(index, op)
     changes: list[tuple[str, str | None]] = [
         ("n4", "127.0.0.1:7004@17004"),
         ("n5", "127.0.0.1:7005@17005"),
@@ -84,9 +86,7 @@ def run_workload(directory: str) -> None:
 
 def run_with_seed(seed: str, directory: Path) -> tuple[str, str, bytes]:
     directory.mkdir()
-    code = (
-        f"from tests.commands.test_hash_seed import run_workload; run_workload({str(directory)!r})"
-    )
+    code = f"from tests.state.test_hash_seed import run_workload; run_workload({str(directory)!r})"
     result = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "PYTHONHASHSEED": seed},
@@ -114,7 +114,7 @@ def test_different_hash_seeds_give_the_same_digest_and_snapshot(tmp_path: Path) 
 def test_the_workload_runs_and_leaves_every_kind_of_state() -> None:
     machine = StateMachine(build_table())
     for index, op in enumerate(workload(), start=1):
-        reply, _ = machine.apply_op(index, op)
+        reply = machine.apply(index, op).reply
         replies = reply if isinstance(reply, list) else [reply]
         assert replies and not any(isinstance(r, ErrorReply) for r in replies), reply
     dbs = machine.keyspace.dbs

@@ -12,20 +12,19 @@ from typing import Any
 import cbor2
 import pytest
 
-from concord_resp.commands import StateMachine, build_table
-from concord_resp.commands.machine import Op, command_op, multi_op
-from concord_resp.commands.snapshot import (
-    CHUNK,
-    FORMAT,
-    SnapshotError,
-    decode_reply_tree,
-    encode_reply_tree,
-    restore_records,
-    snapshot_records,
-)
+from concord_resp.commands import build_table
 from concord_resp.raft.driver.snapshot_file import read_snapshot
 from concord_resp.resp import NULL_ARRAY
 from concord_resp.resp.replies import BigNumber, ErrorReply, Map, RespSet, SimpleString, Verbatim
+from concord_resp.state import Command, Op, Session, StateMachine, Transaction
+from concord_resp.state.sessions import decode_reply_tree, encode_reply_tree
+from concord_resp.state.snapshot import (
+    CHUNK,
+    FORMAT,
+    SnapshotError,
+    restore_records,
+    snapshot_records,
+)
 from concord_resp.store.digest import dataset_digest
 
 TABLE = build_table()
@@ -59,12 +58,14 @@ def random_ops(rng: random.Random, count: int, start_us: int) -> list[Op]:
             argv = [b"INCR", key]  # an error reply on a non-integer
         else:
             argv = [b"SET", key, b"%d" % step]
-        session = [f"node-{rng.randrange(3)}", step + 1, max(1, step - 5)] if step % 2 else None
+        session = (
+            Session(f"node-{rng.randrange(3)}", step + 1, max(1, step - 5)) if step % 2 else None
+        )
         if choice == 7:
             watches = [(db, key, rng.randrange(step + 1), True)]  # may abort: a NULL_ARRAY
-            ops.append(multi_op(now, db, [argv, [b"GET", key]], watches, session))
+            ops.append(Transaction(now, db, [argv, [b"GET", key]], watches, session))
         else:
-            ops.append(command_op(now, db, argv, session))
+            ops.append(Command(now, db, argv, session))
     return ops
 
 
@@ -87,13 +88,15 @@ def state_of(m: StateMachine) -> dict[str, Any]:
                 db.encoding_overrides,
             )
         )
-    sessions = {sid: (s.floor, s.last_seen_us, dict(s.replies)) for sid, s in m.sessions.items()}
+    sessions = {
+        sid: (s.floor, s.last_seen_us, dict(s.replies)) for sid, s in m.sessions.table.items()
+    }
     return {
         "dbs": dbs,
         "sessions": sessions,
         "applied": m.applied_index,
         "time": m.last_time_us,
-        "sweep": m.session_sweep,
+        "sweep": m.sessions.sweep_us,
         "digest": dataset_digest(m.keyspace),
     }
 
@@ -103,7 +106,7 @@ def test_a_restored_machine_equals_the_original_and_goes_on_identically(seed: in
     rng = random.Random(seed)
     original = machine()
     for index, op in enumerate(random_ops(rng, 3 * CHUNK, 10 * SECOND), start=1):
-        original.apply_op(index, op)
+        original.apply(index, op)
     records = over_the_wire(list(snapshot_records(original)))
     assert len(records) > 4  # several key chunks
     restored = machine()
@@ -115,7 +118,7 @@ def test_a_restored_machine_equals_the_original_and_goes_on_identically(seed: in
     start = original.applied_index + 1
     for offset, op in enumerate(later + retried):
         index = start + offset
-        assert original.apply_op(index, op) == restored.apply_op(index, op)
+        assert original.apply(index, op) == restored.apply(index, op)
     assert state_of(restored) == state_of(original)
 
 
@@ -128,7 +131,7 @@ def test_an_empty_machine_round_trips() -> None:
 def snapshot_of_some_keys() -> list[Any]:
     m = machine()
     for index in range(1, 2 * CHUNK + 10):
-        m.apply_op(index, command_op(SECOND, 0, [b"SET", b"k%d" % index, b"v"]))
+        m.apply(index, Command(SECOND, 0, [b"SET", b"k%d" % index, b"v"]))
     return list(snapshot_records(m))
 
 
@@ -180,9 +183,9 @@ def test_every_kind_of_reply_survives_the_session_table() -> None:
 
 def test_key_rows_name_the_type_of_their_value() -> None:
     m = machine()
-    m.apply_op(1, command_op(SECOND, 0, [b"SET", b"plain", b"v"]))
-    m.apply_op(2, command_op(SECOND, 0, [b"APPEND", b"plain", b"+"]))
-    m.apply_op(3, command_op(SECOND, 0, [b"SET", b"n", b"1", b"PX", b"5000"]))
+    m.apply(1, Command(SECOND, 0, [b"SET", b"plain", b"v"]))
+    m.apply(2, Command(SECOND, 0, [b"APPEND", b"plain", b"+"]))
+    m.apply(3, Command(SECOND, 0, [b"SET", b"n", b"1", b"PX", b"5000"]))
     records = list(snapshot_records(m))
     assert records[0][:2] == ["concord-snapshot", FORMAT] and FORMAT == 2
     assert records[2] == [
@@ -236,9 +239,9 @@ def test_a_first_format_record_stream_still_restores() -> None:
     assert list(db.tombstones.items()) == [(b"gone", 31), (b"also-gone", 35)]
     assert (db.tombstone_floor, db.expired_deletions) == (3, 2)
     assert restored.keyspace.dbs[4].data == {b"in4": b"four"}
-    assert restored.members == {"n4": "127.0.0.1:7004@17004"}
-    assert list(restored.removed) == ["n2", "n3"]
-    assert restored.sessions["n1:abc"].replies == {38: (b"OK", 0), 39: (7, 4)}
+    assert restored.members.added == {"n4": "127.0.0.1:7004@17004"}
+    assert list(restored.members.removed) == ["n2", "n3"]
+    assert restored.sessions.table["n1:abc"].replies == {38: (b"OK", 0), 39: (7, 4)}
     assert (restored.applied_index, restored.last_time_us) == (40, 5 * SECOND)
     # Written again, it is of the current format and restores to the same state.
     again = machine()
@@ -246,9 +249,9 @@ def test_a_first_format_record_stream_still_restores() -> None:
     assert records[0][1] == FORMAT
     restore_records(again, records)
     assert state_of(again) == state_of(restored)
-    assert list(again.removed) == ["n2", "n3"]
+    assert list(again.members.removed) == ["n2", "n3"]
     # And it goes on working: the raw string grows in place.
-    assert again.apply_op(41, command_op(6 * SECOND, 0, [b"APPEND", b"grown", b"g"])) == (7, 0)
+    assert again.apply(41, Command(6 * SECOND, 0, [b"APPEND", b"grown", b"g"])).reply == 7
 
 
 def test_the_first_format_fixture_snapshot_restores() -> None:

@@ -1,0 +1,47 @@
+"""The replicated state machine: typed log entries, `apply` -> `Applied`, sections, snapshots.
+
+    entries    the log entries' types and their one codec
+    machine    StateMachine: applies entries to the keyspace and sections
+    sections   the interface of the replicated state beside the keyspace
+    sessions   the session table (a retried write is applied once)
+    members    membership changes made through the log
+    snapshot   the state as records, and back
+
+Pure: no I/O, no clock, no unseeded randomness (DESIGN.md section 4).
+"""
+
+from .entries import (
+    OP_COMMAND,
+    OP_EXPIRE,
+    OP_MULTI,
+    Command,
+    EntryError,
+    Expiry,
+    Op,
+    Session,
+    Transaction,
+    Watch,
+    decode_op,
+    encode_op,
+)
+from .machine import Applied, Completion, StateMachine
+from .sections import Section
+
+__all__ = [
+    "OP_COMMAND",
+    "OP_EXPIRE",
+    "OP_MULTI",
+    "Applied",
+    "Command",
+    "Completion",
+    "EntryError",
+    "Expiry",
+    "Op",
+    "Section",
+    "Session",
+    "StateMachine",
+    "Transaction",
+    "Watch",
+    "decode_op",
+    "encode_op",
+]

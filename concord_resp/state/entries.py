@@ -1,0 +1,147 @@
+"""The state machine's log entries, typed, and their one codec.
+
+A committed Raft entry of kind NORMAL carries one of these, CBOR-encoded as a list whose first
+element is its kind (the format every version has written, so old logs still load):
+
+    [0, time_us, db, argv, session]                Command: one write command
+    [1, time_us, db, [argv, ...], watches, session] Transaction: MULTI/EXEC, all or nothing;
+                                                    watches = [[db, key, version, alive], ...]
+    [2, time_us, db, [key, ...]]                   Expiry: active expiry, delete those of the
+                                                    keys still expired at the entry's time
+
+`time_us` is the leader's timestamp; `session` is None or [session id, sequence number, floor]
+(`Session`). Decoding checks every field: an entry that is not one of these is a bug or a
+damaged log, and stops the node (`EntryError`) rather than be applied differently somewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, TypeAlias
+
+import cbor2
+
+OP_COMMAND: Final = 0
+OP_MULTI: Final = 1
+OP_EXPIRE: Final = 2
+
+Watch: TypeAlias = tuple[int, bytes, int, bool]
+"""(db, key, version, alive) as recorded by WATCH."""
+
+
+class EntryError(Exception):
+    """A committed entry this version cannot read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Who proposed a write (Raft thesis 6.3): a node's session id, the write's sequence
+    number in it, and the lowest sequence number the proposer still waits for (`floor`):
+    replies below it need not be kept."""
+
+    id: str
+    seq: int
+    floor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    KIND: ClassVar[int] = OP_COMMAND
+    time_us: int
+    db: int
+    argv: list[bytes]
+    session: Session | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    KIND: ClassVar[int] = OP_MULTI
+    time_us: int
+    db: int
+    commands: list[list[bytes]]
+    watches: list[Watch]
+    session: Session | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    KIND: ClassVar[int] = OP_EXPIRE
+    time_us: int
+    db: int
+    keys: list[bytes]
+
+    @property
+    def session(self) -> None:
+        return None
+
+
+Op: TypeAlias = Command | Transaction | Expiry
+
+
+def _session_wire(session: Session | None) -> list[Any] | None:
+    return None if session is None else [session.id, session.seq, session.floor]
+
+
+def encode_op(op: Op) -> bytes:
+    """The entry payload of `op`."""
+    if isinstance(op, Command):
+        return cbor2.dumps([OP_COMMAND, op.time_us, op.db, op.argv, _session_wire(op.session)])
+    if isinstance(op, Transaction):
+        watches = [list(watch) for watch in op.watches]
+        return cbor2.dumps(
+            [OP_MULTI, op.time_us, op.db, op.commands, watches, _session_wire(op.session)]
+        )
+    return cbor2.dumps([OP_EXPIRE, op.time_us, op.db, op.keys])
+
+
+def decode_op(data: bytes) -> Op:
+    """The op an entry payload holds; EntryError if it holds none."""
+    try:
+        wire = cbor2.loads(data)
+        kind = wire[0]
+        if kind == OP_COMMAND and len(wire) == 5:
+            return Command(_int(wire[1]), _int(wire[2]), _argv(wire[3]), _session(wire[4]))
+        if kind == OP_MULTI and len(wire) == 6:
+            commands = [_argv(argv) for argv in _list(wire[3])]
+            watches = [_watch(watch) for watch in _list(wire[4])]
+            return Transaction(_int(wire[1]), _int(wire[2]), commands, watches, _session(wire[5]))
+        if kind == OP_EXPIRE and len(wire) == 4:
+            return Expiry(_int(wire[1]), _int(wire[2]), _argv(wire[3]))
+    except (cbor2.CBORDecodeError, TypeError, IndexError, KeyError, ValueError) as error:
+        raise EntryError(f"undecodable entry payload: {error}") from None
+    raise EntryError(f"not an entry of this version: {data[:60]!r}")
+
+
+def _int(value: object) -> int:
+    if type(value) is not int:
+        raise ValueError(f"expected an integer, got {value!r:.40}")
+    return value
+
+
+def _list(value: object) -> list[Any]:
+    if type(value) is not list:
+        raise ValueError(f"expected a list, got {value!r:.40}")
+    return value
+
+
+def _argv(value: object) -> list[bytes]:
+    items = _list(value)
+    if not all(type(item) is bytes for item in items):
+        raise ValueError("arguments must be bytes")
+    return items
+
+
+def _session(value: object) -> Session | None:
+    if value is None:
+        return None
+    session_id, seq, floor = _list(value)
+    if type(session_id) is not str:
+        raise ValueError("a session id is text")
+    return Session(session_id, _int(seq), _int(floor))
+
+
+def _watch(value: object) -> Watch:
+    db, key, version, alive = _list(value)
+    if type(key) is not bytes or type(alive) is not bool:
+        raise ValueError("malformed watch")
+    return (_int(db), key, _int(version), alive)

@@ -1,0 +1,198 @@
+"""The replicated state machine: applies committed log entries to the keyspace and sections.
+
+`apply(index, op)` depends only on the entry and its index, never on the local clock, the node
+or the hash seed, so every replica ends in the same state: time is the entry's leader
+timestamp (never taken to go backwards), randomness a PRNG seeded by the entry index, and
+every collection of replicated state is ordered (dicts, never sets). It returns an `Applied`:
+the completions for client sessions (any node's: the node holding each client's connection
+delivers its reply) and the entry's effects (the keys it touched). A retried write is applied
+once (`Sessions`, Raft thesis 6.3). WATCH is checked here, at apply time, against the versions
+the client observed, which makes it work unchanged when the client's node is not the leader.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+
+from ..commands import CommandError, CommandSpec, CommandTable, Context, Stats
+from ..commands.context import Rng
+from ..resp import NULL_ARRAY, ErrorReply, Reply
+from ..store import Keyspace
+from .entries import Command, Expiry, Op, Session, Transaction, Watch
+from .members import Members
+from .sections import Section
+from .sessions import Sessions
+
+log = logging.getLogger("concord.machine")
+
+
+@dataclass(slots=True)
+class Completion:
+    """The reply to one client's write, for the node whose session proposed it."""
+
+    session: Session
+    reply: Reply
+    db_after: int  # the database selected after it (a transaction may SELECT)
+
+
+@dataclass(slots=True)
+class Applied:
+    """What applying one entry did: its own reply (also for an entry with no session, such
+    as an expiry), the completions for client sessions, and the keys it touched as
+    (database, key), or (database, None) for a whole database."""
+
+    index: int
+    reply: Reply = None
+    db_after: int = 0
+    completions: list[Completion] = field(default_factory=list)
+    touched: list[tuple[int, bytes | None]] = field(default_factory=list)
+
+
+class _SeededRng:
+    """A `random.Random` seeded by the entry index, created only if a command draws."""
+
+    __slots__ = ("_rng", "_seed")
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._rng: random.Random | None = None
+
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
+        if self._rng is None:
+            self._rng = random.Random(self._seed)
+        if stop is None:
+            return self._rng.randrange(start)
+        return self._rng.randrange(start, stop, step)
+
+
+class StateMachine:
+    """Keyspace and sections, plus the rules for applying entries. Pure and deterministic."""
+
+    def __init__(self, table: CommandTable) -> None:
+        self.table = table
+        self.keyspace = Keyspace()
+        self.stats = Stats()
+        self.applied_index = 0
+        self.last_time_us = 0  # the newest leader timestamp applied
+        self.sessions = Sessions()
+        self.members = Members()
+        self.sections: tuple[Section, ...] = (self.sessions, self.members)
+
+    def reset(self) -> None:
+        """Back to the empty state of index 0 (before a snapshot is restored)."""
+        self.keyspace = Keyspace()
+        self.applied_index = 0
+        self.last_time_us = 0
+        for section in self.sections:
+            section.reset()
+
+    def adopt(self, other: StateMachine) -> None:
+        """Take over `other`'s replicated state (a snapshot restored beside this machine,
+        off the event loop); counters such as INFO's stay this machine's."""
+        self.keyspace = other.keyspace
+        self.applied_index = other.applied_index
+        self.last_time_us = other.last_time_us
+        for mine, theirs in zip(self.sections, other.sections, strict=True):
+            mine.adopt(theirs)
+
+    # -- applying log entries ----------------------------------------------------------
+
+    def apply(self, index: int, op: Op) -> Applied:
+        """Apply one committed entry."""
+        self._advance(index)
+        time_us = op.time_us
+        if time_us > self.last_time_us:
+            self.last_time_us = time_us
+        else:
+            time_us = self.last_time_us  # time never goes backwards in the state machine
+        sessions = self.sessions
+        sessions.maybe_sweep(time_us)
+        applied = Applied(index, db_after=op.db)
+        session = op.session
+        if session is not None:
+            first = sessions.first_reply(session, time_us)
+            if first is not None:  # a retry: answered as the first time, applied once
+                applied.reply, applied.db_after = first
+                applied.completions.append(Completion(session, *first))
+                return applied
+        ctx = Context(self.keyspace, op.db, time_us, index, _SeededRng(index), self.stats)
+        if isinstance(op, Command):
+            applied.reply = self.run(ctx, op.argv)
+        elif isinstance(op, Transaction):
+            applied.reply = self._transaction(ctx, op.commands, op.watches)
+            applied.db_after = ctx.db_index
+        else:
+            applied.reply = self._expiry(ctx, op)
+        applied.touched = self.keyspace.take_touched()
+        if session is not None:
+            sessions.record(session, applied.reply, applied.db_after)
+            applied.completions.append(Completion(session, applied.reply, applied.db_after))
+        return applied
+
+    def apply_member_change(self, index: int, name: str, address: str | None) -> None:
+        """A committed membership change: `name` joins (or moves) at `address`, or leaves
+        (`address` None)."""
+        self._advance(index)
+        self.members.change(name, address)
+
+    def apply_noop(self, index: int) -> None:
+        """An entry with no command (a new leader's no-op) still advances the index."""
+        self._advance(index)
+
+    def _advance(self, index: int) -> None:
+        if index <= self.applied_index:
+            raise AssertionError(f"entry {index} applied twice (applied {self.applied_index})")
+        self.applied_index = index
+
+    def _transaction(
+        self, ctx: Context, commands: list[list[bytes]], watches: list[Watch]
+    ) -> Reply:
+        now = ctx.now
+        dbs = self.keyspace.dbs
+        for db, key, version, alive in watches:
+            if dbs[db].watch_state(key, now) != (version, alive):
+                return NULL_ARRAY
+        return [self.run(ctx, argv) for argv in commands]
+
+    def _expiry(self, ctx: Context, op: Expiry) -> Reply:
+        db = ctx.db
+        deleted = 0
+        for key in op.keys:
+            if key in db.data and db.is_expired(key, ctx.now):
+                db.expire_now(key)
+                deleted += 1
+        return deleted
+
+    # -- running one command -----------------------------------------------------------
+
+    def read_context(self, db: int, now_us: int, rng: Rng) -> Context:
+        """A context for a command run locally (a read), at the node's time."""
+        now_us = max(now_us, self.last_time_us)
+        return Context(self.keyspace, db, now_us, self.applied_index, rng, self.stats)
+
+    def resolve(self, argv: list[bytes]) -> CommandSpec:
+        """The spec of a command (or subcommand), checking arity. Raises CommandError."""
+        return self.table.lookup(argv)
+
+    def run(self, ctx: Context, argv: list[bytes]) -> Reply:
+        """Run one pure command; errors become error replies.
+
+        A handler raising anything but CommandError is a bug. It must not stop the node: the
+        entry is already in the log, so the node would fail again at every restart. The reply
+        is a fixed text (the same on every replica, so they stay identical) and the traceback
+        is logged.
+        """
+        try:
+            spec = self.table.lookup(argv)
+            handler = spec.handler
+            if handler is None:
+                raise CommandError(f"ERR command '{spec.name}' is not allowed here")
+            return handler(ctx, argv)
+        except CommandError as error:
+            return ErrorReply(error.message)
+        except Exception:
+            name = argv[0].decode("utf-8", "replace").lower()
+            log.exception("internal error applying %s at index %d", name, ctx.index)
+            return ErrorReply(b"ERR internal error while running '%s'" % name.encode())
