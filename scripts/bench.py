@@ -5,12 +5,16 @@ cluster with `--fsync always` (every member fsyncs), Redis with `appendonly yes`
 `appendfsync always`. For each workload (SET and GET at -c 50 -P 1, -c 50 -P 16 and -c 1) it
 prints ops/s, p50 and p99 for the single node, the cluster's leader, a follower of the cluster
 (writes forwarded to the leader, reads by ReadIndex) and Redis, and each ratio Concord/Redis.
+Then one client pipelines SET k v / GET k pairs (16, then 1000 pairs a round trip, a fresh
+key each) and, for comparison, the same SETs alone: pairs/s against SETs/s on each server
+(a read behind the client's own writes must not make them wait for each other).
 redis-benchmark, the servers and this script share the machine's cores: the figures are for
 comparison within one run, not absolute capacity.
 
     scripts/bench                 # the full table
     scripts/bench --quick         # fewer requests, for a smoke run
     scripts/bench --only cluster  # only the 3-node cluster (leader and follower)
+    scripts/bench --pipeline-only # only the pipelined SET+GET table
 """
 
 from __future__ import annotations
@@ -22,12 +26,16 @@ import os
 import platform
 import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import hiredis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -93,6 +101,66 @@ def run_benchmark(port: int, test: str, options: str, requests: int) -> Result:
     return Result(float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]))
 
 
+PIPELINE_DEPTHS = (16, 1000)  # SETs (or SET/GET pairs) per round trip
+PIPELINE_REPEATS = 5
+
+
+def pipeline_rate(port: int, depth: int, with_gets: bool, rounds: int) -> float:
+    """One client sends `rounds` pipelines of `depth` SETs of fresh keys (each followed by a
+    GET of its key if `with_gets`) and reads every reply; returns SETs per second."""
+    reader = hiredis.Reader()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        start = time.perf_counter()
+        for number in range(rounds):
+            parts = []
+            for i in range(depth):
+                key = b"pipe:%d:%d:%d" % (depth, number, i)
+                parts.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$3\r\nxyz\r\n" % (len(key), key))
+                if with_gets:
+                    parts.append(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(key), key))
+            sock.sendall(b"".join(parts))
+            owed = len(parts)
+            while owed:
+                data = sock.recv(1 << 20)
+                if not data:
+                    raise ConnectionError("the server closed the connection")
+                reader.feed(data)
+                while (reply := reader.gets()) is not False:
+                    if isinstance(reply, hiredis.ReplyError):
+                        raise RuntimeError(f"error reply: {reply}")
+                    owed -= 1
+        elapsed = time.perf_counter() - start
+    return rounds * depth / elapsed
+
+
+def pipeline_table(ports: dict[str, int], redis_port: int, quick: bool) -> None:
+    names = [*ports, "redis"]
+    every = {**ports, "redis": redis_port}
+    print()
+    print("# one client pipelining SETs of fresh keys, alone or each followed by its GET;")
+    print("# SETs/s (pairs/s for SET+GET) and pairs/SETs: the reads must not serialize the")
+    print("# writes' fsync rounds (deep pipelines are CPU-bound: compare with Redis's ratio);")
+    print(f"# medians of {PIPELINE_REPEATS} alternating runs of each")
+    print(f"{'test':<22}" + "".join(f"{name:>14}" for name in names))
+    for depth in PIPELINE_DEPTHS:
+        rounds = max(10, (2_000 if quick else 20_000) // depth)
+        alone: dict[str, float] = {}
+        paired: dict[str, float] = {}
+        for name, port in every.items():
+            runs: dict[bool, list[float]] = {False: [], True: []}
+            for _ in range(PIPELINE_REPEATS):
+                for with_gets in (False, True):
+                    runs[with_gets].append(pipeline_rate(port, depth, with_gets, rounds))
+            alone[name], paired[name] = (
+                statistics.median(runs[False]),
+                statistics.median(runs[True]),
+            )
+        print(f"{f'SET -P {depth}':<22}" + "".join(f"{alone[n]:>14,.0f}" for n in names))
+        print(f"{f'SET+GET -P {depth} pairs':<22}" + "".join(f"{paired[n]:>14,.0f}" for n in names))
+        ratios = "".join(f"{paired[n] / alone[n]:>14.2f}" for n in names)
+        print(f"{'  pairs/SETs':<22}" + ratios, flush=True)
+
+
 def requests_for(options: str, quick: bool) -> int:
     if options == "-c 1":
         base = 20_000
@@ -138,6 +206,11 @@ def main() -> None:
         default=None,
         help="benchmark only the single node or only the 3-node cluster",
     )
+    parser.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="only the pipelined SET+GET table (no redis-benchmark workloads)",
+    )
     args = parser.parse_args()
     if shutil.which("redis-benchmark") is None:
         sys.exit("redis-benchmark not found (scripts/_env.sh installs redis-tools)")
@@ -172,11 +245,12 @@ def main() -> None:
         )
         print(header)
         print("-" * len(header))
-        for test, options in WORKLOADS:
+        for test, options in [] if args.pipeline_only else WORKLOADS:
             requests = requests_for(options, args.quick)
             ours = [run_benchmark(ports[name], test, options, requests) for name in targets]
             theirs = run_benchmark(redis.port, test, options, requests)
             print(row(test, options, list(ours), theirs), flush=True)
+        pipeline_table(ports, redis.port, args.quick)
     finally:
         if single is not None:
             single.stop()

@@ -25,8 +25,9 @@ APPLY_CHUNK: Final = 512  # entries applied between two checkpoints
 
 
 async def apply_entries(node: RaftNode, entries: list[Entry]) -> None:
-    machine, rn, proposals = node.machine, node.rn, node.proposals
+    machine, rn, proposals, reads = node.machine, node.rn, node.proposals, node.reads
     assert rn is not None
+    ours = proposals.session
     for count, entry in enumerate(entries, start=1):
         if count % APPLY_CHUNK == 0:
             node.replies_ready()
@@ -39,6 +40,10 @@ async def apply_entries(node: RaftNode, entries: list[Entry]) -> None:
         if entry.kind == EntryKind.NORMAL and entry.data:
             node.snapshots.bytes_since += len(entry.data)
             op = proposals.op_of(entry.index, entry.term, entry.data)
+            if reads.deferred and op.session is not None and op.session.id == ours:
+                reads.serve_before(
+                    op.session.seq
+                )  # reads deferred before it see the state without it
             started = time.perf_counter_ns()
             applied = machine.apply(entry.index, op)
             proposals.applied(applied, (time.perf_counter_ns() - started) // 1000)

@@ -148,6 +148,13 @@ class RaftNode:
         """A write to replicate; completed (reply or error) once applied or given up."""
         self.proposals.submit(proposal)
 
+    def defer_read(
+        self, run: Callable[[], None], fail: Callable[[bytes], None], after: Proposal, local: bool
+    ) -> None:
+        """Run a read pipelined behind this client's write `after` when its turn comes,
+        without holding up the pipeline (see `reads`)."""
+        self.reads.defer(run, fail, after, local)
+
     async def read_barrier(self) -> None:
         """Return once this node has applied everything committed at the time of the call
         (linearizable reads). Raises ClusterError with the reply to send otherwise."""

@@ -55,6 +55,7 @@ class Proposal:
     __slots__ = (
         "_event",
         "appended",
+        "applied",
         "apply_us",
         "body",
         "db",
@@ -83,6 +84,7 @@ class Proposal:
         self.index = 0
         self.seq = 0
         self.appended = False  # may be in some log: a failure is "outcome unknown"
+        self.applied = False  # done because its entry was applied (not failed)
         self.deadline = 0.0
         self.reply: Reply = None
         self.db_after = db
@@ -270,6 +272,7 @@ class Proposals:
             if proposal is None or proposal.done:
                 continue
             proposal.apply_us = elapsed_us
+            proposal.applied = True
             proposal.finish(completion.reply, completion.db_after)
 
     # -- the write timeout ------------------------------------------------------------------
@@ -280,7 +283,6 @@ class Proposals:
         while True:
             await trio.sleep(min(config.resend_interval, config.write_timeout / 4))
             now = trio.current_time()
-            expired = False
             for seq, proposal in list(self._pending.items()):
                 if proposal.done:
                     del self._pending[seq]
@@ -289,13 +291,13 @@ class Proposals:
                     proposal.finish(
                         WRITE_TIMEOUT if proposal.appended else CLUSTERDOWN, proposal.db
                     )
-                    expired = True
                 elif proposal not in self._waiting:
                     self._waiting.append(proposal)  # resend: it may have been lost
             for index, proposal in list(self._sessionless.items()):
                 if now >= proposal.deadline:
                     del self._sessionless[index]
                     proposal.finish(WRITE_TIMEOUT, proposal.db)
-            if expired:
-                self.node.replies_ready()
+            self.node.reads.expire(now)
+            self.node.reads.serve()  # a write that failed may let a read behind it go on
+            self.node.replies_ready()
             self.node.kick()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ..cluster import Proposal
 from ..commands import CommandSpec
 from ..state import Watch
 
@@ -34,6 +35,7 @@ class ClientState:
     multi_dirty: bool = False  # a queued command was refused: EXEC answers EXECABORT
     queued: list[tuple[CommandSpec, list[bytes]]] = field(default_factory=list)
     watches: dict[tuple[int, bytes], Watch] = field(default_factory=dict)
+    last_write: Proposal | None = None  # the newest write this client submitted
     last_command: str = "NULL"
     query_buffer: int = 0
     closing: bool = False  # QUIT or CLIENT KILL: close after the reply is sent

@@ -38,7 +38,7 @@ from ..resp import ErrorReply, Reply, encode_error, encode_reply
 from ..state import OP_COMMAND
 from .client import ClientState
 from .handlers import AtReadPoint, Submission
-from .pending import Pending, SubmittedReply, WriteReply
+from .pending import Pending, ReadReply, SubmittedReply, WriteReply
 from .state import ServerState
 
 log = logging.getLogger("concord.server")
@@ -156,6 +156,15 @@ class Dispatcher:
                 proposal = Proposal(OP_COMMAND, client.db, argv)
                 sink.push_pending(WriteReply(proposal, spec.name, client.proto, self.metrics))
                 node.submit(proposal)
+                client.last_write = proposal
+                continue
+            after = client.last_write
+            if route is Route.READ and pure and after is not None and sink.unfinished() is not None:
+                # Behind this client's writes not applied yet: the node runs it in its turn,
+                # and the rest of the pipeline is submitted meanwhile.
+                read = ReadReply(self, spec, argv, client.db, client.proto)
+                sink.push_pending(read)
+                node.defer_read(read.run, read.fail, after, client.readonly)
                 continue
             if route is not Route.LOCAL or not pure:
                 waiting = sink.unfinished()
@@ -226,6 +235,7 @@ class Dispatcher:
             pending = SubmittedReply(result.proposal, self._counted(spec, result), client.proto)
             sink.push_pending(pending)
             self.node.submit(result.proposal)
+            client.last_write = result.proposal
             if result.barrier:
                 # The transaction changes the connection (SELECT, HELLO, ...): the rest of
                 # the batch must run after it.

@@ -1,22 +1,37 @@
-"""Replies owed to a client that are not known yet: a write's, until its entry is applied.
+"""Replies owed to a client that are not known yet: a write's, a read queued behind writes.
 
-The dispatcher puts one of these in the connection's outbox where the reply belongs; the node
-completes the proposal (`Proposal.finish`, in its apply loop) with the reply *value*, and the
-pending reply then encodes it for the client's protocol, counts the command (INFO
-commandstats: a command is counted once it has run) and tells the outbox, which sends every
-reply that is ready, in order. Nothing here may raise into the node's apply loop: a failure
-to build a reply is logged and answered as an internal error.
+The dispatcher puts one of these in the connection's outbox where the reply belongs:
+
+- `WriteReply`: the node completes the proposal (`Proposal.finish`, in its apply loop) with
+  the reply *value*; it is encoded for the client's protocol and the command counted (a
+  command is counted once it has run).
+- `SubmittedReply`: the same for a connection-level handler's write (EXEC), whose reply the
+  handler builds from the applied value.
+- `ReadReply`: a read that came behind this client's own writes not applied yet. It does not
+  hold up the pipeline: the node runs it (`cluster.reads.DeferredRead`) once those writes are
+  applied and a read point is reached, and before any write sent after it is applied.
+
+Each then tells the outbox, which sends every reply that is ready, in order. Nothing here may
+raise into the node's apply loop: a failure to build a reply is logged and answered as an
+internal error.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+import trio
 
 from ..cluster import Proposal
+from ..commands import CommandError, CommandSpec
 from ..metrics import Metrics
-from ..resp import ErrorReply, Reply, encode_reply
+from ..resp import ErrorReply, Reply, encode_error, encode_reply
+
+if TYPE_CHECKING:
+    from .dispatch import Dispatcher
 
 log = logging.getLogger("concord.server")
 
@@ -24,24 +39,19 @@ INTERNAL_ERROR: Final = b"-ERR internal error\r\n"
 
 
 class Pending:
-    """The reply to one proposal, once applied."""
+    """A reply that is not known yet; `done` once it is, then `encoded` is its bytes."""
 
-    __slots__ = ("_callback", "_encoded", "proposal")
+    __slots__ = ("_callback", "_encoded", "_event", "done")
 
-    def __init__(self, proposal: Proposal) -> None:
-        self.proposal = proposal
+    def __init__(self) -> None:
+        self.done = False
         self._encoded = b""
         self._callback: Callable[[], None] | None = None
-        proposal.on_done = self._applied
-
-    @property
-    def done(self) -> bool:
-        return self.proposal.done
+        self._event: trio.Event | None = None
 
     @property
     def encoded(self) -> bytes:
-        """The reply's bytes (only once `done`)."""
-        assert self.proposal.done, "a reply read before its entry was applied"
+        assert self.done, "a reply read before it was known"
         return self._encoded
 
     def notify(self, callback: Callable[[], None]) -> None:
@@ -49,22 +59,43 @@ class Pending:
         self._callback = callback
 
     async def wait(self) -> None:
-        await self.proposal.wait()
+        if not self.done:
+            if self._event is None:
+                self._event = trio.Event()
+            await self._event.wait()
+
+    def _finish(self, encoded: bytes) -> None:
+        self._encoded = encoded
+        self.done = True
+        if self._event is not None:
+            self._event.set()
+        if self._callback is not None:
+            self._callback()
+
+
+class _ProposalReply(Pending):
+    """The reply to a proposal, once applied."""
+
+    __slots__ = ("proposal",)
+
+    def __init__(self, proposal: Proposal) -> None:
+        super().__init__()
+        self.proposal = proposal
+        proposal.on_done = self._applied
 
     def _applied(self) -> None:
         try:
-            self._encoded = self.complete(self.proposal)
+            encoded = self.complete(self.proposal)
         except Exception:
             log.exception("internal error completing a reply")
-            self._encoded = INTERNAL_ERROR
-        if self._callback is not None:
-            self._callback()
+            encoded = INTERNAL_ERROR
+        self._finish(encoded)
 
     def complete(self, proposal: Proposal) -> bytes:
         raise NotImplementedError
 
 
-class WriteReply(Pending):
+class WriteReply(_ProposalReply):
     """The reply to one write command."""
 
     __slots__ = ("metrics", "name", "proto")
@@ -82,7 +113,7 @@ class WriteReply(Pending):
         return encode_reply(reply, self.proto)
 
 
-class SubmittedReply(Pending):
+class SubmittedReply(_ProposalReply):
     """The reply a connection-level handler builds from its applied entry (EXEC)."""
 
     __slots__ = ("finish", "proto")
@@ -94,3 +125,45 @@ class SubmittedReply(Pending):
 
     def complete(self, proposal: Proposal) -> bytes:
         return encode_reply(self.finish(proposal), self.proto)
+
+
+class ReadReply(Pending):
+    """A pure read run by the node when its turn comes (see the module docstring)."""
+
+    __slots__ = ("argv", "db", "dispatcher", "proto", "spec")
+
+    def __init__(
+        self, dispatcher: Dispatcher, spec: CommandSpec, argv: list[bytes], db: int, proto: int
+    ) -> None:
+        super().__init__()
+        self.dispatcher = dispatcher
+        self.spec = spec
+        self.argv = argv
+        self.db = db  # as when it was sent: a SELECT after it does not change what it reads
+        self.proto = proto
+
+    def run(self) -> None:
+        """Run the read on the state as it is now (the node calls this at the read's turn)."""
+        d, spec = self.dispatcher, self.spec
+        started = time.perf_counter_ns()
+        ctx = d.machine.read_context(self.db, d.now_us(), d.rng)
+        try:
+            reply = spec.handler(ctx, self.argv)  # type: ignore[misc]
+        except CommandError as refusal:
+            reply = ErrorReply(refusal.message)
+        except Exception:
+            self._finish(d.internal_error(spec, self.argv))
+            return
+        failed = reply if isinstance(reply, ErrorReply) else None
+        d.metrics.called(spec.name, (time.perf_counter_ns() - started) // 1000, failed)
+        try:
+            encoded = encode_reply(reply, self.proto)
+        except Exception:
+            log.exception("internal error encoding the reply of %s", spec.name)
+            encoded = INTERNAL_ERROR
+        self._finish(encoded)
+
+    def fail(self, message: bytes) -> None:
+        """No read point in time: the error reply (TIMEOUT, CLUSTERDOWN)."""
+        self.dispatcher.metrics.failed(self.spec.name, message)
+        self._finish(encode_error(message))

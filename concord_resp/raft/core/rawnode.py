@@ -69,17 +69,30 @@ class Status:
     lead_transferee: str
     pending_conf_index: int  # a membership change not yet applied, up to this index
     pending_snapshot: int  # index of a snapshot taken from the leader, not yet persisted (0)
+    is_leader: bool
 
     @classmethod
     def before_start(cls, node_id: str) -> Status:
         """The status of a node whose log is not loaded yet: a follower that knows nothing."""
         return cls(
-            node_id, 0, None, NO_NODE, Role.FOLLOWER, 0, 0, 0, 1, 0, (), (), {}, NO_NODE, 0, 0
+            node_id,
+            0,
+            None,
+            NO_NODE,
+            Role.FOLLOWER,
+            0,
+            0,
+            0,
+            1,
+            0,
+            (),
+            (),
+            {},
+            NO_NODE,
+            0,
+            0,
+            False,
         )
-
-    @property
-    def is_leader(self) -> bool:
-        return self.role == Role.LEADER
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -269,4 +282,5 @@ class RawNode:
             lead_transferee=raft.lead_transferee,
             pending_conf_index=raft.pending_conf_index,
             pending_snapshot=snapshot.meta.index if snapshot is not None else 0,
+            is_leader=raft.role == Role.LEADER,
         )
