@@ -159,28 +159,29 @@ class Membership:
         core refuses while another change is pending or before a new leader has committed
         an entry of its term: that is retried until the write timeout."""
         node = self.node
-        tick = node.config.tick_seconds
         proposed: list[int] = []
         refused: list[str] = []
-
-        def propose(rn: RawNode) -> None:
-            try:
-                proposed.append(rn.propose_conf_change(change))
-            except ProposalDropped as error:
-                refused.append(str(error))
 
         with trio.move_on_after(node.config.write_timeout):
             while not proposed:
                 refused.clear()
+                tried = trio.Event()
+
+                def propose(rn: RawNode, tried: trio.Event = tried) -> None:
+                    try:
+                        proposed.append(rn.propose_conf_change(change))
+                    except ProposalDropped as error:
+                        refused.append(str(error))
+                    tried.set()
+
                 node.run_in_loop(propose)
-                while not (proposed or refused):
-                    await trio.sleep(tick / 4)
+                await tried.wait()
                 if refused and not node.is_leader:
                     break
                 if refused:
-                    await trio.sleep(tick)
-            while proposed and node.machine.applied_index < proposed[0]:
-                await trio.sleep(tick / 4)
+                    await trio.sleep(node.config.tick_seconds)  # another change is pending
+            if proposed:
+                await node.wait_applied(proposed[0])
         if refused and not proposed:
             raise ClusterError(f"ERR cannot change the membership now ({refused[0]}); try again")
         if not proposed or node.machine.applied_index < proposed[0]:

@@ -101,6 +101,7 @@ class RaftNode:
         self._ticks_due = 0
         self._known_leader: str = NO_NODE
         self._leader_changed = trio.Event()  # set (and replaced) when the leader changes
+        self._applied: trio.Event | None = None  # set after a Ready, if someone waits
         self._frames: dict[type, Callable[[RawNode, str, Any], None]] = {
             peer_protocol.RaftFrame: self._raft_frame,
             peer_protocol.Forward: self.proposals.forwarded,
@@ -141,6 +142,13 @@ class RaftNode:
     async def leader_changed(self) -> None:
         """Wait until the leader changes."""
         await self._leader_changed.wait()
+
+    async def wait_applied(self, index: int) -> None:
+        """Wait until this node has applied the entry at `index`."""
+        while self.machine.applied_index < index:
+            if self._applied is None:
+                self._applied = trio.Event()
+            await self._applied.wait()
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -338,6 +346,9 @@ class RaftNode:
 
     def after_ready(self, rn: RawNode) -> None:
         self._notice_leader(self.refresh_status())
+        if self._applied is not None:
+            self._applied.set()
+            self._applied = None
         self.reads.release()
         self.replies_ready()
         self.snapshots.maybe_take()

@@ -298,7 +298,7 @@ class Snapshots:
             self._prepared[info.index] = (info, machine)
             log.info("received snapshot at index %d from %s", info.index, sender)
         else:
-            path.unlink()  # nothing new for us: Raft answers with what we have
+            await trio.to_thread.run_sync(path.unlink)  # nothing new: Raft answers with ours
         self._received.append(msg)
         self.node.kick()
 

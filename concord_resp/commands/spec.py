@@ -219,8 +219,11 @@ def _strings(value: object) -> list[str]:
 
 def _spec_from_info(info: list[object], docs: dict[str, object]) -> CommandSpec:
     name, arity, flags, first, last, step, acl = info[:7]
-    assert isinstance(name, str) and isinstance(arity, int)
-    assert isinstance(first, int) and isinstance(last, int) and isinstance(step, int)
+    assert isinstance(name, str)
+    assert isinstance(arity, int)
+    assert isinstance(first, int)
+    assert isinstance(last, int)
+    assert isinstance(step, int)
     flag_set = frozenset(_strings(flags))
     doc_pairs = dict(docs["%"])  # type: ignore[call-overload]
     spec = CommandSpec(

@@ -310,7 +310,8 @@ class Cluster:
         live = [n for n in self.nodes.values() if n.status == UP and n.rn is not None]
         for position, a in enumerate(live):
             for b in live[position + 1 :]:
-                assert a.rn is not None and b.rn is not None
+                assert a.rn is not None
+                assert b.rn is not None
                 log_a, log_b = a.rn.raft.log, b.rn.raft.log
                 low = max(log_a.first_index(), log_b.first_index())
                 high = min(log_a.last_index(), log_b.last_index())

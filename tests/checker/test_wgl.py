@@ -113,7 +113,8 @@ def test_a_stale_read_after_a_completed_write_is_illegal() -> None:
     assert result.key == b"k"
     assert [o.value for o in result.prefix] == [b"old", b"new"]
     assert result.unplaced == (get(1, 4, 5, b"old"),)
-    assert result.failure is not None and result.failure.state == b"new"
+    assert result.failure is not None
+    assert result.failure.state == b"new"
 
 
 def test_a_read_of_a_value_never_written_is_illegal() -> None:

@@ -74,7 +74,8 @@ async def test_expired_keys_are_deleted_through_the_log(
     node.close()
     ops = logged_ops(tmp_path / "wal")
     expiries = [op for op in ops if op[0] == OP_EXPIRE]
-    assert len(expiries) == 1 and expiries[0][3] == [b"short"]
+    assert len(expiries) == 1
+    assert expiries[0][3] == [b"short"]
 
 
 async def test_a_replica_replaying_the_log_ends_in_the_same_state(

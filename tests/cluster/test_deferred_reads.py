@@ -24,6 +24,7 @@ from concord_resp.server.dispatch import CollectingSink, Dispatcher
 from concord_resp.server.handlers import CONNECTION
 from concord_resp.server.state import ServerState
 from tests.support.node_link import cluster, follower, leader_of, write
+from tests.support.waiting import wait_until
 
 TABLE = build_table(CONNECTION)
 
@@ -101,13 +102,13 @@ async def test_a_deferred_read_sees_what_was_acknowledged_before_it_was_sent(
         client, sink = a_client(), CollectingSink()
         with trio.fail_after(20):
             await dispatcher.dispatch(client, [[b"SET", b"y", b"1"]], sink)
-            while lead.machine.keyspace.dbs[0].data.get(b"y") is None:
-                await trio.sleep(0.005)
+            await wait_until(
+                lambda: lead.machine.keyspace.dbs[0].data.get(b"y") is not None, interval=0.005
+            )
             assert await write(lead, b"SET", b"x", b"acknowledged") == b"+OK\r\n"
             await dispatcher.dispatch(client, [[b"GET", b"x"]], sink)
             (read,) = slow.reads.deferred
-            while read.read_point() < 0:  # the leader answers the read-index request
-                await trio.sleep(0.005)
+            await wait_until(lambda: read.read_point() >= 0)  # the leader answers
             assert slow.machine.keyspace.dbs[0].data.get(b"x") is None  # not applied yet
             held["on"] = False
             replies = await sink.replies()

@@ -16,6 +16,7 @@ from concord_resp.raft.driver.snapshot_file import list_snapshots
 from concord_resp.state import OP_COMMAND
 from concord_resp.store.digest import dataset_digest
 from tests.support.node_link import Link, cluster, follower, leader_of, make_node
+from tests.support.waiting import wait_until
 
 # Snapshot every 50 entries, keep no entries behind it in memory, and use tiny segments, so a
 # few hundred writes compact the log several times; small chunks make a stream of many.
@@ -49,20 +50,24 @@ async def cut_off_while_the_leader_compacts(link: Link) -> tuple[RaftNode, RaftN
     link.cut.add(lonely.name)
     await write_many(lead, 400)
     with trio.fail_after(10):
-        while (
-            lead.snapshots.taking or lead.storage.first_index() <= lonely.machine.applied_index + 1
-        ):
-            await trio.sleep(0.01)
+        await wait_until(
+            lambda: (
+                not lead.snapshots.taking
+                and lead.storage.first_index() > lonely.machine.applied_index + 1
+            )
+        )
     return lead, lonely
 
 
 async def caught_up(link: Link, lead: RaftNode, lonely: RaftNode) -> None:
     """Until every node has applied what the leader has (the other follower too)."""
     with trio.fail_after(15):
-        while any(
-            node.machine.applied_index < lead.machine.applied_index for node in link.nodes.values()
-        ):
-            await trio.sleep(0.01)
+        await wait_until(
+            lambda: all(
+                node.machine.applied_index >= lead.machine.applied_index
+                for node in link.nodes.values()
+            )
+        )
     assert lonely.machine.applied_index == lead.machine.applied_index
     digests = {dataset_digest(node.machine.keyspace) for node in link.nodes.values()}
     assert len(digests) == 1
@@ -72,8 +77,7 @@ async def streams_completed(lead: RaftNode, count: int) -> None:
     """The leader has seen `count` streams acknowledged whole (the last acknowledgement may
     still be on its way when the follower is already done)."""
     with trio.fail_after(10):
-        while lead.snapshots.sent < count:
-            await trio.sleep(0.01)
+        await wait_until(lambda: lead.snapshots.sent >= count, interval=0.01)
     assert lead.snapshots.sent == count
 
 

@@ -10,12 +10,14 @@ import trio
 
 from concord_resp.cluster import ClusterError, RaftNode
 from tests.support.node_link import Link, cluster, follower, leader_of, write
+from tests.support.waiting import wait_until, wait_until_async
 
 
 async def agreed_leader(link: Link, name: str) -> None:
     with trio.fail_after(5):
-        while {node.leader for node in link.nodes.values()} != {name}:
-            await trio.sleep(0.005)
+        await wait_until(
+            lambda: {node.leader for node in link.nodes.values()} == {name}, interval=0.005
+        )
 
 
 async def test_leadership_moves_to_the_named_voter_and_by_default_to_the_most_up_to_date(
@@ -60,9 +62,11 @@ async def test_the_members_table_comes_from_the_leader_on_every_node(tmp_path: P
         tables = [await node.leader_request(["nodes"]) for node in link.nodes.values()]
         names = [[row["name"] for row in table] for table in tables]
         assert names == [["n1", "n2", "n3"]] * 3
-        with trio.fail_after(5):  # the followers' acknowledgements come back
-            while any(row["lag"] != 0 for row in await lead.leader_request(["nodes"])):
-                await trio.sleep(0.01)
+
+        async def caught_up() -> bool:  # the followers' acknowledgements come back
+            return all(row["lag"] == 0 for row in await lead.leader_request(["nodes"]))
+
+        await wait_until_async(caught_up, within=5)
         rows = {row["name"]: row for row in await lead.leader_request(["nodes"])}
         for name, row in rows.items():
             assert row["role"] == ("leader" if name == lead.name else "follower")
@@ -72,7 +76,6 @@ async def test_the_members_table_comes_from_the_leader_on_every_node(tmp_path: P
         lonely: RaftNode = follower(link, lead)
         link.cut.add(lonely.name)
         with trio.fail_after(5):
-            while lonely.leader:
-                await trio.sleep(0.01)
+            await wait_until(lambda: not lonely.leader, interval=0.01)
         with pytest.raises(ClusterError, match="CLUSTERDOWN No raft leader"):
             await lonely.leader_request(["nodes"])

@@ -16,6 +16,7 @@ import trio
 from concord_resp.cluster import ClusterError, RaftNode
 from concord_resp.store.digest import dataset_digest
 from tests.support.node_link import Link, cluster, follower, leader_of, make_node, write
+from tests.support.waiting import wait_until
 
 
 @asynccontextmanager
@@ -35,8 +36,10 @@ async def extra_node(link: Link, directory: Path, name: str) -> AsyncIterator[Ra
 
 async def converged(link: Link) -> set[bytes]:
     with trio.fail_after(10):
-        while len({node.machine.applied_index for node in link.nodes.values()}) != 1:
-            await trio.sleep(0.01)
+        await wait_until(
+            lambda: len({node.machine.applied_index for node in link.nodes.values()}) == 1,
+            interval=0.01,
+        )
     return {dataset_digest(node.machine.keyspace) for node in link.nodes.values()}
 
 
@@ -58,8 +61,7 @@ async def test_a_new_node_joins_as_learner_and_is_promoted_once_caught_up(tmp_pa
         async with extra_node(link, tmp_path, "n4") as n4:
             assert await lead.leader_request(["add", "n4", "127.0.0.1:7004@17004"]) == "learner"
             with trio.fail_after(10):
-                while "n4" not in lead.refresh_status().voters:
-                    await trio.sleep(0.01)
+                await wait_until(lambda: "n4" in lead.refresh_status().voters, interval=0.01)
             assert len(await converged(link)) == 1
             assert n4.members["n4"].address == "127.0.0.1:7004@17004"
             assert {m.address for m in lead.members.values()} >= {"127.0.0.1:7004@17004"}
@@ -98,8 +100,7 @@ async def test_removals_keep_a_reachable_quorum_unless_forced(tmp_path: Path) ->
         assert await second.leader_request(["remove", second.name, False]) == "removed"
         assert second.name not in lead.refresh_status().voters
         with trio.fail_after(5):
-            while not second.removed:
-                await trio.sleep(0.01)
+            await wait_until(lambda: second.removed, interval=0.01)
         assert await write(lead, b"SET", b"after", b"removal") == b"+OK\r\n"
         with pytest.raises(ClusterError, match="was removed from this cluster"):
             await lead.leader_request(["add", second.name, "127.0.0.1:1@2"])
@@ -128,5 +129,6 @@ async def test_force_removes_even_without_a_reachable_quorum(tmp_path: Path) -> 
         link.cut.clear()
         assert await write(lead, b"SET", b"k", b"after") == b"+OK\r\n"
         with trio.fail_after(5):
-            while first.machine.keyspace.dbs[0].get(b"k", 0) != b"after":
-                await trio.sleep(0.01)
+            await wait_until(
+                lambda: first.machine.keyspace.dbs[0].get(b"k", 0) == b"after", interval=0.01
+            )

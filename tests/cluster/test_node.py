@@ -13,6 +13,7 @@ from pathlib import Path
 import cbor2
 import pytest
 import trio
+import trio.lowlevel
 
 from concord_resp.cluster import Member, NodeConfig, Proposal, RaftNode
 from concord_resp.commands import build_table
@@ -25,6 +26,7 @@ from concord_resp.raft.driver.wal import (
     encode_hard_state,
 )
 from concord_resp.state import OP_COMMAND, Command, StateMachine, encode_op
+from tests.support.waiting import wait_until
 from tests.support.wal_files import last_index_in, record_offsets
 
 
@@ -61,8 +63,7 @@ class GatedWrites:
     async def wait_entered(self) -> None:
         # The event loop goes on running while a write is stuck in another thread.
         with trio.fail_after(10):
-            while not self.entered.acquire(blocking=False):
-                await trio.sleep(0.001)
+            await wait_until(lambda: self.entered.acquire(blocking=False), interval=0.001)
 
 
 async def run_proposals(node: RaftNode, proposals: list[Proposal]) -> None:
@@ -76,8 +77,7 @@ async def run_proposals(node: RaftNode, proposals: list[Proposal]) -> None:
 async def wait_leader(node: RaftNode) -> None:
     """Until the node leads and its no-op is applied (a write then goes straight in)."""
     with trio.fail_after(10):
-        while not (node.is_leader and node.machine.applied_index >= 1):
-            await trio.sleep(0.005)
+        await wait_until(lambda: node.is_leader and node.machine.applied_index >= 1, interval=0.005)
 
 
 async def test_writes_that_queue_during_a_write_share_the_next_fsync(tmp_path: Path) -> None:
@@ -103,7 +103,8 @@ async def test_writes_that_queue_during_a_write_share_the_next_fsync(tmp_path: P
     serving = list(gate.on_loop_thread)
     node.close()  # (a clean close writes the last commit index from this thread)
     assert gate.durable[:2] == [2, 102]  # `first` (after the no-op), then all 100 together
-    assert serving and not any(serving)
+    assert serving
+    assert not any(serving)
     assert first.reply == b"OK"
     assert [p.reply for p in together] == [b"OK"] * 100
     assert [p.index for p in together] == list(range(3, 103))
@@ -130,16 +131,18 @@ async def test_a_reply_is_never_given_before_its_write_is_durable(
         for number, proposal in enumerate(proposals):
             node.submit(proposal)
             if number % 7 == 0:
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
         with trio.fail_after(10):
             for proposal in proposals:
                 await proposal.wait()
-                assert gate.durable and gate.durable[-1] >= proposal.index
+                assert gate.durable
+                assert gate.durable[-1] >= proposal.index
         nursery.cancel_scope.cancel()
     serving = list(gate.on_loop_thread)
     node.close()
     # With fsync on or off, the disk is never touched from the event loop's thread.
-    assert serving and not any(serving)
+    assert serving
+    assert not any(serving)
     assert len(WriteAheadLog(tmp_path).segments()) > 1
 
 
@@ -211,7 +214,8 @@ async def test_a_read_after_a_crash_waits_for_the_entries_the_log_did_not_mark_c
         await gate.wait_entered()  # its vote
         gate.allowed.release()
         await gate.wait_entered()  # the new leader's no-op, held back
-        assert node.is_leader and node.machine.applied_index == 0
+        assert node.is_leader
+        assert node.machine.applied_index == 0
         returned = trio.Event()
 
         async def read() -> None:

@@ -16,6 +16,7 @@ import trio
 from concord_resp.cluster import ClusterError, Proposal
 from concord_resp.state import OP_COMMAND, OP_EXPIRE, OP_MULTI
 from tests.support.node_link import NAMES, cluster, converged, follower, leader_of, write
+from tests.support.waiting import wait_until
 
 
 async def test_followers_forward_writes_and_every_node_applies_them(tmp_path: Path) -> None:
@@ -89,8 +90,7 @@ async def test_a_node_cut_off_answers_errors_and_the_majority_goes_on(tmp_path: 
         )
         # Once its election timeout passes it knows no leader: nothing is appended.
         with trio.fail_after(10):
-            while lonely.leader:
-                await trio.sleep(0.005)
+            await wait_until(lambda: not lonely.leader, interval=0.005)
         assert await write(lonely, b"SET", b"k", b"x") == b"-CLUSTERDOWN No raft leader\r\n"
         with pytest.raises(ClusterError) as raised:
             await lonely.read_barrier()
@@ -135,8 +135,12 @@ async def test_only_the_leader_proposes_active_expiry(tmp_path: Path) -> None:
             node.expiry.interval = 0.01
         await write(follower(link, lead), b"SET", b"short", b"v", b"PX", b"30")
         with trio.fail_after(10):  # deleted by a log entry on every node, not just hidden
-            while any(b"short" in n.machine.keyspace.dbs[0].data for n in link.nodes.values()):
-                await trio.sleep(0.01)
+            await wait_until(
+                lambda: (
+                    not any(b"short" in n.machine.keyspace.dbs[0].data for n in link.nodes.values())
+                ),
+                interval=0.01,
+            )
         storage = lead.storage
         entries = storage.entries(storage.first_index(), storage.last_index() + 1, 1 << 30)
         expiries = [

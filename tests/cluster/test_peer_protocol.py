@@ -61,5 +61,5 @@ def test_frames_round_trip_through_the_wire(frame: pp.Frame) -> None:
     ],
 )
 def test_what_is_not_a_frame_is_refused(wire: Any) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"frame|expected|must|malformed|elements|needs|message"):
         pp.decode(wire)

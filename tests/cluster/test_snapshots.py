@@ -25,6 +25,7 @@ from concord_resp.raft.driver.wal import (
 from concord_resp.state import OP_COMMAND, Command, StateMachine, encode_op
 from concord_resp.state.snapshot import snapshot_records
 from concord_resp.store.digest import dataset_digest
+from tests.support.waiting import wait_until
 
 TABLE = build_table()
 
@@ -50,8 +51,9 @@ async def write_and_stop(directory: Path, count: int, **limits: int) -> bytes:
     async with trio.open_nursery() as nursery:
         await nursery.start(node.run)
         with trio.fail_after(30):
-            while not (node.is_leader and node.machine.applied_index >= 1):
-                await trio.sleep(0.005)
+            await wait_until(
+                lambda: node.is_leader and node.machine.applied_index >= 1, interval=0.005
+            )
             for first in range(0, count, 10):
                 proposals = [
                     Proposal(OP_COMMAND, 0, [b"SET", b"k%d" % (i % 120), b"v%d" % i])
@@ -61,8 +63,7 @@ async def write_and_stop(directory: Path, count: int, **limits: int) -> bytes:
                     node.submit(proposal)
                 for proposal in proposals:
                     await proposal.wait()
-            while node.snapshots.taking:
-                await trio.sleep(0.005)
+            await wait_until(lambda: not node.snapshots.taking, interval=0.005)
         nursery.cancel_scope.cancel()
     node.close()
     return dataset_digest(node.machine.keyspace)
@@ -178,7 +179,8 @@ async def test_a_received_snapshot_newer_than_the_log_is_restored_alone(tmp_path
     write_snapshot(tmp_path / "snapshots", 120, 2, ["n1"], [], snapshot_records(leader))
     again = await reload(tmp_path)
     assert again.machine.applied_index == 120
-    assert again.storage.first_index() == 121 and again.storage.hard_state.commit == 120
+    assert again.storage.first_index() == 121
+    assert again.storage.hard_state.commit == 120
     assert again.refresh_status().term >= 2
     assert dataset_digest(again.machine.keyspace) == dataset_digest(leader.keyspace)
 

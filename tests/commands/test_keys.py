@@ -287,7 +287,8 @@ def test_copy_duplicates_values_modified_in_place(node: Node) -> None:
     db.set(b"src", bytearray(b"abc"), node.index)  # as APPEND leaves it
     node.write(1000, "COPY", "src", "dst", "DB", 2)
     copied = node.db(2).data[b"dst"]
-    assert copied == bytearray(b"abc") and copied is not db.data[b"src"]
+    assert copied == bytearray(b"abc")
+    assert copied is not db.data[b"src"]
     assert node.read(1000, "OBJECT", "ENCODING", "dst", db=2) == b"raw"
 
 
@@ -376,7 +377,8 @@ def test_object_freq_needs_an_lfu_policy(node: Node) -> None:
     assert node.read(1000, "OBJECT", "FREQ", "missing") is None
     node.write(1000, "SET", "k", "v")
     reply = node.read(1000, "OBJECT", "FREQ", "k")
-    assert isinstance(reply, ErrorReply) and reply.startswith(b"ERR An LFU maxmemory policy")
+    assert isinstance(reply, ErrorReply)
+    assert reply.startswith(b"ERR An LFU maxmemory policy")
 
 
 # -- RANDOMKEY ----------------------------------------------------------------------------
@@ -411,7 +413,8 @@ def _scan_step(
     reply = node.read(at, "SCAN", cursor, *options)
     assert isinstance(reply, list), reply
     next_cursor, keys = reply
-    assert isinstance(next_cursor, bytes) and isinstance(keys, list)
+    assert isinstance(next_cursor, bytes)
+    assert isinstance(keys, list)
     return next_cursor, keys
 
 
@@ -450,7 +453,8 @@ def test_scan_cursor_is_the_next_crc32(node: Node) -> None:
     assert batch == ordered[:5]
     assert cursor == b"%d" % zlib.crc32(ordered[5])
     cursor, batch = _scan_step(node, cursor, "COUNT", 100)
-    assert batch == ordered[5:] and cursor == b"0"
+    assert batch == ordered[5:]
+    assert cursor == b"0"
     assert _scan_step(node, b"%d" % 2**32)[0] == b"0"
     assert _scan_step(node, b"-1") == (b"0", [])
 

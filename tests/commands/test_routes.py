@@ -99,7 +99,8 @@ def test_the_server_table_gives_every_command_one_handler_and_a_route() -> None:
 )
 def test_declared_routes(name: str, route: Route) -> None:
     command = build_table(CONNECTION).by_name(name.encode())
-    assert command is not None and command.route is route
+    assert command is not None
+    assert command.route is route
 
 
 def test_implied_routes_follow_the_write_flag() -> None:
@@ -176,13 +177,15 @@ def test_an_incomplete_server_table_is_refused() -> None:
 def test_pure_registry_is_the_one_the_table_binds() -> None:
     table = build_table()
     command = table.by_name(b"strlen")
-    assert command is not None and command.handler is PURE.handler("strlen")
+    assert command is not None
+    assert command.handler is PURE.handler("strlen")
 
 
 def test_key_specs_are_parsed_once_with_the_table() -> None:
     table = build_table()
     mset = table.by_name(b"mset")
-    assert mset is not None and mset.key_specs
+    assert mset is not None
+    assert mset.key_specs
     from concord_resp.commands import key_positions
 
     assert key_positions(mset.key_specs, [b"MSET", b"a", b"1", b"b", b"2"]) == [1, 3]

@@ -161,7 +161,8 @@ def test_a_second_signal_exits_at_once(concord_factory: Factory) -> None:
     assert first == b"$4194304\r\n"
     os.kill(server.pid, signal.SIGTERM)
     wait_for_line(server, "shutting down")
-    assert server.process is not None and server.process.poll() is None
+    assert server.process is not None
+    assert server.process.poll() is None
     started = time.monotonic()
     os.kill(server.pid, signal.SIGTERM)
     assert server.wait_exit(timeout=5) == 1

@@ -107,11 +107,14 @@ def test_the_concord_tool_reports_and_operates_the_cluster(tmp_path: Path) -> No
         assert {m["role"] for m in members} == {"leader", "follower"}
 
         result = concord(port, "transfer-leader", follower, "--json")
-        assert result.returncode == 0 and json.loads(result.stdout) == {"leader": follower}
+        assert result.returncode == 0
+        assert json.loads(result.stdout) == {"leader": follower}
         result = concord(port, "transfer-leader", "nosuch")
-        assert result.returncode == 1 and "no voter named 'nosuch'" in result.stderr
+        assert result.returncode == 1
+        assert "no voter named 'nosuch'" in result.stderr
         result = concord(port, "snapshot")
-        assert result.returncode == 0 and result.stdout.startswith("snapshot written at index")
+        assert result.returncode == 0
+        assert result.stdout.startswith("snapshot written at index")
 
         # A member added at an address nobody answers at stays a learner (never promoted
         # while the leader cannot reach it) until it is removed again.
@@ -124,9 +127,11 @@ def test_the_concord_tool_reports_and_operates_the_cluster(tmp_path: Path) -> No
         )  # fmt: skip
         assert concord(port, "status").returncode == 1  # a member is not healthy
         result = concord(port, "remove", "n9", "--json")
-        assert result.returncode == 0 and json.loads(result.stdout) == {"removed": "n9"}
+        assert result.returncode == 0
+        assert json.loads(result.stdout) == {"removed": "n9"}
         result = concord(port, "remove", "nosuch")
-        assert result.returncode == 1 and "no member named 'nosuch'" in result.stderr
+        assert result.returncode == 1
+        assert "no member named 'nosuch'" in result.stderr
         assert concord(port, "status").returncode == 0
 
         down = next(name for name in cluster.names if name != follower)
@@ -134,7 +139,8 @@ def test_the_concord_tool_reports_and_operates_the_cluster(tmp_path: Path) -> No
         cluster.leader()  # the two left agree on one
         result = concord(port, "status", "--json")
         report = json.loads(result.stdout)
-        assert result.returncode == 1 and report["healthy"] is False
+        assert result.returncode == 1
+        assert report["healthy"] is False
         assert report["verdict"].startswith(f"DEGRADED: {down} not healthy")
         assert {row["name"]: row["health"] for row in report["nodes"]}[down] == "down"
 

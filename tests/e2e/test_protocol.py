@@ -290,7 +290,8 @@ def test_random_streams_never_break_the_server(concord: ConcordProcess, data: by
         assert bystander.ping() == b"$10\r\nstill here\r\n"
     finally:
         bystander.close()
-    assert concord.process is not None and concord.process.poll() is None
+    assert concord.process is not None
+    assert concord.process.poll() is None
 
 
 @pytest.fixture(scope="module")

@@ -133,7 +133,8 @@ def test_clients_that_vanish_mid_request_do_not_disturb_others(
     while other.info("clients")["connected_clients"] != 1:
         assert time.monotonic() < deadline, "broken connections were never closed"
         time.sleep(0.01)
-    assert server.process is not None and server.process.poll() is None
+    assert server.process is not None
+    assert server.process.poll() is None
     other.close()
 
 
@@ -149,7 +150,8 @@ def test_loading_is_answered_while_the_log_replays(
     deadline = time.monotonic() + 60
     while True:
         assert time.monotonic() < deadline, "the server never finished loading"
-        assert server.process is not None and server.process.poll() is None
+        assert server.process is not None
+        assert server.process.poll() is None
         try:
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=1)
         except OSError:
@@ -161,7 +163,8 @@ def test_loading_is_answered_while_the_log_replays(
         assert isinstance(info, bytes)  # INFO is served while loading
         if isinstance(ping, hiredis.ReplyError):
             assert str(ping) == LOADING
-            assert isinstance(get, hiredis.ReplyError) and str(get) == LOADING
+            assert isinstance(get, hiredis.ReplyError)
+            assert str(get) == LOADING
             assert b"loading:1\r\n" in info
             loading_rounds += 1
             continue

@@ -208,13 +208,15 @@ def test_query_buffer_limit_closes_without_a_reply() -> None:
         [b"*1\r\n$5000\r\n", b"v" * 1001],
     ):
         _, broken, err, _ = run(chunks, max_query_buffer=limit)
-        assert broken and err is None
+        assert broken
+        assert err is None
     parser = RequestParser(max_query_buffer=limit)
     parser.feed(b"*1\r\n$5000\r\n" + b"v" * 1000)
     assert not parser.broken  # 1000 bytes held so far: not over the limit yet
     assert parser.buffered == 1000
     parser.feed(b"v")
-    assert parser.broken and parser.error is None
+    assert parser.broken
+    assert parser.error is None
     assert parser.close_reason == "max query buffer length reached"
 
 
@@ -450,7 +452,8 @@ def test_arbitrary_bytes_never_raise(data: bytes, cuts: list[int]) -> None:
     parser = RequestParser(max_query_buffer=2000, max_bulk_len=1000)
     for chunk in chunked(data, cuts):
         for argv in parser.feed(chunk):
-            assert argv and all(type(arg) is bytes for arg in argv)
+            assert argv
+            assert all(type(arg) is bytes for arg in argv)
     if parser.broken:
         assert parser.close_reason
         assert parser.error is None or parser.error.startswith(b"ERR Protocol error: ")

@@ -104,7 +104,8 @@ def test_kill_by_type_skips_the_caller(connect: Callable[[], RawClient]) -> None
     ids = {client_id(first), client_id(second)}
     assert ids <= listed_ids(me)
     assert me.call([b"CLIENT", b"KILL", b"TYPE", b"normal"]).raw == b":2\r\n"
-    assert is_closed(first) and is_closed(second)
+    assert is_closed(first)
+    assert is_closed(second)
     assert listed_ids(me) == {client_id(me)}
 
 

@@ -19,6 +19,7 @@ from concord_resp.config import Config
 from concord_resp.server.app import Server
 from concord_resp.server.handlers import CONNECTION
 from tests.server.conftest import InProcess
+from tests.support.waiting import wait_until
 
 # One call of every connection-level command, as it would be queued in a transaction.
 SAMPLES: dict[str, str] = {
@@ -120,9 +121,7 @@ async def test_a_failure_serving_one_connection_ends_only_that_one(
     monkeypatch.setattr(server.dispatcher, "dispatch", dispatch)
     async with trio.open_nursery() as nursery:
         port = await nursery.start(server.serve)
-        with trio.fail_after(10):
-            while server.node.loading:  # it listens while it loads (and answers LOADING)
-                await trio.sleep(0.01)
+        await wait_until(lambda: not server.node.loading)  # it listens while it loads
 
         def clients() -> list[bytes]:
             with (

@@ -63,7 +63,8 @@ async def test_client_kill_closes_other_connections_at_once(node: InProcess) -> 
     reply = await node.run(killer, f"CLIENT KILL ID {victim.id}", "CLIENT LIST")
     assert reply[0] == b":1\r\n"
     assert closed == [victim.id]
-    assert victim.closing and victim.killed
+    assert victim.closing
+    assert victim.killed
     listed = [int(field(line, "id")) for line in lines_of(reply[1])]
     assert listed == [killer.id, bystander.id]
 
@@ -82,7 +83,9 @@ async def test_client_kill_filters_and_skipme(node: InProcess) -> None:
     # the KILL in its batch runs).
     replies = await node.run(me, f"CLIENT KILL ID {me.id} SKIPME no", "PING")
     assert replies == [b":1\r\n"]
-    assert me.closing and not me.killed and not cancelled
+    assert me.closing
+    assert not me.killed
+    assert not cancelled
     assert not other.closing
 
 

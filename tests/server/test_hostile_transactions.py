@@ -58,7 +58,8 @@ async def test_a_bug_in_a_command_answers_an_error_and_the_node_keeps_going(
 
     spec = node.server.machine.table.by_name(b"strlen")
     real = PURE.handler("strlen")
-    assert spec is not None and spec.handler is real
+    assert spec is not None
+    assert spec.handler is real
     spec.handler = broken
     try:
         client = node.client()

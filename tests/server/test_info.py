@@ -132,7 +132,8 @@ def test_info_values_have_redis_forms(clients: tuple[RawClient, RawClient]) -> N
     assert all(fields[name].isdigit() for name in numeric)
     assert int(fields["connected_clients"]) >= 1
     assert int(fields["total_error_replies"]) >= 1
-    assert fields["db0"].startswith("keys=") and ",expires=" in fields["db0"]
+    assert fields["db0"].startswith("keys=")
+    assert ",expires=" in fields["db0"]
 
 
 def test_info_in_resp3_is_a_verbatim_string(clients: tuple[RawClient, RawClient]) -> None:
@@ -159,4 +160,5 @@ def test_info_raft_describes_the_node(clients: tuple[RawClient, RawClient]) -> N
     assert int(values["raft_applied_index"]) <= int(values["raft_commit_index"])
     assert int(values["raft_commit_index"]) <= int(values["raft_last_index"])
     member = values[f"member_{values['raft_node']}"]
-    assert "voter=1" in member and "last_contact_ms=0" in member
+    assert "voter=1" in member
+    assert "last_contact_ms=0" in member

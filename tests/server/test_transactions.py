@@ -204,7 +204,8 @@ async def test_info_counts_transactions_like_redis(node: InProcess) -> None:
     assert b"cmdstat_set:calls=2,usec=" in info
     assert b"rejected_calls=1,failed_calls=1" in info.split(b"cmdstat_set:")[1].split(b"\r\n")[0]
     get_line = info.split(b"cmdstat_get:")[1].split(b"\r\n")[0]
-    assert get_line.startswith(b"calls=1,") and get_line.endswith(b"failed_calls=0")
+    assert get_line.startswith(b"calls=1,")
+    assert get_line.endswith(b"failed_calls=0")
     exec_line = info.split(b"cmdstat_exec:")[1].split(b"\r\n")[0]
     assert exec_line.startswith(b"calls=2,")
     assert exec_line.endswith(b"rejected_calls=1,failed_calls=1")
@@ -235,6 +236,24 @@ async def test_exec_of_a_writing_transaction_takes_no_read_point(
     await node.run(client, "WATCH a")
     assert rounds == ["read point"]
     replies = await node.run(client, "MULTI", "SET a 5", "EXEC")
-    assert replies[-1] == b"*1\r\n+OK\r\n" and rounds == ["read point"]
+    assert replies[-1] == b"*1\r\n+OK\r\n"
+    assert rounds == ["read point"]
     await node.run(client, "MULTI", "GET a", "EXEC")
     assert rounds == ["read point"] * 2
+
+
+async def test_hello_inside_a_writing_transaction_changes_the_replies_after_it(
+    node: InProcess,
+) -> None:
+    # As in Redis 7.0: each reply of EXEC is encoded as its command runs, so after HELLO 3
+    # the CONFIG GET is a RESP3 map, and so is every reply after EXEC.
+    client = node.client()
+    replies = await node.run(
+        client, "MULTI", "SET a 1", "HELLO 3", "CONFIG GET maxclients", "INCRBYFLOAT f 1.5", "EXEC"
+    )
+    executed = replies[-1]
+    assert executed.startswith(b"*4\r\n+OK\r\n%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n")
+    assert executed.endswith(b"%1\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n$3\r\n1.5\r\n")
+    assert await node.one(client, "CONFIG GET maxclients") == (
+        b"%1\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n"
+    )

@@ -93,6 +93,7 @@ def test_rewrite_after_compaction_keeps_the_log_after_the_snapshot() -> None:
     storage.compact(5)
     disk.rewrite(storage)
     again, _ = disk.recover(CONF)
-    assert again.snapshot.meta.index == 5 and again.snapshot.data == b"five"
+    assert again.snapshot.meta.index == 5
+    assert again.snapshot.data == b"five"
     assert (again.first_index(), again.last_index()) == (6, 8)
     assert again.hard_state == HardState(1, "a", 8)

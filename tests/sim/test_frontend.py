@@ -53,4 +53,5 @@ def test_reads_wait_for_their_index_to_be_applied() -> None:
     table.serve_reads(9, lambda key: None)
     assert answers[1:] == [(2, "ok", None)]
     table.clear()
-    assert not table.reads and not table.ready_reads
+    assert not table.reads
+    assert not table.ready_reads

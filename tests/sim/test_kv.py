@@ -12,7 +12,9 @@ def test_commands_reply_like_redis() -> None:
     assert kv.apply(5, Command(1, 5, "append", b"new", b"x")) == Reply(ok=True, output=2)
     refused = kv.apply(6, Command(1, 6, "incr", b"new", b""))
     assert not refused.ok
-    assert kv.get(b"k") == b"124" and kv.get(b"new") == b"1x" and kv.get(b"none") is None
+    assert kv.get(b"k") == b"124"
+    assert kv.get(b"new") == b"1x"
+    assert kv.get(b"none") is None
     assert kv.applied == 6
 
 
@@ -43,7 +45,8 @@ def test_snapshot_round_trip_keeps_data_sessions_and_digest() -> None:
     copy = KeyValue()
     copy.restore(2, kv.encode())
     assert copy.applied == 2
-    assert copy.data == kv.data and copy.sessions == kv.sessions
+    assert copy.data == kv.data
+    assert copy.sessions == kv.sessions
     assert copy.digest() == kv.digest()
     # The same state reached in another order has the same digest.
     other = KeyValue()

@@ -37,7 +37,8 @@ def test_faults_happen_and_reliable_mode_turns_them_off() -> None:
     for n in range(500):
         network.send(0, heartbeat("a", f"n{n}"), 1)
     got = deliveries(network, 100)
-    assert network.stats["dropped"] > 0 and network.stats["duplicated"] > 0
+    assert network.stats["dropped"] > 0
+    assert network.stats["duplicated"] > 0
     assert any(copy for _, _, copy in got)
     order = [to for _, to, copy in got if not copy]
     assert order != sorted(order, key=lambda to: int(to[1:]))  # slow messages reorder
@@ -47,25 +48,32 @@ def test_faults_happen_and_reliable_mode_turns_them_off() -> None:
     for n in range(500):
         assert network.send(0, heartbeat("a", f"n{n}"), 1)
     got = deliveries(network, 100)
-    assert len(got) == 500 and all(1 <= at <= DEFAULT.delay[1] for at, _, _ in got)
+    assert len(got) == 500
+    assert all(1 <= at <= DEFAULT.delay[1] for at, _, _ in got)
 
 
 def test_partitions_split_isolate_and_bridge() -> None:
     split = Partition("split", (("a", "b"), ("c",)))
-    assert not split.blocked("a", "b") and split.blocked("a", "c") and split.blocked("c", "b")
-    assert split.blocked("new", "c") and not split.blocked("new", "a")  # joins side one
+    assert not split.blocked("a", "b")
+    assert split.blocked("a", "c")
+    assert split.blocked("c", "b")
+    assert split.blocked("new", "c")
+    assert not split.blocked("new", "a")
     bridge = Partition("bridge", (("a",), ("c",)), bridge="b")
-    assert bridge.blocked("a", "c") and not bridge.blocked("a", "b")
+    assert bridge.blocked("a", "c")
+    assert not bridge.blocked("a", "b")
     assert not bridge.blocked("b", "c")
 
     rng = random.Random(5)
     nodes = ["a", "b", "c", "d", "e"]
     isolated = make_partition(rng, "isolate_leader", nodes, "c")
-    assert isolated is not None and isolated.sides == (("c",), ("a", "b", "d", "e"))
+    assert isolated is not None
+    assert isolated.sides == (("c",), ("a", "b", "d", "e"))
     assert make_partition(rng, "isolate_leader", nodes, None) is None
     for _ in range(20):
         made = make_partition(rng, "bridge", nodes, None)
-        assert made is not None and made.bridge in nodes
+        assert made is not None
+        assert made.bridge in nodes
         assert sorted([*made.sides[0], *made.sides[1], made.bridge]) == nodes
         assert all(made.sides)
 
@@ -75,4 +83,5 @@ def test_a_lost_snapshot_is_still_reported_to_its_sender() -> None:
     snap = Message(MessageType.SNAP, to="b", sender="a", term=1)
     assert not network.send(0, snap, 1)
     (item,) = [item for now in range(50) for item in network.due(now)]
-    assert isinstance(item, Delivery) and item.lost
+    assert isinstance(item, Delivery)
+    assert item.lost

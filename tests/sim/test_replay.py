@@ -15,7 +15,8 @@ def test_a_seed_replays_exactly_and_tracing_changes_nothing() -> None:
     assert first.trace == second.trace
     assert first.digest == second.digest
     quiet = run(SimConfig.for_seed(11))
-    assert quiet.trace == () and quiet.digest == first.digest
+    assert quiet.trace == ()
+    assert quiet.digest == first.digest
     assert run(SimConfig.for_seed(12)).digest != first.digest
 
 
@@ -39,7 +40,8 @@ def test_replay_does_not_depend_on_the_process_or_its_hash_seed() -> None:
     assert one.returncode == two.returncode == 0
     assert one.stdout == two.stdout
     assert f"digest: {inside.digest}" in one.stdout
-    assert "deliver n" in one.stdout and "starts (incarnation 1)" in one.stdout
+    assert "deliver n" in one.stdout
+    assert "starts (incarnation 1)" in one.stdout
 
 
 def test_a_failing_seed_replays_bit_for_bit() -> None:
@@ -52,7 +54,8 @@ def test_a_failing_seed_replays_bit_for_bit() -> None:
         first.failure,
         first.detail,
     )
-    assert again.trace == first.trace and again.digest == first.digest
+    assert again.trace == first.trace
+    assert again.digest == first.digest
     assert first.trace[-1].endswith(first.detail) or "FAILURE" in first.trace[-1]
     # The replay command printed by a sweep reproduces it in a fresh process.
     replay = config.replay_command().split()[3:]  # drop "python -m concord_resp.sim"

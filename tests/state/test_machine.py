@@ -39,7 +39,8 @@ def test_reads_and_failed_writes_touch_nothing() -> None:
     machine.apply(1, Command(T, 0, [b"SET", b"s", b"text"]))
     failed = machine.apply(2, Command(T, 0, [b"INCR", b"s"]))
     assert bytes(failed.reply).startswith(b"ERR value is not an integer")  # type: ignore[call-overload]
-    assert failed.touched == [] and failed.completions == []
+    assert failed.touched == []
+    assert failed.completions == []
 
 
 def test_a_transaction_touches_keys_in_each_database_it_selects() -> None:
@@ -57,7 +58,8 @@ def test_a_transaction_touches_keys_in_each_database_it_selects() -> None:
     assert applied.completions == [Completion(Session("n1:local", 3, 1), applied.reply, 4)]
     # Aborted by WATCH: nothing touched, a null array.
     aborted = machine.apply(2, Transaction(T, 0, [[b"SET", b"x", b"2"]], [(0, b"x", 0, False)]))
-    assert aborted.reply is NULL_ARRAY and aborted.touched == []
+    assert aborted.reply is NULL_ARRAY
+    assert aborted.touched == []
 
 
 def test_whole_databases_and_expired_keys() -> None:
@@ -85,6 +87,9 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     assert list(restored.members.removed) == ["n2"]
     live = StateMachine(TABLE)
     live.adopt(restored)
-    assert live.members.added == restored.members.added and live.applied_index == 3
+    assert live.members.added == restored.members.added
+    assert live.applied_index == 3
     live.reset()
-    assert not live.sessions.table and not live.members.added and live.applied_index == 0
+    assert not live.sessions.table
+    assert not live.members.added
+    assert live.applied_index == 0

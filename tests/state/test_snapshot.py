@@ -187,7 +187,8 @@ def test_key_rows_name_the_type_of_their_value() -> None:
     m.apply(2, Command(SECOND, 0, [b"APPEND", b"plain", b"+"]))
     m.apply(3, Command(SECOND, 0, [b"SET", b"n", b"1", b"PX", b"5000"]))
     records = list(snapshot_records(m))
-    assert records[0][:2] == ["concord-snapshot", FORMAT] and FORMAT == 2
+    assert records[0][:2] == ["concord-snapshot", FORMAT]
+    assert FORMAT == 2
     assert records[2] == [
         "keys",
         [
@@ -231,7 +232,8 @@ def test_a_first_format_record_stream_still_restores() -> None:
         (b"float", b"3"),
         (b"lasting", b"ttl"),
     ]
-    assert type(db.data[b"plain"]) is bytes and type(db.data[b"grown"]) is bytearray
+    assert type(db.data[b"plain"]) is bytes
+    assert type(db.data[b"grown"]) is bytearray
     assert db.versions == {b"plain": 10, b"grown": 12, b"float": 20, b"lasting": 30}
     assert db.ttl_ms(b"lasting") == 4102444800000
     assert list(db.expiry_index) == [(4102444800000, b"lasting")]
@@ -260,8 +262,10 @@ def test_the_first_format_fixture_snapshot_restores() -> None:
     restored = machine()
     restore_records(restored, records)
     db = restored.keyspace.dbs[0]
-    assert type(db.data[b"grown"]) is bytearray and db.data[b"grown"] == b"abcdef"
-    assert db.data[b"counter"] == b"16" and type(db.data[b"counter"]) is bytes
+    assert type(db.data[b"grown"]) is bytearray
+    assert db.data[b"grown"] == b"abcdef"
+    assert db.data[b"counter"] == b"16"
+    assert type(db.data[b"counter"]) is bytes
     again = machine()
     restore_records(again, over_the_wire(list(snapshot_records(restored))))
     assert state_of(again) == state_of(restored)

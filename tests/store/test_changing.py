@@ -60,7 +60,7 @@ def bag_type() -> Iterator[ValueType[Bag]]:
 def test_the_registry_finds_a_registered_type_by_class_and_tag(bag_type: BagType) -> None:
     assert value_type(Bag()) is bag_type
     assert type_for_tag("test-bag") is bag_type
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="overlaps a registered one"):
         register(BagType())  # its class, tag and name are taken
 
 
@@ -96,7 +96,8 @@ def test_a_collection_left_empty_is_deleted_with_a_tombstone() -> None:
     db.scan_order()
     with db.changing(b"k", 4) as bag:
         bag.remove(b"a")
-    assert b"k" not in db.data and db.ttl_ms(b"k") is None
+    assert b"k" not in db.data
+    assert db.ttl_ms(b"k") is None
     assert list(db.scan_order()) == []
     assert db.watch_state(b"k", 0) == (4, False)
     assert db.tombstones == {b"k": 4}
@@ -108,7 +109,8 @@ def test_create_stores_a_new_value_for_a_missing_key() -> None:
     db.delete(b"k", 2)
     with db.changing(b"k", 3, create=Bag) as bag:
         bag.append(b"new")
-    assert db.data == {b"k": [b"new"]} and type(db.data[b"k"]) is Bag
+    assert db.data == {b"k": [b"new"]}
+    assert type(db.data[b"k"]) is Bag
     assert db.watch_state(b"k", 0) == (3, True)
     assert b"k" not in db.tombstones
     with db.changing(b"k", 4, create=Bag) as same:  # an existing value is not replaced
@@ -119,7 +121,8 @@ def test_a_value_created_but_left_empty_is_not_kept() -> None:
     db = Database()
     with db.changing(b"k", 3, create=Bag):
         pass
-    assert db.data == {} and db.watch_state(b"k", 0) == (3, False)
+    assert db.data == {}
+    assert db.watch_state(b"k", 0) == (3, False)
 
 
 def test_without_create_the_key_must_exist() -> None:
@@ -130,9 +133,14 @@ def test_without_create_the_key_must_exist() -> None:
 def test_a_block_that_raises_still_counts_as_a_change() -> None:
     db = Database()
     db.set(b"k", Bag([b"a"]), 1)
-    with pytest.raises(RuntimeError), db.changing(b"k", 2) as bag:
-        bag.append(b"half")
-        raise RuntimeError("a bug half-way")
+
+    def change_half_way() -> None:
+        with db.changing(b"k", 2) as bag:
+            bag.append(b"half")
+            raise RuntimeError("a bug half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        change_half_way()
     assert db.versions[b"k"] == 2
 
 
@@ -141,7 +149,8 @@ def test_a_key_deleted_inside_the_block_stays_deleted() -> None:
     db.set(b"k", Bag([b"a"]), 1)
     with db.changing(b"k", 2):
         db.delete(b"k", 2)
-    assert db.data == {} and db.watch_state(b"k", 0) == (2, False)
+    assert db.data == {}
+    assert db.watch_state(b"k", 0) == (2, False)
 
 
 def test_strings_are_never_empty() -> None:
@@ -150,7 +159,8 @@ def test_strings_are_never_empty() -> None:
     with db.changing(b"k", 2) as raw:
         assert isinstance(raw, bytearray)
         raw.clear()
-    assert db.data == {b"k": bytearray()} and db.versions[b"k"] == 2
+    assert db.data == {b"k": bytearray()}
+    assert db.versions[b"k"] == 2
 
 
 def test_the_digest_uses_the_type_of_each_value() -> None:

@@ -55,9 +55,11 @@ def test_deleting_a_key_drops_its_access_time_and_override() -> None:
     db.delete(b"a", 4)
     db.set_expiry(b"b", 1500, 5)
     db.get_for_write(b"b", 2000)  # expired: deleted
-    assert set(db.access) == {b"c"} and set(db.encoding_overrides) == {b"c"}
+    assert set(db.access) == {b"c"}
+    assert set(db.encoding_overrides) == {b"c"}
     db.clear(6, now=0)
-    assert db.access == {} and db.encoding_overrides == {}
+    assert db.access == {}
+    assert db.encoding_overrides == {}
 
 
 def test_overwriting_a_key_clears_its_override() -> None:
@@ -82,7 +84,9 @@ def test_transfer_carries_value_expiry_and_override() -> None:
     target.scan_order()
     target.get_for_write(b"n", 1000)
     source.transfer(b"k", target, b"n", 5)
-    assert source.data == {} and source.expires == {} and len(source.expiry_index) == 0
+    assert source.data == {}
+    assert source.expires == {}
+    assert len(source.expiry_index) == 0
     assert list(source.scan_order()) == []
     assert source.watch_state(b"k", 1000) == (5, False)
     assert target.data == {b"n": b"7"}
@@ -93,7 +97,8 @@ def test_transfer_carries_value_expiry_and_override() -> None:
     assert [key for _, key in target.scan_order()] == [b"n"]
     # within one database (RENAME)
     target.transfer(b"n", target, b"m", 6)
-    assert target.data == {b"m": b"7"} and target.ttl_ms(b"m") == 9000
+    assert target.data == {b"m": b"7"}
+    assert target.ttl_ms(b"m") == 9000
     assert target.watch_state(b"n", 1000) == (6, False)
 
 
@@ -132,7 +137,8 @@ def test_swapdb_changes_keys_of_either_database_only() -> None:
     before = {(n, k): keyspace.dbs[n].watch_state(k, 0) for n in (0, 1) for k in keys}
     keyspace.swap(0, 1, 10)
     after = {(n, k): keyspace.dbs[n].watch_state(k, 0) for n in (0, 1) for k in keys}
-    assert keyspace.dbs[0] is second and keyspace.dbs[1] is first
+    assert keyspace.dbs[0] is second
+    assert keyspace.dbs[1] is first
     for n in (0, 1):
         for key in (b"only-first", b"only-second", b"both"):
             assert after[n, key][0] == 10

@@ -32,9 +32,9 @@ def test_both_string_classes_are_the_string_type() -> None:
 def test_unknown_classes_and_tags_are_refused() -> None:
     with pytest.raises(TypeError):
         value_type(["not", "registered"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown value type tag"):
         type_for_tag("no-such-type")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown value type tag"):
         type_for_tag(0)
 
 
@@ -69,7 +69,8 @@ def test_the_integer_test_is_redis_s_string2ll(text: bytes) -> None:
 def test_a_snapshot_payload_keeps_the_class(value: bytes | bytearray) -> None:
     payload = cbor2.loads(cbor2.dumps(STRING.to_snapshot(value)))
     back = STRING.from_snapshot(payload)
-    assert back == value and type(back) is type(value)
+    assert back == value
+    assert type(back) is type(value)
 
 
 @pytest.mark.parametrize("payload", [b"abc", [b"abc"], ["abc", False], [b"abc", 1]])
@@ -83,11 +84,15 @@ def test_a_copy_is_independent() -> None:
     assert STRING.duplicate(value) is value  # immutable: shared
     raw = bytearray(b"abc")
     copied = STRING.duplicate(raw)
-    assert copied == raw and copied is not raw and type(copied) is bytearray
+    assert copied == raw
+    assert copied is not raw
+    assert type(copied) is bytearray
 
 
 def test_size_estimates_grow_with_the_value_and_strings_are_never_empty() -> None:
     sizes = [STRING.estimated_size(v) for v in (b"1", b"abc", b"x" * 100, b"x" * 1000)]
-    assert sizes == sorted(sizes) and sizes[0] > 0
+    assert sizes == sorted(sizes)
+    assert sizes[0] > 0
     assert STRING.estimated_size(bytearray(b"x" * 1000)) >= 1000
-    assert not STRING.is_empty(b"") and not STRING.is_empty(bytearray())
+    assert not STRING.is_empty(b"")
+    assert not STRING.is_empty(bytearray())

@@ -22,6 +22,7 @@ from concord_resp.raft.driver.transport import PeerLink
 from concord_resp.raft.driver.wal import WriteAheadLog
 from concord_resp.resp import encode_reply
 from concord_resp.state import OP_COMMAND, StateMachine
+from tests.support.waiting import wait_until
 
 NAMES = ("n1", "n2", "n3")
 
@@ -143,8 +144,9 @@ async def write(node: RaftNode, *argv: bytes) -> bytes:
 async def converged(link: Link, key: bytes) -> set[bytes | None]:
     """The values of `key` once every node has applied the same index."""
     with trio.fail_after(10):
-        while len({n.machine.applied_index for n in link.nodes.values()}) != 1:
-            await trio.sleep(0.005)
+        await wait_until(
+            lambda: len({n.machine.applied_index for n in link.nodes.values()}) == 1, interval=0.005
+        )
     values = (n.machine.keyspace.dbs[0].get(key, 0) for n in link.nodes.values())
     return {None if v is None else bytes(v) for v in values}
 

@@ -111,7 +111,8 @@ def test_block_cuts_one_direction_and_heal_restores(
     proxy.block("a", "b")
     assert proxy.blocked() == {("a", "b")}
     # the existing a -> b connection is closed on both ends; b -> a is untouched
-    assert is_closed(ab[0]) and is_closed(ab[1])
+    assert is_closed(ab[0])
+    assert is_closed(ab[1])
     assert proxy.live_links() == {("b", "a"): 1}
     ba[1].sendall(b"still")
     assert receive_exactly(ba[0], 5) == b"still"
@@ -153,7 +154,8 @@ def test_close_stops_listeners_and_connections() -> None:
     try:
         dialer, accepted = connect_through("a", "b", {"b": node}, {"b": port})
         proxy.close()
-        assert is_closed(dialer) and is_closed(accepted)
+        assert is_closed(dialer)
+        assert is_closed(accepted)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         proxy.close()  # idempotent

@@ -71,5 +71,7 @@ def encoded(**changes: Any) -> list[Any]:
     ],
 )
 def test_a_malformed_frame_is_refused(frame: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=r"expected|malformed|not a Raft message|snapshot|is not a valid"
+    ):
         decode_message(frame)
