@@ -15,6 +15,7 @@ comparison within one run, not absolute capacity.
     scripts/bench --quick         # fewer requests, for a smoke run
     scripts/bench --only cluster  # only the 3-node cluster (leader and follower)
     scripts/bench --pipeline-only # only the pipelined SET+GET table
+    scripts/bench --no-pipeline   # only the redis-benchmark workloads
 """
 
 from __future__ import annotations
@@ -211,6 +212,9 @@ def main() -> None:
         action="store_true",
         help="only the pipelined SET+GET table (no redis-benchmark workloads)",
     )
+    parser.add_argument(
+        "--no-pipeline", action="store_true", help="only the redis-benchmark workloads"
+    )
     args = parser.parse_args()
     if shutil.which("redis-benchmark") is None:
         sys.exit("redis-benchmark not found (scripts/_env.sh installs redis-tools)")
@@ -250,7 +254,8 @@ def main() -> None:
             ours = [run_benchmark(ports[name], test, options, requests) for name in targets]
             theirs = run_benchmark(redis.port, test, options, requests)
             print(row(test, options, list(ours), theirs), flush=True)
-        pipeline_table(ports, redis.port, args.quick)
+        if not args.no_pipeline:
+            pipeline_table(ports, redis.port, args.quick)
     finally:
         if single is not None:
             single.stop()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from ..raft.core import Message
-from ..raft.driver.codec import decode_message, encode_message
+from ..raft.driver.codec import blob, decode_message, encode_message, natural, text
 from ..state import OP_COMMAND, OP_MULTI, Session
 
 PROTOCOL_VERSION: Final = 1
@@ -131,26 +131,8 @@ def _size(frame: list[Any], size: int) -> None:
         raise ValueError(f"a {frame[0]!r} frame has {size} elements, not {len(frame)}")
 
 
-def _int(value: object) -> int:
-    if type(value) is not int:
-        raise ValueError(f"expected an integer, got {value!r:.40}")
-    return value
-
-
-def _text(value: object) -> str:
-    if type(value) is not str:
-        raise ValueError(f"expected text, got {value!r:.40}")
-    return value
-
-
-def _bytes(value: object) -> bytes:
-    if type(value) is not bytes:
-        raise ValueError(f"expected bytes, got {value!r:.40}")
-    return value
-
-
 def _optional_text(value: object) -> str | None:
-    return None if value is None else _text(value)
+    return None if value is None else text(value)
 
 
 def _raft(frame: list[Any]) -> Frame:
@@ -162,12 +144,12 @@ def _snap(frame: list[Any]) -> Frame:
     _size(frame, 5)
     if type(frame[3]) is not bytes:
         raise ValueError("a snapshot chunk must be bytes")
-    return SnapshotChunk(_text(frame[1]), _int(frame[2]), frame[3], frame[4])
+    return SnapshotChunk(text(frame[1]), natural(frame[2]), frame[3], frame[4])
 
 
 def _snap_ack(frame: list[Any]) -> Frame:
     _size(frame, 4)
-    return SnapshotAck(_text(frame[1]), _int(frame[2]), _optional_text(frame[3]))
+    return SnapshotAck(text(frame[1]), natural(frame[2]), _optional_text(frame[3]))
 
 
 def _forward(frame: list[Any]) -> Frame:
@@ -179,9 +161,9 @@ def _forward(frame: list[Any]) -> Frame:
             raise ValueError("a forwarded write must be a command or a transaction")
         if type(session) is not list or len(session) != 3 or type(session[0]) is not str:
             raise ValueError("a forwarded write needs a session")
-        checked = [(_int(w[0]), _bytes(w[1]), _int(w[2]), w[3] is True) for w in watches]
-        owner = Session(session[0], _int(session[1]), _int(session[2]))
-        writes.append(ForwardedWrite(kind, _int(db), body, checked, owner))
+        checked = [(natural(w[0]), blob(w[1]), natural(w[2]), w[3] is True) for w in watches]
+        owner = Session(session[0], natural(session[1]), natural(session[2]))
+        writes.append(ForwardedWrite(kind, natural(db), body, checked, owner))
     return Forward(tuple(writes))
 
 
@@ -189,12 +171,12 @@ def _ask(frame: list[Any]) -> Frame:
     _size(frame, 3)
     if type(frame[2]) is not list:
         raise ValueError("an operator request must be a list")
-    return Ask(_int(frame[1]), frame[2])
+    return Ask(natural(frame[1]), frame[2])
 
 
 def _answer(frame: list[Any]) -> Frame:
     _size(frame, 4)
-    return Answer(_int(frame[1]), _optional_text(frame[2]), frame[3])
+    return Answer(natural(frame[1]), _optional_text(frame[2]), frame[3])
 
 
 def _removed(frame: list[Any]) -> Frame:

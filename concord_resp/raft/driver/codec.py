@@ -46,19 +46,22 @@ def encode_message(msg: Message) -> list[Any]:
     ]
 
 
-def _natural(value: object) -> int:
+# Checkers for values a peer sent (untrusted): the value itself, or ValueError.
+
+
+def natural(value: object) -> int:
     if type(value) is not int or value < 0:
         raise ValueError(f"expected a natural number, got {value!r:.40}")
     return value
 
 
-def _text(value: object) -> str:
+def text(value: object) -> str:
     if type(value) is not str:
         raise ValueError(f"expected text, got {value!r:.40}")
     return value
 
 
-def _bytes(value: object) -> bytes:
+def blob(value: object) -> bytes:
     if type(value) is not bytes:
         raise ValueError(f"expected bytes, got {value!r:.40}")
     return value
@@ -75,7 +78,7 @@ def decode_message(value: object) -> Message:
         if type(entry) is not list or len(entry) != 4:
             raise ValueError("malformed log entry")
         decoded_entries.append(
-            Entry(_natural(entry[0]), _natural(entry[1]), _natural(entry[2]), _bytes(entry[3]))
+            Entry(natural(entry[0]), natural(entry[1]), natural(entry[2]), blob(entry[3]))
         )
     snapshot = None
     if snap is not None:
@@ -86,26 +89,26 @@ def decode_message(value: object) -> Message:
             raise ValueError("malformed snapshot configuration")
         snapshot = Snapshot(
             SnapshotMeta(
-                _natural(snap[0]),
-                _natural(snap[1]),
-                ConfState(tuple(map(_text, voters)), tuple(map(_text, learners))),
+                natural(snap[0]),
+                natural(snap[1]),
+                ConfState(tuple(map(text, voters)), tuple(map(text, learners))),
             ),
-            _bytes(snap[4]),
+            blob(snap[4]),
         )
-    message_type = MessageType(_natural(kind))
+    message_type = MessageType(natural(kind))
     if (message_type == MessageType.SNAP) != (snapshot is not None):
         raise ValueError("a snapshot message without a snapshot, or the other way round")
     return Message(
         message_type,
-        to=_text(to),
-        sender=_text(sender),
-        term=_natural(term),
-        log_term=_natural(log_term),
-        index=_natural(index),
+        to=text(to),
+        sender=text(sender),
+        term=natural(term),
+        log_term=natural(log_term),
+        index=natural(index),
         entries=tuple(decoded_entries),
-        commit=_natural(commit),
+        commit=natural(commit),
         reject=reject,
-        reject_hint=_natural(hint),
-        context=_bytes(context),
+        reject_hint=natural(hint),
+        context=blob(context),
         snapshot=snapshot,
     )
