@@ -114,7 +114,7 @@ class Admin:
         if target is None:
             if not others:
                 raise ClusterError("ERR there is no other voter to hand leadership to")
-            progress = status.progress
+            progress = node.progress()
             target = max(others, key=lambda n: (progress[n].recent_active, progress[n].match))
         elif target == node.name:
             return target
@@ -147,10 +147,11 @@ class Admin:
         now = trio.current_time()
         links = node.transport.status() if node.transport is not None else None
         last = status.last_index
+        replication = node.progress()
         rows: list[dict[str, object]] = []
         for name in sorted(status.members):
             member = node.membership.members.get(name)
-            progress = status.progress.get(name) if status.is_leader else None
+            progress = replication.get(name)
             if name == node.name:
                 match, contact, reachable = last, 0, True
             else:

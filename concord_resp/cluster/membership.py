@@ -133,8 +133,9 @@ class Membership:
         if status.pending_conf_index > status.applied:
             return
         links = self.node.transport.status() if self.node.transport is not None else {}
+        replication = rn.progress()
         for name in status.learners:
-            progress = status.progress.get(name)
+            progress = replication.get(name)
             member = self.members.get(name)
             link = links.get(name)
             if (

@@ -35,6 +35,7 @@ from ..raft.core import (
     MemoryStorage,
     Message,
     MessageType,
+    PeerStatus,
     ProposalDropped,
     RawNode,
     ReadState,
@@ -135,6 +136,10 @@ class RaftNode:
         if self.rn is not None:
             self.status = self.rn.status()
         return self.status
+
+    def progress(self) -> dict[str, PeerStatus]:
+        """(On the leader, else empty.) How far each member's log is replicated."""
+        return self.rn.progress() if self.rn is not None else {}
 
     def election_timeout(self) -> float:
         return self.config.tick_seconds * self.config.election_ticks

@@ -95,6 +95,8 @@ class Proposal:
 
     def op(self, time_us: int, session: Session | None) -> Op:
         """The entry, stamped with the leader's time."""
+        if self.kind == OP_COMMAND:
+            return Command(time_us, self.db, self.body, session)  # type: ignore[arg-type]
         return make_op(self.kind, time_us, self.db, self.body, self.watches, session)
 
     def finish(self, reply: Reply, db_after: int) -> None:
@@ -105,8 +107,9 @@ class Proposal:
         self.done = True
         if self._event is not None:
             self._event.set()
-        if self.on_done is not None:
-            self.on_done()
+        on_done, self.on_done = self.on_done, None  # (it refers back to us: no cycle left)
+        if on_done is not None:
+            on_done()
 
     async def wait(self) -> None:
         if not self.done:
@@ -142,10 +145,11 @@ class Proposals:
         self._sessionless: dict[int, Proposal] = {}  # index -> an expiry we proposed
         self._next_seq = 1
         self._last_stamp = 0
+        self._write_timeout = node.config.write_timeout
 
     def submit(self, proposal: Proposal) -> None:
         """A write to replicate; completed (reply or error) once applied or given up."""
-        proposal.deadline = trio.current_time() + self.node.config.write_timeout
+        proposal.deadline = trio.current_time() + self._write_timeout
         if proposal.kind != OP_EXPIRE:
             proposal.seq = self._next_seq
             self._next_seq += 1
@@ -262,18 +266,23 @@ class Proposals:
 
     def applied(self, applied: Applied, elapsed_us: int) -> None:
         """An entry was applied: complete the proposals of ours it answers."""
-        expiry = self._sessionless.pop(applied.index, None) if self._sessionless else None
-        if expiry is not None:
-            expiry.finish(applied.reply, applied.db_after)
+        if self._sessionless:
+            expiry = self._sessionless.pop(applied.index, None)
+            if expiry is not None:
+                expiry.finish(applied.reply, applied.db_after)
+        session = applied.session
+        if session is not None and session.id == self.session:
+            self._complete(session, applied.reply, applied.db_after, elapsed_us)
         for completion in applied.completions:
-            if completion.session.id != self.session:
-                continue
-            proposal = self._pending.pop(completion.session.seq, None)
-            if proposal is None or proposal.done:
-                continue
+            if completion.session.id == self.session:
+                self._complete(completion.session, completion.reply, completion.db_after, 0)
+
+    def _complete(self, session: Session, reply: Reply, db_after: int, elapsed_us: int) -> None:
+        proposal = self._pending.pop(session.seq, None)
+        if proposal is not None and not proposal.done:
             proposal.apply_us = elapsed_us
             proposal.applied = True
-            proposal.finish(completion.reply, completion.db_after)
+            proposal.finish(reply, db_after)
 
     # -- the write timeout ------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TypeVar, cast
 
 from ..store import Value
-from ..store.types import STRING, String, ValueType
+from ..store.types import String, ValueType
 from .context import Context
 from .errors import WRONGTYPE, CommandError
 
@@ -68,11 +68,26 @@ def lookup_write_typed(ctx: Context, key: bytes, value_type: ValueType[V]) -> V 
     return check_type(lookup_write(ctx, key), value_type)
 
 
+# The string forms are `lookup_read_typed`/`lookup_write_typed` for STRING, written out: they
+# are on the path of every GET and SET.
+
+
 def get_string(ctx: Context, key: bytes, *, purge: bool = False) -> String | None:
     """The string at key (None if missing), as a read lookup; WRONGTYPE for other types."""
-    return lookup_read_typed(ctx, key, STRING, purge=purge)
+    db = ctx.db
+    value = db.get_for_write(key, ctx.now) if purge else db.get(key, ctx.now)
+    if value is None:
+        ctx.stats.keyspace_misses += 1
+        return None
+    ctx.stats.keyspace_hits += 1
+    if type(value) is bytes or type(value) is bytearray:
+        return value
+    raise CommandError(WRONGTYPE)
 
 
 def get_string_for_write(ctx: Context, key: bytes) -> String | None:
     """Redis's `lookupKeyWrite` + type check: an expired key is deleted first."""
-    return lookup_write_typed(ctx, key, STRING)
+    value = ctx.db.get_for_write(key, ctx.now)
+    if value is None or type(value) is bytes or type(value) is bytearray:
+        return value
+    raise CommandError(WRONGTYPE)

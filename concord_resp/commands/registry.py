@@ -32,6 +32,13 @@ class Route(Enum):
     CLUSTER = "cluster"
 
 
+# How the dispatcher serves a command: its route and handler kind, decided once when the
+# table is built (`CommandSpec.serve`), so the hot path tests one small integer.
+SERVE_WRITE = 0  # a pure handler on the LOG route
+SERVE_READ = 1  # a pure handler on the READ route
+SERVE_NOW = 2  # a pure handler on the LOCAL route
+SERVE_CONNECTION = 3  # a connection-level handler, whatever its route
+
 # Flags that say a command may do more than answer: its route must be declared, not implied.
 UNDECLARED_FORBIDDEN = frozenset({"may_replicate", "admin", "pubsub"})
 

@@ -26,7 +26,15 @@ from ..resp import Map, Reply, RespSet, SimpleString
 from .context import Context
 from .errors import unknown_command, unknown_subcommand, wrong_arity
 from .keyspecs import KeySpec, parse_key_specs
-from .registry import UNDECLARED_FORBIDDEN, Registry, Route
+from .registry import (
+    SERVE_CONNECTION,
+    SERVE_NOW,
+    SERVE_READ,
+    SERVE_WRITE,
+    UNDECLARED_FORBIDDEN,
+    Registry,
+    Route,
+)
 from .spec_extra import EXTRA_COMMANDS, EXTRA_SUBCOMMANDS
 
 Handler: TypeAlias = Callable[[Context, list[bytes]], Reply]
@@ -68,6 +76,7 @@ class CommandSpec:
     is_container: bool = False
     ok_loading: bool = False
     no_multi: bool = False  # refused inside MULTI
+    serve: int = SERVE_CONNECTION  # how the dispatcher serves it (registry.SERVE_*)
 
     def arity_ok(self, argc: int) -> bool:
         arity = self.arity
@@ -166,6 +175,9 @@ class CommandTable:
                 )
             if pure:
                 spec.handler = entry.handler
+                spec.serve = {Route.LOG: SERVE_WRITE, Route.READ: SERVE_READ}.get(
+                    spec.route, SERVE_NOW
+                )
             else:
                 spec.local_handler = entry.handler
 

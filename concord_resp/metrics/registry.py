@@ -74,7 +74,10 @@ class Metrics:
 
     def called(self, name: str, usec: int, error: bytes | None = None) -> None:
         """A command ran, taking `usec`; `error` is its error reply, if it answered one."""
-        stats = self.command(name)
+        self.counted(self.command(name), usec, error)
+
+    def counted(self, stats: CommandStats, usec: int, error: bytes | None = None) -> None:
+        """`called`, for a caller that holds the command's stats already (a write's reply)."""
         stats.calls += 1
         stats.usec += usec
         self.commands_processed += 1
@@ -94,7 +97,9 @@ class Metrics:
         self.errors.record(error)
 
     def reset(self) -> None:
-        self.commands.clear()
+        # Zeroed in place: whoever holds a command's CommandStats keeps counting into it.
+        for stats in self.commands.values():
+            stats.calls = stats.usec = stats.rejected_calls = stats.failed_calls = 0
         self.errors.reset()
         self.commands_processed = 0
         self.net_input_bytes = self.net_output_bytes = 0

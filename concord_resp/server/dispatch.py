@@ -30,10 +30,12 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from time import perf_counter_ns
 from typing import Final, Protocol
 
 from ..cluster import ClusterError, Proposal
 from ..commands import CommandError, CommandSpec, Route
+from ..commands.registry import SERVE_CONNECTION, SERVE_READ, SERVE_WRITE
 from ..resp import ErrorReply, Reply, encode_error, encode_reply
 from ..state import OP_COMMAND
 from .client import ClientState
@@ -100,6 +102,14 @@ class Dispatcher:
         self.metrics.rejected(spec.name if spec is not None else None, message)
         return encode_error(message)
 
+    def _refusal(self, spec: CommandSpec) -> CommandError | None:
+        """Why a loading or removed node refuses this command, if it does."""
+        if self.node.membership.removed and spec.name not in SERVED_WHEN_REMOVED:
+            return REMOVED
+        if self.node.loading and not spec.ok_loading:
+            return LOADING  # refused like any rejected command (in MULTI, EXEC then fails)
+        return None
+
     def now_us(self) -> int:
         return time.time_ns() // 1000
 
@@ -115,7 +125,7 @@ class Dispatcher:
         if client.readonly:
             return None
         try:
-            await self.node.read_barrier()
+            await self.node.reads.barrier()
         except ClusterError as error:
             self.metrics.failed(spec.name, error.message)
             return encode_error(error.message)
@@ -127,6 +137,8 @@ class Dispatcher:
         """Execute a batch of requests in order, pushing their replies into `sink`."""
         push = sink.push
         node = self.node
+        machine, metrics = self.machine, self.metrics
+        counters = metrics.commands
         read_point = False  # this batch has a linearizable read point already
         for argv in commands:
             try:
@@ -135,13 +147,11 @@ class Dispatcher:
                 push(self._reject(client, argv, error))
                 continue
             client.last_command = spec.name
-            if node.removed and spec.name not in SERVED_WHEN_REMOVED:
-                push(self._reject(client, argv, REMOVED))
-                continue
-            if node.loading and not spec.ok_loading:
-                # Refused like any rejected command (inside MULTI it makes EXEC fail).
-                push(self._reject(client, argv, LOADING))
-                continue
+            if node.loading or node.membership.removed:
+                refusal = self._refusal(spec)
+                if refusal is not None:
+                    push(self._reject(client, argv, refusal))
+                    continue
             if client.in_multi:
                 if spec.no_multi:
                     push(self._reject(client, argv, NO_MULTI))
@@ -150,59 +160,67 @@ class Dispatcher:
                     client.queued.append((spec, argv))
                     push(QUEUED_REPLY)
                     continue
-            route = spec.route
-            pure = spec.handler is not None
-            if route is Route.LOG and pure:
+            serve = spec.serve
+            if serve == SERVE_WRITE:
                 proposal = Proposal(OP_COMMAND, client.db, argv)
-                sink.push_pending(WriteReply(proposal, spec.name, client.proto, self.metrics))
-                node.submit(proposal)
+                stats = counters.get(spec.name) or metrics.command(spec.name)
+                sink.push_pending(WriteReply(proposal, stats, client.proto, metrics))
+                node.proposals.submit(proposal)
                 client.last_write = proposal
                 continue
-            after = client.last_write
-            if route is Route.READ and pure and after is not None and sink.unfinished() is not None:
-                # Behind this client's writes not applied yet: the node runs it in its turn,
-                # and the rest of the pipeline is submitted meanwhile.
-                read = ReadReply(self, spec, argv, client.db, client.proto)
-                sink.push_pending(read)
-                node.defer_read(read.run, read.fail, after, client.readonly)
+            if serve == SERVE_READ:
+                after = client.last_write
+                if after is not None and sink.unfinished() is not None:
+                    # Behind this client's writes not applied yet: the node runs it in its
+                    # turn, and the rest of the pipeline is submitted meanwhile.
+                    read = ReadReply(self, spec, argv, client.db, client.proto)
+                    sink.push_pending(read)
+                    node.defer_read(read.run, read.fail, after, client.readonly)
+                    continue
+                # One read point serves the batch; a lone leader is its own (no wait).
+                if not read_point and not node.reads.alone_and_current():
+                    failure = await self._read_point(client, spec)
+                    if failure is not None:
+                        push(failure)
+                        continue
+                read_point = True
+            if serve != SERVE_CONNECTION:
+                # A pure command that writes nothing, run now on the applied state (written
+                # out here: it is the path of every read).
+                started = perf_counter_ns()
+                ctx = machine.read_context(client.db, self.now_us(), self.rng)
+                try:
+                    reply = spec.handler(ctx, argv)  # type: ignore[misc]
+                except CommandError as error:
+                    reply = ErrorReply(error.message)
+                except Exception:
+                    push(self.internal_error(spec, argv))
+                    continue
+                stats = counters.get(spec.name) or metrics.command(spec.name)
+                stats.calls += 1
+                stats.usec += (perf_counter_ns() - started) // 1000
+                metrics.commands_processed += 1
+                if type(reply) is ErrorReply:
+                    stats.failed_calls += 1
+                    metrics.errors.record(reply)
+                client.db = ctx.db_index
+                push(encode_reply(reply, client.proto))
                 continue
-            if route is not Route.LOCAL or not pure:
-                waiting = sink.unfinished()
-                if waiting is not None:
-                    # Reads see this client's earlier writes (and so does everything else here).
-                    await waiting.wait()
-            if (route is Route.READ or route is Route.LOCAL_READ) and not read_point:
+            waiting = sink.unfinished()
+            if waiting is not None:
+                # Connection-level commands see this client's earlier writes applied.
+                await waiting.wait()
+            if spec.route is Route.LOCAL_READ and not read_point:
                 failure = await self._read_point(client, spec)
                 if failure is not None:
                     push(failure)
                     continue
                 read_point = True
-            if pure:
-                push(self._run_pure(client, spec, argv))
-                continue
             reply = await self._run_local(client, spec, argv, sink, read_point)
             if reply is not None:
                 push(reply)
             if client.closing:
                 break
-
-    def _run_pure(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> bytes:
-        """A pure command that writes nothing, run now on the applied state."""
-        started = time.perf_counter_ns()
-        ctx = self.machine.read_context(client.db, self.now_us(), self.rng)
-        try:
-            reply = spec.handler(ctx, argv)  # type: ignore[misc]
-        except CommandError as error:
-            reply = ErrorReply(error.message)
-        except Exception:
-            return self.internal_error(spec, argv)
-        self.metrics.called(
-            spec.name,
-            (time.perf_counter_ns() - started) // 1000,
-            reply if isinstance(reply, ErrorReply) else None,
-        )
-        client.db = ctx.db_index
-        return encode_reply(reply, client.proto)
 
     async def _run_local(
         self,

@@ -298,6 +298,7 @@ def _raft(state: ServerState) -> list[tuple[str, object]]:
     if node.rn is None:
         return [("raft_node", node.name), ("raft_role", "loading")]
     status = node.refresh_status()
+    replication = node.progress()
     snapshots = node.snapshots
     now = trio.current_time()
     lines: list[tuple[str, object]] = [
@@ -321,7 +322,7 @@ def _raft(state: ServerState) -> list[tuple[str, object]]:
     for name in sorted(status.members):
         member = node.members.get(name)
         address = f"{member.host}:{member.port}@{member.cluster_port}" if member else "?"
-        progress = status.progress.get(name)
+        progress = replication.get(name)
         match = progress.match if progress is not None else -1
         if name == node.name:
             contact = 0

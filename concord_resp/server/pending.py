@@ -27,8 +27,8 @@ import trio
 
 from ..cluster import Proposal
 from ..commands import CommandError, CommandSpec
-from ..metrics import Metrics
-from ..resp import ErrorReply, Reply, encode_error, encode_reply
+from ..metrics import CommandStats, Metrics
+from ..resp import OK, ErrorReply, Reply, encode_error, encode_reply
 
 if TYPE_CHECKING:
     from .dispatch import Dispatcher
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("concord.server")
 
 INTERNAL_ERROR: Final = b"-ERR internal error\r\n"
+OK_REPLY: Final = b"+OK\r\n"  # the same in RESP2 and RESP3
 
 
 class Pending:
@@ -69,8 +70,9 @@ class Pending:
         self.done = True
         if self._event is not None:
             self._event.set()
-        if self._callback is not None:
-            self._callback()
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
 
 
 class _ProposalReply(Pending):
@@ -95,22 +97,43 @@ class _ProposalReply(Pending):
         raise NotImplementedError
 
 
-class WriteReply(_ProposalReply):
-    """The reply to one write command."""
+class WriteReply(Pending):
+    """The reply to one write command (every write makes one: kept flat and small)."""
 
-    __slots__ = ("metrics", "name", "proto")
+    __slots__ = ("metrics", "proposal", "proto", "stats")
 
-    def __init__(self, proposal: Proposal, name: str, proto: int, metrics: Metrics) -> None:
-        super().__init__(proposal)
-        self.name = name
+    def __init__(
+        self, proposal: Proposal, stats: CommandStats, proto: int, metrics: Metrics
+    ) -> None:
+        self.done = False
+        self._encoded = b""
+        self._callback = None
+        self._event = None
+        self.proposal = proposal
+        self.stats = stats  # the command's counters (INFO commandstats)
         self.proto = proto  # as when it was sent: a HELLO after it does not change its reply
         self.metrics = metrics
+        proposal.on_done = self._applied
 
-    def complete(self, proposal: Proposal) -> bytes:
+    def _applied(self) -> None:
+        proposal = self.proposal
         reply = proposal.reply
-        error = reply if isinstance(reply, ErrorReply) else None
-        self.metrics.called(self.name, proposal.apply_us, error)
-        return encode_reply(reply, self.proto)
+        try:
+            stats = self.stats
+            stats.calls += 1  # (Metrics.counted, written out: every write comes here)
+            stats.usec += proposal.apply_us
+            self.metrics.commands_processed += 1
+            if reply is OK:
+                encoded = OK_REPLY
+            else:
+                if type(reply) is ErrorReply:
+                    stats.failed_calls += 1
+                    self.metrics.errors.record(reply)
+                encoded = encode_reply(reply, self.proto)
+        except Exception:
+            log.exception("internal error completing a write's reply")
+            encoded = INTERNAL_ERROR
+        self._finish(encoded)
 
 
 class SubmittedReply(_ProposalReply):

@@ -10,7 +10,8 @@ element is its kind (the format every version has written, so old logs still loa
                                                     keys still expired at the entry's time
 
 `time_us` is the leader's timestamp; `session` is None or [session id, sequence number, floor]
-(`Session`). Decoding checks every field: an entry that is not one of these is a bug or a
+(`Session`). The classes are plain slotted dataclasses, never changed once made (not frozen:
+a frozen one costs several times as much to create, and every write makes two). Decoding checks every field: an entry that is not one of these is a bug or a
 damaged log, and stops the node (`EntryError`) rather than be applied differently somewhere.
 """
 
@@ -33,7 +34,7 @@ class EntryError(Exception):
     """A committed entry this version cannot read."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Session:
     """Who proposed a write (Raft thesis 6.3): a node's session id, the write's sequence
     number in it, and the lowest sequence number the proposer still waits for (`floor`):
@@ -44,7 +45,7 @@ class Session:
     floor: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Command:
     KIND: ClassVar[int] = OP_COMMAND
     time_us: int
@@ -53,7 +54,7 @@ class Command:
     session: Session | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Transaction:
     KIND: ClassVar[int] = OP_MULTI
     time_us: int
@@ -63,7 +64,7 @@ class Transaction:
     session: Session | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Expiry:
     KIND: ClassVar[int] = OP_EXPIRE
     time_us: int
@@ -85,7 +86,9 @@ def _session_wire(session: Session | None) -> list[Any] | None:
 def encode_op(op: Op) -> bytes:
     """The entry payload of `op`."""
     if isinstance(op, Command):
-        return cbor2.dumps([OP_COMMAND, op.time_us, op.db, op.argv, _session_wire(op.session)])
+        session = op.session
+        wire = None if session is None else [session.id, session.seq, session.floor]
+        return cbor2.dumps([OP_COMMAND, op.time_us, op.db, op.argv, wire])
     if isinstance(op, Transaction):
         watches = [list(watch) for watch in op.watches]
         return cbor2.dumps(

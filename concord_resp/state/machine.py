@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..commands import CommandError, CommandSpec, CommandTable, Context, Stats
 from ..commands.context import Rng
@@ -23,7 +23,7 @@ from ..store import Keyspace
 from .entries import Command, Expiry, Op, Session, Transaction, Watch
 from .members import Members
 from .sections import Section
-from .sessions import Sessions
+from .sessions import SESSION_SWEEP_US, Sessions
 
 log = logging.getLogger("concord.machine")
 
@@ -39,15 +39,17 @@ class Completion:
 
 @dataclass(slots=True)
 class Applied:
-    """What applying one entry did: its own reply (also for an entry with no session, such
-    as an expiry), the completions for client sessions, and the keys it touched as
-    (database, key), or (database, None) for a whole database."""
+    """What applying one entry did: its reply, for the session that proposed it (`session`,
+    None for an entry with no session, such as an expiry); the completions of other client
+    sessions the entry answered (none yet: a blocked pop served by a push will be one); and
+    the keys it touched as (database, key), or (database, None) for a whole database."""
 
     index: int
-    reply: Reply = None
-    db_after: int = 0
-    completions: list[Completion] = field(default_factory=list)
-    touched: list[tuple[int, bytes | None]] = field(default_factory=list)
+    reply: Reply
+    db_after: int
+    session: Session | None = None
+    touched: list[tuple[int, bytes | None]] | tuple[()] = ()
+    completions: tuple[Completion, ...] = ()
 
 
 class _SeededRng:
@@ -100,36 +102,37 @@ class StateMachine:
     # -- applying log entries ----------------------------------------------------------
 
     def apply(self, index: int, op: Op) -> Applied:
-        """Apply one committed entry."""
-        self._advance(index)
+        """Apply one committed entry. (The hot path of every write: kept free of calls and
+        allocations it does not need.)"""
+        if index <= self.applied_index:
+            raise AssertionError(f"entry {index} applied twice (applied {self.applied_index})")
+        self.applied_index = index
         time_us = op.time_us
         if time_us > self.last_time_us:
             self.last_time_us = time_us
         else:
             time_us = self.last_time_us  # time never goes backwards in the state machine
         sessions = self.sessions
-        sessions.maybe_sweep(time_us)
-        applied = Applied(index, db_after=op.db)
+        if time_us - sessions.sweep_us >= SESSION_SWEEP_US:
+            sessions.sweep(time_us)
         session = op.session
         if session is not None:
             first = sessions.first_reply(session, time_us)
             if first is not None:  # a retry: answered as the first time, applied once
-                applied.reply, applied.db_after = first
-                applied.completions.append(Completion(session, *first))
-                return applied
-        ctx = Context(self.keyspace, op.db, time_us, index, _SeededRng(index), self.stats)
-        if isinstance(op, Command):
-            applied.reply = self.run(ctx, op.argv)
-        elif isinstance(op, Transaction):
-            applied.reply = self._transaction(ctx, op.commands, op.watches)
-            applied.db_after = ctx.db_index
+                return Applied(index, first[0], first[1], session)
+        db_after = op.db
+        ctx = Context(self.keyspace, db_after, time_us, index, _SeededRng(index), self.stats)
+        if type(op) is Command:
+            reply = self.run(ctx, op.argv)
+        elif type(op) is Transaction:
+            reply = self._transaction(ctx, op.commands, op.watches)
+            db_after = ctx.db_index
         else:
-            applied.reply = self._expiry(ctx, op)
-        applied.touched = self.keyspace.take_touched()
+            reply = self._expiry(ctx, op)  # type: ignore[arg-type]
+        touched = self.keyspace.take_touched()
         if session is not None:
-            sessions.record(session, applied.reply, applied.db_after)
-            applied.completions.append(Completion(session, applied.reply, applied.db_after))
-        return applied
+            sessions.record(session, reply, db_after)
+        return Applied(index, reply, db_after, session, touched)
 
     def apply_member_change(self, index: int, name: str, address: str | None) -> None:
         """A committed membership change: `name` joins (or moves) at `address`, or leaves

@@ -374,13 +374,14 @@ class Keyspace:
         self.journal: list[tuple[int, bytes | None]] = []  # see Database
         self.dbs: list[Database] = [Database(number, self.journal) for number in range(DATABASES)]
 
-    def take_touched(self) -> list[tuple[int, bytes | None]]:
+    def take_touched(self) -> list[tuple[int, bytes | None]] | tuple[()]:
         """What was changed since the last call: (database, key, or None for all of it),
-        in order, possibly repeated."""
-        if not self.journal:
-            return []
-        touched = self.journal[:]
-        self.journal.clear()
+        in order, possibly repeated (an empty tuple if nothing was)."""
+        journal = self.journal
+        if not journal:
+            return ()
+        touched = journal[:]
+        journal.clear()
         return touched
 
     def swap(self, a: int, b: int, index: int) -> None:

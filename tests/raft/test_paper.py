@@ -345,7 +345,7 @@ def test_leaders_update_match_and_next_index_on_success() -> None:
     rn = leader(log=(1,))
     handle_all(rn)
     ack(rn, "2", 2)
-    progress = rn.status().progress["2"]
+    progress = rn.progress()["2"]
     assert (progress.match, progress.next) == (2, 3)
 
 

@@ -7,7 +7,6 @@ from concord_resp.commands import build_table
 from concord_resp.resp import NULL_ARRAY, SimpleString
 from concord_resp.state import (
     Command,
-    Completion,
     Expiry,
     Session,
     StateMachine,
@@ -24,13 +23,14 @@ def test_a_write_completes_its_session_and_names_the_keys_it_touched() -> None:
     session = Session("n2:remote", 1, 1)
     applied = machine.apply(1, Command(T, 0, [b"MSET", b"a", b"1", b"b", b"2"], session))
     assert applied.reply == SimpleString(b"OK")
-    assert applied.completions == [Completion(session, b"OK", 0)]
+    assert (applied.session, applied.reply, applied.db_after) == (session, b"OK", 0)
+    assert applied.completions == ()  # no other client's request did it answer
     assert applied.touched == [(0, b"a"), (0, b"b")]
     # A retry of the same write (after a leader change, say) is answered as the first time
     # and changes nothing.
     retry = machine.apply(2, Command(T + 5, 0, [b"MSET", b"a", b"9", b"b", b"9"], session))
-    assert retry.completions == [Completion(session, b"OK", 0)]
-    assert retry.touched == []
+    assert (retry.session, retry.reply, retry.db_after) == (session, b"OK", 0)
+    assert retry.touched == ()
     assert machine.keyspace.dbs[0].data[b"a"] == b"1"
 
 
@@ -39,8 +39,8 @@ def test_reads_and_failed_writes_touch_nothing() -> None:
     machine.apply(1, Command(T, 0, [b"SET", b"s", b"text"]))
     failed = machine.apply(2, Command(T, 0, [b"INCR", b"s"]))
     assert bytes(failed.reply).startswith(b"ERR value is not an integer")  # type: ignore[call-overload]
-    assert failed.touched == []
-    assert failed.completions == []
+    assert failed.touched == ()
+    assert failed.session is None
 
 
 def test_a_transaction_touches_keys_in_each_database_it_selects() -> None:
@@ -55,11 +55,11 @@ def test_a_transaction_touches_keys_in_each_database_it_selects() -> None:
     applied = machine.apply(1, op)
     assert applied.db_after == 4
     assert applied.touched == [(0, b"x"), (4, b"y"), (4, b"y")]
-    assert applied.completions == [Completion(Session("n1:local", 3, 1), applied.reply, 4)]
+    assert applied.session == Session("n1:local", 3, 1)
     # Aborted by WATCH: nothing touched, a null array.
     aborted = machine.apply(2, Transaction(T, 0, [[b"SET", b"x", b"2"]], [(0, b"x", 0, False)]))
     assert aborted.reply is NULL_ARRAY
-    assert aborted.touched == []
+    assert aborted.touched == ()
 
 
 def test_whole_databases_and_expired_keys() -> None:
@@ -71,7 +71,7 @@ def test_whole_databases_and_expired_keys() -> None:
     swap = machine.apply(4, Command(T, 0, [b"SWAPDB", b"1", b"2"]))
     assert swap.touched == [(1, None), (2, None)]
     assert machine.apply(5, Command(T, 2, [b"FLUSHDB"])).touched == [(2, None)]
-    assert machine.apply(6, Command(T, 3, [b"FLUSHDB"])).touched == []  # it was empty
+    assert machine.apply(6, Command(T, 3, [b"FLUSHDB"])).touched == ()  # it was empty
 
 
 def test_sections_reset_adopt_and_snapshot_alike() -> None:

@@ -65,7 +65,6 @@ class Status:
     last_index: int
     voters: tuple[str, ...]
     learners: tuple[str, ...]
-    progress: dict[str, PeerStatus]  # (leader only) each member's replication
     lead_transferee: str
     pending_conf_index: int  # a membership change not yet applied, up to this index
     pending_snapshot: int  # index of a snapshot taken from the leader, not yet persisted (0)
@@ -87,7 +86,6 @@ class Status:
             0,
             (),
             (),
-            {},
             NO_NODE,
             0,
             0,
@@ -256,6 +254,20 @@ class RawNode:
 
     # -- introspection ---------------------------------------------------------------------------
 
+    def last_index(self) -> int:
+        """The index of the last entry in the log (stable or not)."""
+        return self.raft.log.last_index()
+
+    def progress(self) -> dict[str, PeerStatus]:
+        """(Leader only, else empty) how far each member's log is replicated."""
+        raft = self.raft
+        if raft.role != Role.LEADER:
+            return {}
+        return {
+            node: PeerStatus(p.match, p.next, p.state.name, p.recent_active, p.is_learner)
+            for node, p in raft.progress.items()
+        }
+
     def status(self) -> Status:
         raft = self.raft
         log = raft.log
@@ -273,12 +285,6 @@ class RawNode:
             last_index=log.last_index(),
             voters=raft.voters,
             learners=raft.learners,
-            progress={
-                node: PeerStatus(p.match, p.next, p.state.name, p.recent_active, p.is_learner)
-                for node, p in raft.progress.items()
-            }
-            if raft.role == Role.LEADER
-            else {},
             lead_transferee=raft.lead_transferee,
             pending_conf_index=raft.pending_conf_index,
             pending_snapshot=snapshot.meta.index if snapshot is not None else 0,

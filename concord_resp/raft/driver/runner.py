@@ -106,9 +106,7 @@ class ReadyRunner:
         if hard is not None and persist_hard_state:
             records.append(encode_hard_state(HardState(hard.term, hard.voted_for, hard.commit)))
         if records:
-            ticket = self.writer.append(
-                b"".join(records), rn.status().last_index + 1, len(ready.entries)
-            )
+            ticket = self.writer.append(b"".join(records), rn.last_index() + 1, len(ready.entries))
             await self.until_durable(ticket)
             if snapshot is not None:
                 storage.apply_snapshot(snapshot)
