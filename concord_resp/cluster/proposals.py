@@ -228,7 +228,8 @@ class Proposals:
 
     def forwarded(self, rn: RawNode, sender: str, frame: Forward) -> None:
         """A follower's writes: propose them if we lead (it retries otherwise)."""
-        if not rn.status().is_leader:
+        status = rn.status()
+        if not status.is_leader:
             return
         ops: list[Op] = []
         time_us = self.stamp()
@@ -238,7 +239,7 @@ class Proposals:
             first = rn.propose_many([encode_op(op) for op in ops])
         except ProposalDropped:
             return
-        term = rn.status().term
+        term = status.term
         for offset, op in enumerate(ops):
             self._ops[first + offset] = (term, op)
 

@@ -17,6 +17,7 @@ Proposals made between two `ready()` calls are sent to followers as one batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .config import Config, ProposalDropped, Rng
 from .raft import Raft
@@ -49,9 +50,10 @@ class PeerStatus:
     is_learner: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Status:
-    """What the application may read of the core between two `ready()` rounds."""
+class Status(NamedTuple):
+    """What the application may read of the core between two `ready()` rounds. (A named
+    tuple: the node reads it every round, and a frozen dataclass of this many fields costs
+    several times as much to build.)"""
 
     id: str
     term: int
@@ -271,22 +273,24 @@ class RawNode:
     def status(self) -> Status:
         raft = self.raft
         log = raft.log
+        committed = log.committed
         snapshot = log.unstable.snapshot
-        return Status(
-            id=raft.id,
-            term=raft.term,
-            vote=raft.vote or None,
-            lead=raft.lead,
-            role=raft.role,
-            commit=log.committed,
-            commit_term=log.term(log.committed),
-            applied=log.applied,
-            first_index=log.first_index(),
-            last_index=log.last_index(),
-            voters=raft.voters,
-            learners=raft.learners,
-            lead_transferee=raft.lead_transferee,
-            pending_conf_index=raft.pending_conf_index,
-            pending_snapshot=snapshot.meta.index if snapshot is not None else 0,
-            is_leader=raft.role == Role.LEADER,
+        role = raft.role
+        return Status(  # positional, in field order: the node reads this every round
+            raft.id,
+            raft.term,
+            raft.vote or None,
+            raft.lead,
+            role,
+            committed,
+            log.term(committed),
+            log.applied,
+            log.first_index(),
+            log.last_index(),
+            raft.voters,
+            raft.learners,
+            raft.lead_transferee,
+            raft.pending_conf_index,
+            snapshot.meta.index if snapshot is not None else 0,
+            role == Role.LEADER,
         )
