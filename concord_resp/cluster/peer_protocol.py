@@ -17,13 +17,13 @@ version 1, the first). On the wire a frame is a list whose first element names i
 
 `decode` checks shapes and types: a peer's frame is untrusted input, and a malformed one
 raises `ValueError` (the node drops it and logs why) rather than reaching the node's parts.
-Kinds a node does not know are malformed too. This module does no I/O.
+Kinds a node does not know are malformed too. This module does no I/O. (Frames are named
+tuples: one or more is built for every message sent and received.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 from ..raft.core import Message
 from ..raft.driver.codec import blob, decode_message, encode_message, natural, text
@@ -32,28 +32,24 @@ from ..state import OP_COMMAND, OP_MULTI, Session
 PROTOCOL_VERSION: Final = 1
 
 
-@dataclass(frozen=True, slots=True)
-class RaftFrame:
+class RaftFrame(NamedTuple):
     message: Message
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotChunk:
+class SnapshotChunk(NamedTuple):
     transfer: str  # names one stream
     seq: int  # counts its chunks from 0
     chunk: bytes
     message: object  # the encoded InstallSnapshot message on the last chunk, else None
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotAck:
+class SnapshotAck(NamedTuple):
     transfer: str
     seq: int
     error: str | None  # None: chunk `seq` is written (the last: the snapshot is installed)
 
 
-@dataclass(frozen=True, slots=True)
-class ForwardedWrite:
+class ForwardedWrite(NamedTuple):
     kind: int  # OP_COMMAND or OP_MULTI
     db: int
     body: list[Any]  # argv, or a transaction's list of argv
@@ -61,26 +57,22 @@ class ForwardedWrite:
     session: Session
 
 
-@dataclass(frozen=True, slots=True)
-class Forward:
+class Forward(NamedTuple):
     writes: tuple[ForwardedWrite, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Ask:
+class Ask(NamedTuple):
     number: int
     request: list[Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     number: int
     error: str | None
     value: object
 
 
-@dataclass(frozen=True, slots=True)
-class Removed:
+class Removed(NamedTuple):
     pass
 
 

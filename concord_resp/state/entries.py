@@ -103,7 +103,14 @@ def decode_op(data: bytes) -> Op:
         wire = cbor2.loads(data)
         kind = wire[0]
         if kind == OP_COMMAND and len(wire) == 5:
-            return Command(_int(wire[1]), _int(wire[2]), _argv(wire[3]), _session(wire[4]))
+            # Every write's entry on every follower: the checks are written out.
+            _, time_us, db, argv, session = wire
+            if type(time_us) is not int or type(db) is not int or type(argv) is not list:
+                raise ValueError("malformed command entry")
+            for item in argv:
+                if type(item) is not bytes:
+                    raise ValueError("arguments must be bytes")
+            return Command(time_us, db, argv, None if session is None else _session(session))
         if kind == OP_MULTI and len(wire) == 6:
             commands = [_argv(argv) for argv in _list(wire[3])]
             watches = [_watch(watch) for watch in _list(wire[4])]
@@ -138,9 +145,9 @@ def _session(value: object) -> Session | None:
     if value is None:
         return None
     session_id, seq, floor = _list(value)
-    if type(session_id) is not str:
-        raise ValueError("a session id is text")
-    return Session(session_id, _int(seq), _int(floor))
+    if type(session_id) is not str or type(seq) is not int or type(floor) is not int:
+        raise ValueError("a session is [text, integer, integer]")
+    return Session(session_id, seq, floor)
 
 
 def _watch(value: object) -> Watch:
