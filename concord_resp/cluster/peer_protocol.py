@@ -92,7 +92,12 @@ def encode(frame: Frame) -> list[Any]:
             "fwd",
             [
                 [
-                    [w.kind, w.db, w.body, [list(watch) for watch in w.watches]],
+                    [
+                        w.kind,
+                        w.db,
+                        w.body,
+                        [list(watch) for watch in w.watches] if w.watches else [],
+                    ],
                     [w.session.id, w.session.seq, w.session.floor],
                 ]
                 for w in frame.writes
