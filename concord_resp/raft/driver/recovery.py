@@ -29,7 +29,8 @@ def rebuild_log(
 ) -> tuple[HardState | None, int, list[Entry]]:
     """The last hard state, the newest snapshot mark (0: none) and the entries after it, as
     the records in file order leave them: an entry at an index already held replaces that
-    suffix (a Raft conflict), a snapshot mark replaces everything before it."""
+    suffix (a Raft conflict; one before the first entry held replaces them all), a snapshot
+    mark replaces everything before it. An entry past the next index is a gap: an error."""
     hard_state: HardState | None = None
     mark = 0
     entries: list[Entry] = []
@@ -41,6 +42,10 @@ def rebuild_log(
         elif entries and entries[0].index <= record.index <= entries[-1].index:
             del entries[record.index - entries[0].index :]  # a conflict: replace the suffix
             entries.append(record)
+        elif entries and mark < record.index < entries[0].index:
+            # A conflict reaching back before the first entry replayed: the segment that held
+            # the entries it replaces was deleted, as a snapshot covers it. It replaces them.
+            entries = [record]
         else:
             expected = entries[-1].index + 1 if entries else mark + 1
             if record.index != expected and (entries or mark):
