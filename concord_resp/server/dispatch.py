@@ -138,7 +138,6 @@ class Dispatcher:
         push = sink.push
         node = self.node
         machine, metrics = self.machine, self.metrics
-        counters = metrics.commands
         read_point = False  # this batch has a linearizable read point already
         for argv in commands:
             try:
@@ -163,7 +162,7 @@ class Dispatcher:
             serve = spec.serve
             if serve == SERVE_WRITE:
                 proposal = Proposal(OP_COMMAND, client.db, argv)
-                stats = counters.get(spec.name) or metrics.command(spec.name)
+                stats = metrics.command(spec.name)
                 sink.push_pending(WriteReply(proposal, stats, client.proto, metrics))
                 node.proposals.submit(proposal)
                 client.last_write = proposal
@@ -196,13 +195,11 @@ class Dispatcher:
                 except Exception:
                     push(self.internal_error(spec, argv))
                     continue
-                stats = counters.get(spec.name) or metrics.command(spec.name)
-                stats.calls += 1
-                stats.usec += (perf_counter_ns() - started) // 1000
-                metrics.commands_processed += 1
-                if type(reply) is ErrorReply:
-                    stats.failed_calls += 1
-                    metrics.errors.record(reply)
+                metrics.counted(
+                    metrics.command(spec.name),
+                    (perf_counter_ns() - started) // 1000,
+                    reply if type(reply) is ErrorReply else None,
+                )
                 client.db = ctx.db_index
                 push(encode_reply(reply, client.proto))
                 continue

@@ -105,10 +105,7 @@ class WriteReply(Pending):
     def __init__(
         self, proposal: Proposal, stats: CommandStats, proto: int, metrics: Metrics
     ) -> None:
-        self.done = False
-        self._encoded = b""
-        self._callback = None
-        self._event = None
+        super().__init__()
         self.proposal = proposal
         self.stats = stats  # the command's counters (INFO commandstats)
         self.proto = proto  # as when it was sent: a HELLO after it does not change its reply
@@ -119,17 +116,9 @@ class WriteReply(Pending):
         proposal = self.proposal
         reply = proposal.reply
         try:
-            stats = self.stats
-            stats.calls += 1  # (Metrics.counted, written out: every write comes here)
-            stats.usec += proposal.apply_us
-            self.metrics.commands_processed += 1
-            if reply is OK:
-                encoded = OK_REPLY
-            else:
-                if type(reply) is ErrorReply:
-                    stats.failed_calls += 1
-                    self.metrics.errors.record(reply)
-                encoded = encode_reply(reply, self.proto)
+            error = reply if type(reply) is ErrorReply else None
+            self.metrics.counted(self.stats, proposal.apply_us, error)
+            encoded = OK_REPLY if reply is OK else encode_reply(reply, self.proto)
         except Exception:
             log.exception("internal error completing a write's reply")
             encoded = INTERNAL_ERROR

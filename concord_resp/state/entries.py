@@ -11,8 +11,9 @@ element is its kind (the format every version has written, so old logs still loa
 
 `time_us` is the leader's timestamp; `session` is None or [session id, sequence number, floor]
 (`Session`). The classes are plain slotted dataclasses, never changed once made (not frozen:
-a frozen one costs several times as much to create, and every write makes two). Decoding checks every field: an entry that is not one of these is a bug or a
-damaged log, and stops the node (`EntryError`) rather than be applied differently somewhere.
+a frozen one costs several times as much to create, and every write makes two). Decoding
+checks every field: an entry that is not one of these is a bug or a damaged log, and stops
+the node (`EntryError`) rather than be applied differently somewhere.
 """
 
 from __future__ import annotations
