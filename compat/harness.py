@@ -16,6 +16,17 @@ is compared, or do something that is not a command:
     !proto N     switch both connections to RESP N (sends HELLO N and compares its reply
                  with the `id` normalised)
 
+Blocking commands need more than one client. Every command runs on the current client,
+`main` unless a directive names another; a named client is connected on first use (to each
+server), starts in RESP2 and is closed at the end:
+
+    !on NAME     the next command runs on client NAME
+    !send NAME   the next command is sent on client NAME without reading its reply (a
+                 blocking command: the reply is read later by `!reply`)
+    !reply NAME  read the reply owed to client NAME on both servers and compare it
+    !blocked N   wait (at most 10 s) until each server reports `blocked_clients:N` in INFO
+                 clients: the clients sent blocking commands are waiting, in order
+
 These are the only normalisations; everything else must be byte-identical.
 """
 
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,15 +166,33 @@ def scan_all(client: RawClient, args: list[bytes]) -> list[bytes]:
     raise AssertionError("SCAN did not finish within 100000 calls")
 
 
+def wait_blocked(client: RawClient, count: int, timeout: float = 10.0) -> bool:
+    """Poll INFO clients until it reports `blocked_clients:<count>`; False on timeout."""
+    deadline = time.monotonic() + timeout
+    wanted = b"blocked_clients:%d\r\n" % count
+    while time.monotonic() < deadline:
+        if wanted in client.call([b"INFO", b"clients"]).raw:
+            return True
+        time.sleep(0.005)
+    return False
+
+
 def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatch]:
     """Run one scenario file against both servers; return the differences."""
-    redis = RawClient(redis_port)
-    concord = RawClient(concord_port)
+    clients: dict[str, tuple[RawClient, RawClient]] = {}
+
+    def pair(name: str) -> tuple[RawClient, RawClient]:
+        if name not in clients:
+            clients[name] = (RawClient(redis_port), RawClient(concord_port))
+        return clients[name]
+
+    redis, concord = pair("main")
     mismatches: list[Mismatch] = []
     try:
         for client in (redis, concord):
             client.call([b"FLUSHALL"])
         mode = ""
+        target = "main"
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             text = line.strip()
             if not text or text.startswith("#"):
@@ -176,21 +206,46 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                     if a != b:
                         mismatches.append(Mismatch(number, text, a, b))
                     continue
+                if parts[0] == "!reply":
+                    r, c = pair(parts[1])
+                    a_raw, b_raw = r.read().raw, c.read().raw
+                    if a_raw != b_raw:
+                        mismatches.append(Mismatch(number, text, a_raw, b_raw))
+                    continue
+                if parts[0] == "!blocked":
+                    count = int(parts[1])
+                    for client, server in ((redis, b"redis"), (concord, b"concord")):
+                        if not wait_blocked(client, count):
+                            mismatches.append(
+                                Mismatch(
+                                    number, text, b"%d blocked" % count, server + b" timed out"
+                                )
+                            )
+                    continue
+                if parts[0] in ("!on", "!send"):
+                    target = parts[1]
                 mode = parts[0]
                 continue
             argv = split_args(text.encode())
             assert argv is not None, f"{path}:{number}: unbalanced quotes"
+            a_client, b_client = pair(target)
+            target = "main"
+            if mode == "!send":
+                a_client.send(argv)
+                b_client.send(argv)
+                mode = ""
+                continue
             if mode == "!scan":
-                a_keys = scan_all(redis, argv[1:])
-                b_keys = scan_all(concord, argv[1:])
+                a_keys = scan_all(a_client, argv[1:])
+                b_keys = scan_all(b_client, argv[1:])
                 if a_keys != b_keys:
                     mismatches.append(
                         Mismatch(number, text, repr(a_keys).encode(), repr(b_keys).encode())
                     )
                 mode = ""
                 continue
-            a_reply = redis.call(argv)
-            b_reply = concord.call(argv)
+            a_reply = a_client.call(argv)
+            b_reply = b_client.call(argv)
             if mode == "!sorted":
                 same = a_reply.sorted_form() == b_reply.sorted_form()
             elif mode == "!type":
@@ -203,6 +258,7 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                 mismatches.append(Mismatch(number, text, a_reply.raw, b_reply.raw))
             mode = ""
     finally:
-        redis.close()
-        concord.close()
+        for a_client, b_client in clients.values():
+            a_client.close()
+            b_client.close()
     return mismatches

@@ -6,6 +6,7 @@
     admin       operator requests (RAFT.*), answered by the leader
     snapshots   taking, restoring, compacting behind, sending and receiving snapshots
     expiry      active expiry (the leader proposes deletions)
+    blocking    blocked clients' timeouts, and the waiters of nodes that are gone
 
 The Raft core is driven by the runner (`raft.driver.runner`), for which this class is the
 `Application`: each round it steps the frames that arrived (`peer_protocol`, one dispatch
@@ -50,6 +51,7 @@ from ..state import StateMachine
 from . import peer_protocol
 from .admin import Admin
 from .apply import apply_entries
+from .blocking import BlockedWaits
 from .expiry import ActiveExpiry
 from .membership import Member, Membership
 from .node_config import NodeConfig, wall_clock_us
@@ -96,6 +98,7 @@ class RaftNode:
         self.admin = Admin(self)
         self.snapshots = Snapshots(self)
         self.expiry = ActiveExpiry(self, config.expire_interval)
+        self.blocked_waits = BlockedWaits(self)
         self._inbox: deque[tuple[str, object]] = deque()
         self._actions: deque[Callable[[RawNode], None]] = deque()  # run in the loop
         self._unreachable: deque[str] = deque()  # peers whose link went down
@@ -303,6 +306,7 @@ class RaftNode:
             self.snapshots.start_transfers(nursery)
             nursery.start_soon(self._ticker)
             nursery.start_soon(self.expiry.run)
+            nursery.start_soon(self.blocked_waits.run)
             nursery.start_soon(self.proposals.run_timeouts)
             task_status.started()
             self.kick()  # a fresh single-member node has an election to finish

@@ -10,7 +10,10 @@ version 1, the first). On the wire a frame is a list whose first element names i
                                             `message` (the InstallSnapshot) on the last one
     ["snap-ack", transfer, seq, error]      follower to leader: chunk written, or refused
     ["fwd", [[request, session], ...]]      a follower's writes for the leader to propose;
-                                            request = [kind, db, body, watches]
+                                            request = [kind, db, body, watches], session =
+                                            [id, seq, floor]: an entry without its time (a
+                                            command, a transaction, a Configure or an
+                                            Unblock, whose body is [reason, waiters])
     ["ask", number, request]                an operator request for the leader (RAFT.*)
     ["answer", number, error, value]        its answer
     ["removed"]                             leader to a removed member: stop serving
@@ -27,7 +30,18 @@ from typing import Any, Final, NamedTuple, TypeAlias
 
 from ..raft.core import Message
 from ..raft.driver.codec import blob, decode_message, encode_message, natural, text
-from ..state import OP_COMMAND, OP_MULTI, Session
+from ..state import (
+    OP_COMMAND,
+    OP_CONFIGURE,
+    OP_MULTI,
+    OP_UNBLOCK,
+    Command,
+    Configure,
+    Session,
+    Transaction,
+    Unblock,
+)
+from ..state.entries import UNBLOCK_REASONS, checked_settings, checked_waiters
 
 PROTOCOL_VERSION: Final = 1
 
@@ -49,15 +63,13 @@ class SnapshotAck(NamedTuple):
     error: str | None  # None: chunk `seq` is written (the last: the snapshot is installed)
 
 
-class ForwardedWrite(NamedTuple):
-    kind: int  # OP_COMMAND or OP_MULTI
-    db: int
-    body: list[Any]  # argv, or a transaction's list of argv
-    watches: list[tuple[int, bytes, int, bool]]
-    session: Session
+ForwardedWrite: TypeAlias = Command | Transaction | Configure | Unblock
 
 
 class Forward(NamedTuple):
+    """A follower's writes, as the entries the leader will propose. Their `time_us` is not
+    sent: it is 0 until the leader stamps them (its time, for the whole batch)."""
+
     writes: tuple[ForwardedWrite, ...]
 
 
@@ -88,26 +100,27 @@ def encode(frame: Frame) -> list[Any]:
     if isinstance(frame, SnapshotAck):
         return ["snap-ack", frame.transfer, frame.seq, frame.error]
     if isinstance(frame, Forward):
-        return [
-            "fwd",
-            [
-                [
-                    [
-                        w.kind,
-                        w.db,
-                        w.body,
-                        [list(watch) for watch in w.watches] if w.watches else [],
-                    ],
-                    [w.session.id, w.session.seq, w.session.floor],
-                ]
-                for w in frame.writes
-            ],
-        ]
+        return ["fwd", [_forwarded_write(w) for w in frame.writes]]
     if isinstance(frame, Ask):
         return ["ask", frame.number, frame.request]
     if isinstance(frame, Answer):
         return ["answer", frame.number, frame.error, frame.value]
     return ["removed"]
+
+
+def _forwarded_write(write: ForwardedWrite) -> list[Any]:
+    session = write.session
+    assert session is not None, "only a write with a session is forwarded"
+    wire_session = [session.id, session.seq, session.floor]
+    if isinstance(write, Command):
+        return [[OP_COMMAND, write.db, write.argv, []], wire_session]
+    if isinstance(write, Configure):
+        return [[OP_CONFIGURE, write.db, [list(p) for p in write.settings], []], wire_session]
+    if isinstance(write, Unblock):
+        body = [write.reason, [list(waiter) for waiter in write.waiters]]
+        return [[OP_UNBLOCK, write.db, body, []], wire_session]
+    watches = [list(watch) for watch in write.watches]
+    return [[OP_MULTI, write.db, write.commands, watches], wire_session]
 
 
 def decode(value: object) -> Frame:
@@ -150,18 +163,47 @@ def _snap_ack(frame: list[Any]) -> Frame:
 
 
 def _forward(frame: list[Any]) -> Frame:
+    # Every write sent to a follower comes through here on the leader: the checks are
+    # written out. They are those `decode_op` makes on every replica, so that what a peer
+    # sends cannot become an entry that stops the nodes applying it.
     _size(frame, 2)
-    writes = []
+    writes: list[ForwardedWrite] = []
     for request, session in frame[1]:
         kind, db, body, watches = request
-        if kind not in (OP_COMMAND, OP_MULTI) or type(body) is not list:
-            raise ValueError("a forwarded write must be a command or a transaction")
-        if type(session) is not list or len(session) != 3 or type(session[0]) is not str:
+        if type(session) is not list or len(session) != 3:
             raise ValueError("a forwarded write needs a session")
-        checked = [(natural(w[0]), blob(w[1]), natural(w[2]), w[3] is True) for w in watches]
-        owner = Session(session[0], natural(session[1]), natural(session[2]))
-        writes.append(ForwardedWrite(kind, natural(db), body, checked, owner))
+        session_id, seq, floor = session
+        if type(session_id) is not str or type(seq) is not int or type(floor) is not int:
+            raise ValueError("a forwarded write's session must be [text, integer, integer]")
+        if type(db) is not int or db < 0 or type(body) is not list:
+            raise ValueError("malformed forwarded write")
+        owner = Session(session_id, seq, floor)
+        if kind == OP_COMMAND and not watches:
+            _check_argv(body)
+            writes.append(Command(0, db, body, owner))
+        elif kind == OP_MULTI:
+            for argv in body:
+                if type(argv) is not list:
+                    raise ValueError("a transaction is a list of commands")
+                _check_argv(argv)
+            checked = [(natural(w[0]), blob(w[1]), natural(w[2]), w[3] is True) for w in watches]
+            writes.append(Transaction(0, db, body, checked, owner))
+        elif kind == OP_CONFIGURE and not watches:
+            writes.append(Configure(0, db, checked_settings(body), owner))
+        elif kind == OP_UNBLOCK and not watches:
+            reason, waiters = body
+            if reason not in UNBLOCK_REASONS:
+                raise ValueError(f"unknown unblock reason {reason!r:.20}")
+            writes.append(Unblock(0, db, reason, checked_waiters(waiters), owner))
+        else:
+            raise ValueError("a forwarded write must be a command or a transaction")
     return Forward(tuple(writes))
+
+
+def _check_argv(argv: list[Any]) -> None:
+    for item in argv:
+        if type(item) is not bytes:
+            raise ValueError("arguments must be bytes")
 
 
 def _ask(frame: list[Any]) -> Frame:

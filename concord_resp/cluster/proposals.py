@@ -28,18 +28,24 @@ from ..raft.core import ProposalDropped, RawNode, Status
 from ..resp import ErrorReply, Reply
 from ..state import (
     OP_COMMAND,
+    OP_CONFIGURE,
     OP_EXPIRE,
     OP_MULTI,
+    OP_UNBLOCK,
     Applied,
     Command,
+    Configure,
     Expiry,
     Op,
     Session,
     Transaction,
+    Unblock,
     Watch,
     decode_op,
     encode_op,
 )
+from ..state.blocked import BLOCK_AGAIN, BLOCKED
+from ..state.entries import UNBLOCK_DISCONNECTED
 from .peer_protocol import Forward, ForwardedWrite
 
 if TYPE_CHECKING:
@@ -54,9 +60,11 @@ class Proposal:
 
     __slots__ = (
         "_event",
+        "abandoned",
         "appended",
         "applied",
         "apply_us",
+        "blocked",
         "body",
         "db",
         "db_after",
@@ -65,6 +73,7 @@ class Proposal:
         "index",
         "kind",
         "on_done",
+        "reason",
         "reply",
         "seq",
         "watches",
@@ -74,13 +83,18 @@ class Proposal:
         self,
         kind: int,
         db: int,
-        body: list[bytes] | list[list[bytes]],
+        body: list[bytes] | list[list[bytes]] | list[tuple[str, int]],
         watches: list[Watch] | None = None,
+        *,
+        reason: int = 0,
     ) -> None:
         self.kind = kind
         self.db = db
         self.body = body
         self.watches = watches or []
+        self.reason = reason  # an Unblock's
+        self.blocked = False  # applied, and its client waits (a blocking command)
+        self.abandoned = False  # its client left while it was in flight or blocked
         self.index = 0
         self.seq = 0
         self.appended = False  # may be in some log: a failure is "outcome unknown"
@@ -97,7 +111,19 @@ class Proposal:
         """The entry, stamped with the leader's time."""
         if self.kind == OP_COMMAND:
             return Command(time_us, self.db, self.body, session)  # type: ignore[arg-type]
-        return make_op(self.kind, time_us, self.db, self.body, self.watches, session)
+        if self.kind == OP_MULTI:
+            return Transaction(time_us, self.db, self.body, self.watches, session)  # type: ignore[arg-type]
+        if self.kind == OP_CONFIGURE:
+            return Configure(time_us, self.db, self.body, session)  # type: ignore[arg-type]
+        if self.kind == OP_UNBLOCK:
+            return Unblock(time_us, self.db, self.reason, self.body, session)  # type: ignore[arg-type]
+        return Expiry(time_us, self.db, self.body)  # type: ignore[arg-type]
+
+    def forwarded_op(self, session: Session) -> ForwardedWrite:
+        """The entry as a follower sends it to the leader, which stamps its time."""
+        op = self.op(0, session)
+        assert not isinstance(op, Expiry), "an expiry is never forwarded"
+        return op
 
     def finish(self, reply: Reply, db_after: int) -> None:
         if self.done:
@@ -118,21 +144,6 @@ class Proposal:
             await self._event.wait()
 
 
-def make_op(
-    kind: int,
-    time_us: int,
-    db: int,
-    body: list[bytes] | list[list[bytes]],
-    watches: list[Watch],
-    session: Session | None,
-) -> Op:
-    if kind == OP_COMMAND:
-        return Command(time_us, db, body, session)  # type: ignore[arg-type]
-    if kind == OP_MULTI:
-        return Transaction(time_us, db, body, watches, session)  # type: ignore[arg-type]
-    return Expiry(time_us, db, body)  # type: ignore[arg-type]
-
-
 class Proposals:
     """The writes this node's clients (and its active expiry) submitted."""
 
@@ -143,6 +154,7 @@ class Proposals:
         self._pending: dict[int, Proposal] = {}  # seq -> submitted, not applied yet
         self._ops: dict[int, tuple[int, Op]] = {}  # index -> (term, op) we proposed
         self._sessionless: dict[int, Proposal] = {}  # index -> an expiry we proposed
+        self._blocked: dict[int, Proposal] = {}  # seq -> applied, its client still waits
         self._next_seq = 1
         self._last_stamp = 0
         self._write_timeout = node.config.write_timeout
@@ -215,13 +227,8 @@ class Proposals:
                     if not proposal.seq:
                         self._sessionless[index] = proposal
         if forwards:
-            frame = Forward(
-                tuple(
-                    ForwardedWrite(p.kind, p.db, p.body, p.watches, self._session(p))
-                    for p in forwards
-                )
-            )
-            if self.node.send_frame(leader, frame):
+            writes = tuple(p.forwarded_op(self._session(p)) for p in forwards)
+            if self.node.send_frame(leader, Forward(writes)):
                 for proposal in forwards:
                     proposal.appended = True  # the leader may append it
         self._waiting = keep
@@ -231,10 +238,10 @@ class Proposals:
         status = rn.status()
         if not status.is_leader:
             return
-        ops: list[Op] = []
+        ops = frame.writes
         time_us = self.stamp()
-        for w in frame.writes:
-            ops.append(make_op(w.kind, time_us, w.db, w.body, w.watches, w.session))
+        for op in ops:
+            op.time_us = time_us  # (sent without it: see `Forward`)
         try:
             first = rn.propose_many([encode_op(op) for op in ops])
         except ProposalDropped:
@@ -279,11 +286,58 @@ class Proposals:
                 self._complete(completion.session, completion.reply, completion.db_after, 0)
 
     def _complete(self, session: Session, reply: Reply, db_after: int, elapsed_us: int) -> None:
-        proposal = self._pending.pop(session.seq, None)
-        if proposal is not None and not proposal.done:
-            proposal.apply_us = elapsed_us
-            proposal.applied = True
-            proposal.finish(reply, db_after)
+        seq = session.seq
+        proposal = self._pending.pop(seq, None)
+        if proposal is None:
+            proposal = self._blocked.pop(seq, None)
+        if proposal is None or proposal.done:
+            return
+        if reply is BLOCKED:
+            # Applied, and its client waits for a later entry: no write timeout, no resend,
+            # and it no longer holds the session's floor (it will not be proposed again).
+            proposal.blocked = True
+            self._blocked[seq] = proposal
+            if proposal.abandoned:
+                self._unblock_abandoned(proposal)
+            return
+        if reply is BLOCK_AGAIN:
+            self._resubmit(proposal)  # its waiter was dropped: its node was thought gone
+            return
+        proposal.apply_us = elapsed_us
+        proposal.applied = True
+        proposal.blocked = False
+        proposal.finish(reply, db_after)
+
+    # -- blocked clients -------------------------------------------------------------------
+
+    def blocked_count(self) -> int:
+        """This node's clients blocked in a registered wait (INFO's blocked_clients)."""
+        return len(self._blocked)
+
+    def abandon(self, proposal: Proposal) -> None:
+        """The client of a blocking command left: end its wait (once it is registered),
+        so that it swallows no element."""
+        proposal.abandoned = True
+        if proposal.blocked and proposal.seq in self._blocked:
+            self._unblock_abandoned(proposal)
+
+    def _unblock_abandoned(self, proposal: Proposal) -> None:
+        del self._blocked[proposal.seq]
+        waiter = [(self.session, proposal.seq)]
+        self.submit(Proposal(OP_UNBLOCK, proposal.db, waiter, reason=UNBLOCK_DISCONNECTED))
+        proposal.finish(None, proposal.db)  # (nobody reads it)
+
+    def blocked_waiter(self, proposal: Proposal) -> tuple[str, int] | None:
+        """The waiter a blocked proposal of ours registered (CLIENT UNBLOCK), if it has."""
+        if proposal.blocked and self._blocked.get(proposal.seq) is proposal:
+            return (self.session, proposal.seq)
+        return None
+
+    def _resubmit(self, proposal: Proposal) -> None:
+        proposal.blocked = False
+        proposal.appended = False
+        proposal.index = 0
+        self.submit(proposal)  # a new sequence number: a new waiter
 
     # -- the write timeout ------------------------------------------------------------------
 

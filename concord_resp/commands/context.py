@@ -22,7 +22,17 @@ class Rng(Protocol):
 class Context:
     """Per-command execution context. `db` is `keyspace.dbs[db_index]`."""
 
-    __slots__ = ("db", "db_index", "index", "keyspace", "now", "now_us", "rng", "stats")
+    __slots__ = (
+        "db",
+        "db_index",
+        "deny_blocking",
+        "index",
+        "keyspace",
+        "now",
+        "now_us",
+        "rng",
+        "stats",
+    )
 
     def __init__(
         self,
@@ -41,6 +51,9 @@ class Context:
         self.index = index  # log index of the entry being applied (writes); applied index (reads)
         self.rng = rng
         self.stats = stats
+        # Inside MULTI (later: a script) a blocking command does not block: it answers as
+        # if it had timed out (Redis's CLIENT_DENY_BLOCKING).
+        self.deny_blocking = False
 
     def select(self, db_index: int) -> None:
         self.db_index = db_index

@@ -17,6 +17,7 @@ from ..limits import LLONG_MAX, ULONG_MAX
 from ..resp import OK, Reply, SimpleString
 from ..store import Database, Value
 from ..store.types import type_name, value_type
+from ..store.types.member_index import scan_batch
 from .context import Context
 from .errors import NO_SUCH_KEY, SYNTAX, CommandError, invalid_expire
 from .glob import glob_match, is_literal
@@ -300,11 +301,10 @@ def randomkey(ctx: Context, argv: list[bytes]) -> Reply:
 
 @command("scan")
 def scan(ctx: Context, argv: list[bytes]) -> Reply:
-    """SCAN walks `db.scan_order()` (keys ordered by crc32): the cursor is the crc32 to resume
-    from, and a batch always ends at a crc32 boundary, so iteration always progresses and every
-    key present for the whole iteration is returned at least once, whatever is inserted or
-    deleted."""
-    cursor = _parse_cursor(argv[1])
+    """SCAN walks `db.scan_order()` (keys ordered by crc32) in `scan_batch` steps: the cursor
+    is the crc32 to resume from, and every key present for the whole iteration is returned at
+    least once, whatever is inserted or deleted."""
+    cursor = parse_cursor(argv[1])
     count = 10
     pattern: bytes | None = None
     wanted_type: bytes | None = None
@@ -323,18 +323,9 @@ def scan(ctx: Context, argv: list[bytes]) -> Reply:
             raise CommandError(SYNTAX)
         i += 2
     db, now = ctx.db, ctx.now
-    order = db.scan_order()
-    size = len(order)
-    start = order.bisect_left((cursor, b""))
-    end = min(start + count, size)
-    if start < end < size:
-        # Finish the batch's last crc32 group: the next cursor must be a new crc32 value.
-        last = order[end - 1][0]
-        while end < size and order[end][0] == last:
-            end += 1
-    next_cursor = order[end][0] if end < size else 0
+    next_cursor, batch = scan_batch(db.scan_order(), cursor, count)
     found: list[Reply] = []
-    for _, key in order.islice(start, end):
+    for _, key in batch:
         if pattern is not None and not glob_match(pattern, key):
             continue
         if wanted_type is not None:
@@ -349,7 +340,7 @@ def scan(ctx: Context, argv: list[bytes]) -> Reply:
     return [b"%d" % next_cursor, found]
 
 
-def _parse_cursor(arg: bytes) -> int:
+def parse_cursor(arg: bytes) -> int:
     """Redis's `parseScanCursorOrReply`: C `strtoul` on the text up to the first NUL."""
     text = arg.split(b"\0", 1)[0]
     if text[:1].isspace():

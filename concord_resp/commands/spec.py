@@ -73,6 +73,7 @@ class CommandSpec:
     handler: Handler | None = None  # pure handler, if the command is one
     local_handler: Callable[..., Any] | None = None  # connection-level handler (server layer)
     is_write: bool = False
+    blocks: bool = False  # Redis's `blocking` flag: the client may wait for a later write
     is_container: bool = False
     ok_loading: bool = False
     no_multi: bool = False  # refused inside MULTI
@@ -251,6 +252,7 @@ def _spec_from_info(info: list[object], docs: dict[str, object]) -> CommandSpec:
         docs=from_typed_json(docs),
         key_specs=parse_key_specs(from_typed_json(info[8])),
         is_write="write" in flag_set,
+        blocks="blocking" in flag_set,
         ok_loading="loading" in flag_set,
         no_multi="no_multi" in flag_set,
     )

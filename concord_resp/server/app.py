@@ -270,7 +270,9 @@ class Server:
         self._accepting = False
         for client in self.state.clients:
             client.stop_requested = True
-            if not client.busy and not client.replies_owed() and client.cancel is not None:
+            idle = not client.busy and not client.replies_owed()
+            # A blocked client would wait on (BLPOP 0): its wait ends with the connection.
+            if (idle or client.blocking is not None) and client.cancel is not None:
                 client.cancel()
 
     async def _run_node(self, scope: trio.CancelScope) -> None:

@@ -9,7 +9,7 @@ clients in connection order (the order CLIENT LIST shows) and never reuses an id
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..cluster import Proposal
@@ -36,6 +36,9 @@ class ClientState:
     queued: list[tuple[CommandSpec, list[bytes]]] = field(default_factory=list)
     watches: dict[tuple[int, bytes], Watch] = field(default_factory=dict)
     last_write: Proposal | None = None  # the newest write this client submitted
+    blocking: Proposal | None = None  # a blocking command (BLPOP) it waits on
+    # Set by the connection: wait for a blocking command's reply, watching the socket.
+    wait_unblocked: Callable[[Proposal], Awaitable[None]] | None = None
     last_command: str = "NULL"
     query_buffer: int = 0
     closing: bool = False  # QUIT or CLIENT KILL: close after the reply is sent
@@ -57,6 +60,8 @@ class ClientState:
     def flags(self, *, watch_broken: bool = False) -> str:
         """Redis's one-letter flags, in Redis's order (`N` when none applies)."""
         flags = "x" if self.in_multi else ""
+        if self.blocking is not None and self.blocking.blocked:
+            flags += "b"
         if watch_broken:
             flags += "d"  # a watched key changed: EXEC will fail (CLIENT_DIRTY_CAS)
         if self.closing:

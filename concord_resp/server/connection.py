@@ -25,6 +25,7 @@ from typing import Final
 
 import trio
 
+from ..cluster import Proposal
 from ..resp import RequestParser, encode_error
 from .client import ClientState
 from .dispatch import Dispatcher
@@ -237,15 +238,51 @@ async def serve_connection(
     wait_readable = trio.lowlevel.wait_readable
     recv = sock.recv
     dispatch = dispatcher.dispatch
+    stashed: list[bytes] = []  # read while the client was blocked, not parsed yet
+
+    async def wait_unblocked(proposal: Proposal) -> None:
+        """Wait for a blocking command's reply while reading the socket, as Redis keeps
+        reading a blocked client: what it sends is kept for afterwards (up to the query
+        buffer limit), and a client that closes its side ends its wait at once."""
+        outbox.flush()  # the replies before it are not held up
+        async with trio.open_nursery() as watching:
+
+            async def reply_known() -> None:
+                await proposal.wait()
+                watching.cancel_scope.cancel()
+
+            watching.start_soon(reply_known)
+            kept = 0
+            while kept <= settings.client_query_buffer_limit:
+                await wait_readable(sock)
+                try:
+                    data = recv(RECV_SIZE)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    outbox.closed = True  # gone: nothing more can reach it
+                    client.closing = True
+                    watching.cancel_scope.cancel()
+                    return
+                stashed.append(data)
+                kept += len(data)
+
+    client.wait_unblocked = wait_unblocked
     try:
         while True:
-            await wait_readable(sock)
-            try:
-                data = recv(RECV_SIZE)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return
+            if stashed:
+                data = b"".join(stashed)
+                stashed.clear()
+            else:
+                await wait_readable(sock)
+                try:
+                    data = recv(RECV_SIZE)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    return
             if not data or client.stop_requested:
                 # The client closed its side (or we are shutting down): replies still owed
                 # for writes it sent are delivered first, as Redis does after a half-close.

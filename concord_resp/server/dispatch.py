@@ -163,9 +163,16 @@ class Dispatcher:
             if serve == SERVE_WRITE:
                 proposal = Proposal(OP_COMMAND, client.db, argv)
                 stats = metrics.command(spec.name)
-                sink.push_pending(WriteReply(proposal, stats, client.proto, metrics))
+                owed = WriteReply(proposal, stats, client.proto, metrics)
+                sink.push_pending(owed)
                 node.proposals.submit(proposal)
                 client.last_write = proposal
+                if spec.blocks:
+                    # The client waits (BLPOP): nothing after it runs until it has its
+                    # reply, as a blocked Redis client's next commands wait.
+                    await self._wait_unblocked(client, proposal, owed)
+                    if client.closing:
+                        break
                 continue
             if serve == SERVE_READ:
                 after = client.last_write
@@ -218,6 +225,23 @@ class Dispatcher:
                 push(reply)
             if client.closing:
                 break
+
+    async def _wait_unblocked(
+        self, client: ClientState, proposal: Proposal, reply: Pending
+    ) -> None:
+        """Wait for a blocking command's reply. A client that leaves meanwhile (or is
+        killed, or the server stops) has its wait ended, so it swallows no element."""
+        client.blocking = proposal
+        try:
+            if client.wait_unblocked is not None:
+                await client.wait_unblocked(proposal)
+            else:
+                await reply.wait()
+        finally:
+            client.blocking = None
+            if not proposal.done:
+                self.node.proposals.abandon(proposal)
+                client.closing = True
 
     async def _run_local(
         self,
@@ -283,8 +307,15 @@ class Dispatcher:
                 raise TypeError(f"{spec.name} has no connection-level handler")
             # (Commands that wait, CLUSTER routes, are `no_multi`: never queued.)
             result = handler(self, client, argv)
-            if isinstance(result, (Submission, AtReadPoint)):
-                raise TypeError(f"{spec.name} cannot run inside a transaction")
+            if isinstance(result, Submission):
+                # (CONFIG SET of a replicated parameter: a log entry of its own.)
+                raise CommandError(
+                    f"ERR {spec.name.replace('|', ' ').upper()} of these parameters is not "
+                    "allowed inside a transaction"
+                )
+            if isinstance(result, AtReadPoint):
+                # A transaction runs at its place in the log: the state is as of there.
+                result = result.read()
         except CommandError as error:
             return ErrorReply(error.message)
         except Exception:

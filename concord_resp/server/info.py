@@ -19,11 +19,12 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import trio
 
 from .. import REDIS_VERSION
+from ..commands.blocking import has_timeout
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -114,15 +115,22 @@ def _server(state: ServerState) -> Fields:
 
 
 def _clients(state: ServerState) -> Fields:
+    # This node's clients waiting in a registered wait (a blocking command), and those of
+    # them with a timeout, as Redis counts its own.
+    waiting = [c.blocking for c in state.clients if c.blocking is not None and c.blocking.blocked]
+    blocked = len(waiting)
+    timed = sum(1 for proposal in waiting if has_timeout(cast(list[bytes], proposal.body)))
     return [
         ("connected_clients", len(state.clients)),
         ("cluster_connections", 0),
         ("maxclients", state.settings.maxclients),
         ("client_recent_max_input_buffer", 0),
         ("client_recent_max_output_buffer", 0),
-        ("blocked_clients", 0),
+        ("blocked_clients", blocked),
         ("tracking_clients", 0),
-        ("clients_in_timeout_table", 0),
+        ("clients_in_timeout_table", timed),
+        # Every node's blocked clients, as this node has applied them (replicated state).
+        ("concord_blocked_waiters", len(state.machine.blocked.waiters)),
     ]
 
 

@@ -4,6 +4,9 @@ Each `Parameter` is typed like a Redis config (`bool`, `enum`, integer, memory, 
 parses its value the way Redis's `config.c` does, with the same error texts. Names Concord does
 not have answer like unknown names do in Redis (nothing for GET, an error for SET).
 
+The encoding thresholds (`hash-max-listpack-entries` and the like, `store.encoding`) are
+replicated state: CONFIG SET turns them into a log entry, so they are the same on every node.
+
 Parameters that Concord's design fixes (it always logs writes, listens where it was started,
 never evicts) are declared `immutable` and refused with Redis's "can't set immutable config";
 `dir` is `protected`, as in a default Redis. CONFIG SET is all or nothing: every name is checked
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from ..commands import CommandError
@@ -22,6 +25,7 @@ from ..commands.glob import glob_match
 from ..config import LOG_LEVELS, memtoull
 from ..limits import INT_MAX, LLONG_MAX, UINT_MAX
 from ..resp import string2ll
+from ..store import ENCODING_PARAMETERS, EncodingParameter
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -45,6 +49,21 @@ class Parameter:
     parse: Parser | None = None  # None: the parameter cannot be set
     apply: Applier | None = None
     protected: bool = False  # Redis's PROTECTED_CONFIG: refused unless enabled (never here)
+    alias: str | None = None  # Redis's other name for it (`hash-max-ziplist-entries`)
+    replicated: str | None = None  # the `EncodingConfig` field it sets, through the log
+
+
+def _replicated(parameter: EncodingParameter) -> Parameter:
+    """A parameter of the replicated encoding thresholds: read from the state machine, set
+    by a log entry (the dispatcher proposes what `config_set` returns)."""
+    name = parameter.field
+    return Parameter(
+        parameter.name,
+        lambda s: str(getattr(s.machine.keyspace.config, name)),
+        _int_parser(parameter.low, parameter.high, memory=parameter.memory),
+        alias=parameter.alias,
+        replicated=name,
+    )
 
 
 # -- value parsers (Redis's config.c) ------------------------------------------------------
@@ -164,37 +183,42 @@ PARAMETERS: list[Parameter] = [
         _apply_loglevel,
     ),
     Parameter("hz", lambda s: str(current_hz(s)), _int_parser(0, INT_MAX), _apply_hz),
+    *(_replicated(parameter) for parameter in ENCODING_PARAMETERS),
 ]
-BY_NAME: Final = {p.name: p for p in PARAMETERS}
+BY_NAME: Final = {name: p for p in PARAMETERS for name in (p.name, p.alias) if name is not None}
 
 
 def _lookup(name: bytes) -> Parameter | None:
     return BY_NAME.get(name.decode("latin-1").lower())
 
 
-def config_get(state: ServerState, patterns: list[bytes]) -> dict[bytes, bytes]:
-    """Name -> value for every parameter matching one of the patterns (Redis's rules).
+def config_get(state: ServerState, patterns: list[bytes]) -> list[tuple[bytes, Parameter]]:
+    """(name shown, parameter) for every parameter matching one of the patterns (Redis's
+    rules); `Parameter.get` reads each value.
 
     A pattern with no glob character is looked up exactly and answered under the name as
-    the client spelled it; a glob answers canonical names. A parameter is listed once.
+    the client spelled it; a glob answers canonical names and aliases. A name is listed once.
     """
     found: dict[str, tuple[bytes, Parameter]] = {}
     for pattern in patterns:
         if not any(ch in pattern for ch in b"[*?"):
             parameter = _lookup(pattern)
-            if parameter is not None and parameter.name not in found:
-                found[parameter.name] = (pattern, parameter)
+            name = pattern.decode("latin-1").lower()
+            if parameter is not None and name not in found:
+                found[name] = (pattern, parameter)
             continue
-        for parameter in PARAMETERS:
-            name = parameter.name.encode()
-            if parameter.name not in found and glob_match(pattern, name, nocase=True):
-                found[parameter.name] = (name, parameter)
-    return {shown: parameter.get(state).encode() for shown, parameter in found.values()}
+        for name, parameter in BY_NAME.items():  # aliases are listed too, as in Redis
+            if name not in found and glob_match(pattern, name.encode(), nocase=True):
+                found[name] = (name.encode(), parameter)
+    return list(found.values())
 
 
-def config_set(state: ServerState, pairs: list[tuple[bytes, bytes]]) -> None:
-    """Set every pair or none; the first problem in argument order is the one reported."""
+def config_set(state: ServerState, pairs: list[tuple[bytes, bytes]]) -> ConfigChange:
+    """Check every pair; the change to make if all are valid (all or nothing). The first
+    problem in argument order is the one reported; of a parameter set under both its names,
+    the later value wins, as in Redis."""
     chosen: list[Parameter] = []
+    names: list[bytes] = []  # as typed, lowercased: an alias and its name may both be set
     for raw_name, _ in pairs:
         parameter = _lookup(raw_name)
         if parameter is None:
@@ -205,20 +229,38 @@ def config_set(state: ServerState, pairs: list[tuple[bytes, bytes]]) -> None:
             raise _failed(raw_name, "can't set protected config")
         if parameter.parse is None:
             raise _failed(raw_name, "can't set immutable config")
-        if parameter in chosen:
+        if raw_name.lower() in names:
             raise _failed(raw_name, "duplicate parameter")
+        names.append(raw_name.lower())
         chosen.append(parameter)
-    values: list[object] = []
+    change = ConfigChange()
     for parameter, (_, raw_value) in zip(chosen, pairs, strict=True):
         assert parameter.parse is not None
         try:
-            values.append(parameter.parse(raw_value))
+            value = parameter.parse(raw_value)
         except InvalidValue as error:
             # Redis names the parameter here by its canonical name, not as typed.
             raise _failed(parameter.name.encode(), str(error)) from None
-    for parameter, value in zip(chosen, values, strict=True):
-        assert parameter.apply is not None
-        parameter.apply(state, value)
+        if parameter.replicated is not None:
+            assert isinstance(value, int)
+            change.replicated.append((parameter.replicated, value))
+        else:
+            change.local.append((parameter, value))
+    return change
+
+
+@dataclass(slots=True)
+class ConfigChange:
+    """A checked CONFIG SET: parameters of this node to set (`apply_local`), and replicated
+    ones for a log entry (`replicated`: `EncodingConfig` field, value)."""
+
+    local: list[tuple[Parameter, object]] = field(default_factory=list)
+    replicated: list[tuple[str, int]] = field(default_factory=list)
+
+    def apply_local(self, state: ServerState) -> None:
+        for parameter, value in self.local:
+            assert parameter.apply is not None
+            parameter.apply(state, value)
 
 
 def _failed(name: bytes, reason: str) -> CommandError:

@@ -8,10 +8,17 @@ element is its kind (the format every version has written, so old logs still loa
                                                     watches = [[db, key, version, alive], ...]
     [2, time_us, db, [key, ...]]                   Expiry: active expiry, delete those of the
                                                     keys still expired at the entry's time
+    [3, time_us, db, [[name, value], ...], session] Configure: set replicated parameters (the
+                                                    encoding thresholds, `store.encoding`)
+    [4, time_us, db, reason, [[session id, seq], ...], session]
+                                                    Unblock: end those blocked clients' waits
+                                                    (`UNBLOCK_*`: timeout, disconnection,
+                                                    CLIENT UNBLOCK, their node gone)
 
 `time_us` is the leader's timestamp; `session` is None or [session id, sequence number, floor]
-(`Session`). The classes are plain slotted dataclasses, never changed once made (not frozen:
-a frozen one costs several times as much to create, and every write makes two). Decoding
+(`Session`). The classes are plain slotted dataclasses, not changed once proposed (not
+frozen: a frozen one costs several times as much to create, and every write makes two; the
+one change is the leader stamping the time of a write a follower forwarded without it). Decoding
 checks every field: an entry that is not one of these is a bug or a damaged log, and stops
 the node (`EntryError`) rather than be applied differently somewhere.
 """
@@ -23,9 +30,21 @@ from typing import Any, ClassVar, Final, TypeAlias
 
 import cbor2
 
+from ..store.encoding import FIELDS
+
 OP_COMMAND: Final = 0
 OP_MULTI: Final = 1
 OP_EXPIRE: Final = 2
+OP_CONFIGURE: Final = 3
+OP_UNBLOCK: Final = 4
+
+# Why an Unblock entry ends waits (see `state.blocked`):
+UNBLOCK_TIMEOUT: Final = 0  # the deadline passed (proposed by the leader; checked at apply)
+UNBLOCK_DISCONNECTED: Final = 1  # the client left: the waiter goes, nobody is answered
+UNBLOCK_CLIENT_TIMEOUT: Final = 2  # CLIENT UNBLOCK [TIMEOUT]: answered as a timeout
+UNBLOCK_CLIENT_ERROR: Final = 3  # CLIENT UNBLOCK ERROR: answered with -UNBLOCKED
+UNBLOCK_NODE_GONE: Final = 4  # the client's node is gone: if it is not, it blocks again
+UNBLOCK_REASONS: Final = frozenset(range(5))
 
 Watch: TypeAlias = tuple[int, bytes, int, bool]
 """(db, key, version, alive) as recorded by WATCH."""
@@ -77,7 +96,30 @@ class Expiry:
         return None
 
 
-Op: TypeAlias = Command | Transaction | Expiry
+@dataclass(slots=True)
+class Configure:
+    """CONFIG SET of replicated parameters: (field of `EncodingConfig`, value) pairs."""
+
+    KIND: ClassVar[int] = OP_CONFIGURE
+    time_us: int
+    db: int
+    settings: list[tuple[str, int]]
+    session: Session | None = None
+
+
+@dataclass(slots=True)
+class Unblock:
+    """End the waits of blocked clients, each named by (session id, sequence number)."""
+
+    KIND: ClassVar[int] = OP_UNBLOCK
+    time_us: int
+    db: int
+    reason: int
+    waiters: list[tuple[str, int]]
+    session: Session | None = None
+
+
+Op: TypeAlias = Command | Transaction | Expiry | Configure | Unblock
 
 
 def _session_wire(session: Session | None) -> list[Any] | None:
@@ -95,6 +137,14 @@ def encode_op(op: Op) -> bytes:
         return cbor2.dumps(
             [OP_MULTI, op.time_us, op.db, op.commands, watches, _session_wire(op.session)]
         )
+    if isinstance(op, Configure):
+        settings = [list(pair) for pair in op.settings]
+        return cbor2.dumps([OP_CONFIGURE, op.time_us, op.db, settings, _session_wire(op.session)])
+    if isinstance(op, Unblock):
+        waiters = [list(waiter) for waiter in op.waiters]
+        return cbor2.dumps(
+            [OP_UNBLOCK, op.time_us, op.db, op.reason, waiters, _session_wire(op.session)]
+        )
     return cbor2.dumps([OP_EXPIRE, op.time_us, op.db, op.keys])
 
 
@@ -111,16 +161,52 @@ def decode_op(data: bytes) -> Op:
             for item in argv:
                 if type(item) is not bytes:
                     raise ValueError("arguments must be bytes")
-            return Command(time_us, db, argv, None if session is None else _session(session))
+            if session is None:
+                return Command(time_us, db, argv)
+            session_id, seq, floor = session
+            if type(session_id) is not str or type(seq) is not int or type(floor) is not int:
+                raise ValueError("a session is [text, integer, integer]")
+            return Command(time_us, db, argv, Session(session_id, seq, floor))
         if kind == OP_MULTI and len(wire) == 6:
             commands = [_argv(argv) for argv in _list(wire[3])]
             watches = [_watch(watch) for watch in _list(wire[4])]
             return Transaction(_int(wire[1]), _int(wire[2]), commands, watches, _session(wire[5]))
         if kind == OP_EXPIRE and len(wire) == 4:
             return Expiry(_int(wire[1]), _int(wire[2]), _argv(wire[3]))
+        if kind == OP_UNBLOCK and len(wire) == 6:
+            reason = _int(wire[3])
+            if reason not in UNBLOCK_REASONS:
+                raise ValueError(f"unknown unblock reason {reason}")
+            waiters = checked_waiters(_list(wire[4]))
+            return Unblock(_int(wire[1]), _int(wire[2]), reason, waiters, _session(wire[5]))
+        if kind == OP_CONFIGURE and len(wire) == 5:
+            settings = checked_settings(_list(wire[3]))
+            return Configure(_int(wire[1]), _int(wire[2]), settings, _session(wire[4]))
     except (cbor2.CBORDecodeError, TypeError, IndexError, KeyError, ValueError) as error:
         raise EntryError(f"undecodable entry payload: {error}") from None
     raise EntryError(f"not an entry of this version: {data[:60]!r}")
+
+
+def checked_settings(pairs: list[Any]) -> list[tuple[str, int]]:
+    """Configure's (field, value) pairs, checked: fields of `EncodingConfig`, integers."""
+    settings: list[tuple[str, int]] = []
+    for pair in pairs:
+        name, value = _list(pair)
+        if name not in FIELDS or type(value) is not int:
+            raise ValueError(f"not a replicated setting: {pair!r:.60}")
+        settings.append((name, value))
+    return settings
+
+
+def checked_waiters(pairs: list[Any]) -> list[tuple[str, int]]:
+    """Unblock's (session id, sequence number) pairs, checked."""
+    waiters: list[tuple[str, int]] = []
+    for pair in pairs:
+        session_id, seq = _list(pair)
+        if type(session_id) is not str or type(seq) is not int:
+            raise ValueError(f"not a waiter: {pair!r:.60}")
+        waiters.append((session_id, seq))
+    return waiters
 
 
 def _int(value: object) -> int:

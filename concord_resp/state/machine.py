@@ -17,10 +17,25 @@ import random
 from dataclasses import dataclass
 
 from ..commands import CommandError, CommandSpec, CommandTable, Context, Stats
+from ..commands.blocking import UNBLOCKED, Block, serve, timed_out_reply
 from ..commands.context import Rng
-from ..resp import NULL_ARRAY, ErrorReply, Reply
+from ..resp import NULL_ARRAY, OK, ErrorReply, Reply
 from ..store import Keyspace
-from .entries import Command, Expiry, Op, Session, Transaction, Watch
+from .blocked import BLOCK_AGAIN, BLOCKED, Blocked, Waiter
+from .entries import (
+    UNBLOCK_CLIENT_ERROR,
+    UNBLOCK_CLIENT_TIMEOUT,
+    UNBLOCK_NODE_GONE,
+    UNBLOCK_TIMEOUT,
+    Command,
+    Configure,
+    Expiry,
+    Op,
+    Session,
+    Transaction,
+    Unblock,
+    Watch,
+)
 from .members import Members
 from .sections import Section
 from .sessions import SESSION_SWEEP_US, Sessions
@@ -80,7 +95,8 @@ class StateMachine:
         self.last_time_us = 0  # the newest leader timestamp applied
         self.sessions = Sessions()
         self.members = Members()
-        self.sections: tuple[Section, ...] = (self.sessions, self.members)
+        self.blocked = Blocked()
+        self.sections: tuple[Section, ...] = (self.sessions, self.members, self.blocked)
 
     def reset(self) -> None:
         """Back to the empty state of index 0 (before a snapshot is restored)."""
@@ -120,18 +136,32 @@ class StateMachine:
             first = sessions.first_reply(session, time_us)
             if first is not None:  # a retry: answered as the first time, applied once
                 return Applied(index, first[0], first[1], session)
+            if self.blocked.waiters and (session.id, session.seq) in self.blocked.waiters:
+                return Applied(index, BLOCKED, op.db, session)  # a retry of a blocked command
         db_after = op.db
         ctx = Context(self.keyspace, db_after, time_us, index, _SeededRng(index), self.stats)
+        completions: list[Completion] = []
         if type(op) is Command:
             reply = self.run(ctx, op.argv)
+            if type(reply) is Block:
+                reply = self._block(ctx, op, reply)
         elif type(op) is Transaction:
             reply = self._transaction(ctx, op.commands, op.watches)
             db_after = ctx.db_index
+        elif type(op) is Configure:
+            self.keyspace.config = self.keyspace.config.changed(op.settings)
+            reply = OK
+        elif type(op) is Unblock:
+            reply = self._unblock(ctx, op, completions)
         else:
             reply = self._expiry(ctx, op)  # type: ignore[arg-type]
         touched = self.keyspace.take_touched()
-        if session is not None:
+        if self.blocked.by_key and touched:
+            touched = self._serve_waiters(index, time_us, touched, completions)
+        if session is not None and reply is not BLOCKED:
             sessions.record(session, reply, db_after)
+        if completions:
+            return Applied(index, reply, db_after, session, touched, tuple(completions))
         return Applied(index, reply, db_after, session, touched)
 
     def apply_member_change(self, index: int, name: str, address: str | None) -> None:
@@ -157,7 +187,89 @@ class StateMachine:
         for db, key, version, alive in watches:
             if dbs[db].watch_state(key, now) != (version, alive):
                 return NULL_ARRAY
+        ctx.deny_blocking = True  # a blocking command in MULTI answers as a timeout
         return [self.run(ctx, argv) for argv in commands]
+
+    # -- blocked clients ---------------------------------------------------------------
+
+    def _block(self, ctx: Context, op: Command, block: Block) -> Reply:
+        """Register the client of a blocking command that found nothing as a waiter."""
+        session = op.session
+        if session is None:  # (only clients block, and every client write has a session)
+            return timed_out_reply(op.argv)
+        deadline = ctx.now + block.timeout_ms if block.timeout_ms else 0
+        self.blocked.add(
+            Waiter(session.id, session.seq, op.db, block.keys, deadline, op.argv, block.waits_for)
+        )
+        return BLOCKED
+
+    def _unblock(self, ctx: Context, op: Unblock, completions: list[Completion]) -> Reply:
+        """End the waits an Unblock entry names (those still waiting); the reply is how many
+        ended. A timeout is checked against the entry's time, so it is decided alike on
+        every replica whatever clock proposed it."""
+        blocked, sessions = self.blocked, self.sessions
+        ended = 0
+        for waiter_id in op.waiters:
+            waiter = blocked.waiters.get(waiter_id)
+            if waiter is None:
+                continue
+            if op.reason == UNBLOCK_TIMEOUT and not 0 < waiter.deadline_ms <= ctx.now:
+                continue
+            blocked.remove(waiter)
+            ended += 1
+            if op.reason in (UNBLOCK_TIMEOUT, UNBLOCK_CLIENT_TIMEOUT):
+                reply: Reply = timed_out_reply(waiter.argv)
+            elif op.reason == UNBLOCK_CLIENT_ERROR:
+                reply = UNBLOCKED
+            elif op.reason == UNBLOCK_NODE_GONE:
+                reply = BLOCK_AGAIN
+            else:
+                continue  # disconnected: nobody to answer
+            completion = Completion(Session(waiter.session_id, waiter.seq, 0), reply, waiter.db)
+            completions.append(completion)
+            if reply is not BLOCK_AGAIN:
+                sessions.record_completion(waiter.session_id, waiter.seq, reply, waiter.db)
+        return ended
+
+    def _serve_waiters(
+        self,
+        index: int,
+        time_us: int,
+        touched: list[tuple[int, bytes | None]] | tuple[()],
+        completions: list[Completion],
+    ) -> list[tuple[int, bytes | None]]:
+        """Serve the clients blocked on keys the entry changed, as Redis does after a
+        command (`handleClientsBlockedOnKeys`): for each such key that now holds elements,
+        its waiters oldest first, while it holds any. Serving may change more keys (BLMOVE
+        pushes): those are served in turn. Returns every key the entry touched."""
+        blocked, keyspace = self.blocked, self.keyspace
+        every = list(touched)
+        ready = [(db, key) for db, key in touched if key is not None]
+        seen: set[tuple[int, bytes]] = set()  # (membership only: never iterated)
+        position = 0
+        while position < len(ready):
+            db_key = ready[position]
+            position += 1
+            if db_key in seen or db_key not in blocked.by_key:
+                continue
+            seen.add(db_key)
+            db, key = db_key
+            for waiter in blocked.queue(db, key):
+                ctx = Context(keyspace, db, time_us, index, _SeededRng(index), self.stats)
+                if key not in ctx.db.data:
+                    break  # emptied: the rest wait on
+                reply = serve(ctx, waiter.argv, key)
+                if reply is None:
+                    continue  # it waits for another type: it waits on
+                blocked.remove(waiter)
+                completions.append(
+                    Completion(Session(waiter.session_id, waiter.seq, 0), reply, waiter.db)
+                )
+                self.sessions.record_completion(waiter.session_id, waiter.seq, reply, waiter.db)
+                more = keyspace.take_touched()
+                every.extend(more)
+                ready.extend((d, k) for d, k in more if k is not None and (d, k) != db_key)
+        return every
 
     def _expiry(self, ctx: Context, op: Expiry) -> Reply:
         db = ctx.db

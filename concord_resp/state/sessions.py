@@ -56,6 +56,15 @@ class Sessions:
     def record(self, session: Session, reply: Reply, db_after: int) -> None:
         self.table[session.id].replies[session.seq] = (reply, db_after)
 
+    def record_completion(self, session_id: str, seq: int, reply: Reply, db_after: int) -> None:
+        """The reply a blocked command got later (served, timed out): a retry of it is
+        answered with it. Its session may have been swept meanwhile (long blocked)."""
+        state = self.table.get(session_id)
+        if state is None:
+            state = self.table[session_id] = SessionState()
+        if seq >= state.floor:
+            state.replies[seq] = (reply, db_after)
+
     def sweep(self, time_us: int) -> None:
         """Drop sessions idle for SESSION_IDLE_US (the machine calls this once every
         SESSION_SWEEP_US of log time)."""

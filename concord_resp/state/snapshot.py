@@ -17,13 +17,15 @@ from typing import Any, Final
 
 from ..store.keyspace import Database
 from ..store.types import STRING, type_for_tag, value_type
+from .entries import checked_settings
 from .machine import StateMachine
 from .sections import Section
 
 MAGIC: Final = "concord-snapshot"
-FORMAT: Final = 2
-READABLE_FORMATS: Final = (1, 2)
-"""1: key rows `[key, bytes, raw, ...]` (strings only); 2: rows name the value's type."""
+FORMAT: Final = 3
+READABLE_FORMATS: Final = (1, 2, 3)
+"""1: key rows `[key, bytes, raw, ...]` (strings only); 2: rows name the value's type;
+3: the encoding thresholds (a "config" record) and the collection types."""
 CHUNK: Final = 1024  # keys (or tombstones) per record
 
 
@@ -64,6 +66,7 @@ def snapshot_records(machine: StateMachine) -> Iterator[list[Any]]:
     Records, in order:
 
         ["concord-snapshot", FORMAT, applied_index, last_time_us, last_session_sweep]
+        ["config", [[field, value], ...]]                         the encoding thresholds
         ["db", number, tombstone_floor, expired_deletions]       for each non-empty database
         ["keys", [[key, type tag, payload, expires_ms|None, version, override|None], ...]]
         ["tombstones", [[key, version], ...]]                     oldest first
@@ -77,6 +80,8 @@ def snapshot_records(machine: StateMachine) -> Iterator[list[Any]]:
     count = 1
     header = [MAGIC, FORMAT, machine.applied_index, machine.last_time_us]
     yield [*header, machine.sessions.sweep_us]
+    yield ["config", [list(pair) for pair in machine.keyspace.config.as_pairs()]]
+    count += 1
     for number, db in enumerate(machine.keyspace.dbs):
         if not (db.data or db.tombstones or db.tombstone_floor or db.expired_deletions):
             continue
@@ -144,7 +149,9 @@ def _restore_keyspace_record(
 ) -> Database | None:
     """Apply one keyspace record of a snapshot of `snapshot_format`; returns the database
     the records after it belong to."""
-    if kind == "db":
+    if kind == "config":
+        machine.keyspace.config = machine.keyspace.config.changed(checked_settings(record[1]))
+    elif kind == "db":
         if type(record[1]) is not int or record[1] < 0:
             raise ValueError(f"database {record[1]!r}")
         db = machine.keyspace.dbs[record[1]]

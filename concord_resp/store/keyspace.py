@@ -17,6 +17,7 @@ from typing import Any, Final, TypeAlias, TypeVar, overload
 
 from sortedcontainers import SortedList
 
+from .encoding import EncodingConfig
 from .types import value_type
 
 Value: TypeAlias = object
@@ -366,13 +367,15 @@ class Database:
 
 
 class Keyspace:
-    """The 16 databases of a node's state machine."""
+    """The 16 databases of a node's state machine, and the encoding thresholds their values
+    are converted by (`config`, replicated: see `store.encoding`)."""
 
-    __slots__ = ("dbs", "journal")
+    __slots__ = ("config", "dbs", "journal")
 
     def __init__(self) -> None:
         self.journal: list[tuple[int, bytes | None]] = []  # see Database
         self.dbs: list[Database] = [Database(number, self.journal) for number in range(DATABASES)]
+        self.config = EncodingConfig()
 
     def take_touched(self) -> list[tuple[int, bytes | None]] | tuple[()]:
         """What was changed since the last call: (database, key, or None for all of it),

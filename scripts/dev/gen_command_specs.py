@@ -17,6 +17,7 @@ import argparse
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 # The commands Concord serves, with the subcommands it implements.
 COMMANDS: dict[str, list[str]] = {
@@ -36,6 +37,7 @@ COMMANDS: dict[str, list[str]] = {
         "info",
         "list",
         "kill",
+        "unblock",
         "no-evict",
         "no-touch",
         "help",
@@ -74,6 +76,29 @@ COMMANDS: dict[str, list[str]] = {
     "substr": [],
     "setrange": [],
     "lcs": [],
+    # lists
+    "lpush": [],
+    "rpush": [],
+    "lpushx": [],
+    "rpushx": [],
+    "linsert": [],
+    "lpop": [],
+    "rpop": [],
+    "lmpop": [],
+    "lmove": [],
+    "rpoplpush": [],
+    "llen": [],
+    "lindex": [],
+    "lrange": [],
+    "lpos": [],
+    "lset": [],
+    "ltrim": [],
+    "lrem": [],
+    "blpop": [],
+    "brpop": [],
+    "blmove": [],
+    "brpoplpush": [],
+    "blmpop": [],
     # keys
     "del": [],
     "unlink": [],
@@ -157,6 +182,30 @@ def keep_subcommands(info: list[object], wanted: list[str], name: str) -> list[o
     return info
 
 
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A command captured before, with the subcommands captured now that it lacked added
+    after its own (in their order as captured now)."""
+    if not isinstance(old["info"][9], list) or not isinstance(new["info"][9], list):
+        return old  # no subcommands (an empty set)
+    info = list(old["info"])
+    have = {sub[0] for sub in info[9]}
+    info[9] = info[9] + [sub for sub in new["info"][9] if sub[0] not in have]
+    docs = json.loads(json.dumps(old["docs"]))
+    new_subs = dict((k, v) for k, v in _subcommand_docs(new["docs"]))
+    for pair in docs["%"]:
+        if pair[0] == "subcommands":
+            known = {k for k, _ in pair[1]["%"]}
+            pair[1]["%"] += [[k, v] for k, v in new_subs.items() if k not in known]
+    return {"info": info, "docs": docs}
+
+
+def _subcommand_docs(docs: dict[str, Any]) -> list[tuple[str, Any]]:
+    for pair in docs["%"]:
+        if pair[0] == "subcommands":
+            return [(k, v) for k, v in pair[1]["%"]]
+    return []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=6379)
@@ -192,7 +241,10 @@ def main() -> None:
     target = Path(args.out)
     if target.exists():
         previous = json.loads(target.read_text())["commands"]
-        commands = {name: previous.get(name, entry) for name, entry in commands.items()}
+        commands = {
+            name: merge(previous[name], entry) if name in previous else entry
+            for name, entry in commands.items()
+        }
     out["commands"] = commands
     Path(args.out).write_text(json.dumps(out, indent=1, sort_keys=False) + "\n")
     print(f"wrote {len(commands)} commands to {args.out}")

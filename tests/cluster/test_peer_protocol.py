@@ -11,7 +11,15 @@ import pytest
 
 from concord_resp.cluster import peer_protocol as pp
 from concord_resp.raft.core import Message, MessageType
-from concord_resp.state import OP_COMMAND, OP_MULTI, Session
+from concord_resp.state import (
+    OP_COMMAND,
+    OP_CONFIGURE,
+    OP_MULTI,
+    Command,
+    Configure,
+    Session,
+    Transaction,
+)
 
 FRAMES: list[pp.Frame] = [
     pp.RaftFrame(Message(MessageType.HEARTBEAT, to="n2", sender="n1", term=3, commit=7)),
@@ -21,10 +29,9 @@ FRAMES: list[pp.Frame] = [
     pp.SnapshotAck("t1", 3, "disk full"),
     pp.Forward(
         (
-            pp.ForwardedWrite(OP_COMMAND, 0, [b"SET", b"k", b"v"], [], Session("n2:ab", 5, 4)),
-            pp.ForwardedWrite(
-                OP_MULTI, 3, [[b"INCR", b"c"]], [(3, b"c", 12, True)], Session("n2:ab", 6, 4)
-            ),
+            Command(0, 0, [b"SET", b"k", b"v"], Session("n2:ab", 5, 4)),
+            Transaction(0, 3, [[b"INCR", b"c"]], [(3, b"c", 12, True)], Session("n2:ab", 6, 4)),
+            Configure(0, 0, [("zset_max_listpack_entries", 3)], Session("n2:ab", 7, 4)),
         )
     ),
     pp.Ask(7, ["transfer", None]),
@@ -55,11 +62,22 @@ def test_frames_round_trip_through_the_wire(frame: pp.Frame) -> None:
         ["fwd", [[[9, 0, [], []], ["s", 1, 1]]]],  # not a command or a transaction
         ["fwd", [[[OP_COMMAND, 0, [b"GET"], []], None]]],  # no session
         ["fwd", [[[OP_MULTI, 0, [], [[0, "not bytes", 1, True]]], ["s", 1, 1]]]],
+        # What every replica would refuse to apply (and stop on) is refused here:
+        ["fwd", [[[OP_COMMAND, 0, [b"SET", b"k", 7], []], ["s", 1, 1]]]],
+        ["fwd", [[[OP_COMMAND, 0, b"SET", []], ["s", 1, 1]]]],
+        ["fwd", [[[OP_MULTI, 0, [[b"INCR", None]], []], ["s", 1, 1]]]],
+        ["fwd", [[[OP_MULTI, 0, [b"INCR"], []], ["s", 1, 1]]]],
+        ["fwd", [[[OP_COMMAND, -1, [b"PING"], []], ["s", 1, 1]]]],
+        ["fwd", [[[OP_COMMAND, 0, [b"PING"], []], ["s", "1", 1]]]],
+        ["fwd", [[[OP_CONFIGURE, 0, [["maxclients", 1]], []], ["s", 1, 1]]]],
         ["ask", 1, "not a list"],
         ["answer", 1, 2, None],
         ["removed", "extra"],
     ],
 )
 def test_what_is_not_a_frame_is_refused(wire: Any) -> None:
-    with pytest.raises(ValueError, match=r"frame|expected|must|malformed|elements|needs|message"):
+    with pytest.raises(
+        ValueError,
+        match=r"frame|expected|must|malformed|elements|needs|message|a list|not a replicated",
+    ):
         pp.decode(wire)

@@ -233,3 +233,38 @@ def test_every_node_has_the_same_digest(concord_cluster: LocalCluster) -> None:
     finally:
         for client in clients.values():
             client.close()
+
+
+def test_the_encoding_thresholds_are_the_same_on_every_node(
+    concord_cluster: LocalCluster,
+) -> None:
+    # Replicated state, not node configuration: a CONFIG SET on one node is a log entry,
+    # and a CONFIG GET of it is a linearizable read on any other.
+    leader = concord_cluster.leader()
+    follower = follower_of(concord_cluster, leader)
+    clients = {name: concord_cluster.client(name) for name in concord_cluster.names}
+    try:
+        assert clients[follower].config_set("zset-max-listpack-entries", 17) is True
+        for client in clients.values():
+            assert client.config_get("zset-max-*-entries") == {
+                "zset-max-listpack-entries": "17",
+                "zset-max-ziplist-entries": "17",
+            }
+        # Mixed with a parameter of this node's own: all or nothing, the node's part local.
+        assert clients[leader].config_set("zset-max-listpack-entries", 128, "hz", 11) is True
+        assert clients[follower].config_get("zset-max-listpack-entries") == {
+            "zset-max-listpack-entries": "128"
+        }
+        assert clients[leader].config_get("hz") == {"hz": "11"}
+        assert clients[follower].config_get("hz") == {"hz": "10"}
+        assert clients[leader].config_set("hz", 10) is True
+        with clients[follower].pipeline(transaction=True) as pipe:
+            pipe.config_set("set-max-intset-entries", 3)
+            (refused,) = pipe.execute(raise_on_error=False)
+        assert "not allowed inside a transaction" in str(refused)
+        assert clients[leader].config_get("set-max-intset-entries") == {
+            "set-max-intset-entries": "512"
+        }
+    finally:
+        for client in clients.values():
+            client.close()

@@ -31,6 +31,7 @@ SAMPLES: dict[str, str] = {
     "client|info": "CLIENT INFO",
     "client|list": "CLIENT LIST",
     "client|kill": "CLIENT KILL ID 999999",
+    "client|unblock": "CLIENT UNBLOCK 999999",
     "client|no-evict": "CLIENT NO-EVICT on",
     "client|no-touch": "CLIENT NO-TOUCH on",
     "client|help": "CLIENT HELP",

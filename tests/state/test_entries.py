@@ -7,6 +7,7 @@ import pytest
 
 from concord_resp.state import (
     Command,
+    Configure,
     EntryError,
     Expiry,
     Op,
@@ -22,6 +23,8 @@ OPS: list[Op] = [
     Transaction(12, 0, [[b"SELECT", b"2"], [b"SET", b"k", b"v"]], [(0, b"k", 4, True)]),
     Transaction(13, 1, [[b"DEL", b"x"]], [], Session("n2:cd", 1, 1)),
     Expiry(14, 5, [b"a", b"b"]),
+    Configure(15, 0, [("hash_max_listpack_entries", 4), ("list_max_listpack_size", -3)]),
+    Configure(16, 2, [("set_max_intset_entries", 0)], Session("n3:ef", 2, 2)),
 ]
 
 
@@ -55,6 +58,9 @@ def test_the_wire_form_is_the_first_releases() -> None:
         cbor2.dumps([0, 10, 0, [b"GET"], ["s", 1]]),
         cbor2.dumps([1, 10, 0, [[b"GET"]], [[0, "k", 1, True]], None]),
         cbor2.dumps([2, 10, 0, [b"k"], None]),  # an expiry has no session
+        cbor2.dumps([3, 10, 0, [["maxclients", 4]], None]),  # not a replicated parameter
+        cbor2.dumps([3, 10, 0, [["set_max_intset_entries", "4"]], None]),
+        cbor2.dumps([3, 10, 0, [["set_max_intset_entries"]], None]),
     ],
 )
 def test_what_is_not_an_entry_is_refused(wire: bytes) -> None:

@@ -79,7 +79,7 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     machine.apply(1, Command(T, 0, [b"SET", b"k", b"v"], Session("n1:x", 1, 1)))
     machine.apply_member_change(2, "n4", "127.0.0.1:7004@17004")
     machine.apply_member_change(3, "n2", None)
-    assert [s.kinds for s in machine.sections] == [("sessions",), ("members",)]
+    assert [s.kinds for s in machine.sections] == [("sessions",), ("members",), ("blocked",)]
     restored = StateMachine(TABLE)
     restore_records(restored, snapshot_records(machine))
     assert list(restored.sessions.table) == ["n1:x"]

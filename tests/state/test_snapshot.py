@@ -16,7 +16,7 @@ from concord_resp.commands import build_table
 from concord_resp.raft.driver.snapshot_file import read_snapshot
 from concord_resp.resp import NULL_ARRAY
 from concord_resp.resp.replies import BigNumber, ErrorReply, Map, RespSet, SimpleString, Verbatim
-from concord_resp.state import Command, Op, Session, StateMachine, Transaction
+from concord_resp.state import Command, Configure, Op, Session, StateMachine, Transaction
 from concord_resp.state.sessions import decode_reply_tree, encode_reply_tree
 from concord_resp.state.snapshot import (
     CHUNK,
@@ -25,6 +25,7 @@ from concord_resp.state.snapshot import (
     restore_records,
     snapshot_records,
 )
+from concord_resp.store import EncodingConfig
 from concord_resp.store.digest import dataset_digest
 
 TABLE = build_table()
@@ -188,8 +189,9 @@ def test_key_rows_name_the_type_of_their_value() -> None:
     m.apply(3, Command(SECOND, 0, [b"SET", b"n", b"1", b"PX", b"5000"]))
     records = list(snapshot_records(m))
     assert records[0][:2] == ["concord-snapshot", FORMAT]
-    assert FORMAT == 2
-    assert records[2] == [
+    assert FORMAT == 3
+    assert records[1] == ["config", [list(pair) for pair in EncodingConfig().as_pairs()]]
+    assert records[3] == [
         "keys",
         [
             [b"plain", "string", [b"v+", True], None, 2, None],
@@ -269,3 +271,23 @@ def test_the_first_format_fixture_snapshot_restores() -> None:
     again = machine()
     restore_records(again, over_the_wire(list(snapshot_records(restored))))
     assert state_of(again) == state_of(restored)
+
+
+def test_the_encoding_thresholds_survive_a_snapshot() -> None:
+    m = machine()
+    m.apply(1, Configure(SECOND, 0, [("hash_max_listpack_entries", 4)], Session("n1:a", 1, 1)))
+    back = machine()
+    restore_records(back, snapshot_records(m))
+    assert back.keyspace.config == EncodingConfig(hash_max_listpack_entries=4)
+    assert back.keyspace.config != EncodingConfig()
+
+
+def test_a_snapshot_without_thresholds_loads_the_defaults() -> None:
+    m = machine()
+    m.apply(1, Configure(SECOND, 0, [("zset_max_listpack_value", 9)]))
+    records = [r for r in snapshot_records(m) if r[0] != "config"]
+    records[-1] = ["end", len(records)]
+    back = machine()
+    back.keyspace.config = EncodingConfig(zset_max_listpack_value=1)
+    restore_records(back, records)
+    assert back.keyspace.config == EncodingConfig()

@@ -1,8 +1,9 @@
-"""CLIENT and its subcommands: ID, SETNAME, GETNAME, SETINFO, INFO, LIST, KILL, NO-EVICT,
-NO-TOUCH, HELP.
+"""CLIENT and its subcommands: ID, SETNAME, GETNAME, SETINFO, INFO, LIST, KILL, UNBLOCK,
+NO-EVICT, NO-TOUCH, HELP.
 
 They act on this node's connections, so they run here and are never logged (CLIENT LIST and
-KILL see this node's clients only). Replies and errors are Redis 7.0's (SETINFO, NO-TOUCH and
+KILL see this node's clients only), except UNBLOCK: a blocked client's wait is replicated
+state, which only a log entry ends. Replies and errors are Redis 7.0's (SETINFO, NO-TOUCH and
 CLIENT LIST's lib-name/lib-ver are 7.2's), checked in the order Redis checks them.
 """
 
@@ -12,11 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from ...cluster import Proposal
 from ...commands import CommandError, Route
 from ...commands.errors import SYNTAX
+from ...commands.parse import option_name, parse_int
 from ...resp import OK, Reply, Verbatim, string2ll
+from ...state import OP_UNBLOCK
+from ...state.entries import UNBLOCK_CLIENT_ERROR, UNBLOCK_CLIENT_TIMEOUT
 from ..client import ClientState
-from .base import HelpText, handler, help_reply, valid_client_attr
+from .base import HelpText, Submission, handler, help_reply, valid_client_attr
 
 if TYPE_CHECKING:
     from ..dispatch import Dispatcher
@@ -256,6 +261,28 @@ def _parse_kill_filter(argv: list[bytes]) -> _KillFilter:
             raise CommandError(SYNTAX)
         i += 2
     return spec
+
+
+@handler("client|unblock", route=Route.LOCAL)
+def client_unblock(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply | Submission:
+    """End the wait of one of this node's blocked clients, as a timeout or with an error:
+    its waiter is replicated state, so the end is a log entry; the reply is 1 if it ended
+    a wait."""
+    reason = UNBLOCK_CLIENT_TIMEOUT
+    if len(argv) == 4:
+        option = option_name(argv[3])
+        if option == b"error":
+            reason = UNBLOCK_CLIENT_ERROR
+        elif option != b"timeout":
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    target_id = parse_int(argv[2])
+    target = next((c for c in d.state.clients if c.id == target_id), None)
+    proposal = target.blocking if target is not None else None
+    waiter = d.node.proposals.blocked_waiter(proposal) if proposal is not None else None
+    if waiter is None:
+        return 0
+    unblock = Proposal(OP_UNBLOCK, proposal.db, [waiter], reason=reason)  # type: ignore[union-attr]
+    return Submission(unblock, lambda applied: applied.reply)
 
 
 @handler("client|kill", route=Route.LOCAL)

@@ -1,19 +1,23 @@
 """CONFIG GET / SET / RESETSTAT / HELP over this node's parameters (see `server.settings`).
 
-Configuration is per node, as in Redis: CONFIG SET changes the node it is sent to and is
-never logged. RESETSTAT clears this node's counters (`metrics`).
+Configuration is per node, as in Redis: CONFIG SET changes the node it is sent to, except
+for the encoding thresholds, which are replicated: a CONFIG SET naming one of them is a log
+entry (its node's parameters are set once that entry is applied, so the command stays all
+or nothing). RESETSTAT clears this node's counters (`metrics`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from ...cluster import Proposal
 from ...commands import CommandError, Route
 from ...commands.errors import SYNTAX
 from ...resp import OK, Map, Reply
+from ...state import OP_CONFIGURE
 from ..client import ClientState
 from ..settings import config_get, config_set
-from .base import HelpText, handler, help_reply
+from .base import AtReadPoint, HelpText, Submission, handler, help_reply
 
 if TYPE_CHECKING:
     from ..dispatch import Dispatcher
@@ -33,16 +37,33 @@ CONFIG_HELP: Final[HelpText] = [
 
 
 @handler("config|get", route=Route.LOCAL)
-def config_get_(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
-    return Map(config_get(d.state, argv[2:]))
+def config_get_(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply | AtReadPoint:
+    found = config_get(d.state, argv[2:])
+
+    def read() -> Reply:
+        return Map((shown, parameter.get(d.state).encode()) for shown, parameter in found)
+
+    # A replicated parameter is read like data: at a read point (linearizable).
+    if any(parameter.replicated for _, parameter in found):
+        return AtReadPoint(read)
+    return read()
 
 
 @handler("config|set", route=Route.LOCAL)
-def config_set_(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+def config_set_(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply | Submission:
     if len(argv) % 2 != 0:
         raise CommandError(SYNTAX)
-    config_set(d.state, [(argv[i], argv[i + 1]) for i in range(2, len(argv), 2)])
-    return OK
+    change = config_set(d.state, [(argv[i], argv[i + 1]) for i in range(2, len(argv), 2)])
+    if not change.replicated:
+        change.apply_local(d.state)
+        return OK
+
+    def finish(proposal: Proposal) -> Reply:
+        if proposal.reply is OK:
+            change.apply_local(d.state)
+        return proposal.reply
+
+    return Submission(Proposal(OP_CONFIGURE, client.db, change.replicated), finish)
 
 
 @handler("config|resetstat", route=Route.LOCAL)

@@ -14,15 +14,22 @@ from .base import (
     unregister,
     value_type,
 )
+from .list import LIST, ListType, ListValue
+from .member_index import MemberIndex, scan_batch
 from .string import STRING, String, StringType
 
 __all__ = [
+    "LIST",
     "STRING",
+    "ListType",
+    "ListValue",
+    "MemberIndex",
     "String",
     "StringType",
     "ValueType",
     "register",
     "registered_types",
+    "scan_batch",
     "type_for_tag",
     "type_name",
     "unregister",
