@@ -109,7 +109,9 @@ def test_timeouts_client_unblock_and_a_transaction(concord_cluster: LocalCluster
         waiter = Blocked(client, "BRPOPLPUSH", "e2e:none", "e2e:dst", "0")
         wait_for("the waiter", lambda: info_field(admin, "blocked_clients") == 1)
         assert admin.client_unblock(target, error=True) == 1
-        with pytest.raises(redis.ResponseError, match=r"^UNBLOCKED client unblocked via CLIENT UNBLOCK$"):
+        with pytest.raises(
+            redis.ResponseError, match=r"^UNBLOCKED client unblocked via CLIENT UNBLOCK$"
+        ):
             waiter.join()
         assert admin.client_unblock(target) == 0  # not blocked any more
         # The ended waits swallow nothing pushed later.
