@@ -6,20 +6,31 @@ Pure and deterministic: record a history (`History`, or build `Operation`s direc
 """
 
 from .history import History, Operation, Status, Value
-from .models import Model, RedisStringModel, StringState, redis_integer
+from .models import (
+    ListState,
+    Model,
+    RedisListModel,
+    RedisStringModel,
+    StringState,
+    encode_elements,
+    redis_integer,
+)
 from .wgl import CheckResult, KeyResult, Verdict, check
 
 __all__ = [
     "CheckResult",
     "History",
     "KeyResult",
+    "ListState",
     "Model",
     "Operation",
+    "RedisListModel",
     "RedisStringModel",
     "Status",
     "StringState",
     "Value",
     "Verdict",
     "check",
+    "encode_elements",
     "redis_integer",
 ]

@@ -7,7 +7,7 @@ sequential object would have answered in that state, and the next state. An inde
 applies. Models are pure and deterministic; states are small hashable values (the checker
 memoizes on them), never mutated.
 
-`RedisStringModel` is written from Redis's documented semantics, independently of Concord's
+`RedisStringModel` and `RedisListModel` are written from Redis's documented semantics, independently of Concord's
 command code, so the checker does not inherit the bugs it is meant to find.
 """
 
@@ -22,6 +22,9 @@ State = TypeVar("State", bound=Hashable)
 
 StringState: TypeAlias = bytes | None
 """One Redis string key: its bytes, or None while the key does not exist."""
+
+ListState: TypeAlias = tuple[bytes, ...]
+"""One Redis list key: its elements, head first (a missing key is the empty list)."""
 
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
@@ -111,6 +114,35 @@ def _step_incr(state: StringState, op: Operation, known: bool) -> tuple[bool, St
         return not known, state
     total = current + amount
     return (not known or op.output == total), b"%d" % total
+
+
+class RedisListModel:
+    """RPUSH and LRANGE 0 -1 on one Redis list key: a lost element, a doubled one or a
+    reordered one makes some LRANGE (the final reads at least) impossible.
+
+    - rpush(value): replies with the new length; `value` is appended at the tail.
+    - lrange: replies with every element, head first, as `encode_elements` writes them.
+    """
+
+    def init(self) -> ListState:
+        return ()
+
+    def read_only(self, op: Operation) -> bool:
+        return op.kind == "lrange"
+
+    def step(self, state: ListState, op: Operation) -> tuple[bool, ListState]:
+        known = op.status == "ok"
+        if op.kind == "lrange":
+            return (not known or op.output == encode_elements(state)), state
+        if op.kind == "rpush":
+            new_state = (*state, _bytes_argument(op))
+            return (not known or op.output == len(new_state)), new_state
+        raise ValueError(f"RedisListModel has no operation {op.kind!r}")
+
+
+def encode_elements(elements: tuple[bytes, ...] | list[bytes]) -> bytes:
+    """A list reply as one history value: each element length-prefixed (unambiguous)."""
+    return b"".join(b"%d:%s" % (len(element), element) for element in elements)
 
 
 def _bytes_argument(op: Operation) -> bytes:

@@ -244,7 +244,12 @@ class StateMachine:
         pushes): those are served in turn. Returns every key the entry touched."""
         blocked, keyspace = self.blocked, self.keyspace
         every = list(touched)
-        ready = [(db, key) for db, key in touched if key is not None]
+        ready: list[tuple[int, bytes]] = []
+        for db, key in touched:
+            if key is not None:
+                ready.append((db, key))
+            else:  # a whole database changed (SWAPDB): every key waited on in it
+                ready.extend(db_key for db_key in blocked.by_key if db_key[0] == db)
         seen: set[tuple[int, bytes]] = set()  # (membership only: never iterated)
         position = 0
         while position < len(ready):

@@ -1,10 +1,18 @@
-"""RedisStringModel follows Redis's string semantics, and Operation rejects malformed calls."""
+"""RedisStringModel and RedisListModel follow Redis's semantics, and Operation rejects
+malformed calls."""
 
 from __future__ import annotations
 
 import pytest
 
-from concord_resp.checker import Operation, RedisStringModel, Value, redis_integer
+from concord_resp.checker import (
+    Operation,
+    RedisListModel,
+    RedisStringModel,
+    Value,
+    encode_elements,
+    redis_integer,
+)
 from concord_resp.checker.history import Status
 
 MODEL = RedisStringModel()
@@ -119,3 +127,21 @@ def test_operations_describe_themselves_in_one_line() -> None:
         "p1 get(b'k') -> ? (indeterminate)  [7..?]"
     )
     assert "failed" in Operation(1, "set", b"k", b"v", 7, 9, "fail").describe()
+
+
+def test_the_list_model_appends_and_reads_whole_lists() -> None:
+    model = RedisListModel()
+    state = model.init()
+    ok, state = model.step(state, call("rpush", b"a", 1))
+    assert ok
+    ok, state = model.step(state, call("rpush", b"b", 2))
+    assert ok
+    assert state == (b"a", b"b")
+    assert model.step(state, call("lrange", None, encode_elements([b"a", b"b"])))[0]
+    # A lost, doubled or reordered element cannot be read.
+    for wrong in ([b"a"], [b"a", b"b", b"b"], [b"b", b"a"]):
+        assert not model.step(state, call("lrange", None, encode_elements(wrong)))[0]
+    assert not model.step(state, call("rpush", b"c", 2))[0]  # the length must be right
+    assert model.step(state, call("rpush", b"c", None, status="info"))[1] == (b"a", b"b", b"c")
+    assert model.read_only(call("lrange", None, b""))
+    assert encode_elements([b"ab", b""]) != encode_elements([b"a", b"b"])

@@ -1,8 +1,10 @@
 """Jepsen-style client workloads against a cluster, recorded for the linearizability checker.
 
-`Workload(ports, kind="register"|"append")` runs client threads, each pinned to one node
-(spread over every node, followers included) and each doing one call at a time on one of a
-few keys: GET, plus SET of a unique value (register) or APPEND of a unique token (append).
+`Workload(ports, kind="register"|"append"|"list")` runs client threads, each pinned to one
+node (spread over every node, followers included) and each doing one call at a time on one
+of a few keys: GET, plus SET of a unique value (register) or APPEND of a unique token
+(append); or, on lists, LRANGE 0 -1 and RPUSH of a unique token (list: a lost, doubled or
+reordered element is an illegal history).
 Every call goes into a `History` (what the checker reads) and into an `OpRecord` (node,
 interval, outcome, error) so tests can assert who served what during a fault.
 
@@ -33,14 +35,24 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from concord_resp.checker import CheckResult, History, RedisStringModel, Status, Value, check
+from concord_resp.checker import (
+    CheckResult,
+    History,
+    RedisListModel,
+    RedisStringModel,
+    Status,
+    Value,
+    check,
+    encode_elements,
+)
 
 HOST: Final = "127.0.0.1"
 OP_TIMEOUT: Final = 4.0  # above the servers' 2 s write/read timeouts: they answer first
 CONNECT_TIMEOUT: Final = 1.0
 JOIN_TIMEOUT: Final = 15.0
-WorkloadKind = Literal["register", "append"]
-WRITE_KINDS: Final = frozenset(("set", "append"))
+WorkloadKind = Literal["register", "append", "list"]
+WRITE_KINDS: Final = frozenset(("set", "append", "rpush"))
+READ_KINDS: Final = {"register": "get", "append": "get", "list": "lrange"}
 
 
 def now() -> int:
@@ -213,6 +225,8 @@ class Workload:
                     time.sleep(0.05)  # a bounded poll of a real process (elections take time)
 
     def check(self) -> CheckResult:
+        if self.kind == "list":
+            return check(self.history.operations(), RedisListModel())
         return check(self.history.operations(), RedisStringModel())
 
     def problems(self) -> list[str]:
@@ -251,9 +265,11 @@ class Workload:
     ) -> tuple[str, bytes, bytes | None]:
         key = rng.choice(self.keys)
         if rng.random() < 0.5:
-            return "get", key, None
+            return READ_KINDS[self.kind], key, None
         if self.kind == "register":
             return "set", key, b"c%d-%d" % (number, sequence)
+        if self.kind == "list":
+            return "rpush", key, b"c%d-%d" % (number, sequence)
         return "append", key, b"c%d-%d;" % (number, sequence)
 
     def _call(
@@ -277,6 +293,8 @@ class Workload:
                 self._finish(op_id, node, process, kind, key, invoked, "fail", None, error)
                 return None, False
         argv: list[bytes] = [kind.upper().encode(), key] + ([] if value is None else [value])
+        if kind == "lrange":
+            argv += [b"0", b"-1"]
         try:
             reply = connection.call(argv)
         except redis.BusyLoadingError as error:  # LOADING: refused before anything ran
@@ -292,7 +310,10 @@ class Workload:
             status = "info" if write else "fail"
             self._finish(op_id, node, process, kind, key, invoked, status, None, error)
             return None, True
-        output: Value = reply if isinstance(reply, bytes | int) or reply is None else str(reply)
+        if kind == "lrange" and isinstance(reply, list):
+            output: Value = encode_elements(reply)
+        else:
+            output = reply if isinstance(reply, bytes | int) or reply is None else str(reply)
         self._finish(op_id, node, process, kind, key, invoked, "ok", output, None)
         return connection, False
 
@@ -337,7 +358,7 @@ class Workload:
         process = self._new_process()
         connection: Link | None = None
         try:
-            connection, _ = self._call(node, process, None, "get", key, None)
+            connection, _ = self._call(node, process, None, READ_KINDS[self.kind], key, None)
             return self._records_last(process) == "ok"
         finally:
             if connection is not None:
