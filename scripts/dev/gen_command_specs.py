@@ -122,6 +122,7 @@ COMMANDS: dict[str, list[str]] = {
     "randomkey": [],
     "touch": [],
     "object": ["encoding", "refcount", "idletime", "freq", "help"],
+    "memory": ["usage", "help"],
     # transactions
     "multi": [],
     "exec": [],
