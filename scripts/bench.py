@@ -5,7 +5,9 @@ cluster with `--fsync always` (every member fsyncs), Redis with `appendonly yes`
 `appendfsync always`. For each workload (SET and GET at -c 50 -P 1, -c 50 -P 16 and -c 1) it
 prints ops/s, p50 and p99 for the single node, the cluster's leader, a follower of the cluster
 (writes forwarded to the leader, reads by ReadIndex) and Redis, and each ratio Concord/Redis.
-Then one client pipelines SET k v / GET k pairs (16, then 1000 pairs a round trip, a fresh
+Then the data model's commands (HSET, LPUSH, LPOP, SADD, ZADD and ZRANGE at -c 50, P1 and
+P16), each as a ratio to SET or GET on the same server in the same run. Then one client
+pipelines SET k v / GET k pairs (16, then 1000 pairs a round trip, a fresh
 key each) and, for comparison, the same SETs alone: pairs/s against SETs/s on each server
 (a read behind the client's own writes must not make them wait for each other).
 redis-benchmark, the servers and this script share the machine's cores: the figures are for
@@ -16,6 +18,7 @@ comparison within one run, not absolute capacity.
     scripts/bench --only cluster  # only the 3-node cluster (leader and follower)
     scripts/bench --pipeline-only # only the pipelined SET+GET table
     scripts/bench --no-pipeline   # only the redis-benchmark workloads
+    scripts/bench --data-only     # SET/GET at -c 50, then HSET, LPUSH, LPOP, SADD, ZADD, ZRANGE
 """
 
 from __future__ import annotations
@@ -65,6 +68,17 @@ CLUSTER_ARGS = (
     "1000",
 )
 
+# The data model's commands, compared with SET (writes) or GET (reads) at the same options on
+# the same server in the same run. redis-benchmark has no ZRANGE test: it runs ZRANGE over the
+# sorted set its ZADD test filled (COMMANDS), as a custom command.
+DATA_WORKLOADS = [
+    (test, options)
+    for options in ("-c 50 -P 1", "-c 50 -P 16")
+    for test in ("HSET", "LPUSH", "LPOP", "SADD", "ZADD", "ZRANGE")
+]
+DATA_BASELINE = {"HSET": "SET", "LPUSH": "SET", "LPOP": "SET", "SADD": "SET", "ZADD": "SET"}
+COMMANDS = {"ZRANGE": ["ZRANGE", "myzset", "0", "9"]}
+
 WORKLOADS = [
     ("SET", "-c 50 -P 1"),
     ("GET", "-c 50 -P 1"),
@@ -83,22 +97,24 @@ class Result:
 
 
 def run_benchmark(port: int, test: str, options: str, requests: int) -> Result:
+    custom = COMMANDS.get(test)
     command = [
         "redis-benchmark",
         "-p",
         str(port),
-        "-t",
-        test.lower(),
+        *(["-t", test.lower()] if custom is None else []),
         "-n",
         str(requests),
         "-r",
         "100000",
         "--csv",
         *options.split(),
+        *(custom or []),
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600).stdout
     rows = list(csv.DictReader(io.StringIO(output)))
-    row = next(r for r in rows if r["test"] == test)
+    name = test if custom is None else " ".join(custom)
+    row = next(r for r in rows if r["test"] == name)
     return Result(float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]))
 
 
@@ -162,6 +178,34 @@ def pipeline_table(ports: dict[str, int], redis_port: int, quick: bool) -> None:
         print(f"{'  pairs/SETs':<22}" + ratios, flush=True)
 
 
+def data_table(
+    ports: dict[str, int],
+    redis_port: int,
+    quick: bool,
+    measured: dict[tuple[str, str, str], Result],
+) -> None:
+    """The data model's commands: ops/s on each server, and the ratio to SET (a write) or
+    GET (a read) on the same server at the same options, measured above in this run."""
+    names = [*ports, "redis"]
+    every = {**ports, "redis": redis_port}
+    print()
+    print("# the data model: ops/s, and the ratio to SET (writes) or GET (ZRANGE, a read of")
+    print("# 10 elements) on the same server with the same options, in this run")
+    print(
+        f"{'test':<7} {'options':<12}" + "".join(f"{n + ' ops/s':>16} {'ratio':>6}" for n in names)
+    )
+    for test, options in DATA_WORKLOADS:
+        requests = requests_for(options, quick)
+        baseline = DATA_BASELINE.get(test, "GET")
+        cells = []
+        for name in names:
+            result = run_benchmark(every[name], test, options, requests)
+            base = measured.get((baseline, options, name))
+            ratio = f"{result.rps / base.rps:>6.2f}" if base is not None else f"{'-':>6}"
+            cells.append(f"{result.rps:>16,.0f} {ratio}")
+        print(f"{test:<7} {options:<12}" + "".join(cells), flush=True)
+
+
 def requests_for(options: str, quick: bool) -> int:
     if options == "-c 1":
         base = 20_000
@@ -215,6 +259,12 @@ def main() -> None:
     parser.add_argument(
         "--no-pipeline", action="store_true", help="only the redis-benchmark workloads"
     )
+    parser.add_argument(
+        "--data-only",
+        action="store_true",
+        help="only SET/GET at -c 50 and the data model's commands beside them",
+    )
+    parser.add_argument("--no-data", action="store_true", help="no data model table")
     args = parser.parse_args()
     if shutil.which("redis-benchmark") is None:
         sys.exit("redis-benchmark not found (scripts/_env.sh installs redis-tools)")
@@ -249,12 +299,20 @@ def main() -> None:
         )
         print(header)
         print("-" * len(header))
-        for test, options in [] if args.pipeline_only else WORKLOADS:
+        measured: dict[tuple[str, str, str], Result] = {}
+        workloads = [] if args.pipeline_only else WORKLOADS
+        if args.data_only:
+            workloads = [w for w in WORKLOADS if w[1] in ("-c 50 -P 1", "-c 50 -P 16")]
+        for test, options in workloads:
             requests = requests_for(options, args.quick)
             ours = [run_benchmark(ports[name], test, options, requests) for name in targets]
             theirs = run_benchmark(redis.port, test, options, requests)
+            measured.update({(test, options, n): r for n, r in zip(targets, ours, strict=True)})
+            measured[(test, options, "redis")] = theirs
             print(row(test, options, list(ours), theirs), flush=True)
-        if not args.no_pipeline:
+        if not args.pipeline_only and not args.no_data:
+            data_table(ports, redis.port, args.quick, measured)
+        if not args.no_pipeline and not args.data_only:
             pipeline_table(ports, redis.port, args.quick)
     finally:
         if single is not None:

@@ -1,10 +1,11 @@
-"""No hash-seed order reaches the replicated state: the same entries applied in two processes
-with different PYTHONHASHSEED values give the same DEBUG DIGEST and a byte-identical snapshot
-file. (Replicas are separate processes, each with its own random seed for str and bytes
+"""No hash-seed order reaches the replicated state or a reply: the same entries applied in two
+processes with different PYTHONHASHSEED values give the same replies, the same DEBUG DIGEST
+and a byte-identical snapshot file. (Replicas are separate processes, each with its own random seed for str and bytes
 hashes, so any set iteration that reached the state would make them diverge.)"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -54,6 +55,22 @@ def workload() -> list[Op]:
         Command(t + 114, 5, [b"DEL", b"key:5", b"key:6", b"missing"], Session("s5", 3, 2)),  # retry
         Expiry(t + 2 * SECOND, 5, [b"brief", b"ttl"]),
     ]
+    # Lists, and clients blocked on them (waiters are replicated state), some served.
+    ops += [
+        Command(
+            t + 200, 0, [b"RPUSH", b"list", *[b"e%d" % n for n in range(20)]], Session("l", 1, 1)
+        ),
+        Command(t + 201, 0, [b"LREM", b"list", b"0", b"e3"], Session("l", 2, 1)),
+        Command(t + 202, 0, [b"LINSERT", b"list", b"AFTER", b"e5", b"x"], Session("l", 3, 1)),
+        Command(t + 203, 0, [b"BLPOP", b"q1", b"q2", b"0"], Session("w1", 1, 1)),
+        Command(t + 204, 0, [b"BRPOP", b"q2", b"30"], Session("w2", 1, 1)),
+        Command(
+            t + 205, 0, [b"BLMOVE", b"q3", b"list", b"LEFT", b"RIGHT", b"0"], Session("w3", 1, 1)
+        ),
+        Command(t + 206, 0, [b"BLPOP", b"q4", b"0"], Session("w4", 1, 1)),
+        Command(t + 207, 0, [b"RPUSH", b"q2", b"a"], Session("l", 4, 1)),
+        Command(t + 208, 0, [b"LPUSH", b"q3", b"m"], Session("l", 5, 1)),
+    ]
     return ops
 
 
@@ -62,9 +79,11 @@ def run_workload(directory: str) -> None:
     print the dataset digest and this process's hash of a probe string."""
     machine = StateMachine(build_table())
     index = 0
+    replies = hashlib.sha1()
     for op in workload():
         index += 1
-        machine.apply(index, op)
+        applied = machine.apply(index, op)
+        replies.update(repr((applied.reply, applied.completions)).encode())
     changes: list[tuple[str, str | None]] = [
         ("n4", "127.0.0.1:7004@17004"),
         ("n5", "127.0.0.1:7005@17005"),
@@ -81,10 +100,10 @@ def run_workload(directory: str) -> None:
         machine.apply_member_change(index, name, address)
     voters, learners = ["n1", "n4", "n6"], ["n7"]
     write_snapshot(Path(directory), index, 2, voters, learners, snapshot_records(machine))
-    print(dataset_digest(machine.keyspace).hex(), hash("probe"))
+    print(dataset_digest(machine.keyspace).hex(), hash("probe"), replies.hexdigest())
 
 
-def run_with_seed(seed: str, directory: Path) -> tuple[str, str, bytes]:
+def run_with_seed(seed: str, directory: Path) -> tuple[str, str, str, bytes]:
     directory.mkdir()
     code = f"from tests.state.test_hash_seed import run_workload; run_workload({str(directory)!r})"
     result = subprocess.run(
@@ -97,18 +116,19 @@ def run_with_seed(seed: str, directory: Path) -> tuple[str, str, bytes]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    digest, probe = result.stdout.split()
+    digest, probe, replies = result.stdout.split()
     (snapshot,) = directory.iterdir()
-    return digest, probe, snapshot.read_bytes()
+    return digest, probe, replies, snapshot.read_bytes()
 
 
 def test_different_hash_seeds_give_the_same_digest_and_snapshot(tmp_path: Path) -> None:
     runs = [run_with_seed(seed, tmp_path / f"seed-{seed}") for seed in SEEDS]
-    (digest, probe, snapshot), (other_digest, other_probe, other_snapshot) = runs
+    (digest, probe, replies, snapshot), (other_digest, other_probe, other_replies, other) = runs
     assert probe != other_probe  # the seeds really differ
     assert digest != bytes(20).hex()  # the workload left data behind
     assert digest == other_digest
-    assert snapshot == other_snapshot
+    assert replies == other_replies
+    assert snapshot == other
 
 
 def test_the_workload_runs_and_leaves_every_kind_of_state() -> None:
@@ -127,3 +147,5 @@ def test_the_workload_runs_and_leaves_every_kind_of_state() -> None:
     assert dbs[3].data[b"in3"] == b"xy"
     assert b"key:5" in dbs[5].tombstones
     assert dataset_digest(machine.keyspace) != bytes(20)
+    assert list(machine.blocked.waiters) == [("w2", 1), ("w4", 1)]  # w1, w3 were served
+    assert list(dbs[0].data[b"list"])[-1] == b"m"
