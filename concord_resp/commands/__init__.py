@@ -8,7 +8,7 @@ The state machine that runs them for committed log entries is `concord_resp.stat
 
 from typing import Any
 
-from . import keys, lists, memory, server_cmds, strings  # noqa: F401  (handlers register on import)
+from . import hashes, keys, lists, memory, server_cmds, sets, strings  # noqa: F401  (handlers register on import)
 from .context import Context, Stats
 from .errors import CommandError
 from .keyspecs import KeySpec, key_positions

@@ -14,16 +14,24 @@ from .base import (
     unregister,
     value_type,
 )
+from .hash import HASH, HashType, HashValue
 from .list import LIST, ListType, ListValue
 from .member_index import MemberIndex, scan_batch
+from .set import SET, SetType, SetValue
 from .string import STRING, String, StringType
 
 __all__ = [
+    "HASH",
     "LIST",
+    "SET",
     "STRING",
+    "HashType",
+    "HashValue",
     "ListType",
     "ListValue",
     "MemberIndex",
+    "SetType",
+    "SetValue",
     "String",
     "StringType",
     "ValueType",

@@ -1,0 +1,86 @@
+"""What the collection commands share: random draws (HRANDFIELD, SRANDMEMBER, SPOP) and the
+options of HSCAN/SSCAN, with Redis 7.0's rules and errors.
+
+A draw takes its positions from `ctx.rng` (seeded by the log entry for a write, the node's
+own for a read) and turns them into members through the collection's `picker`, which is
+O(1) or O(log n) a pick, so asking for a few members of a big collection costs a few picks,
+as in Redis. The cases (repeats allowed, the whole collection, removing from a copy, picking
+until enough are distinct) are t_set.c's and t_hash.c's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from ..limits import LLONG_MAX
+from .context import Rng
+from .errors import SYNTAX, CommandError
+from .parse import option_name, parse_int
+
+COUNT_OUT_OF_RANGE: Final = (
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+)
+SUB_STRATEGY_MUL: Final = 3
+"""HRANDFIELD_SUB_STRATEGY_MUL, SRANDMEMBER_SUB_STRATEGY_MUL: below a third of the
+collection, distinct members are picked at random; above, removed at random from a copy."""
+
+
+def parse_random_count(arg: bytes) -> int:
+    """Redis's `getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)`: a count whose negation
+    fits (a negative count asks for members that may repeat)."""
+    count = parse_int(arg)
+    if count < -LLONG_MAX:
+        raise CommandError(COUNT_OUT_OF_RANGE)
+    return count
+
+
+def draw(rng: Rng, pick: Callable[[int], bytes], size: int, count: int) -> list[bytes]:
+    """`count` members of a collection of `size` (> 0), each at random: they may repeat."""
+    return [pick(rng.randrange(size)) for _ in range(count)]
+
+
+def draw_distinct(
+    rng: Rng,
+    pick: Callable[[int], bytes],
+    members: Callable[[], Iterable[bytes]],
+    size: int,
+    count: int,
+) -> list[bytes]:
+    """`count` distinct members (0 < count < size) at random, in no particular order.
+
+    Near the whole collection (count * 3 > size), every member is copied and random ones are
+    dropped until `count` remain (Redis's CASE 3); otherwise members are picked at random
+    until `count` distinct ones are found (CASE 4), which needs few repeats.
+    """
+    if count * SUB_STRATEGY_MUL > size:
+        kept = list(members())
+        while len(kept) > count:
+            position = rng.randrange(len(kept))
+            kept[position] = kept[-1]
+            kept.pop()
+        return kept
+    found: dict[bytes, None] = {}
+    while len(found) < count:
+        found[pick(rng.randrange(size))] = None
+    return list(found)
+
+
+def parse_scan_options(argv: list[bytes], start: int) -> tuple[int, bytes | None]:
+    """(COUNT, MATCH pattern or None) of HSCAN/SSCAN from `argv[start]` on, as Redis's
+    `scanGenericCommand` parses them for a key (TYPE is only SCAN's: a syntax error)."""
+    count = 10
+    pattern: bytes | None = None
+    i, argc = start, len(argv)
+    while i < argc:
+        option = option_name(argv[i])
+        if option == b"count" and i + 1 < argc:
+            count = parse_int(argv[i + 1])
+            if count < 1:
+                raise CommandError(SYNTAX)
+        elif option == b"match" and i + 1 < argc:
+            pattern = None if argv[i + 1] == b"*" else argv[i + 1]
+        else:
+            raise CommandError(SYNTAX)
+        i += 2
+    return count, pattern
