@@ -9,10 +9,13 @@ Lines starting with `#` are comments. Directives (one per line) change how the *
 is compared, or do something that is not a command:
 
     !sorted      the reply is an array compared as a multiset (KEYS, COMMAND LIST, ...)
+    !pairs       the reply is a map or a flat array of pairs, compared as a multiset of
+                 pairs (HGETALL of a hash Redis keeps in hash order)
     !type        only the reply's type must match (values legitimately differ: TIME, INFO)
     !norm-ids    replace `id=<n>` / client ids and ages before comparing (CLIENT LIST/INFO)
-    !scan        the next line is `SCAN <args without cursor>`: the full iteration is run on
-                 both servers and the sets of keys returned are compared
+    !scan        the next line is `SCAN <args without cursor>` (or `SSCAN|HSCAN|ZSCAN key
+                 <args without cursor>`): the full iteration is run on both servers and the
+                 sets of keys (members; field/value pairs for HSCAN and ZSCAN) are compared
     !proto N     switch both connections to RESP N (sends HELLO N and compares its reply
                  with the `id` normalised)
 
@@ -53,6 +56,10 @@ class Reply:
 
     def sorted_form(self) -> tuple[bytes, list[bytes]]:
         return self.kind, sorted(child.raw for child in self.children)
+
+    def pairs_form(self) -> tuple[bytes, list[bytes]]:
+        raws = [child.raw for child in self.children]
+        return self.kind, sorted(a + b for a, b in zip(raws[::2], raws[1::2], strict=True))
 
 
 class RawClient:
@@ -150,17 +157,25 @@ class Mismatch:
         )
 
 
-def scan_all(client: RawClient, args: list[bytes]) -> list[bytes]:
-    """Run a whole SCAN iteration; return the keys seen (sorted, duplicates removed)."""
+def scan_all(client: RawClient, argv: list[bytes]) -> list[bytes]:
+    """Run a whole SCAN iteration (argv: SCAN, or SSCAN/HSCAN/ZSCAN and a key, then the
+    options, without the cursor); return what it saw (sorted, duplicates removed): keys,
+    members, or field/value pairs for HSCAN and ZSCAN."""
+    keyed = argv[0].upper() != b"SCAN"
+    head, options = (argv[:2], argv[2:]) if keyed else (argv[:1], argv[1:])
+    pairs = argv[0].upper() in (b"HSCAN", b"ZSCAN")
     cursor = b"0"
     seen: set[bytes] = set()
     for _ in range(100_000):
-        reply = client.call([b"SCAN", cursor, *args])
+        reply = client.call([*head, cursor, *options])
         if reply.kind == b"-":
             return [reply.raw]
         cursor_reply, keys_reply = reply.children
         cursor = cursor_reply.raw.split(b"\r\n")[1]
-        seen.update(child.raw for child in keys_reply.children)
+        raws = [child.raw for child in keys_reply.children]
+        if pairs:
+            raws = [a + b for a, b in zip(raws[::2], raws[1::2], strict=True)]
+        seen.update(raws)
         if cursor == b"0":
             return sorted(seen)
     raise AssertionError("SCAN did not finish within 100000 calls")
@@ -236,8 +251,8 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                 mode = ""
                 continue
             if mode == "!scan":
-                a_keys = scan_all(a_client, argv[1:])
-                b_keys = scan_all(b_client, argv[1:])
+                a_keys = scan_all(a_client, argv)
+                b_keys = scan_all(b_client, argv)
                 if a_keys != b_keys:
                     mismatches.append(
                         Mismatch(number, text, repr(a_keys).encode(), repr(b_keys).encode())
@@ -248,6 +263,8 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
             b_reply = b_client.call(argv)
             if mode == "!sorted":
                 same = a_reply.sorted_form() == b_reply.sorted_form()
+            elif mode == "!pairs":
+                same = a_reply.pairs_form() == b_reply.pairs_form()
             elif mode == "!type":
                 same = a_reply.kind == b_reply.kind
             elif mode == "!norm-ids":
