@@ -4,7 +4,8 @@ Python objects are not laid out as Redis's are, so the figure is Redis's model o
 not Concord's real footprint: the value's `ValueType.estimated_size` (what Redis's
 `objectComputeSize` would count for that encoding, without allocator rounding), plus the key
 name's sds string and its hash table entry, as Redis's MEMORY USAGE adds them. SAMPLES is
-parsed as Redis parses it and otherwise ignored: the estimate looks at every element.
+parsed as Redis parses it; each type estimates in its own way (a big hash or set averages a
+few of its entries, as Redis's default of 5 samples does).
 """
 
 from __future__ import annotations

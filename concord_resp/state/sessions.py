@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from ..resp import NULL_ARRAY, Reply
-from ..resp.replies import BigNumber, ErrorReply, Map, RespSet, SimpleString, Verbatim
+from ..resp.replies import BigNumber, ErrorReply, Map, Pairs, RespSet, SimpleString, Verbatim
 from .entries import Session
 
 SESSION_IDLE_US: Final = 3600 * 1_000_000
@@ -109,7 +109,9 @@ class Sessions:
 # -- replies as tagged trees --------------------------------------------------------------
 
 # Tags for the reply tree; plain bytes, int and None stand for themselves.
-_SIMPLE, _ERROR, _ARRAY, _MAP, _SET, _DOUBLE, _BOOL, _VERBATIM, _BIG, _NULL_ARRAY = range(10)
+_SIMPLE, _ERROR, _ARRAY, _MAP, _SET, _DOUBLE, _BOOL, _VERBATIM, _BIG, _NULL_ARRAY, _PAIRS = range(
+    11
+)
 
 
 class ReplyTreeError(ValueError):
@@ -133,6 +135,8 @@ def encode_reply_tree(reply: Reply) -> Any:
         return [_MAP, [[encode_reply_tree(k), encode_reply_tree(v)] for k, v in reply.items()]]
     if isinstance(reply, RespSet):
         return [_SET, [encode_reply_tree(item) for item in reply]]
+    if isinstance(reply, Pairs):
+        return [_PAIRS, [[encode_reply_tree(a), encode_reply_tree(b)] for a, b in reply]]
     if isinstance(reply, (list, tuple)):
         return [_ARRAY, [encode_reply_tree(item) for item in reply]]
     if isinstance(reply, Verbatim):
@@ -158,6 +162,8 @@ def decode_reply_tree(tree: Any) -> Reply:
         return [decode_reply_tree(item) for item in tree[1]]
     if tag == _MAP:
         return Map((decode_reply_tree(k), decode_reply_tree(v)) for k, v in tree[1])
+    if tag == _PAIRS:
+        return Pairs((decode_reply_tree(a), decode_reply_tree(b)) for a, b in tree[1])
     if tag == _SET:
         return RespSet(decode_reply_tree(item) for item in tree[1])
     if tag in (_DOUBLE, _BOOL):

@@ -15,7 +15,15 @@ import pytest
 from concord_resp.commands import build_table
 from concord_resp.raft.driver.snapshot_file import read_snapshot
 from concord_resp.resp import NULL_ARRAY
-from concord_resp.resp.replies import BigNumber, ErrorReply, Map, RespSet, SimpleString, Verbatim
+from concord_resp.resp.replies import (
+    BigNumber,
+    ErrorReply,
+    Map,
+    Pairs,
+    RespSet,
+    SimpleString,
+    Verbatim,
+)
 from concord_resp.state import Command, Configure, Op, Session, StateMachine, Transaction
 from concord_resp.state.sessions import decode_reply_tree, encode_reply_tree
 from concord_resp.state.snapshot import (
@@ -174,6 +182,7 @@ def test_every_kind_of_reply_survives_the_session_table() -> None:
         Verbatim(b"text"),
         BigNumber(10**30),
         NULL_ARRAY,
+        Pairs([(b"field", b"value"), (b"member", 1.5)]),
     ]
     for reply in replies:
         tree = cbor2.loads(cbor2.dumps(encode_reply_tree(reply)))
