@@ -18,7 +18,7 @@ import re
 import struct
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import accumulate
 from typing import Final
 
@@ -159,18 +159,33 @@ def max_registers(a: bytes, b: bytes) -> bytes:
 
 
 def histogram(registers: bytes) -> list[int]:
-    """How many registers hold each value 0..63."""
-    top = max(registers)
-    counts = [registers.count(value) for value in range(top + 1)]
-    return counts + [0] * (64 - len(counts))
+    """How many registers hold each value 0..63: one C `count` per value, from 0 up until
+    every register is counted (register values are dense from 0 up to the largest)."""
+    counts = [0] * 64
+    left = len(registers)
+    for value in range(64):
+        if not left:
+            break
+        found = registers.count(value)
+        counts[value] = found
+        left -= found
+    return counts
 
 
 # -- sparse opcodes -------------------------------------------------------------------------------
 #
 # An opcode is kept as one int: a ZERO or VAL opcode is its byte (0x00-0x3f, 0x80-0xff), an
 # XZERO its two bytes big-endian (0x4000-0x7fff), so the three kinds are told apart by range.
+# Sparse bytes are split into runs of one-byte opcodes and the XZEROs between them by a regex
+# (scanning from the left, `[\x40-\x7f].` meets exactly the XZEROs), so that whole runs of
+# one-byte opcodes go through `translate`, `map` and `join` instead of a Python loop.
 
 _XZERO_OPCODE: Final = re.compile(rb"[\x40-\x7f].", re.DOTALL)
+_SINGLE_BYTES: Final = [bytes([byte]) for byte in range(256)]
+
+
+def _val_value(opcode: int) -> int:
+    return ((opcode >> 2) & 0x1F) + 1
 
 
 def _span(opcode: int) -> int:
@@ -181,14 +196,15 @@ def _span(opcode: int) -> int:
     return opcode + 1
 
 
-# The run of every opcode, by its int (0 for the ints no opcode has).
-_SPANS: Final = array(
-    "H",
-    (
-        _span(opcode) if opcode < 0x40 or 0x80 <= opcode < 0x100 or opcode >= 0x4000 else 0
-        for opcode in range(0x8000)
-    ),
-)
+_SINGLE_SPANS: Final = bytes(0 if 0x40 <= byte < 0x80 else _span(byte) for byte in range(256))
+"""The run of each one-byte opcode (0 for the bytes that start an XZERO)."""
+_SINGLE_REGISTERS: Final = [
+    b""
+    if 0x40 <= byte < 0x80
+    else _SINGLE_BYTES[_val_value(byte) if byte & 0x80 else 0] * _span(byte)
+    for byte in range(256)
+]
+"""The registers each one-byte opcode stands for."""
 
 
 def _zero_opcode(run: int) -> int:
@@ -199,75 +215,84 @@ def _val_opcode(value: int, run: int) -> int:
     return 0x80 | ((value - 1) << 2) | (run - 1)
 
 
-def _val_value(opcode: int) -> int:
-    return ((opcode >> 2) & 0x1F) + 1
-
-
 def _opcode_size(opcode: int) -> int:
     return 2 if opcode >= 0x4000 else 1
 
 
-def parse_sparse(data: bytes | bytearray) -> list[int]:
-    """The opcodes of sparse register bytes (the header excluded). A last XZERO cut after its
-    first byte reads its second byte as 0, as Redis reads the string's NUL terminator."""
-    opcodes: list[int] = []
+def _segments(data: bytes | bytearray) -> Iterator[tuple[bytes | bytearray, int | None]]:
+    """(one-byte opcodes, the XZERO after them or None at the end). A last XZERO cut after
+    its first byte reads its second byte as 0, as Redis reads the string's NUL terminator."""
     position = 0
     for match in _XZERO_OPCODE.finditer(data):
         start = match.start()
-        opcodes.extend(data[position:start])
-        opcodes.append((data[start] << 8) | data[start + 1])
+        yield data[position:start], (data[start] << 8) | data[start + 1]
         position = start + 2
-    opcodes.extend(data[position:])
-    if opcodes and 0x40 <= opcodes[-1] < 0x80:
-        opcodes[-1] <<= 8
+    tail = data[position:]
+    if tail and 0x40 <= tail[-1] < 0x80:
+        yield tail[:-1], tail[-1] << 8
+    else:
+        yield tail, None
+
+
+def parse_sparse(data: bytes | bytearray) -> list[int]:
+    """The opcodes of sparse register bytes (the header excluded)."""
+    opcodes: list[int] = []
+    for singles, xzero in _segments(data):
+        opcodes.extend(singles)
+        if xzero is not None:
+            opcodes.append(xzero)
     return opcodes
 
 
+def parse_sparse_starts(data: bytes | bytearray) -> tuple[list[int], list[int]]:
+    """The opcodes of sparse register bytes and the first register each covers."""
+    opcodes: list[int] = []
+    spans: list[int] = []
+    for singles, xzero in _segments(data):
+        opcodes.extend(singles)
+        spans.extend(singles.translate(_SINGLE_SPANS))
+        if xzero is not None:
+            opcodes.append(xzero)
+            spans.append(_span(xzero))
+    starts = list(accumulate(spans, initial=0))
+    starts.pop()
+    return opcodes, starts
+
+
 def encode_sparse(opcodes: list[int]) -> bytes:
-    return b"".join(
-        [
-            _SINGLE_BYTES[opcode] if opcode < 0x100 else opcode.to_bytes(2, "big")
-            for opcode in opcodes
-        ]
-    )
+    """The bytes of a list of opcodes."""
+    pairs = array("H", opcodes)
+    pairs.byteswap()  # big-endian pairs: a one-byte opcode is 0x00 then its byte
+    raw = pairs.tobytes()
+    pieces = []
+    position = 0
+    for match in re.finditer(rb"[^\x00]", raw[0::2]):  # the XZEROs' first bytes
+        at = match.start()
+        pieces.append(raw[2 * position + 1 : 2 * at : 2])
+        pieces.append(raw[2 * at : 2 * at + 2])
+        position = at + 1
+    pieces.append(raw[2 * position + 1 :: 2])
+    return b"".join(pieces)
 
 
-_SINGLE_BYTES: Final = [bytes([byte]) for byte in range(256)]
-
-
-def sparse_histogram(opcodes: list[int]) -> list[int]:
-    """Redis's `hllSparseRegHisto`: Corrupted unless the runs cover exactly 16384 registers."""
-    counts = [0] * 64
+def sparse_registers(data: bytes | bytearray) -> bytes:
+    """The registers of sparse bytes, one byte each, as `hllMerge`, `hllSparseToDense` and
+    `hllSparseRegHisto` read them: Corrupted unless the runs cover exactly 16384 registers.
+    (Since the fix of CVE-2025-32023, which Redis 7.0.15 as packaged carries, any run past
+    the last register is corruption, a trailing VAL run too.)"""
+    segments = list(_segments(data))
     covered = 0
-    for opcode in opcodes:
-        run = _SPANS[opcode]
-        covered += run
-        if 0x80 <= opcode < 0x100:
-            counts[_val_value(opcode)] += run
-        else:
-            counts[0] += run
+    for singles, xzero in segments:  # count first: corrupted runs could be huge
+        covered += sum(singles.translate(_SINGLE_SPANS))
+        if xzero is not None:
+            covered += _span(xzero)
     if covered != REGISTERS:
         raise Corrupted
-    return counts
-
-
-def sparse_registers(opcodes: list[int]) -> bytes:
-    """The registers as `hllMerge`/`hllSparseToDense` read them; Corrupted unless the runs
-    cover exactly 16384 registers. (Since the fix of CVE-2025-32023, which Redis 7.0.15 as
-    packaged carries, any run past the last register is corruption, a VAL run too.)"""
     pieces: list[bytes] = []
-    covered = 0
-    for opcode in opcodes:
-        run = _SPANS[opcode]
-        covered += run
-        if covered > REGISTERS:
-            raise Corrupted
-        if 0x80 <= opcode < 0x100:
-            pieces.append(_SINGLE_BYTES[_val_value(opcode)] * run)
-        else:
-            pieces.append(bytes(run))
-    if covered != REGISTERS:
-        raise Corrupted
+    for singles, xzero in segments:
+        pieces.extend(map(_SINGLE_REGISTERS.__getitem__, singles))
+        if xzero is not None:
+            pieces.append(bytes(_span(xzero)))
     return b"".join(pieces)
 
 
@@ -275,7 +300,7 @@ def decode_sparse(opcodes: list[int]) -> bytes:
     """PFDEBUG DECODE's text: `z:<run>`, `Z:<run>` and `v:<value>,<run>`, space separated."""
     words = []
     for opcode in opcodes:
-        run = _SPANS[opcode]
+        run = _span(opcode)
         if opcode >= 0x4000:
             words.append(b"Z:%d" % run)
         elif opcode & 0x80:
@@ -290,14 +315,12 @@ def registers_of(value: bytes | bytearray) -> bytes:
     sparse sketch whose runs do not add up."""
     if value[4] == DENSE:
         return unpack_dense(value[HEADER_SIZE:])
-    return sparse_registers(parse_sparse(value[HEADER_SIZE:]))
+    return sparse_registers(value[HEADER_SIZE:])
 
 
 def histogram_of(value: bytes | bytearray) -> list[int]:
     """The register histogram as PFCOUNT of one key computes it (Corrupted as Redis finds it)."""
-    if value[4] == DENSE:
-        return histogram(unpack_dense(value[HEADER_SIZE:]))
-    return sparse_histogram(parse_sparse(value[HEADER_SIZE:]))
+    return histogram(registers_of(value))
 
 
 # -- the estimator -------------------------------------------------------------------------------
@@ -375,9 +398,7 @@ class Sketch:
         if value[4] == DENSE:
             self.dense = bytearray(value[HEADER_SIZE:])
         else:
-            self.opcodes = parse_sparse(value[HEADER_SIZE:])
-            self.starts = list(accumulate(map(_SPANS.__getitem__, self.opcodes), initial=0))
-            self.starts.pop()
+            self.opcodes, self.starts = parse_sparse_starts(value[HEADER_SIZE:])
             self.size = len(value) - HEADER_SIZE
 
     @property
@@ -396,7 +417,7 @@ class Sketch:
     def registers(self) -> bytes:
         if self.dense is not None:
             return unpack_dense(self.dense)
-        return sparse_registers(self.opcodes)
+        return sparse_registers(encode_sparse(self.opcodes))
 
     def to_dense(self) -> bool:
         """Redis's `hllSparseToDense` (the header is kept, cache included). False if the
@@ -404,7 +425,7 @@ class Sketch:
         if self.dense is not None:
             return True
         try:
-            registers = sparse_registers(self.opcodes)
+            registers = sparse_registers(encode_sparse(self.opcodes))
         except Corrupted:
             return False
         self.dense = pack_dense(registers)
@@ -426,7 +447,7 @@ class Sketch:
             return -1
         opcode = opcodes[at]
         first = starts[at]
-        run = _SPANS[opcode]
+        run = _span(opcode)
         if index >= first + run:
             return -1  # the runs end before the register
         is_val = 0x80 <= opcode < 0x100
