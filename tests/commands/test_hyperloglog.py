@@ -19,7 +19,7 @@ from concord_resp.commands import hll_encoding as hll
 from concord_resp.resp import OK, ErrorReply, Reply
 from concord_resp.state import Command, StateMachine
 from concord_resp.store import Database
-from tests.support.processes import RedisProcess
+from tests.support.processes import ConcordProcess, RedisProcess
 
 SECOND = 1_000_000
 INVALID = ErrorReply(b"INVALIDOBJ Corrupted HLL object detected")
@@ -504,3 +504,49 @@ def test_crafted_dense_registers_count_as_in_redis(real: redis.Redis) -> None:
         node.write("SET", key, value)
         assert node.read("PFCOUNT", key) == real.pfcount(key), register
         assert node.read("PFCOUNT", key, "missing") == real.pfcount(key, "hll-test:none")
+
+
+def test_a_redis_sketch_through_a_running_server(
+    redis_server: RedisProcess, concord_server: ConcordProcess
+) -> None:
+    """A dense sketch made by Redis, SET on a concord-server over the wire: PFADD, PFCOUNT
+    and PFMERGE answer as Redis does, and the bytes stay Redis's."""
+    real = redis.Redis(port=redis_server.port)
+    ours = redis.Redis(port=concord_server.port)
+    keys = ["hll-test:wire", "hll-test:wire-small", "hll-test:wire-merged"]
+    try:
+        real.pfadd(keys[0], *[f"w{i}" for i in range(5000)])
+        real.pfadd(keys[1], "a", "b", "c")
+        for key in keys[:2]:
+            value = real.get(key)
+            assert isinstance(value, bytes)
+            ours.set(key, value)
+        for client in (real, ours):
+            client.pfadd(keys[0], *[f"extra{i}" for i in range(100)])
+            client.pfmerge(keys[2], keys[1], keys[0])
+        assert ours.get(keys[0]) == real.get(keys[0])
+        assert ours.get(keys[2]) == real.get(keys[2])
+        assert ours.pfcount(*keys) == real.pfcount(*keys)
+        assert ours.pfcount(keys[0]) == real.pfcount(keys[0])
+    finally:
+        real.delete(*keys)
+        ours.delete(*keys)
+        real.close()
+        ours.close()
+
+
+def test_after_pfcount_only_the_cache_bytes_differ_from_redis(real: redis.Redis) -> None:
+    """Redis's PFCOUNT of one key writes its count into the header; here it is a read and
+    writes nothing. The bytes after it differ in the 8 cache bytes (and only there)."""
+    node = Node()
+    elements = [f"c{i}" for i in range(500)]
+    _both_add(real, node, "hll-test:cached", elements)
+    assert node.read("GET", "hll-test:cached") == real.get("hll-test:cached")
+    count = real.pfcount("hll-test:cached")
+    assert node.read("PFCOUNT", "hll-test:cached") == count
+    theirs, ours = real.get("hll-test:cached"), node.read("GET", "hll-test:cached")
+    assert isinstance(theirs, bytes)
+    assert isinstance(ours, bytes)
+    assert theirs[8:16] == count.to_bytes(8, "little")  # cached, valid
+    assert ours[8:16] == b"\x00" * 7 + b"\x80"  # still marked stale
+    assert theirs[:8] + theirs[16:] == ours[:8] + ours[16:]
