@@ -85,7 +85,7 @@ def _parse(argv: list[bytes]) -> list[_Operation]:
     return operations
 
 
-class _Bits:
+class _Overlay:
     """Reads and writes fields of a string through an overlay of the bytes written (the
     string itself is not touched); bytes past its end read as zeros."""
 
@@ -132,10 +132,10 @@ def _limits(signed: bool, bits: int) -> tuple[int, int]:
     return 0, (1 << bits) - 1
 
 
-def _run(bits_: _Bits, operation: _Operation) -> tuple[Reply, bool]:
+def _run(overlay: _Overlay, operation: _Operation) -> tuple[Reply, bool]:
     """One operation: (its reply, whether it changed the field)."""
     bits, signed = operation.bits, operation.signed
-    old = bits_.get(operation.offset, bits)
+    old = overlay.get(operation.offset, bits)
     if signed and old >> (bits - 1):
         old -= 1 << bits
     if operation.opcode == GET:
@@ -155,7 +155,7 @@ def _run(bits_: _Bits, operation: _Operation) -> tuple[Reply, bool]:
         new = high if target > high else low
     else:  # WRAP: two's complement in `bits` bits
         new = (target - low) % (1 << bits) + low
-    bits_.put(operation.offset, bits, new)
+    overlay.put(operation.offset, bits, new)
     return (new if operation.opcode == INCRBY else old), new != old
 
 
@@ -166,24 +166,24 @@ def _bitfield(ctx: Context, argv: list[bytes], read_only: bool) -> Reply:
     if not writes:
         # BITFIELD is a write command: its read lookup deletes an expired key (purge).
         value = lookup_read_typed(ctx, key, STRING, purge=not read_only)
-        bits_ = _Bits(value)
-        return [_run(bits_, operation)[0] for operation in operations]
+        overlay = _Overlay(value)
+        return [_run(overlay, operation)[0] for operation in operations]
     if read_only:
         raise CommandError(READ_ONLY_GET)
     value = get_string_for_write(ctx, key)
     size = max(op.offset + op.bits - 1 for op in writes) // 8 + 1
-    bits_ = _Bits(value)
+    overlay = _Overlay(value)
     replies: list[Reply] = []
     changed = False
     for operation in operations:
-        reply, field_changed = _run(bits_, operation)
+        reply, field_changed = _run(overlay, operation)
         replies.append(reply)
         changed = changed or field_changed
     if value is not None and not changed and size <= len(value):
         keep_raw(ctx, key, value)
         return replies
     with changing_bits(ctx, key, value, size) as raw:
-        for byte, written in bits_.patch.items():
+        for byte, written in overlay.patch.items():
             raw[byte] = written
     return replies
 

@@ -1,9 +1,9 @@
 """HyperLogLog commands: PFADD, PFCOUNT, PFMERGE, PFDEBUG and PFSELFTEST (hyperloglog.c).
 
-A sketch is a string value in Redis's exact bytes (`hll_encoding`), so GET, SET, COPY,
-DUMP-free copying between Redis and Concord all carry sketches unchanged. Writes rebuild the
-value through a `Sketch` and store it whole (at most 12 kB) only if it changed; a write that
-changes nothing only records the raw encoding Redis's `dbUnshareStringValue` leaves.
+A sketch is a string value in Redis's exact bytes (`hll_encoding`), so GET and SET carry
+sketches between Redis and Concord unchanged. Writes rebuild the value through a `Sketch`
+and store it whole (at most 12 kB) only if it changed; a write that changes nothing only
+records the raw encoding Redis's `dbUnshareStringValue` leaves.
 
 One deliberate difference: Redis's PFCOUNT of one key writes the cardinality it computed
 back into the header's cache (and makes the string raw). PFCOUNT is a read here, and reads
@@ -29,6 +29,7 @@ from .hll_encoding import (
     REGISTERS,
     SPARSE,
     ZERO_REGISTERS,
+    Corrupted,
     Sketch,
     cached_cardinality,
     decode_sparse,
@@ -43,7 +44,6 @@ from .hll_encoding import (
     registers_of,
     unpack_dense,
 )
-from .hll_encoding import Corrupted as _Corrupted
 from .lookup import get_string_for_write, lookup_read_typed
 from .registry import Route
 from .spec import command
@@ -69,7 +69,7 @@ def _sketch_for_read(ctx: Context, key: bytes, *, purge: bool = False) -> String
 def _registers(value: String) -> bytes:
     try:
         return registers_of(value)
-    except _Corrupted:
+    except Corrupted:
         raise CommandError(INVALID) from None
 
 
@@ -127,7 +127,7 @@ def pfcount(ctx: Context, argv: list[bytes]) -> Reply:
         return cached
     try:
         return estimate(histogram_of(value))
-    except _Corrupted:
+    except Corrupted:
         raise CommandError(INVALID) from None
 
 
