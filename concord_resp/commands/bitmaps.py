@@ -75,10 +75,11 @@ def changing_bits(ctx: Context, key: bytes, value: String | None, size: int) -> 
         yield raw
 
 
-def range_int(value: String, start: int, stop: int, byteorder: str = "little") -> int:
-    """The bytes value[start:stop] as one integer (no copy of a large bytearray kept)."""
+def range_int(value: String, start: int, stop: int) -> int:
+    """The bytes value[start:stop] as one little-endian integer (through a view: a large
+    bytearray is not copied first)."""
     with memoryview(value) as view:
-        return int.from_bytes(view[start:stop], byteorder)  # type: ignore[arg-type]
+        return int.from_bytes(view[start:stop], "little")
 
 
 def parse_bit_or_byte(arg: bytes) -> bool:
