@@ -8,7 +8,18 @@ The state machine that runs them for committed log entries is `concord_resp.stat
 
 from typing import Any
 
-from . import hashes, keys, lists, memory, server_cmds, sets, strings  # noqa: F401  (handlers register on import)
+from . import (  # noqa: F401  (handlers register on import)
+    bitfield,
+    bitmaps,
+    hashes,
+    hyperloglog,
+    keys,
+    lists,
+    memory,
+    server_cmds,
+    sets,
+    strings,
+)
 from .context import Context, Stats
 from .errors import CommandError
 from .keyspecs import KeySpec, key_positions

@@ -76,6 +76,20 @@ COMMANDS: dict[str, list[str]] = {
     "substr": [],
     "setrange": [],
     "lcs": [],
+    # bitmaps
+    "setbit": [],
+    "getbit": [],
+    "bitcount": [],
+    "bitpos": [],
+    "bitop": [],
+    "bitfield": [],
+    "bitfield_ro": [],
+    # hyperloglog
+    "pfadd": [],
+    "pfcount": [],
+    "pfmerge": [],
+    "pfdebug": [],
+    "pfselftest": [],
     # lists
     "lpush": [],
     "rpush": [],
