@@ -11,8 +11,10 @@ is compared, or do something that is not a command:
     !sorted      the reply is an array compared as a multiset (KEYS, COMMAND LIST, ...)
     !type        only the reply's type must match (values legitimately differ: TIME, INFO)
     !norm-ids    replace `id=<n>` / client ids and ages before comparing (CLIENT LIST/INFO)
-    !scan        the next line is `SCAN <args without cursor>`: the full iteration is run on
-                 both servers and the sets of keys returned are compared
+    !scan        the next line is `SCAN <args without cursor>` (or `HSCAN|SSCAN|ZSCAN key
+                 <args without cursor>`): the full iteration is run on both servers and the
+                 sets of elements returned are compared (a hash's or a sorted set's as
+                 field/value pairs)
     !proto N     switch both connections to RESP N (sends HELLO N and compares its reply
                  with the `id` normalised)
 
@@ -150,17 +152,24 @@ class Mismatch:
         )
 
 
-def scan_all(client: RawClient, args: list[bytes]) -> list[bytes]:
-    """Run a whole SCAN iteration; return the keys seen (sorted, duplicates removed)."""
+def scan_all(client: RawClient, argv: list[bytes]) -> list[bytes]:
+    """Run a whole SCAN (or HSCAN/SSCAN/ZSCAN key) iteration of `argv` without its cursor;
+    return the elements seen (sorted, duplicates removed; field/value pairs joined)."""
+    name = argv[0].upper()
+    head = argv[:1] if name == b"SCAN" else argv[:2]
+    rest = argv[len(head) :]
     cursor = b"0"
     seen: set[bytes] = set()
     for _ in range(100_000):
-        reply = client.call([b"SCAN", cursor, *args])
+        reply = client.call([*head, cursor, *rest])
         if reply.kind == b"-":
             return [reply.raw]
         cursor_reply, keys_reply = reply.children
         cursor = cursor_reply.raw.split(b"\r\n")[1]
-        seen.update(child.raw for child in keys_reply.children)
+        items = [child.raw for child in keys_reply.children]
+        if name in (b"HSCAN", b"ZSCAN"):
+            items = [field + value for field, value in zip(items[::2], items[1::2], strict=True)]
+        seen.update(items)
         if cursor == b"0":
             return sorted(seen)
     raise AssertionError("SCAN did not finish within 100000 calls")
@@ -236,8 +245,8 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                 mode = ""
                 continue
             if mode == "!scan":
-                a_keys = scan_all(a_client, argv[1:])
-                b_keys = scan_all(b_client, argv[1:])
+                a_keys = scan_all(a_client, argv)
+                b_keys = scan_all(b_client, argv)
                 if a_keys != b_keys:
                     mismatches.append(
                         Mismatch(number, text, repr(a_keys).encode(), repr(b_keys).encode())

@@ -8,7 +8,15 @@ The state machine that runs them for committed log entries is `concord_resp.stat
 
 from typing import Any
 
-from . import keys, lists, server_cmds, strings  # noqa: F401  (handlers register on import)
+from . import (  # noqa: F401  (handlers register on import)
+    keys,
+    lists,
+    server_cmds,
+    strings,
+    zset_algebra,
+    zset_ranges,
+    zsets,
+)
 from .context import Context, Stats
 from .errors import CommandError
 from .keyspecs import KeySpec, key_positions

@@ -17,6 +17,7 @@ from .replies import (
     ErrorReply,
     Map,
     MapPairs,
+    Pairs,
     Push,
     Raw,
     RespSet,
@@ -140,6 +141,21 @@ def _encode_map_pairs(value: object, proto: int, out: list[bytes]) -> None:
         _encode(item, proto, out)
 
 
+def _encode_pairs(value: object, proto: int, out: list[bytes]) -> None:
+    pairs: list[tuple[object, object]] = value  # type: ignore[assignment]
+    if proto == 3:
+        out.append(b"*%d\r\n" % len(pairs))
+        for first, second in pairs:
+            out.append(b"*2\r\n")
+            _encode(first, proto, out)
+            _encode(second, proto, out)
+    else:
+        out.append(b"*%d\r\n" % (2 * len(pairs)))
+        for first, second in pairs:
+            _encode(first, proto, out)
+            _encode(second, proto, out)
+
+
 def _encode_raw(value: object, proto: int, out: list[bytes]) -> None:
     out.append(bytes(value))  # type: ignore[call-overload]
 
@@ -193,6 +209,7 @@ _ENCODERS: dict[type, _Encoder] = {
     Push: _encode_push,
     Map: _encode_map,
     MapPairs: _encode_map_pairs,
+    Pairs: _encode_pairs,
     Raw: _encode_raw,
     float: _encode_float,
     bool: _encode_bool,

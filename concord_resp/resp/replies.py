@@ -11,6 +11,8 @@ and `encoder.encode_reply` renders them for RESP2 or RESP3. The mapping is:
     Verbatim            verbatim string      NULL_ARRAY     null array (RESP2 `*-1`)
     BigNumber           big number (RESP3)   Push           push (RESP3)
     MapPairs            map (RESP3) that may repeat a key (COMMAND DOCS of a name asked twice)
+    Pairs               array of [a, b] pairs (RESP3); one flat array a, b, a, b in RESP2
+                        (WITHSCORES replies: Redis nests them only for RESP3 clients)
     Raw                 bytes already encoded for the connection's protocol (a transaction's
                         reply, whose parts follow a HELLO inside it)
 
@@ -43,6 +45,12 @@ class Map(dict):  # type: ignore[type-arg]
 
 class MapPairs(list):  # type: ignore[type-arg]
     """A RESP3 map as a list of (key, value) pairs, in order, keys possibly repeated."""
+
+    __slots__ = ()
+
+
+class Pairs(list):  # type: ignore[type-arg]
+    """(a, b) tuples: an array of 2-element arrays in RESP3, one flat array in RESP2."""
 
     __slots__ = ()
 

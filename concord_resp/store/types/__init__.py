@@ -17,16 +17,22 @@ from .base import (
 from .list import LIST, ListType, ListValue
 from .member_index import MemberIndex, scan_batch
 from .string import STRING, String, StringType
+from .zset import ZSET, LexRange, ScoreRange, ZSet, ZSetType
 
 __all__ = [
     "LIST",
     "STRING",
+    "ZSET",
+    "LexRange",
     "ListType",
     "ListValue",
     "MemberIndex",
+    "ScoreRange",
     "String",
     "StringType",
     "ValueType",
+    "ZSet",
+    "ZSetType",
     "register",
     "registered_types",
     "scan_batch",
