@@ -22,7 +22,6 @@ from ..resp import Reply
 from ..store.types.zset import LEX_MAX, LEX_MIN, ZSET, LexBound, LexRange, ScoreRange, ZSet
 from .context import Context
 from .errors import SYNTAX, CommandError
-from .floats import DOUBLE, parse_c_float
 from .lookup import check_type, lookup_read, lookup_read_typed, lookup_write, lookup_write_typed
 from .parse import option_name, parse_int
 from .spec import command
@@ -39,6 +38,7 @@ BY_RANK, BY_SCORE, BY_LEX = "rank", "score", "lex"
 
 _C_SPACE: Final = b" \t\n\v\f\r"
 _DECIMAL: Final = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INFINITIES: Final = (b"inf", b"infinity")
 _HEX: Final = re.compile(
     rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
 )
@@ -50,26 +50,20 @@ _HEX: Final = re.compile(
 def strtod(text: bytes) -> float | None:
     """C `strtod` over all of `text` as zslParseRange calls it: leading white space skipped,
     "" is 0, a literal out of range is infinite (or zero) instead of refused; None if the
-    text is not one number or is NaN."""
+    text is not one number, or is NaN."""
     if not text:
         return 0.0  # nothing converted, and the end pointer is at the terminating NUL
     body = text.lstrip(_C_SPACE)
-    parsed = parse_c_float(body, DOUBLE) if body else None
-    if parsed is not None:
-        negative, magnitude = parsed
-        value = math.inf if magnitude is None else float(magnitude)
-        return -value if negative else value
-    # parse_c_float refuses a literal that overflows or underflows (ERANGE): strtod's value.
     if _DECIMAL.fullmatch(body):
-        return float(body)
+        return float(body)  # correctly rounded, as glibc's; past the range: inf or 0 as well
     if _HEX.fullmatch(body):
-        negative = body[:1] == b"-"
         try:
-            value = float.fromhex(body.lstrip(b"+-").decode())
+            magnitude = float.fromhex(body.lstrip(b"+-").decode())
         except OverflowError:
-            value = math.inf
-        return -value if negative else value
-    return None
+            magnitude = math.inf
+        return -magnitude if body[:1] == b"-" else magnitude
+    unsigned = body[1:] if body[:1] in (b"+", b"-") else body
+    return float(body) if unsigned.lower() in _INFINITIES else None
 
 
 def _score_bound(arg: bytes) -> tuple[float, bool] | None:

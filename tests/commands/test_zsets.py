@@ -6,16 +6,29 @@ compat/scenarios/zset_*.txt."""
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
+import cbor2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from concord_resp.commands import build_table
+from concord_resp.commands.errors import CommandError
+from concord_resp.commands.floats import DOUBLE, parse_c_float
+from concord_resp.commands.parse import parse_float
+from concord_resp.commands.zset_ranges import strtod
 from concord_resp.commands.zsets import first_zset, parse_zmpop, pop_pairs, pop_zset
 from concord_resp.resp import NULL_ARRAY, ErrorReply, Pairs, Reply, encode_reply
 from concord_resp.state import Command, StateMachine
+from concord_resp.state.snapshot import snapshot_records
 from concord_resp.store.digest import dataset_digest
 from concord_resp.store.types import ZSet, registered_types
 from concord_resp.store.types.base import ValueType, register, unregister
@@ -298,3 +311,125 @@ def test_the_pop_helpers(node: Node) -> None:
     assert pop_zset(ctx, b"z", True, 5) == [b"z", [[b"c", 3.0], [b"b", 2.0]]]
     assert node.value(b"z") is None
     assert node.version(b"z") is None
+
+
+# -- no hash-seed order ---------------------------------------------------------------------
+
+ZSET_WORKLOAD: list[list[bytes | str | float]] = [
+    ["ZADD", "z", *[p for i in range(400) for p in (i % 37, f"member:{i}")]],
+    ["ZADD", "small", 1, "a", "-0", "b", "inf", "c"],
+    ["ZUNIONSTORE", "u", 3, "z", "small", "z", "WEIGHTS", 1, 2, "-0.5", "AGGREGATE", "MAX"],
+    ["ZINTERSTORE", "i", 2, "z", "u"],
+    ["ZDIFFSTORE", "d", 2, "z", "small"],
+    ["ZRANGESTORE", "r", "z", "(3", 20, "BYSCORE", "REV", "LIMIT", 5, 100],
+    ["ZPOPMIN", "z", 7],
+    ["ZMPOP", 2, "nosuch", "u", "MAX", "COUNT", 3],
+    ["ZREMRANGEBYLEX", "r", "-", "[member:2"],
+    ["COPY", "small", "copied"],
+]
+
+
+def zset_workload_summary() -> str:
+    """Run in a child process: apply the workload, print the dataset digest, a hash of the
+    snapshot records and of a few read replies, and this process's hash of a probe."""
+    node = Node()
+    for argv in ZSET_WORKLOAD:
+        reply = node.run(*argv)
+        assert not isinstance(reply, ErrorReply), (argv, reply)
+    records = cbor2.dumps(list(snapshot_records(node.machine)))
+    reads = [
+        node.read("ZRANDMEMBER", "u", 50, "WITHSCORES", seed=3),
+        node.read("ZSCAN", "u", 0, "COUNT", 20),
+        node.read("ZUNION", 2, "z", "u", "WITHSCORES"),
+    ]
+    replies = b"".join(encode_reply(reply, 3) for reply in reads)
+    return " ".join(
+        [
+            dataset_digest(node.machine.keyspace).hex(),
+            hashlib.sha1(records).hexdigest(),
+            hashlib.sha1(replies).hexdigest(),
+            str(hash("probe")),
+        ]
+    )
+
+
+def test_different_hash_seeds_give_the_same_state_and_replies() -> None:
+    code = "from tests.commands.test_zsets import zset_workload_summary as s; print(s())"
+    outputs = []
+    for seed in ("0", "4242"):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.split())
+    (digest, records, replies, probe), (digest2, records2, replies2, probe2) = outputs
+    assert probe != probe2  # the seeds really differ
+    assert digest != bytes(20).hex()
+    assert (digest, records, replies) == (digest2, records2, replies2)
+
+
+# -- parsing scores -------------------------------------------------------------------------
+
+DECIMALS = st.from_regex(
+    rb"[+-]?(?:[0-9]{1,30}\.?[0-9]{0,30}|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,3})?", fullmatch=True
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(DECIMALS)
+def test_decimal_scores_parse_as_strtod_with_erange_refused(text: bytes) -> None:
+    exact = parse_c_float(text, DOUBLE)  # exact arithmetic: the reference
+    if exact is None:
+        with pytest.raises(CommandError):
+            parse_float(text)
+        return
+    negative, magnitude = exact
+    assert magnitude is not None
+    value = parse_float(text)
+    assert value == (-1 if negative else 1) * float(magnitude)
+    assert math.copysign(1, value) == (-1 if negative else 1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(DECIMALS, st.sampled_from([b"", b" ", b"\t\n "]))
+def test_range_bounds_parse_as_strtod_without_erange(text: bytes, space: bytes) -> None:
+    value = strtod(space + text)
+    assert value is not None
+    exact = parse_c_float(text, DOUBLE)
+    if exact is not None:
+        negative, magnitude = exact
+        assert magnitude is not None
+        assert value == (-1 if negative else 1) * float(magnitude)
+    else:  # out of range: infinite, or zero
+        assert math.isinf(value) or value == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (b"", 0.0),
+        (b"inf", math.inf),
+        (b"-Infinity", -math.inf),
+        (b"+INF", math.inf),
+        (b"0x1p3", 8.0),
+        (b"-0x.8", -0.5),
+        (b"0x1p99999", math.inf),
+        (b" \t-1e999", -math.inf),
+        (b"nan", None),
+        (b"-nan", None),
+        (b"inf ", None),
+        (b"   ", None),
+        (b"1e", None),
+        (b"++1", None),
+        (b"1_0", None),
+        (b"0x", None),
+    ],
+)
+def test_range_bound_literals(text: bytes, value: float | None) -> None:
+    assert strtod(text) == value
