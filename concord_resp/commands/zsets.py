@@ -106,7 +106,7 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> Reply:
     changing = False
     with ExitStack() as stack:
         for score, member in zip(scores, members, strict=True):
-            current = None if zset is None else zset.scores.get(member)
+            current = None if zset is None else zset.score(member)
             if current is None:
                 if xx:
                     continue
@@ -145,7 +145,7 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> Reply:
 def zrem(ctx: Context, argv: list[bytes]) -> Reply:
     key, members = argv[1], argv[2:]
     zset = lookup_write_typed(ctx, key, ZSET)
-    if zset is None or not any(member in zset.scores for member in members):
+    if zset is None or all(zset.score(member) is None for member in members):
         return 0
     deleted = 0
     with ctx.db.changing(key, ctx.index, ZSet) as changed:

@@ -27,8 +27,8 @@ from concord_resp.commands.parse import parse_float
 from concord_resp.commands.zset_ranges import strtod
 from concord_resp.commands.zsets import first_zset, parse_zmpop, pop_pairs, pop_zset
 from concord_resp.resp import NULL_ARRAY, ErrorReply, Pairs, Reply, encode_reply
-from concord_resp.state import Command, StateMachine
-from concord_resp.state.snapshot import snapshot_records
+from concord_resp.state import Command, Configure, StateMachine
+from concord_resp.state.snapshot import restore_records, snapshot_records
 from concord_resp.store.digest import dataset_digest
 from concord_resp.store.types import ZSet, registered_types
 from concord_resp.store.types.base import ValueType, register, unregister
@@ -191,6 +191,29 @@ def test_the_same_entries_give_the_same_state_on_every_replica() -> None:
             replica.run(*argv)
     digests = {dataset_digest(replica.machine.keyspace) for replica in replicas}
     assert len(digests) == 1
+
+
+def test_a_snapshot_restores_scores_encodings_and_signed_zeros() -> None:
+    node = Node()
+    node.index += 1
+    node.machine.apply(node.index, Configure(SECOND, 0, [("zset_max_listpack_entries", 4)]))
+    node.run("ZADD", "lp", "-0", "a", 1, "b", "inf", "c")
+    node.run("ZADD", "sl", 1, "b", "inf", "c", "-inf", "d", 0.5, "e", 2, "f")
+    node.run("ZADD", "sl", "-0", "a")  # a skiplist keeps the sign
+    restored = Node()
+    records = cbor2.loads(cbor2.dumps(list(snapshot_records(node.machine))))
+    restore_records(restored.machine, records)
+    assert restored.read("OBJECT", "ENCODING", "lp") == b"listpack"
+    assert restored.read("OBJECT", "ENCODING", "sl") == b"skiplist"
+    assert restored.read("ZSCORE", "sl", "a") == -0.0
+    assert encode_reply(restored.read("ZSCORE", "sl", "a"), 2) == b"$2\r\n-0\r\n"
+    assert encode_reply(restored.read("ZSCORE", "lp", "a"), 2) == b"$1\r\n0\r\n"
+    assert dataset_digest(restored.machine.keyspace) == dataset_digest(node.machine.keyspace)
+    restored.index = node.index
+    assert restored.run("ZADD", "lp", 2, "x") == 1  # the thresholds came along
+    assert restored.read("OBJECT", "ENCODING", "lp") == b"listpack"
+    assert restored.run("ZADD", "lp", 3, "y") == 1
+    assert restored.read("OBJECT", "ENCODING", "lp") == b"skiplist"
 
 
 # -- large sorted sets ----------------------------------------------------------------------
