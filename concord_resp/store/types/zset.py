@@ -256,14 +256,12 @@ class ZSet:
         """zsetConvertToListpackIfNeeded, for a new result (ZUNIONSTORE and the like):
         listpack if it is within the thresholds; its scores then become what a listpack
         holds (-0 is 0)."""
-        if self.listpack:
+        if self.listpack or len(self.scores) > config.zset_max_listpack_entries:
             return
-        longest = max(map(len, self.scores), default=0)
-        total = sum(map(len, self.scores))
+        lengths = [len(member) for member in self.scores]
         if (
-            len(self.scores) <= config.zset_max_listpack_entries
-            and longest <= config.zset_max_listpack_value
-            and total <= LISTPACK_MAX_SAFETY_SIZE
+            max(lengths, default=0) <= config.zset_max_listpack_value
+            and sum(lengths) <= LISTPACK_MAX_SAFETY_SIZE
         ):
             self.listpack = True
             self.scan_index = None
