@@ -19,6 +19,9 @@ from . import (  # noqa: F401  (handlers register on import)
     server_cmds,
     sets,
     strings,
+    zset_algebra,
+    zset_ranges,
+    zsets,
 )
 from .context import Context, Stats
 from .errors import CommandError

@@ -7,12 +7,16 @@ NUL byte before it is compared (`"nx\\0junk"` is NX); `option_name` does exactly
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 from typing import Final
 
 from ..resp import string2ll
 from .errors import NOT_FLOAT, NOT_INTEGER, CommandError
 from .floats import DOUBLE, LONG_DOUBLE, parse_c_float
+
+_DECIMAL: Final = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NONZERO: Final = re.compile(rb"[+-]?[0.]*[1-9]")  # a non-zero digit before any exponent
 
 MAX_LONG_DOUBLE_CHARS: Final = 5 * 1024
 """`string2ld` refuses texts of this length or more (the size of its stack buffer)."""
@@ -32,6 +36,13 @@ def parse_float(arg: bytes, error: str = NOT_FLOAT) -> float:
     The sign of zero is kept (`-0` stays `-0.0`). A finite literal out of range is refused
     (`1e400`), as glibc's `ERANGE` makes Redis refuse it; hex floats (`0x1p3`) are accepted.
     """
+    if _DECIMAL.fullmatch(arg):
+        # The common case, fast: Python rounds a decimal literal correctly, as glibc does; it
+        # gives inf or 0 where glibc reports ERANGE.
+        value = float(arg)
+        if value in (math.inf, -math.inf) or (value == 0 and _NONZERO.match(arg)):
+            raise CommandError(error)
+        return value
     parsed = parse_c_float(arg, DOUBLE)
     if parsed is None:
         raise CommandError(error)

@@ -24,6 +24,7 @@ from concord_resp.resp import (
     BigNumber,
     ErrorReply,
     Map,
+    Pairs,
     Push,
     RespSet,
     SimpleString,
@@ -176,6 +177,12 @@ def test_doubles_are_printed_like_glibc(value: float) -> None:
         (Map({b"a": 1}), b"*2\r\n$1\r\na\r\n:1\r\n", b"%1\r\n$1\r\na\r\n:1\r\n"),
         (RespSet([b"x"]), b"*1\r\n$1\r\nx\r\n", b"~1\r\n$1\r\nx\r\n"),
         (Push([b"message"]), b"*1\r\n$7\r\nmessage\r\n", b">1\r\n$7\r\nmessage\r\n"),
+        (
+            Pairs([(b"m", 1.5), (b"n", 2.0)]),
+            b"*4\r\n$1\r\nm\r\n$3\r\n1.5\r\n$1\r\nn\r\n$1\r\n2\r\n",
+            b"*2\r\n*2\r\n$1\r\nm\r\n,1.5\r\n*2\r\n$1\r\nn\r\n,2\r\n",
+        ),
+        (Pairs(), b"*0\r\n", b"*0\r\n"),
         (ErrorReply(b"ERR no"), b"-ERR no\r\n", b"-ERR no\r\n"),
     ],
 )

@@ -19,22 +19,28 @@ from .list import LIST, ListType, ListValue
 from .member_index import MemberIndex, scan_batch
 from .set import SET, SetType, SetValue
 from .string import STRING, String, StringType
+from .zset import ZSET, LexRange, ScoreRange, ZSet, ZSetType
 
 __all__ = [
     "HASH",
     "LIST",
     "SET",
     "STRING",
+    "ZSET",
     "HashType",
     "HashValue",
+    "LexRange",
     "ListType",
     "ListValue",
     "MemberIndex",
+    "ScoreRange",
     "SetType",
     "SetValue",
     "String",
     "StringType",
     "ValueType",
+    "ZSet",
+    "ZSetType",
     "register",
     "registered_types",
     "scan_batch",
