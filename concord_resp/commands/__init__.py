@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (handlers register on import)
     memory,
     server_cmds,
     sets,
+    sort,
     strings,
     zset_algebra,
     zset_ranges,

@@ -33,6 +33,12 @@ DOUBLE: Final = BinaryFormat(precision=53, min_exp=-1074, max_exp=1024, max_digi
 LONG_DOUBLE: Final = BinaryFormat(precision=64, min_exp=-16445, max_exp=16384, max_digits=12000)
 """x86-64 `long double` (x87 extended precision), what Redis's INCRBYFLOAT computes in."""
 
+_DOUBLE_UNBOUNDED: Final = BinaryFormat(
+    precision=53, min_exp=-(10**6), max_exp=1024, max_digits=800
+)
+"""Doubles with no subnormal range: how glibc decides that a result is tiny (after rounding)."""
+_DOUBLE_MIN_NORMAL: Final = Fraction(1, 2**1022)
+
 INFINITY: Final = None
 """The magnitude of an infinite value in `CValue`."""
 
@@ -65,6 +71,43 @@ def parse_c_float(text: bytes, fmt: BinaryFormat) -> CValue | None:
     if rounded is INFINITY or rounded == 0:
         return None  # ERANGE: overflow, or underflow to zero
     return negative, rounded
+
+
+def strtod_checked(text: bytes) -> float | None:
+    """`strtod` over all of `text` with `errno` checked for ERANGE, as SORT reads weights.
+
+    Leading white space is skipped and "" is 0 (nothing is converted, and the end pointer is
+    at the terminating NUL); None if the rest is not one number, is NaN, or glibc sets
+    ERANGE: on overflow, and on underflow, which is a result tiny after rounding (below the
+    smallest normal double when rounded to 53 bits with an unbounded exponent) and inexact:
+    so a literal that becomes 0, and every inexact subnormal, but not `0x1p-1074`.
+    """
+    if not text:
+        return 0.0
+    body = text.lstrip(bytes(_C_SPACE))
+    if not body:
+        return None  # nothing converted: the end pointer is at the first space
+    negative = body[:1] == b"-"
+    unsigned = body[1:] if body[:1] in (b"-", b"+") else body
+    if unsigned.lower() in _INFINITIES:
+        magnitude = float("inf")
+    else:
+        exact = (
+            _hex_value(unsigned)
+            if unsigned[:2].lower() == b"0x"
+            else _decimal_value(unsigned, DOUBLE)
+        )
+        if exact is None:
+            return None
+        rounded = round_to_format(exact, DOUBLE) if exact else exact
+        if rounded is None or (exact and not rounded):
+            return None  # overflow, or underflow to zero
+        if rounded != exact:
+            tiny = round_to_format(exact, _DOUBLE_UNBOUNDED)
+            if tiny is not None and tiny < _DOUBLE_MIN_NORMAL:
+                return None  # an inexact subnormal
+        magnitude = float(rounded)
+    return -magnitude if negative else magnitude
 
 
 def round_to_format(value: Fraction, fmt: BinaryFormat) -> Fraction | None:

@@ -9,6 +9,7 @@ COMMAND GETKEYS uses and ACL key checks and scripting will use. No I/O, no state
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..resp import string2ll
@@ -113,20 +114,38 @@ def _spec_keys(ks: KeySpec, argv: list[bytes]) -> list[int] | None:
     return list(range(first, last + 1, max(step, 1)))
 
 
+KeyFinder = Callable[[list[bytes]], list[int]]
+"""A command's own key-finding function (Redis's `getkeys_proc`): argv -> key positions."""
+
+_KEY_FINDERS: dict[bytes, KeyFinder] = {}
+
+
+def register_key_finder(name: str, finder: KeyFinder) -> None:
+    """Give a command whose key specs are incomplete or of an unknown kind (SORT's STORE
+    key, which may be anywhere) the function Redis falls back to for it."""
+    _KEY_FINDERS[name.encode()] = finder
+
+
 def key_positions(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[int] | None:
     """Key positions in `argv` per the key specs; None if a spec does not fit.
 
-    Redis falls back to a command's own key-finding function when a spec is incomplete;
-    Concord has none, so incomplete specs contribute the keys they do find.
+    As Redis does, an incomplete spec, or one that does not fit (of an unknown kind), hands
+    the search to the command's own key-finding function (`register_key_finder`); a command
+    that has none gets the keys its incomplete specs do find.
     """
     positions: list[int] = []
     for ks in specs:
         if not ks.is_key:
             continue
         found = _spec_keys(ks, argv)
-        if found is None:
-            if b"incomplete" in ks.flags:
-                continue
-            return None
+        incomplete = b"incomplete" in ks.flags
+        if found is None or incomplete:
+            finder = _KEY_FINDERS.get(argv[0].lower()) if argv else None
+            if finder is not None:
+                return finder(argv)
+            if found is None:
+                if incomplete:
+                    continue
+                return None
         positions.extend(found)
     return positions

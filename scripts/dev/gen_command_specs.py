@@ -181,6 +181,9 @@ COMMANDS: dict[str, list[str]] = {
     "zinterstore": [],
     "zdiffstore": [],
     "zscan": [],
+    # sorting
+    "sort": [],
+    "sort_ro": [],
     # keys
     "del": [],
     "unlink": [],
