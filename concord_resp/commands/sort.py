@@ -11,6 +11,12 @@ here; a constant `BY` (`nosort`) keeps a list's or sorted set's own order, rever
 Lookups of pattern keys are reads of other keys, counted as Redis counts them; SORT, a write
 in Redis, purges expired keys it meets, SORT_RO does not. No randomness: an unordered set
 reads in its encoding's order (an intset ascending, a hashtable in insertion order).
+
+Deliberate differences: Redis's SORT_RO, like SORT, converts a listpack sorted set to a
+skiplist; SORT_RO is a read here and changes nothing. Redis tests `errno` after strtod without
+clearing it, so after one weight out of range its later sorts fail until something else sets
+errno; here each weight is judged alone. Where Redis's order is its hash tables' (an ALPHA tie
+of a hashtable set or a sorted set, a hashtable set BY a constant), the order is insertion's.
 """
 
 from __future__ import annotations
@@ -265,6 +271,11 @@ def _swap_runs(items: list[int], a: int, b: int, count: int) -> None:
 def _pqsort(
     items: list[int], low: int, size: int, compare: Callable[[int, int], int], first: int, last: int
 ) -> None:
+    # items[low:low + size]: a pivot (a median of three, or of three medians past 40 items)
+    # is moved to the front; one pass partitions the rest into less and greater, parking
+    # items equal to the pivot at both ends; the equal runs are then swapped to the middle.
+    # Only a part that overlaps first..last is sorted further: the lesser by recursion, the
+    # greater by the loop. Small parts get an insertion sort.
     while True:
         if size < 7:  # insertion sort
             for m in range(low + 1, low + size):

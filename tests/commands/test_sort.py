@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concord_resp.commands import build_table, key_positions
+from concord_resp.commands import Route, build_table, key_positions
 from concord_resp.commands.floats import strtod_checked
 from concord_resp.commands.sort import (
     NOT_DOUBLES,
@@ -25,6 +25,7 @@ from concord_resp.commands.sort import (
     sort_keys,
 )
 from concord_resp.resp import ErrorReply, Reply, encode_reply
+from concord_resp.server.handlers import CONNECTION
 from concord_resp.state import Command, StateMachine, Transaction
 from concord_resp.state.snapshot import snapshot_records
 from concord_resp.store.types import ListValue, ZSet
@@ -177,6 +178,15 @@ def test_every_replica_converts_alike() -> None:
     assert replicas[0].stored_list(b"d") == [b"c", b"b", b"a"]
     first, second = (cbor2.dumps(list(snapshot_records(node.machine))) for node in replicas)
     assert first == second
+
+
+def test_sort_goes_through_the_log_and_sort_ro_is_a_read() -> None:
+    table = build_table(CONNECTION)
+    sort, sort_ro = table.by_name(b"sort"), table.by_name(b"sort_ro")
+    assert sort is not None
+    assert sort_ro is not None
+    assert sort.route is Route.LOG  # a write in Redis 7.0, with or without STORE
+    assert sort_ro.route is Route.READ
 
 
 def test_sort_in_a_transaction(node: Node) -> None:
