@@ -21,6 +21,11 @@ from .parse import option_name, parse_int
 COUNT_OUT_OF_RANGE: Final = (
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
 )
+DRAW_LIMIT: Final = 10_000_000
+"""The most members one call may draw with repetition (a negative count): such a reply is
+not bounded by the collection, and Redis builds any size asked for, running out of memory on
+a huge one. Concord answers an error instead of stopping the node."""
+TOO_MANY: Final = f"ERR count out of range: Concord draws at most {DRAW_LIMIT} elements at once"
 SUB_STRATEGY_MUL: Final = 3
 """HRANDFIELD_SUB_STRATEGY_MUL, SRANDMEMBER_SUB_STRATEGY_MUL: below a third of the
 collection, distinct members are picked at random; above, removed at random from a copy."""
@@ -35,8 +40,15 @@ def parse_random_count(arg: bytes) -> int:
     return count
 
 
+def check_draw(count: int) -> None:
+    """Refuse a draw of more than DRAW_LIMIT members with repetition."""
+    if count > DRAW_LIMIT:
+        raise CommandError(TOO_MANY)
+
+
 def draw(rng: Rng, pick: Callable[[int], bytes], size: int, count: int) -> list[bytes]:
     """`count` members of a collection of `size` (> 0), each at random: they may repeat."""
+    check_draw(count)
     return [pick(rng.randrange(size)) for _ in range(count)]
 
 

@@ -25,6 +25,7 @@ from .glob import glob_match
 from .keys import parse_cursor
 from .lists import parse_positive
 from .lookup import lookup_read_typed, lookup_write_typed
+from .members import check_draw, parse_random_count
 from .parse import option_name, parse_float, parse_int
 from .spec import command
 
@@ -35,7 +36,6 @@ INCR_ONE_PAIR: Final = "ERR INCR option supports a single increment-element pair
 NUMKEYS: Final = "ERR numkeys should be greater than 0"
 COUNT_POSITIVE: Final = "ERR count should be greater than 0"
 OUT_OF_RANGE: Final = "ERR value is out of range"
-COUNT_RANGE: Final = f"ERR value is out of range, value must between {-LLONG_MAX} and {LLONG_MAX}"
 
 LOWEST, HIGHEST = False, True  # the end a pop takes from (Redis's ZSET_MIN, ZSET_MAX)
 
@@ -292,9 +292,7 @@ def zrandmember(ctx: Context, argv: list[bytes]) -> Reply:
         if zset is None:
             return None
         return zset.at(ctx.rng.randrange(len(zset)))[1]
-    count = parse_int(argv[2])
-    if count < -LLONG_MAX:
-        raise CommandError(COUNT_RANGE)
+    count = parse_random_count(argv[2])
     if len(argv) > 4 or (len(argv) == 4 and option_name(argv[3]) != b"withscores"):
         raise CommandError(SYNTAX)
     withscores = len(argv) == 4
@@ -313,6 +311,7 @@ def _random_items(ctx: Context, zset: ZSet, count: int) -> list[tuple[float, byt
     size = len(zset)
     rng = ctx.rng
     if count < 0 or count == 1:
+        check_draw(abs(count))
         return [zset.at(rng.randrange(size)) for _ in range(abs(count))]
     if count >= size:
         return list(zset.items(0, size, reverse=True))

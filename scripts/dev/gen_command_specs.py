@@ -181,6 +181,9 @@ COMMANDS: dict[str, list[str]] = {
     "zinterstore": [],
     "zdiffstore": [],
     "zscan": [],
+    "bzpopmin": [],
+    "bzpopmax": [],
+    "bzmpop": [],
     # keys
     "del": [],
     "unlink": [],
