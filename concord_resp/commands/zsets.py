@@ -22,19 +22,17 @@ from ..store.types.zset import ZSET, ZSet, format_score, listpack_score_text
 from .context import Context
 from .errors import SYNTAX, CommandError
 from .glob import glob_match
-from .keys import parse_cursor
-from .lists import parse_positive
+from .keys import parse_cursor, parse_scan_options
+from .lists import parse_mpop, parse_positive
 from .lookup import lookup_read_typed, lookup_write_typed
 from .members import check_draw, parse_random_count
-from .parse import option_name, parse_float, parse_int
+from .parse import option_name, parse_float
 from .spec import command
 
 NAN_SCORE: Final = "ERR resulting score is not a number (NaN)"
 XX_AND_NX: Final = "ERR XX and NX options at the same time are not compatible"
 GT_LT_NX: Final = "ERR GT, LT, and/or NX options at the same time are not compatible"
 INCR_ONE_PAIR: Final = "ERR INCR option supports a single increment-element pair"
-NUMKEYS: Final = "ERR numkeys should be greater than 0"
-COUNT_POSITIVE: Final = "ERR count should be greater than 0"
 OUT_OF_RANGE: Final = "ERR value is out of range"
 
 LOWEST, HIGHEST = False, True  # the end a pop takes from (Redis's ZSET_MIN, ZSET_MAX)
@@ -225,28 +223,12 @@ def first_zset(ctx: Context, keys: list[bytes]) -> bytes | None:
     return None
 
 
+ZSET_ENDS: Final = {b"min": LOWEST, b"max": HIGHEST}
+
+
 def parse_zmpop(argv: list[bytes], numkeys_at: int) -> tuple[list[bytes], bool, int]:
     """ZMPOP's (and BZMPOP's) arguments from numkeys on: (keys, highest, count)."""
-    numkeys = parse_int(argv[numkeys_at], NUMKEYS)
-    if numkeys < 1:
-        raise CommandError(NUMKEYS)
-    where_at = numkeys_at + numkeys + 1
-    if where_at >= len(argv):
-        raise CommandError(SYNTAX)
-    where = option_name(argv[where_at])
-    if where not in (b"min", b"max"):
-        raise CommandError(SYNTAX)
-    count = -1
-    at = where_at + 1
-    while at < len(argv):
-        if count == -1 and option_name(argv[at]) == b"count" and at + 1 < len(argv):
-            count = parse_int(argv[at + 1], COUNT_POSITIVE)
-            if count < 1:
-                raise CommandError(COUNT_POSITIVE)
-            at += 2
-        else:
-            raise CommandError(SYNTAX)
-    return argv[numkeys_at + 1 : where_at], where == b"max", max(count, 1)
+    return parse_mpop(argv, numkeys_at, ZSET_ENDS)
 
 
 def _zpop(ctx: Context, argv: list[bytes], highest: bool) -> Reply:
@@ -333,20 +315,7 @@ def zscan(ctx: Context, argv: list[bytes]) -> Reply:
     zset = lookup_read_typed(ctx, argv[1], ZSET)
     if zset is None:
         return [b"0", []]
-    count = 10
-    pattern: bytes | None = None
-    at = 3
-    while at < len(argv):
-        option = option_name(argv[at])
-        if option == b"count" and at + 1 < len(argv):
-            count = parse_int(argv[at + 1])
-            if count < 1:
-                raise CommandError(SYNTAX)
-        elif option == b"match" and at + 1 < len(argv):
-            pattern = None if argv[at + 1] == b"*" else argv[at + 1]
-        else:
-            raise CommandError(SYNTAX)
-        at += 2
+    count, pattern, _ = parse_scan_options(argv, 3)
     if zset.listpack:
         next_cursor = 0
         pairs = [(member, listpack_score_text(score)) for score, member in zset.order]
