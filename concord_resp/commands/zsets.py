@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from contextlib import ExitStack
 from typing import Final
 
 from ..limits import LLONG_MAX
@@ -99,38 +98,45 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> Reply:
     listpack = not (
         config.zset_max_listpack_entries == 0 or config.zset_max_listpack_value < len(members[0])
     )
+    # First what each pair does (a member given twice sees its first score), then the
+    # changes, all together: nothing is changed when nothing would be.
+    changes: list[tuple[bytes, float, bool]] = []  # (member, new score, new member?)
+    pending: dict[bytes, float] = {}
     added = updated = processed = 0
     result = 0.0
-    changing = False
-    with ExitStack() as stack:
-        for score, member in zip(scores, members, strict=True):
-            current = None if zset is None else zset.score(member)
-            if current is None:
-                if xx:
-                    continue
-            else:
-                if nx:
-                    continue
-                if incr:
-                    score += current
-                    if math.isnan(score):
-                        raise CommandError(NAN_SCORE)
-                if (lt and score >= current) or (gt and score <= current):
-                    continue
-            processed += 1
-            result = score
-            if current == score:
+    for score, member in zip(scores, members, strict=True):
+        current = pending.get(member)
+        if current is None and zset is not None:
+            current = zset.score(member)
+        if current is None:
+            if xx:
                 continue
-            if not changing:
-                zset = stack.enter_context(ctx.db.changing(key, ctx.index, lambda: ZSet(listpack)))
-                changing = True
-            assert zset is not None
-            if current is None:
-                zset.insert(member, score, config)
-                added += 1
-            else:
-                zset.update(member, score)
-                updated += 1
+        else:
+            if nx:
+                continue
+            if incr:
+                score += current
+                if math.isnan(score):
+                    raise CommandError(NAN_SCORE)
+            if (lt and score >= current) or (gt and score <= current):
+                continue
+        processed += 1
+        result = score
+        if current == score:
+            continue
+        changes.append((member, score, current is None))
+        pending[member] = score
+        if current is None:
+            added += 1
+        else:
+            updated += 1
+    if changes:
+        with ctx.db.changing(key, ctx.index, lambda: ZSet(listpack)) as changed:
+            for member, score, new in changes:
+                if new:
+                    changed.insert(member, score, config)
+                else:
+                    changed.update(member, score)
     if incr:
         return result if processed else None
     return added + updated if ch else added
