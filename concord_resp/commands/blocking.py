@@ -1,4 +1,5 @@
-"""Blocking pops (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP): the pure half of blocking.
+"""Blocking pops (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP on lists; BZPOPMIN, BZPOPMAX,
+BZMPOP on sorted sets): the pure half of blocking.
 
 A blocking command runs like its non-blocking form when one of its keys holds elements. When
 none does it returns `Block` instead of a reply: the state machine then registers the client
@@ -18,18 +19,21 @@ from typing import Final
 from ..limits import LLONG_MAX, LLONG_MIN
 from ..resp import NULL_ARRAY, ErrorReply, Reply
 from ..store.types.list import LIST, ListValue
+from ..store.types.zset import ZSet
 from .context import Context
 from .errors import WRONGTYPE, CommandError
 from .lists import LEFT, RIGHT, first_list, move_element, parse_end, parse_mpop, pop_elements
 from .lookup import check_type, lookup_write_typed
 from .parse import parse_long_double
 from .spec import command
+from .zsets import first_zset, parse_zmpop, pop_pairs, pop_zset
 
 TIMEOUT_NOT_FLOAT: Final = "ERR timeout is not a float or out of range"
 TIMEOUT_NEGATIVE: Final = "ERR timeout is negative"
 UNBLOCKED: Final = ErrorReply(b"UNBLOCKED client unblocked via CLIENT UNBLOCK")
 
-WAITS_FOR_LIST: Final = "list"  # what a waiter waits for: a list (later: a sorted set)
+WAITS_FOR_LIST: Final = "list"  # what a waiter waits for: a list,
+WAITS_FOR_ZSET: Final = "zset"  # or a sorted set
 
 
 @dataclass(slots=True)
@@ -130,6 +134,39 @@ def blmpop(ctx: Context, argv: list[bytes]) -> Reply:
     return Block(keys, timeout)
 
 
+def _blocking_zpop(ctx: Context, argv: list[bytes], highest: bool) -> Reply:
+    keys = argv[1:-1]
+    timeout = parse_timeout(argv[-1])
+    key = first_zset(ctx, keys)
+    if key is not None:
+        return [key, *pop_pairs(ctx, key, highest, 1)[0]]
+    if ctx.deny_blocking:
+        return NULL_ARRAY
+    return Block(keys, timeout, WAITS_FOR_ZSET)
+
+
+@command("bzpopmin")
+def bzpopmin(ctx: Context, argv: list[bytes]) -> Reply:
+    return _blocking_zpop(ctx, argv, highest=False)
+
+
+@command("bzpopmax")
+def bzpopmax(ctx: Context, argv: list[bytes]) -> Reply:
+    return _blocking_zpop(ctx, argv, highest=True)
+
+
+@command("bzmpop")
+def bzmpop(ctx: Context, argv: list[bytes]) -> Reply:
+    keys, highest, count = parse_zmpop(argv, 2)
+    timeout = parse_timeout(argv[1])
+    key = first_zset(ctx, keys)
+    if key is not None:
+        return pop_zset(ctx, key, highest, count)
+    if ctx.deny_blocking:
+        return NULL_ARRAY
+    return Block(keys, timeout, WAITS_FOR_ZSET)
+
+
 # -- serving a waiter ---------------------------------------------------------------------
 
 
@@ -138,9 +175,16 @@ def serve(ctx: Context, argv: list[bytes], key: bytes) -> Reply | None:
     command pops (and push, for BLMOVE), and return its reply; None if the key holds a type
     this waiter does not wait for (it stays blocked), as Redis leaves such a client."""
     value = ctx.db.get_for_write(key, ctx.now)
+    name = argv[0].lower()
+    if name in (b"bzpopmin", b"bzpopmax", b"bzmpop"):
+        if type(value) is not ZSet:
+            return None
+        if name == b"bzmpop":
+            _, highest, count = parse_zmpop(argv, 2)
+            return pop_zset(ctx, key, highest, count)
+        return [key, *pop_pairs(ctx, key, name == b"bzpopmax", 1)[0]]
     if type(value) is not ListValue:
         return None
-    name = argv[0].lower()
     if name in (b"blpop", b"brpop"):
         return [key, pop_elements(ctx, key, name == b"blpop", 1)[0]]
     if name == b"blmpop":

@@ -21,9 +21,9 @@ from .context import Context
 from .errors import OVERFLOW, SYNTAX, CommandError, wrong_arity
 from .floats import LONG_DOUBLE, format_long_double_human, round_to_format
 from .glob import glob_match
-from .keys import parse_cursor
+from .keys import parse_cursor, parse_scan_options
 from .lookup import lookup_read_typed, lookup_write_typed
-from .members import draw, draw_distinct, parse_random_count, parse_scan_options
+from .members import draw, draw_distinct, parse_random_count
 from .parse import option_name, parse_int, parse_long_double
 from .spec import command
 
@@ -213,7 +213,7 @@ def hscan(ctx: Context, argv: list[bytes]) -> Reply:
     hash_ = lookup_read_typed(ctx, argv[1], HASH)
     if hash_ is None:
         return [b"0", []]
-    count, pattern = parse_scan_options(argv, 3)
+    count, pattern, _ = parse_scan_options(argv, 3)
     next_cursor, fields = hash_.scan(cursor, count)
     found: list[bytes] = []
     for field in fields:

@@ -305,23 +305,7 @@ def scan(ctx: Context, argv: list[bytes]) -> Reply:
     is the crc32 to resume from, and every key present for the whole iteration is returned at
     least once, whatever is inserted or deleted."""
     cursor = parse_cursor(argv[1])
-    count = 10
-    pattern: bytes | None = None
-    wanted_type: bytes | None = None
-    i, argc = 2, len(argv)
-    while i < argc:
-        option = option_name(argv[i])
-        if option == b"count" and i + 1 < argc:
-            count = parse_int(argv[i + 1])
-            if count < 1:
-                raise CommandError(SYNTAX)
-        elif option == b"match" and i + 1 < argc:
-            pattern = None if argv[i + 1] == b"*" else argv[i + 1]
-        elif option == b"type" and i + 1 < argc:
-            wanted_type = option_name(argv[i + 1])  # an unknown type simply matches nothing
-        else:
-            raise CommandError(SYNTAX)
-        i += 2
+    count, pattern, wanted_type = parse_scan_options(argv, 2, with_type=True)
     db, now = ctx.db, ctx.now
     next_cursor, batch = scan_batch(db.scan_order(), cursor, count)
     found: list[Reply] = []
@@ -338,6 +322,31 @@ def scan(ctx: Context, argv: list[bytes]) -> Reply:
             continue
         found.append(key)
     return [b"%d" % next_cursor, found]
+
+
+def parse_scan_options(
+    argv: list[bytes], start: int, *, with_type: bool = False
+) -> tuple[int, bytes | None, bytes | None]:
+    """(COUNT, MATCH pattern or None for any, TYPE or None) of SCAN (`with_type`) and of
+    HSCAN/SSCAN/ZSCAN, from `argv[start]` on, as Redis's `scanGenericCommand` parses them."""
+    count = 10
+    pattern: bytes | None = None
+    wanted_type: bytes | None = None
+    i, argc = start, len(argv)
+    while i < argc:
+        option = option_name(argv[i])
+        if option == b"count" and i + 1 < argc:
+            count = parse_int(argv[i + 1])
+            if count < 1:
+                raise CommandError(SYNTAX)
+        elif option == b"match" and i + 1 < argc:
+            pattern = None if argv[i + 1] == b"*" else argv[i + 1]
+        elif with_type and option == b"type" and i + 1 < argc:
+            wanted_type = option_name(argv[i + 1])  # an unknown type simply matches nothing
+        else:
+            raise CommandError(SYNTAX)
+        i += 2
+    return count, pattern, wanted_type
 
 
 def parse_cursor(arg: bytes) -> int:

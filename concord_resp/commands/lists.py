@@ -10,6 +10,7 @@ itself is in `blocking.py`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import islice
 from typing import Final
 
@@ -171,16 +172,24 @@ def rpop(ctx: Context, argv: list[bytes]) -> Reply:
     return _pop(ctx, argv, RIGHT)
 
 
-def parse_mpop(argv: list[bytes], numkeys_at: int) -> tuple[list[bytes], bool, int]:
-    """LMPOP's (and BLMPOP's, ZMPOP's) arguments after the command (and timeout):
-    numkeys, the keys, LEFT|RIGHT (or MIN|MAX: the caller maps it), [COUNT count]."""
+LIST_ENDS: Final = {b"left": LEFT, b"right": RIGHT}
+
+
+def parse_mpop(
+    argv: list[bytes], numkeys_at: int, ends: Mapping[bytes, bool] = LIST_ENDS
+) -> tuple[list[bytes], bool, int]:
+    """The arguments of LMPOP/BLMPOP (and ZMPOP/BZMPOP, with their MIN|MAX `ends`) from
+    numkeys on: numkeys, the keys, the end, [COUNT count]. Returns (keys, the end's value in
+    `ends`, count)."""
     numkeys = parse_int(argv[numkeys_at], NUMKEYS)
     if numkeys < 1:
         raise CommandError(NUMKEYS)
     where_at = numkeys_at + numkeys + 1
     if where_at >= len(argv):
         raise CommandError(SYNTAX)
-    left = parse_end(argv[where_at])
+    end = ends.get(option_name(argv[where_at]))
+    if end is None:
+        raise CommandError(SYNTAX)
     count = -1
     i = where_at + 1
     while i < len(argv):
@@ -191,7 +200,7 @@ def parse_mpop(argv: list[bytes], numkeys_at: int) -> tuple[list[bytes], bool, i
             i += 2
         else:
             raise CommandError(SYNTAX)
-    return argv[numkeys_at + 1 : where_at], left, max(count, 1)
+    return argv[numkeys_at + 1 : where_at], end, max(count, 1)
 
 
 def first_list(ctx: Context, keys: list[bytes]) -> bytes | None:

@@ -1,5 +1,5 @@
-"""What the collection commands share: random draws (HRANDFIELD, SRANDMEMBER, SPOP) and the
-options of HSCAN/SSCAN, with Redis 7.0's rules and errors.
+"""What the collection commands share: random draws (HRANDFIELD, SRANDMEMBER, ZRANDMEMBER,
+SPOP), with Redis 7.0's rules and errors.
 
 A draw takes its positions from `ctx.rng` (seeded by the log entry for a write, the node's
 own for a read) and turns them into members through the collection's `picker`, which is
@@ -15,12 +15,17 @@ from typing import Final
 
 from ..limits import LLONG_MAX
 from .context import Rng
-from .errors import SYNTAX, CommandError
-from .parse import option_name, parse_int
+from .errors import CommandError
+from .parse import parse_int
 
 COUNT_OUT_OF_RANGE: Final = (
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
 )
+DRAW_LIMIT: Final = 10_000_000
+"""The most members one call may draw with repetition (a negative count): such a reply is
+not bounded by the collection, and Redis builds any size asked for, running out of memory on
+a huge one. Concord answers an error instead of stopping the node."""
+TOO_MANY: Final = f"ERR count out of range: Concord draws at most {DRAW_LIMIT} elements at once"
 SUB_STRATEGY_MUL: Final = 3
 """HRANDFIELD_SUB_STRATEGY_MUL, SRANDMEMBER_SUB_STRATEGY_MUL: below a third of the
 collection, distinct members are picked at random; above, removed at random from a copy."""
@@ -35,8 +40,15 @@ def parse_random_count(arg: bytes) -> int:
     return count
 
 
+def check_draw(count: int) -> None:
+    """Refuse a draw of more than DRAW_LIMIT members with repetition."""
+    if count > DRAW_LIMIT:
+        raise CommandError(TOO_MANY)
+
+
 def draw(rng: Rng, pick: Callable[[int], bytes], size: int, count: int) -> list[bytes]:
     """`count` members of a collection of `size` (> 0), each at random: they may repeat."""
+    check_draw(count)
     return [pick(rng.randrange(size)) for _ in range(count)]
 
 
@@ -64,23 +76,3 @@ def draw_distinct(
     while len(found) < count:
         found[pick(rng.randrange(size))] = None
     return list(found)
-
-
-def parse_scan_options(argv: list[bytes], start: int) -> tuple[int, bytes | None]:
-    """(COUNT, MATCH pattern or None) of HSCAN/SSCAN from `argv[start]` on, as Redis's
-    `scanGenericCommand` parses them for a key (TYPE is only SCAN's: a syntax error)."""
-    count = 10
-    pattern: bytes | None = None
-    i, argc = start, len(argv)
-    while i < argc:
-        option = option_name(argv[i])
-        if option == b"count" and i + 1 < argc:
-            count = parse_int(argv[i + 1])
-            if count < 1:
-                raise CommandError(SYNTAX)
-        elif option == b"match" and i + 1 < argc:
-            pattern = None if argv[i + 1] == b"*" else argv[i + 1]
-        else:
-            raise CommandError(SYNTAX)
-        i += 2
-    return count, pattern

@@ -22,10 +22,10 @@ from ..store.types.set import SET, SetValue
 from .context import Context
 from .errors import SYNTAX, CommandError
 from .glob import glob_match
-from .keys import parse_cursor
+from .keys import parse_cursor, parse_scan_options
 from .lists import NUMKEYS, parse_positive
 from .lookup import check_type, lookup_read, lookup_read_typed, lookup_write, lookup_write_typed
-from .members import draw, draw_distinct, parse_random_count, parse_scan_options
+from .members import draw, draw_distinct, parse_random_count
 from .parse import option_name, parse_int
 from .spec import command
 
@@ -203,7 +203,7 @@ def sscan(ctx: Context, argv: list[bytes]) -> Reply:
     set_ = lookup_read_typed(ctx, argv[1], SET)
     if set_ is None:
         return [b"0", []]
-    count, pattern = parse_scan_options(argv, 3)
+    count, pattern, _ = parse_scan_options(argv, 3)
     next_cursor, members = set_.scan(cursor, count)
     if pattern is not None:
         members = [member for member in members if glob_match(pattern, member)]

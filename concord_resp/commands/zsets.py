@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from contextlib import ExitStack
 from typing import Final
 
 from ..limits import LLONG_MAX
@@ -22,20 +21,18 @@ from ..store.types.zset import ZSET, ZSet, format_score, listpack_score_text
 from .context import Context
 from .errors import SYNTAX, CommandError
 from .glob import glob_match
-from .keys import parse_cursor
-from .lists import parse_positive
+from .keys import parse_cursor, parse_scan_options
+from .lists import parse_mpop, parse_positive
 from .lookup import lookup_read_typed, lookup_write_typed
-from .parse import option_name, parse_float, parse_int
+from .members import check_draw, parse_random_count
+from .parse import option_name, parse_float
 from .spec import command
 
 NAN_SCORE: Final = "ERR resulting score is not a number (NaN)"
 XX_AND_NX: Final = "ERR XX and NX options at the same time are not compatible"
 GT_LT_NX: Final = "ERR GT, LT, and/or NX options at the same time are not compatible"
 INCR_ONE_PAIR: Final = "ERR INCR option supports a single increment-element pair"
-NUMKEYS: Final = "ERR numkeys should be greater than 0"
-COUNT_POSITIVE: Final = "ERR count should be greater than 0"
 OUT_OF_RANGE: Final = "ERR value is out of range"
-COUNT_RANGE: Final = f"ERR value is out of range, value must between {-LLONG_MAX} and {LLONG_MAX}"
 
 LOWEST, HIGHEST = False, True  # the end a pop takes from (Redis's ZSET_MIN, ZSET_MAX)
 
@@ -101,38 +98,45 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> Reply:
     listpack = not (
         config.zset_max_listpack_entries == 0 or config.zset_max_listpack_value < len(members[0])
     )
+    # First what each pair does (a member given twice sees its first score), then the
+    # changes, all together: nothing is changed when nothing would be.
+    changes: list[tuple[bytes, float, bool]] = []  # (member, new score, new member?)
+    pending: dict[bytes, float] = {}
     added = updated = processed = 0
     result = 0.0
-    changing = False
-    with ExitStack() as stack:
-        for score, member in zip(scores, members, strict=True):
-            current = None if zset is None else zset.score(member)
-            if current is None:
-                if xx:
-                    continue
-            else:
-                if nx:
-                    continue
-                if incr:
-                    score += current
-                    if math.isnan(score):
-                        raise CommandError(NAN_SCORE)
-                if (lt and score >= current) or (gt and score <= current):
-                    continue
-            processed += 1
-            result = score
-            if current == score:
+    for score, member in zip(scores, members, strict=True):
+        current = pending.get(member)
+        if current is None and zset is not None:
+            current = zset.score(member)
+        if current is None:
+            if xx:
                 continue
-            if not changing:
-                zset = stack.enter_context(ctx.db.changing(key, ctx.index, lambda: ZSet(listpack)))
-                changing = True
-            assert zset is not None
-            if current is None:
-                zset.insert(member, score, config)
-                added += 1
-            else:
-                zset.update(member, score)
-                updated += 1
+        else:
+            if nx:
+                continue
+            if incr:
+                score += current
+                if math.isnan(score):
+                    raise CommandError(NAN_SCORE)
+            if (lt and score >= current) or (gt and score <= current):
+                continue
+        processed += 1
+        result = score
+        if current == score:
+            continue
+        changes.append((member, score, current is None))
+        pending[member] = score
+        if current is None:
+            added += 1
+        else:
+            updated += 1
+    if changes:
+        with ctx.db.changing(key, ctx.index, lambda: ZSet(listpack)) as changed:
+            for member, score, new in changes:
+                if new:
+                    changed.insert(member, score, config)
+                else:
+                    changed.update(member, score)
     if incr:
         return result if processed else None
     return added + updated if ch else added
@@ -225,28 +229,12 @@ def first_zset(ctx: Context, keys: list[bytes]) -> bytes | None:
     return None
 
 
+ZSET_ENDS: Final = {b"min": LOWEST, b"max": HIGHEST}
+
+
 def parse_zmpop(argv: list[bytes], numkeys_at: int) -> tuple[list[bytes], bool, int]:
     """ZMPOP's (and BZMPOP's) arguments from numkeys on: (keys, highest, count)."""
-    numkeys = parse_int(argv[numkeys_at], NUMKEYS)
-    if numkeys < 1:
-        raise CommandError(NUMKEYS)
-    where_at = numkeys_at + numkeys + 1
-    if where_at >= len(argv):
-        raise CommandError(SYNTAX)
-    where = option_name(argv[where_at])
-    if where not in (b"min", b"max"):
-        raise CommandError(SYNTAX)
-    count = -1
-    at = where_at + 1
-    while at < len(argv):
-        if count == -1 and option_name(argv[at]) == b"count" and at + 1 < len(argv):
-            count = parse_int(argv[at + 1], COUNT_POSITIVE)
-            if count < 1:
-                raise CommandError(COUNT_POSITIVE)
-            at += 2
-        else:
-            raise CommandError(SYNTAX)
-    return argv[numkeys_at + 1 : where_at], where == b"max", max(count, 1)
+    return parse_mpop(argv, numkeys_at, ZSET_ENDS)
 
 
 def _zpop(ctx: Context, argv: list[bytes], highest: bool) -> Reply:
@@ -292,9 +280,7 @@ def zrandmember(ctx: Context, argv: list[bytes]) -> Reply:
         if zset is None:
             return None
         return zset.at(ctx.rng.randrange(len(zset)))[1]
-    count = parse_int(argv[2])
-    if count < -LLONG_MAX:
-        raise CommandError(COUNT_RANGE)
+    count = parse_random_count(argv[2])
     if len(argv) > 4 or (len(argv) == 4 and option_name(argv[3]) != b"withscores"):
         raise CommandError(SYNTAX)
     withscores = len(argv) == 4
@@ -313,6 +299,7 @@ def _random_items(ctx: Context, zset: ZSet, count: int) -> list[tuple[float, byt
     size = len(zset)
     rng = ctx.rng
     if count < 0 or count == 1:
+        check_draw(abs(count))
         return [zset.at(rng.randrange(size)) for _ in range(abs(count))]
     if count >= size:
         return list(zset.items(0, size, reverse=True))
@@ -334,20 +321,7 @@ def zscan(ctx: Context, argv: list[bytes]) -> Reply:
     zset = lookup_read_typed(ctx, argv[1], ZSET)
     if zset is None:
         return [b"0", []]
-    count = 10
-    pattern: bytes | None = None
-    at = 3
-    while at < len(argv):
-        option = option_name(argv[at])
-        if option == b"count" and at + 1 < len(argv):
-            count = parse_int(argv[at + 1])
-            if count < 1:
-                raise CommandError(SYNTAX)
-        elif option == b"match" and at + 1 < len(argv):
-            pattern = None if argv[at + 1] == b"*" else argv[at + 1]
-        else:
-            raise CommandError(SYNTAX)
-        at += 2
+    count, pattern, _ = parse_scan_options(argv, 3)
     if zset.listpack:
         next_cursor = 0
         pairs = [(member, listpack_score_text(score)) for score, member in zset.order]

@@ -181,6 +181,9 @@ COMMANDS: dict[str, list[str]] = {
     "zinterstore": [],
     "zdiffstore": [],
     "zscan": [],
+    "bzpopmin": [],
+    "bzpopmax": [],
+    "bzmpop": [],
     # sorting
     "sort": [],
     "sort_ro": [],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ import cbor2
 import pytest
 
 from concord_resp.commands import build_table
-from concord_resp.resp import Reply, RespSet, encode_reply
+from concord_resp.commands.members import DRAW_LIMIT, TOO_MANY
+from concord_resp.resp import ErrorReply, Pairs, Reply, RespSet, encode_reply
 from concord_resp.state import Command, Configure, StateMachine
 from concord_resp.state.snapshot import restore_records, snapshot_records
 from concord_resp.store.digest import dataset_digest
@@ -279,3 +281,22 @@ def test_the_hash_seed_reaches_no_reply_and_no_state(seeds: tuple[str, str]) -> 
     assert outputs[0] == outputs[1]
     replies, _ = json.loads(outputs[0])
     assert len(replies) == len(_SCRIPT)
+
+
+def test_a_draw_too_large_to_build_is_refused_and_the_node_goes_on() -> None:
+    # Redis builds any reply a negative count asks for (and runs out of memory); Concord
+    # refuses draws of more than DRAW_LIMIT members with an error instead.
+    machine = StateMachine(build_table())
+    writes = ([b"SADD", b"s", b"a"], [b"HSET", b"h", b"f", b"v"], [b"ZADD", b"z", b"1", b"m"])
+    for index, argv in enumerate(writes, start=1):
+        machine.apply(index, Command(SECOND, 0, argv))
+    ctx = machine.read_context(0, SECOND, random.Random(1))
+    too_many = ErrorReply(TOO_MANY.encode())
+    for name, key in ((b"SRANDMEMBER", b"s"), (b"HRANDFIELD", b"h"), (b"ZRANDMEMBER", b"z")):
+        assert machine.run(ctx, [name, key, b"-9223372036854775807"]) == too_many
+        assert machine.run(ctx, [name, key, b"-%d" % (DRAW_LIMIT + 1)]) == too_many
+    assert machine.run(ctx, [b"SRANDMEMBER", b"s", b"-1000"]) == [b"a"] * 1000
+    assert machine.run(ctx, [b"HRANDFIELD", b"h", b"-3", b"WITHVALUES"]) == Pairs(
+        [(b"f", b"v")] * 3
+    )
+    assert machine.run(ctx, [b"ZRANDMEMBER", b"z", b"-2"]) == [b"m", b"m"]

@@ -182,3 +182,17 @@ def test_waiters_survive_a_snapshot_in_their_order() -> None:
             ("n1:z", [b"b", [b"3", b"2"]]),
         ]
     assert dataset_digest(r.machine.keyspace) == dataset_digest(back.machine.keyspace)
+
+
+def test_sorted_set_waiters_are_served_by_zadd_and_lists_by_pushes_only() -> None:
+    r = Replica()
+    r.apply(cmd(1, "BZPOPMIN", "z", "0", who=("n1:a", 1)))
+    r.apply(cmd(1, "BLPOP", "z", "0", who=("n2:b", 1)))
+    r.apply(cmd(1, "BZMPOP", "0", "1", "z", "MAX", "COUNT", "2", who=("n3:c", 1)))
+    applied = r.apply(cmd(2, "ZADD", "z", "1", "one", "2", "two", "3", "three"))
+    assert [(c.session.id, c.reply) for c in applied.completions] == [
+        ("n1:a", [b"z", b"one", 1.0]),
+        ("n3:c", [b"z", [[b"three", 3.0], [b"two", 2.0]]]),
+    ]
+    assert list(r.machine.blocked.waiters) == [("n2:b", 1)]  # waits for a list
+    assert r.apply(cmd(3, "RPUSH", "elsewhere", "x")).completions == ()

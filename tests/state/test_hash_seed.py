@@ -17,6 +17,7 @@ from concord_resp.resp import ErrorReply
 from concord_resp.state import Command, Expiry, Op, Session, StateMachine, Transaction
 from concord_resp.state.snapshot import snapshot_records
 from concord_resp.store.digest import dataset_digest
+from concord_resp.store.types import value_type
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = ("0", "12345")
@@ -70,6 +71,45 @@ def workload() -> list[Op]:
         Command(t + 206, 0, [b"BLPOP", b"q4", b"0"], Session("w4", 1, 1)),
         Command(t + 207, 0, [b"RPUSH", b"q2", b"a"], Session("l", 4, 1)),
         Command(t + 208, 0, [b"LPUSH", b"q3", b"m"], Session("l", 5, 1)),
+    ]
+    # Hashes, sets and sorted sets past their small encodings (hash order would show here),
+    # their algebra, random draws and scans, HyperLogLogs and bitmaps.
+    members = [b"member:%d" % n for n in range(700)]
+    pairs = [item for n, m in enumerate(members) for item in (m, b"%d" % n)]
+    seq = iter(range(1, 1000))
+
+    def write(*argv: bytes) -> Command:
+        return Command(t + 300 + len(ops), 0, list(argv), Session("c", next(seq), 1))
+
+    ops += [
+        write(b"HSET", b"hash", *pairs),
+        write(b"SADD", b"set", *members),
+        write(b"SADD", b"set2", *members[::3], b"extra"),
+        write(b"SADD", b"ints", *[b"%d" % n for n in range(0, 900, 7)]),
+        write(b"ZADD", b"zset", *[x for n, m in enumerate(members) for x in (b"%d" % (n % 50), m)]),
+        write(b"HDEL", b"hash", *members[::5]),
+        write(b"SREM", b"set", *members[1::4]),
+        write(b"SPOP", b"set", b"25"),
+        write(b"SPOP", b"set2"),
+        write(b"HRANDFIELD", b"hash", b"-5", b"WITHVALUES"),
+        write(b"SRANDMEMBER", b"set", b"7"),
+        write(b"ZRANDMEMBER", b"zset", b"6", b"WITHSCORES"),
+        write(b"SINTERSTORE", b"inter", b"set", b"set2"),
+        write(b"SUNIONSTORE", b"union", b"set2", b"ints"),
+        write(b"SDIFF", b"set", b"set2"),
+        write(b"SUNION", b"set2", b"inter"),
+        write(b"ZUNIONSTORE", b"zu", b"2", b"zset", b"set2", b"WEIGHTS", b"2", b"1"),
+        write(b"ZINTER", b"2", b"zset", b"set", b"WITHSCORES"),
+        write(b"HGETALL", b"hash"),
+        write(b"SMEMBERS", b"set"),
+        write(b"HSCAN", b"hash", b"0", b"COUNT", b"50"),
+        write(b"SSCAN", b"set", b"0", b"COUNT", b"50"),
+        write(b"ZSCAN", b"zset", b"0", b"COUNT", b"50"),
+        write(b"PFADD", b"hll", *members[:300]),
+        write(b"PFADD", b"hll2", *members[200:]),
+        write(b"PFMERGE", b"hll3", b"hll", b"hll2"),
+        write(b"SETBIT", b"bits", b"1000", b"1"),
+        write(b"BITOP", b"OR", b"bits2", b"bits", b"hll"),
     ]
     return ops
 
@@ -149,3 +189,6 @@ def test_the_workload_runs_and_leaves_every_kind_of_state() -> None:
     assert dataset_digest(machine.keyspace) != bytes(20)
     assert list(machine.blocked.waiters) == [("w2", 1), ("w4", 1)]  # w1, w3 were served
     assert list(dbs[0].data[b"list"])[-1] == b"m"
+    for key, encoding in ((b"hash", b"hashtable"), (b"set", b"hashtable"), (b"zset", b"skiplist")):
+        value = dbs[0].data[key]
+        assert value_type(value).encoding(value)[0] == encoding, key
