@@ -6,8 +6,13 @@ are compared with Redis 7.0 byte for byte in compat/scenarios/sort_*.txt."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import cbor2
 import pytest
@@ -419,3 +424,56 @@ def test_partial_quicksort_with_the_whole_range_sorts() -> None:
     items = list(range(len(keys)))
     partial_quicksort(items, lambda a, b: (keys[a] > keys[b]) - (keys[a] < keys[b]), 0, 499)
     assert [keys[i] for i in items] == sorted(keys)
+
+
+# -- determinism across hash seeds ------------------------------------------------------------
+
+
+def sort_workload_summary() -> str:
+    """Run in a child process: SORT every kind of collection (hashtable sets and sorted sets
+    whose ties would be in Redis's hash order included), print a hash of the replies and of
+    the snapshot, and this process's hash of a probe."""
+    node = Node()
+    members = [f"m{i}" for i in range(200)]
+    node.run("SADD", "s", *members)
+    node.run("ZADD", "z", *[part for i, m in enumerate(members) for part in (i % 3, m)])
+    node.run("RPUSH", "l", *members)
+    node.run("MSET", *[part for i, m in enumerate(members) for part in (f"w_{m}", i % 4)])
+    replies = [
+        node.run("SORT", "s", "BY", "nosort"),
+        node.run("SORT", "s", "BY", "w_*", "ALPHA", "LIMIT", 5, 30),
+        node.run("SORT", "z", "BY", "nosuch_*", "ALPHA", "DESC"),
+        node.run("SORT", "l", "BY", "w_*", "ALPHA", "LIMIT", 50, 60, "GET", "#", "GET", "w_*"),
+        node.run("SORT", "s", "BY", "nosort", "STORE", "d1"),
+        node.run("SORT", "z", "BY", "w_*", "STORE", "d2"),
+    ]
+    assert not any(isinstance(reply, ErrorReply) for reply in replies), replies
+    records = cbor2.dumps(list(snapshot_records(node.machine)))
+    encoded = b"".join(encode_reply(reply, 3) for reply in replies)
+    return " ".join(
+        [
+            hashlib.sha1(encoded).hexdigest(),
+            hashlib.sha1(records).hexdigest(),
+            str(hash("probe")),
+        ]
+    )
+
+
+def test_different_hash_seeds_give_the_same_replies_and_state() -> None:
+    code = "from tests.commands.test_sort import sort_workload_summary as s; print(s())"
+    outputs = []
+    for seed in ("0", "4242"):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.split())
+    (replies, records, probe), (replies2, records2, probe2) = outputs
+    assert probe != probe2  # the seeds really differ
+    assert (replies, records) == (replies2, records2)
