@@ -84,7 +84,7 @@ def strtod_checked(text: bytes) -> float | None:
     """
     if not text:
         return 0.0
-    body = text.lstrip(bytes(_C_SPACE))
+    body = text.lstrip(b" \t\n\v\f\r")  # C isspace
     if not body:
         return None  # nothing converted: the end pointer is at the first space
     negative = body[:1] == b"-"
