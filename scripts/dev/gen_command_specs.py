@@ -181,6 +181,17 @@ COMMANDS: dict[str, list[str]] = {
     "zinterstore": [],
     "zdiffstore": [],
     "zscan": [],
+    # geo (sorted sets of geohash scores)
+    "geoadd": [],
+    "geopos": [],
+    "geodist": [],
+    "geohash": [],
+    "geosearch": [],
+    "geosearchstore": [],
+    "georadius": [],
+    "georadius_ro": [],
+    "georadiusbymember": [],
+    "georadiusbymember_ro": [],
     # keys
     "del": [],
     "unlink": [],
