@@ -368,15 +368,16 @@ def _scan_cell(zset: ZSet, cell: Cell, shape: Shape, points: list[Point], limit:
     start = zset.first_in_score_range(spec)
     if start is None:
         return
+    within = shape.distance_within
     for score, member in zset.walk(start):
-        if not spec.below_high(score):
+        if score >= high:  # zslValueLteMax of [low, high)
             return
         longitude, latitude = decode(score)
-        found = shape.distance_within(longitude, latitude)
+        found = within(longitude, latitude)
         if found is not None:
             points.append(Point(found, score, member, longitude, latitude))
-        if points and limit and len(points) >= limit:
-            return
+            if limit and len(points) >= limit:
+                return
 
 
 def _store(

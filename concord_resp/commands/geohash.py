@@ -37,6 +37,9 @@ _MASK64: Final = (1 << 64) - 1
 _EVEN: Final = 0x5555555555555555  # latitude bits
 _ODD: Final = 0xAAAAAAAAAAAAAAAA  # longitude bits
 _TWO_63: Final = 2.0**63
+_CELLS: Final = float(1 << STEP_MAX)
+_LONG_SCALE: Final = LONG_MAX - LONG_MIN
+_LAT_SCALE: Final = LAT_MAX - LAT_MIN
 _TWO_64: Final = 2.0**64
 _SPREAD: Final = (
     (16, 0x0000FFFF0000FFFF),
@@ -45,21 +48,9 @@ _SPREAD: Final = (
     (2, 0x3333333333333333),
     (1, 0x5555555555555555),
 )
-_GATHER: Final = (
-    (0, 0x5555555555555555),
-    (1, 0x3333333333333333),
-    (2, 0x0F0F0F0F0F0F0F0F),
-    (4, 0x00FF00FF00FF00FF),
-    (8, 0x0000FFFF0000FFFF),
-    (16, 0x00000000FFFFFFFF),
-)
 
 
 # -- libm as C sees it (NaN instead of Python's ValueError) ----------------------------------
-
-
-def _sin(x: float) -> float:
-    return math.sin(x) if math.isfinite(x) else math.nan
 
 
 def _cos(x: float) -> float:
@@ -96,21 +87,34 @@ def interleave(even: int, odd: int) -> int:
 
 def deinterleave(bits: int) -> int:
     """deinterleave64: the even bits of a uint64 in the low half, the odd ones in the high."""
-    even, odd = bits, bits >> 1
-    for shift, mask in _GATHER:
-        even = (even | (even >> shift)) & mask
-        odd = (odd | (odd >> shift)) & mask
+    even, odd = _gather(bits)
     return even | (odd << 32)
+
+
+def _gather(bits: int) -> tuple[int, int]:
+    """The even bits and the odd bits of a uint64, each packed into 32 bits (unrolled: this
+    runs for every point a search looks at)."""
+    even = bits & 0x5555555555555555
+    odd = (bits >> 1) & 0x5555555555555555
+    even = (even | (even >> 1)) & 0x3333333333333333
+    odd = (odd | (odd >> 1)) & 0x3333333333333333
+    even = (even | (even >> 2)) & 0x0F0F0F0F0F0F0F0F
+    odd = (odd | (odd >> 2)) & 0x0F0F0F0F0F0F0F0F
+    even = (even | (even >> 4)) & 0x00FF00FF00FF00FF
+    odd = (odd | (odd >> 4)) & 0x00FF00FF00FF00FF
+    even = (even | (even >> 8)) & 0x0000FFFF0000FFFF
+    odd = (odd | (odd >> 8)) & 0x0000FFFF0000FFFF
+    return (even | (even >> 16)) & _MASK32, (odd | (odd >> 16)) & _MASK32
 
 
 def score_bits(score: float) -> int:
     """`(uint64_t)score` as x86-64 code converts it: truncated toward zero, a negative value
     wrapped (-1 is all ones), 2**64 and above (and +inf) 0, below -2**63 (and -inf) 2**63."""
+    if -_TWO_63 <= score < _TWO_63:
+        return int(score) & _MASK64
     if score >= _TWO_63:
         return int(score) if score < _TWO_64 else 0
-    if score < -_TWO_63:
-        return 1 << 63
-    return int(score) & _MASK64
+    return 1 << 63
 
 
 # -- encoding and decoding ------------------------------------------------------------------
@@ -152,9 +156,7 @@ def decode_area(
     bits: int, step: int, long_range: Range = WORLD_LONG, lat_range: Range = WORLD_LAT
 ) -> Area:
     """geohashDecode: the ranges of a cell (uint32 halves; `+ 1` wraps as in C)."""
-    separated = deinterleave(bits)
-    lat_cell = separated & _MASK32
-    long_cell = (separated >> 32) & _MASK32
+    lat_cell, long_cell = _gather(bits)
     cells = float(1 << step)
     lat_min, lat_max = lat_range
     long_min, long_max = long_range
@@ -171,12 +173,27 @@ def decode_area(
 def decode(score: float) -> tuple[float, float]:
     """decodeGeohash: (longitude, latitude) of a score, the centre of its cell clamped to the
     limits. Any score decodes (Redis never fails here): a score that is no geohash gives
-    whatever its bits say."""
-    area = decode_area(score_bits(score), STEP_MAX)
-    longitude = (area.long_min + area.long_max) / 2
-    longitude = min(max(longitude, LONG_MIN), LONG_MAX)
-    latitude = (area.lat_min + area.lat_max) / 2
-    latitude = min(max(latitude, LAT_MIN), LAT_MAX)
+    whatever its bits say. `decode_area` and the centre, written out (every point a search
+    looks at is decoded), with the same operations in the same order."""
+    lat_cell, long_cell = _gather(score_bits(score))
+    longitude = (
+        LONG_MIN
+        + (long_cell / _CELLS) * _LONG_SCALE
+        + (LONG_MIN + (((long_cell + 1) & _MASK32) / _CELLS) * _LONG_SCALE)
+    ) / 2
+    if longitude > LONG_MAX:
+        longitude = LONG_MAX
+    elif longitude < LONG_MIN:
+        longitude = LONG_MIN
+    latitude = (
+        LAT_MIN
+        + (lat_cell / _CELLS) * _LAT_SCALE
+        + (LAT_MIN + (((lat_cell + 1) & _MASK32) / _CELLS) * _LAT_SCALE)
+    ) / 2
+    if latitude > LAT_MAX:
+        latitude = LAT_MAX
+    elif latitude < LAT_MIN:
+        latitude = LAT_MIN
     return longitude, latitude
 
 
@@ -248,16 +265,17 @@ def lat_distance(lat1: float, lat2: float) -> float:
 
 
 def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """geohashGetDistance: the haversine distance in meters (NaN where C's asin gives it)."""
-    lon1r = _radians(lon1)
-    lon2r = _radians(lon2)
-    v = _sin((lon2r - lon1r) / 2)
+    """geohashGetDistance: the haversine distance in meters between two positions (finite,
+    within the limits); NaN where C's asin gives it (a rounding just past 1)."""
+    lon1r = lon1 * _DEG_TO_RAD
+    lon2r = lon2 * _DEG_TO_RAD
+    v = math.sin((lon2r - lon1r) / 2)
     if v == 0.0:
         return lat_distance(lat1, lat2)  # the same meridian: no trigonometry needed
-    lat1r = _radians(lat1)
-    lat2r = _radians(lat2)
-    u = _sin((lat2r - lat1r) / 2)
-    a = u * u + _cos(lat1r) * _cos(lat2r) * v * v
+    lat1r = lat1 * _DEG_TO_RAD
+    lat2r = lat2 * _DEG_TO_RAD
+    u = math.sin((lat2r - lat1r) / 2)
+    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
     return 2.0 * EARTH_RADIUS * _asin(_sqrt(a))
 
 
