@@ -454,9 +454,14 @@ def merge_sort(points: list[Point], compare: Compare) -> list[Point]:
 
 
 def partial_quicksort(items: list[Point], compare: Compare, low: int, high: int) -> None:
-    """Redis's pqsort (Bentley & McIlroy's quicksort, recursing only into the parts that
-    overlap ranks low..high), in place, swap for swap."""
-    _pqsort(items, 0, len(items), compare, low, high)
+    """Redis's pqsort (Bentley & McIlroy's quicksort, sorting only the parts that overlap
+    ranks low..high), in place, swap for swap. Each part is sorted on its own, so the parts
+    waiting are kept on a list instead of C's recursion (no depth limit), with the same
+    result."""
+    parts = [(0, len(items))]
+    while parts:
+        base, n = parts.pop()
+        parts += _partition(items, base, n, compare, low, high)
 
 
 def _median_of_three(items: list[Point], a: int, b: int, c: int, compare: Compare) -> int:
@@ -474,63 +479,62 @@ def _swap_runs(items: list[Point], a: int, b: int, count: int) -> None:
         items[a + offset], items[b + offset] = items[b + offset], items[a + offset]
 
 
-def _pqsort(items: list[Point], base: int, n: int, compare: Compare, low: int, high: int) -> None:
+def _partition(
+    items: list[Point], base: int, n: int, compare: Compare, low: int, high: int
+) -> list[tuple[int, int]]:
+    """One step of `_pqsort` on the part [base, base + n): a small part is insertion sorted;
+    a larger one is partitioned around a pseudo-median, returning its two sides still to
+    sort (those that overlap ranks low..high and hold more than one item)."""
+    if n < 7:
+        for m in range(base + 1, base + n):
+            position = m
+            while position > base and compare(items[position - 1], items[position]) > 0:
+                items[position], items[position - 1] = items[position - 1], items[position]
+                position -= 1
+        return []
+    middle = base + n // 2
+    if n > 7:
+        first, last = base, base + n - 1
+        if n > 40:
+            d = n // 8
+            first = _median_of_three(items, first, first + d, first + 2 * d, compare)
+            middle = _median_of_three(items, middle - d, middle, middle + d, compare)
+            last = _median_of_three(items, last - 2 * d, last - d, last, compare)
+        middle = _median_of_three(items, first, middle, last, compare)
+    items[base], items[middle] = items[middle], items[base]
+    pa = pb = base + 1
+    pc = pd = base + n - 1
     while True:
-        if n < 7:  # insertion sort
-            for m in range(base + 1, base + n):
-                position = m
-                while position > base and compare(items[position - 1], items[position]) > 0:
-                    items[position], items[position - 1] = items[position - 1], items[position]
-                    position -= 1
-            return
-        middle = base + n // 2
-        if n > 7:
-            first, last = base, base + n - 1
-            if n > 40:
-                d = n // 8
-                first = _median_of_three(items, first, first + d, first + 2 * d, compare)
-                middle = _median_of_three(items, middle - d, middle, middle + d, compare)
-                last = _median_of_three(items, last - 2 * d, last - d, last, compare)
-            middle = _median_of_three(items, first, middle, last, compare)
-        items[base], items[middle] = items[middle], items[base]
-        pa = pb = base + 1
-        pc = pd = base + n - 1
-        while True:
-            while pb <= pc:
-                result = compare(items[pb], items[base])
-                if result > 0:
-                    break
-                if result == 0:
-                    items[pa], items[pb] = items[pb], items[pa]
-                    pa += 1
-                pb += 1
-            while pb <= pc:
-                result = compare(items[pc], items[base])
-                if result < 0:
-                    break
-                if result == 0:
-                    items[pc], items[pd] = items[pd], items[pc]
-                    pd -= 1
-                pc -= 1
-            if pb > pc:
+        while pb <= pc:
+            result = compare(items[pb], items[base])
+            if result > 0:
                 break
-            items[pb], items[pc] = items[pc], items[pb]
+            if result == 0:
+                items[pa], items[pb] = items[pb], items[pa]
+                pa += 1
             pb += 1
+        while pb <= pc:
+            result = compare(items[pc], items[base])
+            if result < 0:
+                break
+            if result == 0:
+                items[pc], items[pd] = items[pd], items[pc]
+                pd -= 1
             pc -= 1
-        end = base + n
-        run = min(pa - base, pb - pa)
-        _swap_runs(items, base, pb - run, run)
-        run = min(pd - pc, end - pd - 1)
-        _swap_runs(items, pb, end - run, run)
-        size = pb - pa
-        if size > 1 and _overlaps(base, size, low, high):
-            _pqsort(items, base, size, compare, low, high)
-        size = pd - pc
-        if size <= 1:
-            return
-        base, n = end - size, size  # iterate rather than recurse, as Redis does
-        if not _overlaps(base, n, low, high):
-            return
+        if pb > pc:
+            break
+        items[pb], items[pc] = items[pc], items[pb]
+        pb += 1
+        pc -= 1
+    end = base + n
+    run = min(pa - base, pb - pa)
+    _swap_runs(items, base, pb - run, run)
+    run = min(pd - pc, end - pd - 1)
+    _swap_runs(items, pb, end - run, run)
+    sides = [(base, pb - pa), (end - (pd - pc), pd - pc)]
+    return [
+        (start, size) for start, size in sides if size > 1 and _overlaps(start, size, low, high)
+    ]
 
 
 def _overlaps(base: int, n: int, low: int, high: int) -> bool:
