@@ -52,9 +52,10 @@ NEGATIVE_BOX: Final = "ERR height or width cannot be negative"
 UNDECODABLE: Final = "ERR could not decode requested zset member"
 COUNT_POSITIVE: Final = "ERR COUNT must be > 0"
 ANY_NEEDS_COUNT: Final = "ERR the ANY argument requires COUNT argument"
-WITH_AND_STORE: Final = b"%s is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
+WITH_AND_STORE: Final = b"ERR %s is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
 NEEDS_FROM: Final = b"ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for %s"
 NEEDS_BY: Final = b"ERR exactly one of BYRADIUS and BYBOX can be specified for %s"
+INVALID_POSITION: Final = b"ERR invalid longitude,latitude pair %f,%f"
 
 UNITS: Final = {b"m": 1.0, b"km": 1000.0, b"ft": 0.3048, b"mi": 1609.34}  # meters per unit
 
@@ -86,7 +87,7 @@ def parse_position(longitude: bytes, latitude: bytes) -> tuple[float, float]:
     """extractLongLatOrReply: two doubles, within the geohash limits."""
     position = parse_float(longitude), parse_float(latitude)
     if not (LONG_MIN <= position[0] <= LONG_MAX and LAT_MIN <= position[1] <= LAT_MAX):
-        raise CommandError(b"ERR invalid longitude,latitude pair %f,%f" % position)
+        raise CommandError(INVALID_POSITION % position)
     return position
 
 
@@ -302,7 +303,7 @@ def _search(ctx: Context, argv: list[bytes], source_at: int, flags: int) -> Repl
         at += 1
     if store is not None and (withdist or withhash or withcoord):
         name = b"GEOSEARCHSTORE" if flags & SEARCH_STORE else b"STORE option in GEORADIUS"
-        raise CommandError(b"ERR " + WITH_AND_STORE % name)
+        raise CommandError(WITH_AND_STORE % name)
     if searching and not (from_member or from_position):
         raise CommandError(NEEDS_FROM % argv[0])
     if searching and not (by_radius or by_box):
