@@ -15,6 +15,7 @@ from .replies import (
     NULL_ARRAY,
     BigNumber,
     ErrorReply,
+    HumanDouble,
     Map,
     MapPairs,
     Pairs,
@@ -168,6 +169,14 @@ def _encode_float(value: object, proto: int, out: list[bytes]) -> None:
         out.append(b"$%d\r\n%s\r\n" % (len(text), text))
 
 
+def _encode_human_double(value: object, proto: int, out: list[bytes]) -> None:
+    text = bytes(value)  # type: ignore[call-overload]
+    if proto == 3:
+        out.append(b"," + text + b"\r\n")
+    else:
+        out.append(b"$%d\r\n%s\r\n" % (len(text), text))
+
+
 def _encode_bool(value: object, proto: int, out: list[bytes]) -> None:
     if proto == 3:
         out.append(b"#t\r\n" if value else b"#f\r\n")
@@ -212,6 +221,7 @@ _ENCODERS: dict[type, _Encoder] = {
     Pairs: _encode_pairs,
     Raw: _encode_raw,
     float: _encode_float,
+    HumanDouble: _encode_human_double,
     bool: _encode_bool,
     Verbatim: _encode_verbatim,
     BigNumber: _encode_big_number,

@@ -7,6 +7,7 @@ and `encoder.encode_reply` renders them for RESP2 or RESP3. The mapping is:
     None                null bulk string     list / tuple   array
     SimpleString        +status              ErrorReply     -error
     float               double (RESP3)       bool           boolean (RESP3)
+    HumanDouble         double (RESP3) given as its text (GEOPOS coordinates)
     Map                 map (RESP3)          RespSet        set (RESP3)
     Verbatim            verbatim string      NULL_ARRAY     null array (RESP2 `*-1`)
     BigNumber           big number (RESP3)   Push           push (RESP3)
@@ -52,6 +53,15 @@ class MapPairs(list):  # type: ignore[type-arg]
 class Pairs(list):  # type: ignore[type-arg]
     """A list of (a, b) tuples: RESP3 nests each pair in an array of two, RESP2 flattens
     them into one array (Redis's `addReplyArrayLen(c, 2)` only when `c->resp > 2`)."""
+
+    __slots__ = ()
+
+
+class HumanDouble(bytes):
+    """A double already formatted, as Redis's `addReplyHumanLongDouble` sends it: a RESP3
+    double (`,13.36138933897018433`) or, in RESP2, a bulk string of the same text. Its text
+    is not `%.17g` (a `float` reply's), so it travels as bytes; where a reply is kept as a
+    plain value (the session table), it is kept as its bulk string."""
 
     __slots__ = ()
 

@@ -14,7 +14,16 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from ..resp import NULL_ARRAY, Reply
-from ..resp.replies import BigNumber, ErrorReply, Map, Pairs, RespSet, SimpleString, Verbatim
+from ..resp.replies import (
+    BigNumber,
+    ErrorReply,
+    HumanDouble,
+    Map,
+    Pairs,
+    RespSet,
+    SimpleString,
+    Verbatim,
+)
 from .entries import Session
 
 SESSION_IDLE_US: Final = 3600 * 1_000_000
@@ -109,9 +118,8 @@ class Sessions:
 # -- replies as tagged trees --------------------------------------------------------------
 
 # Tags for the reply tree; plain bytes, int and None stand for themselves.
-_SIMPLE, _ERROR, _ARRAY, _MAP, _SET, _DOUBLE, _BOOL, _VERBATIM, _BIG, _NULL_ARRAY, _PAIRS = range(
-    11
-)
+_SIMPLE, _ERROR, _ARRAY, _MAP, _SET, _DOUBLE, _BOOL, _VERBATIM, _BIG = range(9)
+_NULL_ARRAY, _PAIRS, _HUMAN = range(9, 12)
 
 
 class ReplyTreeError(ValueError):
@@ -125,6 +133,8 @@ def encode_reply_tree(reply: Reply) -> Any:
         return [_SIMPLE, bytes(reply)]
     if isinstance(reply, ErrorReply):
         return [_ERROR, bytes(reply)]
+    if isinstance(reply, HumanDouble):
+        return [_HUMAN, bytes(reply)]
     if isinstance(reply, (bytes, bytearray)):
         return bytes(reply)
     if isinstance(reply, bool):
@@ -158,6 +168,8 @@ def decode_reply_tree(tree: Any) -> Reply:
         return SimpleString(tree[1])
     if tag == _ERROR:
         return ErrorReply(tree[1])
+    if tag == _HUMAN:
+        return HumanDouble(tree[1])
     if tag == _ARRAY:
         return [decode_reply_tree(item) for item in tree[1]]
     if tag == _MAP:

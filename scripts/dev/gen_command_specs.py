@@ -187,6 +187,17 @@ COMMANDS: dict[str, list[str]] = {
     # sorting
     "sort": [],
     "sort_ro": [],
+    # geo (sorted sets of geohash scores)
+    "geoadd": [],
+    "geopos": [],
+    "geodist": [],
+    "geohash": [],
+    "geosearch": [],
+    "geosearchstore": [],
+    "georadius": [],
+    "georadius_ro": [],
+    "georadiusbymember": [],
+    "georadiusbymember_ro": [],
     # keys
     "del": [],
     "unlink": [],

@@ -18,6 +18,7 @@ from concord_resp.resp import NULL_ARRAY
 from concord_resp.resp.replies import (
     BigNumber,
     ErrorReply,
+    HumanDouble,
     Map,
     Pairs,
     RespSet,
@@ -183,6 +184,7 @@ def test_every_kind_of_reply_survives_the_session_table() -> None:
         BigNumber(10**30),
         NULL_ARRAY,
         Pairs([(b"field", b"value"), (b"member", 1.5)]),
+        HumanDouble(b"13.36138933897018433"),
     ]
     for reply in replies:
         tree = cbor2.loads(cbor2.dumps(encode_reply_tree(reply)))
