@@ -11,6 +11,7 @@ from typing import Any
 from . import (  # noqa: F401  (handlers register on import)
     bitfield,
     bitmaps,
+    dump,
     geo,
     hashes,
     hyperloglog,

@@ -222,6 +222,9 @@ COMMANDS: dict[str, list[str]] = {
     "touch": [],
     "object": ["encoding", "refcount", "idletime", "freq", "help"],
     "memory": ["usage", "help"],
+    # serialization (RDB format)
+    "dump": [],
+    "restore": [],
     # transactions
     "multi": [],
     "exec": [],
