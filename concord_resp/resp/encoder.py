@@ -104,7 +104,10 @@ def _encode_array(value: object, proto: int, out: list[bytes]) -> None:
     items: list[object] = value  # type: ignore[assignment]
     out.append(b"*%d\r\n" % len(items))
     for item in items:
-        _encode(item, proto, out)
+        if type(item) is bytes:  # most elements of most arrays: written out, no call
+            out.append(b"$%d\r\n%s\r\n" % (len(item), item))
+        else:
+            _encode(item, proto, out)
 
 
 def _encode_set(value: object, proto: int, out: list[bytes]) -> None:
