@@ -27,6 +27,7 @@ from typing import Final
 from ..resp import Reply
 from ..store.types import LIST, SET, ZSET, HashValue, ListValue, SetValue, ZSet
 from .context import Context
+from .csort import partial_quicksort
 from .errors import SYNTAX, WRONGTYPE, CommandError
 from .floats import strtod_checked
 from .keyspecs import register_key_finder
@@ -236,102 +237,6 @@ def _comparator(keys: list[tuple[int, bytes]], desc: bool) -> Callable[[int, int
         return sign * ((first > second) - (first < second))
 
     return compare
-
-
-# -- Redis's pqsort ---------------------------------------------------------------------------
-
-
-def partial_quicksort(
-    items: list[int], compare: Callable[[int, int], int], first: int, last: int
-) -> None:
-    """Redis's `pqsort` (Bentley & McIlroy's quicksort, recursing only into the parts that
-    overlap positions first..last), step for step: the same comparisons and swaps, so tied
-    items end where Redis puts them."""
-    _pqsort(items, 0, len(items), compare, first, last)
-
-
-def _median_of_three(
-    items: list[int], a: int, b: int, c: int, compare: Callable[[int, int], int]
-) -> int:
-    x, y, z = items[a], items[b], items[c]
-    if compare(x, y) < 0:
-        if compare(y, z) < 0:
-            return b
-        return c if compare(x, z) < 0 else a
-    if compare(y, z) > 0:
-        return b
-    return a if compare(x, z) < 0 else c
-
-
-def _swap_runs(items: list[int], a: int, b: int, count: int) -> None:
-    for i in range(count):
-        items[a + i], items[b + i] = items[b + i], items[a + i]
-
-
-def _pqsort(
-    items: list[int], low: int, size: int, compare: Callable[[int, int], int], first: int, last: int
-) -> None:
-    # items[low:low + size]: a pivot (a median of three, or of three medians past 40 items)
-    # is moved to the front; one pass partitions the rest into less and greater, parking
-    # items equal to the pivot at both ends; the equal runs are then swapped to the middle.
-    # Only a part that overlaps first..last is sorted further: the lesser by recursion, the
-    # greater by the loop. Small parts get an insertion sort.
-    while True:
-        if size < 7:  # insertion sort
-            for m in range(low + 1, low + size):
-                position = m
-                while position > low and compare(items[position - 1], items[position]) > 0:
-                    items[position], items[position - 1] = items[position - 1], items[position]
-                    position -= 1
-            return
-        middle = low + size // 2
-        if size > 7:
-            left, right = low, low + size - 1
-            if size > 40:
-                step = size // 8
-                left = _median_of_three(items, left, left + step, left + 2 * step, compare)
-                middle = _median_of_three(items, middle - step, middle, middle + step, compare)
-                right = _median_of_three(items, right - 2 * step, right - step, right, compare)
-            middle = _median_of_three(items, left, middle, right, compare)
-        items[low], items[middle] = items[middle], items[low]
-        pivot_low = below = low + 1  # pa, pb
-        above = pivot_high = low + size - 1  # pc, pd
-        while True:
-            while below <= above:
-                result = compare(items[below], items[low])
-                if result > 0:
-                    break
-                if result == 0:
-                    items[pivot_low], items[below] = items[below], items[pivot_low]
-                    pivot_low += 1
-                below += 1
-            while below <= above:
-                result = compare(items[above], items[low])
-                if result < 0:
-                    break
-                if result == 0:
-                    items[above], items[pivot_high] = items[pivot_high], items[above]
-                    pivot_high -= 1
-                above -= 1
-            if below > above:
-                break
-            items[below], items[above] = items[above], items[below]
-            below += 1
-            above -= 1
-        end = low + size
-        run = min(pivot_low - low, below - pivot_low)
-        _swap_runs(items, low, below - run, run)
-        run = min(pivot_high - above, end - pivot_high - 1)
-        _swap_runs(items, below, end - run, run)
-        run = below - pivot_low
-        if run > 1 and not (last < low or first > low + run - 1):
-            _pqsort(items, low, run, compare, first, last)
-        run = pivot_high - above
-        if run <= 1:
-            return
-        low, size = end - run, run
-        if last < low or first > low + run - 1:
-            return
 
 
 # -- the commands ----------------------------------------------------------------------------

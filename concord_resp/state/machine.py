@@ -42,6 +42,8 @@ from .sessions import SESSION_SWEEP_US, Sessions
 
 log = logging.getLogger("concord.machine")
 
+_NO_COMPLETIONS: list[Completion] = []  # what most entries answer (never appended to)
+
 
 @dataclass(slots=True)
 class Completion:
@@ -140,7 +142,7 @@ class StateMachine:
                 return Applied(index, BLOCKED, op.db, session)  # a retry of a blocked command
         db_after = op.db
         ctx = Context(self.keyspace, db_after, time_us, index, _SeededRng(index), self.stats)
-        completions: list[Completion] = []
+        completions: list[Completion] = _NO_COMPLETIONS  # (a list of its own once one is made)
         if type(op) is Command:
             reply = self.run(ctx, op.argv)
             if type(reply) is Block:
@@ -152,11 +154,14 @@ class StateMachine:
             self.keyspace.config = self.keyspace.config.changed(op.settings)
             reply = OK
         elif type(op) is Unblock:
+            completions = []
             reply = self._unblock(ctx, op, completions)
         else:
             reply = self._expiry(ctx, op)  # type: ignore[arg-type]
         touched = self.keyspace.take_touched()
         if self.blocked.by_key and touched:
+            if completions is _NO_COMPLETIONS:
+                completions = []
             touched = self._serve_waiters(index, time_us, touched, completions)
         if session is not None and reply is not BLOCKED:
             sessions.record(session, reply, db_after)

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 import concord_resp.commands.geo as geo
 from concord_resp.commands import build_table
+from concord_resp.commands.csort import merge_sort, partial_quicksort
 from concord_resp.commands.floats import format_long_double_human
-from concord_resp.commands.geo import Point, merge_sort, partial_quicksort, sort_points
+from concord_resp.commands.geo import Point, sort_points
 from concord_resp.commands.geohash import (
     LAT_MAX,
     LAT_MIN,

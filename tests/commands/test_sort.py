@@ -20,13 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from concord_resp.commands import Route, build_table, key_positions
+from concord_resp.commands.csort import partial_quicksort
 from concord_resp.commands.floats import strtod_checked
 from concord_resp.commands.sort import (
     NOT_DOUBLES,
     Pattern,
     SortRequest,
     output_range,
-    partial_quicksort,
     sort_keys,
 )
 from concord_resp.resp import ErrorReply, Reply, encode_reply
