@@ -31,6 +31,7 @@ class Context:
         "now",
         "now_us",
         "rng",
+        "scripting",
         "stats",
     )
 
@@ -42,6 +43,7 @@ class Context:
         index: int,
         rng: Rng,
         stats: Stats,
+        scripting: object = None,
     ) -> None:
         self.keyspace = keyspace
         self.db_index = db_index
@@ -51,6 +53,7 @@ class Context:
         self.index = index  # log index of the entry being applied (writes); applied index (reads)
         self.rng = rng
         self.stats = stats
+        self.scripting = scripting  # the state machine's `scripting.Scripting` (EVAL & co)
         # Inside MULTI (later: a script) a blocking command does not block: it answers as
         # if it had timed out (Redis's CLIENT_DENY_BLOCKING).
         self.deny_blocking = False

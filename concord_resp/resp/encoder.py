@@ -198,7 +198,8 @@ def _encode_verbatim(value: object, proto: int, out: list[bytes]) -> None:
 
 
 def _encode_big_number(value: object, proto: int, out: list[bytes]) -> None:
-    text = b"%d" % value.value  # type: ignore[attr-defined]
+    number = value.value  # type: ignore[attr-defined]
+    text = number if type(number) is bytes else b"%d" % number
     if proto == 3:
         out.append(b"(" + text + b"\r\n")
     else:

@@ -107,11 +107,12 @@ class Verbatim:
 
 
 class BigNumber:
-    """A RESP3 big number; a bulk string in RESP2."""
+    """A RESP3 big number; a bulk string in RESP2. Its value is an int, or the digits as a
+    script gave them (bytes, sent as they are)."""
 
     __slots__ = ("value",)
 
-    def __init__(self, value: int) -> None:
+    def __init__(self, value: int | bytes) -> None:
         self.value = value
 
     def __eq__(self, other: object) -> bool:
@@ -121,7 +122,7 @@ class BigNumber:
         return hash(self.value)
 
     def __repr__(self) -> str:
-        return f"BigNumber({self.value})"
+        return f"BigNumber({self.value!r})"
 
 
 class _NullArray:

@@ -20,6 +20,7 @@ from ..commands import CommandError, CommandSpec, CommandTable, Context, Stats
 from ..commands.blocking import UNBLOCKED, Block, serve, timed_out_reply
 from ..commands.context import Rng
 from ..resp import NULL_ARRAY, OK, ErrorReply, Reply
+from ..scripting import Scripting
 from ..store import Keyspace
 from .blocked import BLOCK_AGAIN, BLOCKED, Blocked, Waiter
 from .entries import (
@@ -98,7 +99,13 @@ class StateMachine:
         self.sessions = Sessions()
         self.members = Members()
         self.blocked = Blocked()
-        self.sections: tuple[Section, ...] = (self.sessions, self.members, self.blocked)
+        self.scripting = Scripting(table)
+        self.sections: tuple[Section, ...] = (
+            self.sessions,
+            self.members,
+            self.blocked,
+            self.scripting.scripts,
+        )
 
     def reset(self) -> None:
         """Back to the empty state of index 0 (before a snapshot is restored)."""
@@ -141,7 +148,9 @@ class StateMachine:
             if self.blocked.waiters and (session.id, session.seq) in self.blocked.waiters:
                 return Applied(index, BLOCKED, op.db, session)  # a retry of a blocked command
         db_after = op.db
-        ctx = Context(self.keyspace, db_after, time_us, index, _SeededRng(index), self.stats)
+        ctx = Context(
+            self.keyspace, db_after, time_us, index, _SeededRng(index), self.stats, self.scripting
+        )
         completions: list[Completion] = _NO_COMPLETIONS  # (a list of its own once one is made)
         if type(op) is Command:
             reply = self.run(ctx, op.argv)
@@ -265,7 +274,9 @@ class StateMachine:
             seen.add(db_key)
             db, key = db_key
             for waiter in blocked.queue(db, key):
-                ctx = Context(keyspace, db, time_us, index, _SeededRng(index), self.stats)
+                ctx = Context(
+                    keyspace, db, time_us, index, _SeededRng(index), self.stats, self.scripting
+                )
                 if key not in ctx.db.data:
                     break  # emptied: the rest wait on
                 reply = serve(ctx, waiter.argv, key)
@@ -295,7 +306,9 @@ class StateMachine:
     def read_context(self, db: int, now_us: int, rng: Rng) -> Context:
         """A context for a command run locally (a read), at the node's time."""
         now_us = max(now_us, self.last_time_us)
-        return Context(self.keyspace, db, now_us, self.applied_index, rng, self.stats)
+        return Context(
+            self.keyspace, db, now_us, self.applied_index, rng, self.stats, self.scripting
+        )
 
     def resolve(self, argv: list[bytes]) -> CommandSpec:
         """The spec of a command (or subcommand), checking arity. Raises CommandError."""

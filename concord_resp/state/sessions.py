@@ -19,6 +19,7 @@ from ..resp.replies import (
     ErrorReply,
     HumanDouble,
     Map,
+    MapPairs,
     Pairs,
     RespSet,
     SimpleString,
@@ -119,7 +120,7 @@ class Sessions:
 
 # Tags for the reply tree; plain bytes, int and None stand for themselves.
 _SIMPLE, _ERROR, _ARRAY, _MAP, _SET, _DOUBLE, _BOOL, _VERBATIM, _BIG = range(9)
-_NULL_ARRAY, _PAIRS, _HUMAN = range(9, 12)
+_NULL_ARRAY, _PAIRS, _HUMAN, _MAP_PAIRS = range(9, 13)
 
 
 class ReplyTreeError(ValueError):
@@ -145,6 +146,8 @@ def encode_reply_tree(reply: Reply) -> Any:
         return [_MAP, [[encode_reply_tree(k), encode_reply_tree(v)] for k, v in reply.items()]]
     if isinstance(reply, RespSet):
         return [_SET, [encode_reply_tree(item) for item in reply]]
+    if isinstance(reply, MapPairs):
+        return [_MAP_PAIRS, [[encode_reply_tree(k), encode_reply_tree(v)] for k, v in reply]]
     if isinstance(reply, Pairs):
         return [_PAIRS, [[encode_reply_tree(a), encode_reply_tree(b)] for a, b in reply]]
     if isinstance(reply, (list, tuple)):
@@ -174,6 +177,8 @@ def decode_reply_tree(tree: Any) -> Reply:
         return [decode_reply_tree(item) for item in tree[1]]
     if tag == _MAP:
         return Map((decode_reply_tree(k), decode_reply_tree(v)) for k, v in tree[1])
+    if tag == _MAP_PAIRS:
+        return MapPairs((decode_reply_tree(k), decode_reply_tree(v)) for k, v in tree[1])
     if tag == _PAIRS:
         return Pairs((decode_reply_tree(a), decode_reply_tree(b)) for a, b in tree[1])
     if tag == _SET:

@@ -22,10 +22,11 @@ from .machine import StateMachine
 from .sections import Section
 
 MAGIC: Final = "concord-snapshot"
-FORMAT: Final = 3
-READABLE_FORMATS: Final = (1, 2, 3)
+FORMAT: Final = 4
+READABLE_FORMATS: Final = (1, 2, 3, 4)
 """1: key rows `[key, bytes, raw, ...]` (strings only); 2: rows name the value's type;
-3: the encoding thresholds (a "config" record) and the collection types."""
+3: the encoding thresholds (a "config" record) and the collection types; 4: the script cache
+(a "scripts" section)."""
 CHUNK: Final = 1024  # keys (or tombstones) per record
 
 

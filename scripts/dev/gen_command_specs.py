@@ -225,6 +225,12 @@ COMMANDS: dict[str, list[str]] = {
     # serialization (RDB format)
     "dump": [],
     "restore": [],
+    # scripting
+    "eval": [],
+    "evalsha": [],
+    "eval_ro": [],
+    "evalsha_ro": [],
+    "script": ["load", "exists", "flush", "kill", "help"],
     # transactions
     "multi": [],
     "exec": [],

@@ -47,6 +47,8 @@ SAMPLES: dict[str, str] = {
     "command|getkeys": "COMMAND GETKEYS SET a b",
     "command|help": "COMMAND HELP",
     "info": "INFO",
+    "script|kill": "SCRIPT KILL",
+    "script|help": "SCRIPT HELP",
     "readonly": "READONLY",
     "readwrite": "READWRITE",
     "bgsave": "BGSAVE",

@@ -79,7 +79,13 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     machine.apply(1, Command(T, 0, [b"SET", b"k", b"v"], Session("n1:x", 1, 1)))
     machine.apply_member_change(2, "n4", "127.0.0.1:7004@17004")
     machine.apply_member_change(3, "n2", None)
-    assert [s.kinds for s in machine.sections] == [("sessions",), ("members",), ("blocked",)]
+    machine.apply(4, Command(T, 0, [b"SCRIPT", b"LOAD", b"return 1"]))
+    assert [s.kinds for s in machine.sections] == [
+        ("sessions",),
+        ("members",),
+        ("blocked",),
+        ("scripts",),
+    ]
     restored = StateMachine(TABLE)
     restore_records(restored, snapshot_records(machine))
     assert list(restored.sessions.table) == ["n1:x"]
@@ -88,8 +94,10 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     live = StateMachine(TABLE)
     live.adopt(restored)
     assert live.members.added == restored.members.added
-    assert live.applied_index == 3
+    assert live.applied_index == 4
+    assert list(live.scripting.scripts.bodies.values()) == [b"return 1"]
     live.reset()
     assert not live.sessions.table
     assert not live.members.added
+    assert not live.scripting.scripts.bodies
     assert live.applied_index == 0

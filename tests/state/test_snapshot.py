@@ -20,6 +20,7 @@ from concord_resp.resp.replies import (
     ErrorReply,
     HumanDouble,
     Map,
+    MapPairs,
     Pairs,
     RespSet,
     SimpleString,
@@ -185,6 +186,8 @@ def test_every_kind_of_reply_survives_the_session_table() -> None:
         NULL_ARRAY,
         Pairs([(b"field", b"value"), (b"member", 1.5)]),
         HumanDouble(b"13.36138933897018433"),
+        MapPairs([(b"k", 1), ([b"a list key"], b"v")]),  # a script's {map=...}
+        BigNumber(b"12345678901234567890123"),  # a script's {big_number=...}
     ]
     for reply in replies:
         tree = cbor2.loads(cbor2.dumps(encode_reply_tree(reply)))
@@ -200,7 +203,7 @@ def test_key_rows_name_the_type_of_their_value() -> None:
     m.apply(3, Command(SECOND, 0, [b"SET", b"n", b"1", b"PX", b"5000"]))
     records = list(snapshot_records(m))
     assert records[0][:2] == ["concord-snapshot", FORMAT]
-    assert FORMAT == 3
+    assert FORMAT == 4
     assert records[1] == ["config", [list(pair) for pair in EncodingConfig().as_pairs()]]
     assert records[3] == [
         "keys",

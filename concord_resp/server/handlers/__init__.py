@@ -7,9 +7,19 @@ introspection  COMMAND ..., INFO
 persistence    SAVE, BGSAVE, LASTSAVE
 cluster        RAFT.* (operator requests to the leader)
 transactions   MULTI, EXEC, DISCARD, WATCH, UNWATCH
+scripting      SCRIPT KILL, SCRIPT HELP (the rest of scripting is pure: `concord_resp.scripting`)
 """
 
-from . import client, cluster, config, connection, introspection, persistence, transactions
+from . import (
+    client,
+    cluster,
+    config,
+    connection,
+    introspection,
+    persistence,
+    scripting,
+    transactions,
+)
 from .base import CONNECTION, AtReadPoint, ConnectionHandler, Submission
 
 __all__ = [
@@ -23,5 +33,6 @@ __all__ = [
     "connection",
     "introspection",
     "persistence",
+    "scripting",
     "transactions",
 ]

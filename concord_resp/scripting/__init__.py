@@ -1,0 +1,13 @@
+"""Lua scripting: the Lua 5.1 runtime (lupa) and its sandbox, the deterministic budget, the
+replicated script cache, and the commands that run scripts (EVAL & co, SCRIPT).
+
+Importing this package registers its command handlers in `commands.PURE`; the state machine
+imports it, so every table built after it has them.
+"""
+
+from . import eval as _eval_handlers  # noqa: F401  (handlers register on import)
+from .engine import LuaEngine, LuaError, ScriptHost, sha1hex
+from .eval import Scripting
+from .scripts import Scripts
+
+__all__ = ["LuaEngine", "LuaError", "ScriptHost", "Scripting", "Scripts", "sha1hex"]

@@ -1,0 +1,213 @@
+"""EVAL, EVALSHA, their _RO forms, and SCRIPT: scripts run against the state machine.
+
+A script that may write is one log entry (EVAL, EVALSHA: the LOG route), run by every replica
+at the same index with the entry's time and seed, under the same instruction budget, so each
+ends at the same point with the same effects. EVAL_RO and EVALSHA_RO are linearizable reads.
+`redis.call` runs commands through `ScriptCall`, which refuses what Redis refuses inside a
+script (unknown commands, wrong arity, `noscript` commands, writes from a read-only script)
+with Redis's texts, and runs the rest with the script's own context: SELECT inside a script
+changes the database for the rest of the script only, and a blocking command does not block.
+Pure: the node-local parts (the Lua runtime, the budget) are reached through `ctx.scripting`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final, cast
+
+from ..commands import CommandError, CommandTable, Context, Route
+from ..commands.parse import parse_int
+from ..commands.spec import command
+from ..resp import OK, ErrorReply, Reply
+from .engine import LuaEngine, LuaError, sha1hex
+from .scripts import Scripts, Shebang, lua_source, parse_shebang
+
+log = logging.getLogger("concord.scripting")
+
+DEFAULT_BUDGET: Final = 200_000_000
+"""Instructions a script may run (plus CALL_COST per redis.call) before it is stopped: about
+one second of a plain Lua loop on the reference 2-core machine (see the README)."""
+
+NOSCRIPT: Final = "NOSCRIPT No matching script. Please use EVAL."
+UNKNOWN_COMMAND: Final = b"ERR Unknown Redis command called from script"
+WRONG_ARITY: Final = b"ERR Wrong number of args calling Redis command from script"
+NOT_ALLOWED: Final = b"ERR This Redis command is not allowed from script"
+WRITE_IN_READ_ONLY: Final = b"ERR Write commands are not allowed from read-only scripts."
+WRITE_FLAGS: Final = frozenset({"write", "may_replicate"})
+
+
+class Scripting:
+    """A state machine's scripting: the replicated script cache, the node's Lua engine
+    (created on first use) and the instruction budget."""
+
+    def __init__(self, table: CommandTable) -> None:
+        self.table = table
+        self.scripts = Scripts()
+        self.budget = DEFAULT_BUDGET
+        self._engine: LuaEngine | None = None
+        self.running: ScriptCall | None = None  # the call in progress (SCRIPT KILL, BUSY)
+
+    @property
+    def engine(self) -> LuaEngine:
+        if self._engine is None:
+            self._engine = LuaEngine()
+        return self._engine
+
+    def flush(self) -> None:
+        """SCRIPT FLUSH: the cache and the compiled functions (a fresh Lua state)."""
+        self.scripts.flush()
+        self._engine = None
+
+    def run(
+        self,
+        ctx: Context,
+        sha: bytes,
+        body: bytes,
+        shebang: Shebang,
+        keys: list[bytes],
+        args: list[bytes],
+        read_only: bool,
+        cache: bool = False,
+    ) -> Reply:
+        """Compile (once) and run a script; `cache`: add it to the replicated cache once
+        it compiles (EVAL does, as Redis does)."""
+        engine = self.engine
+        try:
+            function = engine.compile(sha, lua_source(body))
+        except LuaError as error:
+            raise CommandError(str(error)) from None
+        if cache:
+            self.scripts.add(sha, body)
+        call = ScriptCall(self.table, _script_context(ctx), read_only or shebang.read_only)
+        self.running = call
+        try:
+            return engine.run(function, sha, keys, args, ctx.index, self.budget, call)
+        finally:
+            self.running = None
+
+
+class ScriptCall:
+    """One running script: what `redis.call` runs its commands with (a `ScriptHost`)."""
+
+    __slots__ = ("ctx", "read_only", "resp", "table", "wrote")
+
+    def __init__(self, table: CommandTable, ctx: Context, read_only: bool) -> None:
+        self.table = table
+        self.ctx = ctx
+        self.read_only = read_only
+        self.resp = 2
+        self.wrote = False
+
+    def call(self, argv: list[bytes]) -> Reply:
+        spec = self.table.find(argv)
+        if spec is None:
+            return ErrorReply(UNKNOWN_COMMAND)
+        if not spec.arity_ok(len(argv)) or (spec.is_container and len(argv) < 2):
+            return ErrorReply(WRONG_ARITY)
+        if "noscript" in spec.flags or spec.handler is None:
+            return ErrorReply(NOT_ALLOWED)
+        if spec.flags & WRITE_FLAGS:
+            if self.read_only:
+                return ErrorReply(WRITE_IN_READ_ONLY)
+            self.wrote = True
+        try:
+            return spec.handler(self.ctx, argv)
+        except CommandError as error:
+            return ErrorReply(error.message)
+        except Exception:
+            name = spec.name
+            log.exception(
+                "internal error running %s from a script at index %d", name, self.ctx.index
+            )
+            return ErrorReply(b"ERR internal error while running '%s'" % name.encode())
+
+
+def _script_context(ctx: Context) -> Context:
+    """The script's own context: its SELECTs end with it; blocking commands do not block."""
+    own = Context(ctx.keyspace, ctx.db_index, ctx.now_us, ctx.index, ctx.rng, ctx.stats)
+    own.scripting = ctx.scripting
+    own.deny_blocking = True
+    return own
+
+
+def scripting_of(ctx: Context) -> Scripting:
+    return cast(Scripting, ctx.scripting)
+
+
+def split_keys(argv: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """numkeys, keys and args of EVAL and its family (Redis's evalGetKeys checks)."""
+    numkeys = parse_int(argv[2])
+    if numkeys > len(argv) - 3:
+        raise CommandError("ERR Number of keys can't be greater than number of args")
+    if numkeys < 0:
+        raise CommandError("ERR Number of keys can't be negative")
+    return argv[3 : 3 + numkeys], argv[3 + numkeys :]
+
+
+def _eval(ctx: Context, argv: list[bytes], read_only: bool) -> Reply:
+    keys, args = split_keys(argv)
+    body = argv[1]
+    shebang = parse_shebang(body)
+    sha = sha1hex(body)
+    # (EVAL_RO runs on one node only: it leaves the replicated cache alone.)
+    return scripting_of(ctx).run(ctx, sha, body, shebang, keys, args, read_only, not read_only)
+
+
+def _evalsha(ctx: Context, argv: list[bytes], read_only: bool) -> Reply:
+    keys, args = split_keys(argv)
+    sha = argv[1].lower()
+    scripting = scripting_of(ctx)
+    body = scripting.scripts.bodies.get(sha) if len(sha) == 40 else None
+    if body is None:
+        raise CommandError(NOSCRIPT)
+    return scripting.run(ctx, sha, body, parse_shebang(body), keys, args, read_only)
+
+
+@command("eval", route=Route.LOG)
+def eval_(ctx: Context, argv: list[bytes]) -> Reply:
+    return _eval(ctx, argv, read_only=False)
+
+
+@command("eval_ro", route=Route.READ)
+def eval_ro(ctx: Context, argv: list[bytes]) -> Reply:
+    return _eval(ctx, argv, read_only=True)
+
+
+@command("evalsha", route=Route.LOG)
+def evalsha(ctx: Context, argv: list[bytes]) -> Reply:
+    return _evalsha(ctx, argv, read_only=False)
+
+
+@command("evalsha_ro", route=Route.READ)
+def evalsha_ro(ctx: Context, argv: list[bytes]) -> Reply:
+    return _evalsha(ctx, argv, read_only=True)
+
+
+@command("script|load", route=Route.LOG)
+def script_load(ctx: Context, argv: list[bytes]) -> Reply:
+    body = argv[2]
+    parse_shebang(body)
+    sha = sha1hex(body)
+    scripting = scripting_of(ctx)
+    try:
+        scripting.engine.compile(sha, lua_source(body))
+    except LuaError as error:
+        raise CommandError(str(error)) from None
+    scripting.scripts.add(sha, body)
+    return sha
+
+
+@command("script|exists", route=Route.READ)
+def script_exists(ctx: Context, argv: list[bytes]) -> Reply:
+    bodies = scripting_of(ctx).scripts.bodies
+    return [1 if sha.lower() in bodies else 0 for sha in argv[2:]]
+
+
+@command("script|flush", route=Route.LOG)
+def script_flush(ctx: Context, argv: list[bytes]) -> Reply:
+    if len(argv) > 3:
+        raise CommandError("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+    if len(argv) == 3 and argv[2].lower() not in (b"sync", b"async"):
+        raise CommandError("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+    scripting_of(ctx).flush()
+    return OK
