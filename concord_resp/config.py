@@ -61,6 +61,7 @@ class RuntimeSettings:
     proto_max_bulk_len: int
     client_query_buffer_limit: int
     loglevel: str
+    busy_reply_threshold_ms: int = 5000  # Redis's busy-reply-threshold (lua-time-limit)
 
     @classmethod
     def from_config(cls, config: Config) -> RuntimeSettings:

@@ -6,7 +6,8 @@ cluster with `--fsync always` (every member fsyncs), Redis with `appendonly yes`
 prints ops/s, p50 and p99 for the single node, the cluster's leader, a follower of the cluster
 (writes forwarded to the leader, reads by ReadIndex) and Redis, and each ratio Concord/Redis.
 Then the data model's commands (HSET, LPUSH, LPOP, SADD, ZADD and ZRANGE at -c 50, P1 and
-P16), each as a ratio to SET or GET on the same server in the same run. Then one client
+P16), each as a ratio to SET or GET on the same server in the same run. Then EVALSHA of a
+script that INCRs a key beside INCR (-c 50, P1 and P16), as a ratio to INCR. Then one client
 pipelines SET k v / GET k pairs (16, then 1000 pairs a round trip, a fresh
 key each) and, for comparison, the same SETs alone: pairs/s against SETs/s on each server
 (a read behind the client's own writes must not make them wait for each other).
@@ -19,12 +20,14 @@ comparison within one run, not absolute capacity.
     scripts/bench --pipeline-only # only the pipelined SET+GET table
     scripts/bench --no-pipeline   # only the redis-benchmark workloads
     scripts/bench --data-only     # SET/GET at -c 50, then HSET, LPUSH, LPOP, SADD, ZADD, ZRANGE
+    scripts/bench --scripts-only  # EVALSHA (a script that INCRs) beside INCR, at -c 50
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import os
 import platform
@@ -78,6 +81,13 @@ DATA_WORKLOADS = [
 ]
 DATA_BASELINE = {"HSET": "SET", "LPUSH": "SET", "LPOP": "SET", "SADD": "SET", "ZADD": "SET"}
 COMMANDS = {"ZRANGE": ["ZRANGE", "myzset", "0", "9"]}
+
+# Scripts: EVALSHA of a script that INCRs a key, beside INCR of the same keys, on the same
+# server in the same run (issue 13: at least half of INCR's throughput).
+INCR_SCRIPT = "return redis.call('incr', KEYS[1])"
+INCR_SHA = hashlib.sha1(INCR_SCRIPT.encode()).hexdigest()
+COMMANDS["EVALSHA"] = ["EVALSHA", INCR_SHA, "1", "counter:__rand_int__"]
+SCRIPT_OPTIONS = ("-c 50 -P 1", "-c 50 -P 16")
 
 WORKLOADS = [
     ("SET", "-c 50 -P 1"),
@@ -206,6 +216,43 @@ def data_table(
         print(f"{test:<7} {options:<12}" + "".join(cells), flush=True)
 
 
+def load_script(port: int) -> None:
+    """SCRIPT LOAD the INCR script (through any node of a cluster: the cache is replicated)."""
+    body = INCR_SCRIPT.encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n$%d\r\n%s\r\n" % (len(body), body))
+        reply = sock.recv(1024)
+    if INCR_SHA.encode() not in reply:
+        raise RuntimeError(f"SCRIPT LOAD answered {reply!r}")
+
+
+def script_table(ports: dict[str, int], redis_port: int, quick: bool) -> None:
+    """EVALSHA of a script that INCRs a key beside INCR itself: ops/s on each server, and
+    EVALSHA's ratio to INCR on the same server in the same run."""
+    names = [*ports, "redis"]
+    every = {**ports, "redis": redis_port}
+    for port in every.values():
+        load_script(port)
+    print()
+    print("# scripts: EVALSHA of `return redis.call('incr', KEYS[1])` beside INCR of the same")
+    print("# keys; ratio = EVALSHA/INCR on the same server with the same options, in this run")
+    print(
+        f"{'test':<8} {'options':<12}" + "".join(f"{n + ' ops/s':>16} {'ratio':>6}" for n in names)
+    )
+    for options in SCRIPT_OPTIONS:
+        requests = requests_for(options, quick)
+        rates = {
+            test: {name: run_benchmark(every[name], test, options, requests) for name in names}
+            for test in ("INCR", "EVALSHA")
+        }
+        for test in ("INCR", "EVALSHA"):
+            cells = []
+            for name in names:
+                rps = rates[test][name].rps
+                cells.append(f"{rps:>16,.0f} {rps / rates['INCR'][name].rps:>6.2f}")
+            print(f"{test:<8} {options:<12}" + "".join(cells), flush=True)
+
+
 def requests_for(options: str, quick: bool) -> int:
     if options == "-c 1":
         base = 20_000
@@ -265,6 +312,9 @@ def main() -> None:
         help="only SET/GET at -c 50 and the data model's commands beside them",
     )
     parser.add_argument("--no-data", action="store_true", help="no data model table")
+    parser.add_argument(
+        "--scripts-only", action="store_true", help="only the EVALSHA-beside-INCR table"
+    )
     args = parser.parse_args()
     if shutil.which("redis-benchmark") is None:
         sys.exit("redis-benchmark not found (scripts/_env.sh installs redis-tools)")
@@ -300,7 +350,7 @@ def main() -> None:
         print(header)
         print("-" * len(header))
         measured: dict[tuple[str, str, str], Result] = {}
-        workloads = [] if args.pipeline_only else WORKLOADS
+        workloads = [] if args.pipeline_only or args.scripts_only else WORKLOADS
         if args.data_only:
             workloads = [w for w in WORKLOADS if w[1] in ("-c 50 -P 1", "-c 50 -P 16")]
         for test, options in workloads:
@@ -310,9 +360,11 @@ def main() -> None:
             measured.update({(test, options, n): r for n, r in zip(targets, ours, strict=True)})
             measured[(test, options, "redis")] = theirs
             print(row(test, options, list(ours), theirs), flush=True)
-        if not args.pipeline_only and not args.no_data:
+        if not (args.pipeline_only or args.no_data or args.scripts_only):
             data_table(ports, redis.port, args.quick, measured)
-        if not args.no_pipeline and not args.data_only:
+        if not (args.pipeline_only or args.data_only):
+            script_table(ports, redis.port, args.quick)
+        if not (args.no_pipeline or args.data_only or args.scripts_only):
             pipeline_table(ports, redis.port, args.quick)
     finally:
         if single is not None:

@@ -7,6 +7,10 @@ beyond replies (the keys an entry touched; later messages, notifications, woken 
 in the same `Applied`, and this is where the node hands them on. A membership change goes to
 the state machine and to the core. A long run of entries yields to the event loop now and
 then, so clients are served while a follower catches up.
+
+An entry that may run Lua is applied in a worker thread, with the entries behind it, by the
+`Applier` (see `applier.py`): from there on the runner hands entries to its backlog instead
+of applying them, until the backlog is empty again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from ..raft.core import ConfChangeType, Entry, EntryKind, decode_conf_change
+from ..state import Op, runs_lua
+from .applier import Pending, results_of
 
 if TYPE_CHECKING:
     from .node import RaftNode
@@ -25,11 +31,16 @@ APPLY_CHUNK: Final = 512  # entries applied between two checkpoints
 
 
 async def apply_entries(node: RaftNode, entries: list[Entry]) -> None:
-    machine, rn, proposals, reads = node.machine, node.rn, node.proposals, node.reads
+    """The runner's apply: in order, here, unless a script holds (or will hold) the state
+    machine, in which case the entries go to the applier's backlog."""
+    machine, rn, proposals = node.machine, node.rn, node.proposals
     assert rn is not None
-    ours = proposals.session
-    for count, entry in enumerate(entries, start=1):
-        if count % APPLY_CHUNK == 0:
+    applier = node.applier
+    if applier.busy or applier.backlog or applier.running_task:
+        await _behind_backlog(node, entries, 0, None)
+        return
+    for position, entry in enumerate(entries):
+        if position and position % APPLY_CHUNK == 0:
             node.replies_ready()
             await trio.lowlevel.checkpoint()
         if entry.index <= machine.applied_index:
@@ -38,23 +49,119 @@ async def apply_entries(node: RaftNode, entries: list[Entry]) -> None:
                 rn.apply_conf_change(decode_conf_change(entry.data))
             continue
         if entry.kind == EntryKind.NORMAL and entry.data:
-            node.snapshots.bytes_since += len(entry.data)
             op = proposals.op_of(entry.index, entry.term, entry.data)
-            if reads.deferred and op.session is not None and op.session.id == ours:
-                reads.serve_before(
-                    op.session.seq
-                )  # reads deferred before it see the state without it
-            started = time.perf_counter_ns()
-            applied = machine.apply(entry.index, op)
-            proposals.applied(applied, (time.perf_counter_ns() - started) // 1000)
-        elif entry.kind == EntryKind.CONF_CHANGE:
-            change = decode_conf_change(entry.data)
-            address = None if change.type == ConfChangeType.REMOVE else change.context
-            machine.apply_member_change(
-                entry.index, change.node, address.decode() if address is not None else None
-            )
-            rn.apply_conf_change(change)
-            node.membership.changed()
+            if runs_lua(op) and node.nursery is not None:  # (at start-up: here, at once)
+                await _behind_backlog(node, entries, position, op)
+                return
+            apply_normal(node, entry, op)
         else:
-            machine.apply_noop(entry.index)
+            apply_other(node, entry)
+    proposals.forget_before(machine.applied_index)
+
+
+async def _behind_backlog(
+    node: RaftNode, entries: list[Entry], start: int, first_op: Op | None
+) -> None:
+    """Queue entries[start:] for the applier (`first_op`: the first one's, decoded already).
+    The runner goes on at once, except past a membership change, which it waits for: the
+    core must not act on a configuration the state machine has not applied."""
+    applier = node.applier
+    queued = [Pending(entry) for entry in entries[start:]]
+    if first_op is not None:
+        queued[0].op = first_op
+    applier.defer(queued)
+    if any(entry.kind == EntryKind.CONF_CHANGE for entry in entries[start:]):
+        await applier.drained()
+
+
+def apply_normal(node: RaftNode, entry: Entry, op: Op) -> None:
+    """Apply a NORMAL entry here, on the event loop."""
+    machine, proposals, reads = node.machine, node.proposals, node.reads
+    node.snapshots.bytes_since += len(entry.data)
+    session = op.session
+    if reads.deferred and session is not None and session.id == proposals.session:
+        reads.serve_before(session.seq)  # reads deferred before it see the state without it
+    started = time.perf_counter_ns()
+    applied = machine.apply(entry.index, op)
+    proposals.applied(applied, (time.perf_counter_ns() - started) // 1000)
+
+
+def apply_other(node: RaftNode, entry: Entry) -> None:
+    """A membership change, or an entry with no command (a new leader's no-op)."""
+    machine, rn = node.machine, node.rn
+    assert rn is not None
+    if entry.index <= machine.applied_index:
+        if entry.kind == EntryKind.CONF_CHANGE:
+            rn.apply_conf_change(decode_conf_change(entry.data))
+        return
+    if entry.kind == EntryKind.CONF_CHANGE:
+        change = decode_conf_change(entry.data)
+        address = None if change.type == ConfChangeType.REMOVE else change.context
+        machine.apply_member_change(
+            entry.index, change.node, address.decode() if address is not None else None
+        )
+        rn.apply_conf_change(change)
+        node.membership.changed()
+    else:
+        machine.apply_noop(entry.index)
+
+
+def deferred_reads_due(node: RaftNode, op: Op) -> bool:
+    """Whether reads deferred behind this node's writes must run before `op` is applied
+    (so `op` cannot join a worker run after other entries)."""
+    reads, session = node.reads, op.session
+    return bool(
+        reads.deferred
+        and session is not None
+        and session.id == node.proposals.session
+        and reads.deferred[0].barrier_seq <= session.seq
+    )
+
+
+async def apply_in_worker(node: RaftNode, run: list[tuple[Entry, Op]]) -> None:
+    """Apply a run of NORMAL entries in the worker thread (one hop), then complete their
+    proposals here, in order."""
+    machine, proposals = node.machine, node.proposals
+    ops = [(entry.index, op) for entry, op in run]
+    node.snapshots.bytes_since += sum(len(entry.data) for entry, _ in run)
+    results = await node.applier.exclusive(lambda: results_of(machine.apply, ops))
+    for applied, elapsed_us in results:
+        proposals.applied(applied, elapsed_us)
+    proposals.forget_before(machine.applied_index)
+
+
+async def apply_backlog(node: RaftNode) -> None:
+    """Apply the applier's backlog in order: entries that may run Lua in the worker, each
+    with the NORMAL entries right behind it (one hop), the others here."""
+    applier, machine, proposals = node.applier, node.machine, node.proposals
+    backlog = applier.backlog
+    while backlog:
+        await applier.idle()  # a read-only script may hold the machine
+        if not backlog:
+            break
+        head = backlog.popleft()
+        entry = head.entry
+        if entry.index <= machine.applied_index and entry.kind == EntryKind.NORMAL:
+            continue  # (in a snapshot restored meanwhile)
+        if entry.kind != EntryKind.NORMAL or not entry.data:
+            apply_other(node, entry)
+            continue
+        op = head.decoded(proposals)
+        if not runs_lua(op):
+            apply_normal(node, entry, op)
+            await trio.lowlevel.checkpoint()
+            continue
+        if deferred_reads_due(node, op):
+            node.reads.serve_before(op.session.seq)  # type: ignore[union-attr]
+        run = [(entry, op)]
+        while backlog and backlog[0].entry.kind == EntryKind.NORMAL and backlog[0].entry.data:
+            following = backlog[0]
+            following_op = following.decoded(proposals)
+            if deferred_reads_due(node, following_op):
+                break  # its deferred reads run first, on the state before it
+            backlog.popleft()
+            run.append((following.entry, following_op))
+        await apply_in_worker(node, run)
+        node.replies_ready()
+        node.reads.release()
     proposals.forget_before(machine.applied_index)

@@ -43,7 +43,7 @@ class BlockedWaits:
         node = self.node
         while True:
             await trio.sleep(self._pause())
-            if node.loading or node.removed:
+            if node.loading or node.removed or node.applier.busy:
                 continue
             waiting: list[Proposal] = []
             if not self._restart_checked and node.leader:
@@ -62,6 +62,8 @@ class BlockedWaits:
     def _pause(self) -> float:
         """Until the next deadline, or CHECK_INTERVAL (leadership and nodes change too)."""
         node = self.node
+        if node.applier.busy:
+            return CHECK_INTERVAL
         deadline = node.machine.blocked.next_deadline()
         if deadline is None or not node.is_leader:
             return CHECK_INTERVAL

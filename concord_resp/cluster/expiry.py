@@ -31,7 +31,7 @@ class ActiveExpiry:
         node = self.node
         while True:
             await trio.sleep(self.interval)
-            if node.loading or not node.is_leader:
+            if node.loading or not node.is_leader or node.applier.busy:
                 continue
             machine = node.machine
             now_ms = max(node.clock_us(), machine.last_time_us) // 1000

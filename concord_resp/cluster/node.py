@@ -50,7 +50,8 @@ from ..raft.driver.wal import WriteAheadLog
 from ..state import StateMachine
 from . import peer_protocol
 from .admin import Admin
-from .apply import apply_entries
+from .applier import Applier
+from .apply import apply_backlog, apply_entries
 from .blocking import BlockedWaits
 from .expiry import ActiveExpiry
 from .membership import Member, Membership
@@ -94,6 +95,7 @@ class RaftNode:
         self.last_contact: dict[str, float] = {}
         self.proposals = Proposals(self)
         self.reads = Reads(self)
+        self.applier = Applier(self, apply_backlog)
         self.membership = Membership(self, members)
         self.admin = Admin(self)
         self.snapshots = Snapshots(self)
@@ -347,8 +349,9 @@ class RaftNode:
         else:
             self.send_frame(msg.to, peer_protocol.RaftFrame(msg))
 
-    def install(self, snapshot: Snapshot) -> None:
-        self.snapshots.install(snapshot)
+    async def install(self, snapshot: Snapshot) -> None:
+        await self.applier.drained()  # (what it would apply is in the snapshot, but its
+        self.snapshots.install(snapshot)  # clients are owed their replies)
 
     def read_states(self, states: list[ReadState]) -> None:
         self.reads.confirmed(states)
@@ -360,7 +363,8 @@ class RaftNode:
             self._applied = None
         self.reads.release()
         self.replies_ready()
-        self.snapshots.maybe_take()
+        if not self.applier.busy:
+            self.snapshots.maybe_take()
 
     def after_round(self) -> None:
         self.snapshots.compact()

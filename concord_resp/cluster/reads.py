@@ -158,7 +158,7 @@ class Reads:
 
     def serve(self) -> None:
         """Run the deferred reads whose writes are done and whose read point is applied."""
-        if not self.deferred:
+        if not self.deferred or self.node.applier.busy:
             return
         applied = self.node.machine.applied_index
         waiting: deque[DeferredRead] = deque()
@@ -231,7 +231,10 @@ class Reads:
                     batch.index = state.index
 
     def release(self) -> None:
-        """Let go the reads whose read point this node has applied."""
+        """Let go the reads whose read point this node has applied (not while a script
+        holds the state machine: the applier lets them go when it is done)."""
+        if self.node.applier.busy:
+            return
         if self._batches:
             applied = self.node.machine.applied_index
             keep: list[ReadBatch] = []

@@ -170,6 +170,7 @@ class Snapshots:
 
     async def _take(self) -> None:
         node = self.node
+        await node.applier.idle()  # (the fork below must see the state between two entries)
         machine, directory = node.machine, self.directory
         assert directory is not None
         index = machine.applied_index

@@ -48,6 +48,21 @@ PURE: Registry[Handler] = Registry(
 command = PURE
 
 
+RUNS_LUA = frozenset(
+    {
+        "eval",
+        "evalsha",
+        "eval_ro",
+        "evalsha_ro",
+        "fcall",
+        "fcall_ro",
+        "function|load",
+        "function|restore",
+    }
+)
+"""The commands that may run Lua (a script's, or a function library's loading code)."""
+
+
 class TableError(Exception):
     """The command table contradicts itself (a handler's route and the command's flags, a
     handler for a command that is not there, two handlers): a bug, found at start-up."""
@@ -73,6 +88,8 @@ class CommandSpec:
     handler: Handler | None = None  # pure handler, if the command is one
     local_handler: Callable[..., Any] | None = None  # connection-level handler (server layer)
     is_write: bool = False
+    runs_lua: bool = False  # it may run Lua: the node runs it off the event loop
+    allow_busy: bool = False  # served while a script holds the state machine
     blocks: bool = False  # Redis's `blocking` flag: the client may wait for a later write
     is_container: bool = False
     ok_loading: bool = False
@@ -255,6 +272,9 @@ def _spec_from_info(info: list[object], docs: dict[str, object]) -> CommandSpec:
         blocks="blocking" in flag_set,
         ok_loading="loading" in flag_set,
         no_multi="no_multi" in flag_set,
+        runs_lua=name in RUNS_LUA,
+        # What Redis serves while a script runs; WATCH reads the state, so it waits here.
+        allow_busy="allow_busy" in flag_set and name != "watch",
     )
     subs = info[9]
     sub_docs = dict(doc_pairs.get("subcommands", {"%": []})["%"])

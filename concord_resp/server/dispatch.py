@@ -33,6 +33,8 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Final, Protocol
 
+import trio
+
 from ..cluster import ClusterError, Proposal
 from ..commands import CommandError, CommandSpec, Route
 from ..commands.registry import SERVE_CONNECTION, SERVE_READ, SERVE_WRITE
@@ -49,6 +51,9 @@ LOADING: Final = CommandError("LOADING Concord is loading the dataset in memory"
 QUEUED_REPLY: Final = b"+QUEUED\r\n"
 REMOVED: Final = CommandError("ERR this node was removed from the cluster")
 NO_MULTI: Final = CommandError("ERR Command not allowed inside a transaction")
+BUSY: Final = CommandError(
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+)
 # What a removed node still answers: enough to see what happened to it.
 SERVED_WHEN_REMOVED: Final = frozenset({"ping", "info", "quit", "hello", "reset", "raft.nodes"})
 
@@ -131,6 +136,62 @@ class Dispatcher:
             return encode_error(error.message)
         return None
 
+    async def _until_free(self) -> CommandError | None:
+        """Wait while a script holds the state machine; past busy-reply-threshold of its
+        run, the BUSY error Redis gives (None once it is free)."""
+        applier = self.node.applier
+        threshold = self.state.settings.busy_reply_threshold_ms / 1000
+        while applier.busy:
+            remaining = threshold - applier.busy_for()
+            if remaining <= 0:
+                return BUSY
+            with trio.move_on_after(remaining):
+                await applier.idle()
+        return None
+
+    async def _lua_read(
+        self,
+        client: ClientState,
+        spec: CommandSpec,
+        argv: list[bytes],
+        sink: ReplySink,
+        read_point: bool,
+    ) -> bytes:
+        """A read that runs Lua (EVAL_RO & co): after this client's writes and a read point,
+        in the worker thread, holding the state machine (see `cluster.applier`)."""
+        waiting = sink.unfinished()
+        if waiting is not None:
+            await waiting.wait()
+        if not read_point and not self.node.reads.alone_and_current():
+            failure = await self._read_point(client, spec)
+            if failure is not None:
+                return failure
+        busy = await self._until_free()
+        if busy is not None:
+            return self._reject(client, argv, busy)
+        started = perf_counter_ns()
+        ctx = self.machine.read_context(client.db, self.now_us(), self.rng)
+        handler = spec.handler
+        assert handler is not None
+
+        def run() -> Reply:
+            try:
+                return handler(ctx, argv)
+            except CommandError as error:
+                return ErrorReply(error.message)
+
+        try:
+            reply = await self.node.applier.exclusive(run)
+        except Exception:
+            return self.internal_error(spec, argv)
+        metrics = self.metrics
+        metrics.counted(
+            metrics.command(spec.name),
+            (perf_counter_ns() - started) // 1000,
+            reply if type(reply) is ErrorReply else None,
+        )
+        return encode_reply(reply, client.proto)
+
     async def dispatch(
         self, client: ClientState, commands: list[list[bytes]], sink: ReplySink
     ) -> None:
@@ -146,6 +207,11 @@ class Dispatcher:
                 push(self._reject(client, argv, error))
                 continue
             client.last_command = spec.name
+            if node.applier.busy and not spec.allow_busy:
+                busy = await self._until_free()
+                if busy is not None:
+                    push(self._reject(client, argv, busy))
+                    continue
             if node.loading or node.membership.removed:
                 refusal = self._refusal(spec)
                 if refusal is not None:
@@ -174,6 +240,10 @@ class Dispatcher:
                     if client.closing:
                         break
                 continue
+            if serve == SERVE_READ and spec.runs_lua:
+                push(await self._lua_read(client, spec, argv, sink, read_point))
+                read_point = not client.readonly
+                continue
             if serve == SERVE_READ:
                 after = client.last_write
                 if after is not None and sink.unfinished() is not None:
@@ -190,6 +260,11 @@ class Dispatcher:
                         push(failure)
                         continue
                 read_point = True
+                if node.applier.busy:  # (a script took the state machine meanwhile)
+                    busy = await self._until_free()
+                    if busy is not None:
+                        push(self._reject(client, argv, busy))
+                        continue
             if serve != SERVE_CONNECTION:
                 # A pure command that writes nothing, run now on the applied state (written
                 # out here: it is the path of every read).
@@ -220,6 +295,11 @@ class Dispatcher:
                     push(failure)
                     continue
                 read_point = True
+            if node.applier.busy and not spec.allow_busy:
+                busy = await self._until_free()
+                if busy is not None:
+                    push(self._reject(client, argv, busy))
+                    continue
             reply = await self._run_local(client, spec, argv, sink, read_point)
             if reply is not None:
                 push(reply)

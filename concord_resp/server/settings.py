@@ -183,6 +183,13 @@ PARAMETERS: list[Parameter] = [
         _apply_loglevel,
     ),
     Parameter("hz", lambda s: str(current_hz(s)), _int_parser(0, INT_MAX), _apply_hz),
+    Parameter(
+        "busy-reply-threshold",
+        lambda s: str(s.settings.busy_reply_threshold_ms),
+        _int_parser(0, LLONG_MAX),
+        _setting("busy_reply_threshold_ms"),
+        alias="lua-time-limit",
+    ),
     *(_replicated(parameter) for parameter in ENCODING_PARAMETERS),
 ]
 BY_NAME: Final = {name: p for p in PARAMETERS for name in (p.name, p.alias) if name is not None}

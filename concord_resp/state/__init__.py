@@ -27,6 +27,7 @@ from .entries import (
     Watch,
     decode_op,
     encode_op,
+    runs_lua,
 )
 from .machine import Applied, Completion, StateMachine
 from .sections import Section
@@ -52,4 +53,5 @@ __all__ = [
     "Watch",
     "decode_op",
     "encode_op",
+    "runs_lua",
 ]

@@ -148,6 +148,28 @@ def encode_op(op: Op) -> bytes:
     return cbor2.dumps([OP_EXPIRE, op.time_us, op.db, op.keys])
 
 
+LUA_COMMANDS: Final = frozenset(
+    {b"eval", b"evalsha", b"fcall", b"eval_ro", b"evalsha_ro", b"fcall_ro", b"function"}
+)
+"""Commands that may run Lua when applied (EVAL, EVALSHA, FCALL and their read-only forms,
+which a transaction may hold; FUNCTION LOAD and RESTORE run a library's code). `runs_lua`
+may say yes for one that does not (FUNCTION DELETE)."""
+
+
+def runs_lua(op: Op) -> bool:
+    """Whether applying `op` may run Lua (so it may run as long as a script's budget)."""
+    kind = type(op)
+    if kind is Command:
+        name = op.argv[0]  # type: ignore[union-attr]
+        return name[:1] in b"eEfF" and name.lower() in LUA_COMMANDS
+    if kind is Transaction:
+        return any(
+            argv[0][:1] in b"eEfF" and argv[0].lower() in LUA_COMMANDS
+            for argv in op.commands  # type: ignore[union-attr]
+        )
+    return False
+
+
 def decode_op(data: bytes) -> Op:
     """The op an entry payload holds; EntryError if it holds none."""
     try:

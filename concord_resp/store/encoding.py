@@ -28,6 +28,8 @@ class EncodingConfig:
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
     hll_sparse_max_bytes: int = 3000
+    # Not an encoding, but replicated alike: where every replica stops a script.
+    script_instruction_limit: int = 200_000_000
 
     def changed(self, settings: list[tuple[str, int]]) -> EncodingConfig:
         """A copy with (field name, value) pairs set."""
@@ -97,5 +99,8 @@ ENCODING_PARAMETERS: Final = (
         True,
     ),
     EncodingParameter("hll-sparse-max-bytes", None, "hll_sparse_max_bytes", 0, LLONG_MAX, True),
+    EncodingParameter(
+        "script-instruction-limit", None, "script_instruction_limit", 1000, LLONG_MAX, False
+    ),
 )
 FIELDS: Final = frozenset(parameter.field for parameter in ENCODING_PARAMETERS)

@@ -105,6 +105,18 @@ def test_kill_9_random_nodes_with_restarts(tmp_path: Path) -> None:
             progress(workload, [victim], 5)
 
 
+def test_kill_9_nodes_during_a_script_workload(tmp_path: Path) -> None:
+    # APPENDs through EVAL, GETs through EVAL_RO: every acknowledged append survives, once.
+    rng = random.Random(13)
+    with faulted(tmp_path, 3, "script") as (cluster, workload):
+        for _ in range(2):
+            victim = rng.choice(cluster.names)
+            cluster.kill(victim)
+            progress(workload, [n for n in cluster.names if n != victim])
+            cluster.start(victim)
+            progress(workload, [victim], 5)
+
+
 def test_sigstop_leader_until_replaced_then_sigcont(tmp_path: Path) -> None:
     # The old leader's own clients keep calls pending on it while it is stopped (their socket
     # timeout is longer than the pause); after SIGCONT it must neither answer a read from its

@@ -2,8 +2,8 @@
 
 `python -m tests.support.fault_rounds --minutes 5 --seed 7 --nodes 3` (what `scripts/faults`
 runs). Each round starts a fresh `LocalCluster` (peer links through the fault proxy) under a
-`Workload` (register, append or list, in turn), then injects faults drawn from the round's
-seed one after another, each held for a random moment and then healed (kill -9 of the leader
+`Workload` (register, append, list or script, in turn), then injects faults drawn from the
+round's seed one after another, each held for a random moment and then healed (kill -9 of the leader
 or of random nodes, of a minority, or of every node; SIGSTOP; isolation; a minority/majority
 partition; random one-way link cuts), waiting after each for the cluster to serve on every
 node again. Then every key is read on every node and the history checked.
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds: list[Round] = []
     while time.monotonic() < deadline and (args.rounds is None or len(rounds) < args.rounds):
         number = len(rounds) + 1
-        kind: WorkloadKind = ("register", "append", "list")[number % 3]
+        kind: WorkloadKind = ("register", "append", "list", "script")[number % 4]
         run = Round(number, seed + number - 1, kind)
         directory = base / f"round{number}"
         seconds = min(args.round_seconds, max(5.0, deadline - time.monotonic() - 10.0))

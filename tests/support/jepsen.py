@@ -1,10 +1,11 @@
 """Jepsen-style client workloads against a cluster, recorded for the linearizability checker.
 
-`Workload(ports, kind="register"|"append"|"list")` runs client threads, each pinned to one
-node (spread over every node, followers included) and each doing one call at a time on one
-of a few keys: GET, plus SET of a unique value (register) or APPEND of a unique token
+`Workload(ports, kind="register"|"append"|"list"|"script")` runs client threads, each pinned
+to one node (spread over every node, followers included) and each doing one call at a time on
+one of a few keys: GET, plus SET of a unique value (register) or APPEND of a unique token
 (append); or, on lists, LRANGE 0 -1 and RPUSH of a unique token (list: a lost, doubled or
-reordered element is an illegal history).
+reordered element is an illegal history); or the append workload through Lua (script: EVAL
+of a script that APPENDs, EVAL_RO of one that GETs; the history is the append one).
 Every call goes into a `History` (what the checker reads) and into an `OpRecord` (node,
 interval, outcome, error) so tests can assert who served what during a fault.
 
@@ -50,9 +51,11 @@ HOST: Final = "127.0.0.1"
 OP_TIMEOUT: Final = 4.0  # above the servers' 2 s write/read timeouts: they answer first
 CONNECT_TIMEOUT: Final = 1.0
 JOIN_TIMEOUT: Final = 15.0
-WorkloadKind = Literal["register", "append", "list"]
+WorkloadKind = Literal["register", "append", "list", "script"]
 WRITE_KINDS: Final = frozenset(("set", "append", "rpush"))
-READ_KINDS: Final = {"register": "get", "append": "get", "list": "lrange"}
+READ_KINDS: Final = {"register": "get", "append": "get", "list": "lrange", "script": "get"}
+APPEND_SCRIPT: Final = b"return redis.call('append', KEYS[1], ARGV[1])"
+GET_SCRIPT: Final = b"return redis.call('get', KEYS[1])"
 
 
 def now() -> int:
@@ -295,6 +298,12 @@ class Workload:
         argv: list[bytes] = [kind.upper().encode(), key] + ([] if value is None else [value])
         if kind == "lrange":
             argv += [b"0", b"-1"]
+        if self.kind == "script":
+            argv = (
+                [b"EVAL_RO", GET_SCRIPT, b"1", key]
+                if value is None
+                else [b"EVAL", APPEND_SCRIPT, b"1", key, value]
+            )
         try:
             reply = connection.call(argv)
         except redis.BusyLoadingError as error:  # LOADING: refused before anything ran

@@ -37,7 +37,7 @@ class Application(Protocol):
     def send(self, msg: Message) -> None:
         """A message for a peer (an InstallSnapshot message means: stream the snapshot)."""
 
-    def install(self, snapshot: Snapshot) -> None:
+    async def install(self, snapshot: Snapshot) -> None:
         """A snapshot from the leader is durable: it becomes the state."""
 
     async def apply(self, entries: list[Entry]) -> None:
@@ -110,7 +110,7 @@ class ReadyRunner:
             await self.until_durable(ticket)
             if snapshot is not None:
                 storage.apply_snapshot(snapshot)
-                app.install(snapshot)
+                await app.install(snapshot)
             storage.append(ready.entries)
             if hard is not None and persist_hard_state:
                 storage.set_hard_state(hard)

@@ -90,7 +90,9 @@ def exec_(
     client.reset_multi()
     if dirty:
         raise CommandError(EXECABORT)
-    if not any(spec.is_write for spec, _ in queued):
+    # Through the log if any command is (EVAL may write without Redis's `write` flag), or
+    # runs Lua (it runs off the event loop, as logged scripts do).
+    if not any(spec.route is Route.LOG or spec.runs_lua for spec, _ in queued):
         return AtReadPoint(lambda: _exec_locally(d, client, queued, watches))
     local = [spec.handler is None for spec, _ in queued]
     logged = [cmd for (_, cmd), is_local in zip(queued, local, strict=True) if not is_local]
