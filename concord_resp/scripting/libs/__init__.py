@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import bit, struct
+from . import bit, cmsgpack, struct
 from ._bridge import Bridge, LibraryError
 
 __all__ = ["LibraryError", "install"]
@@ -26,4 +26,5 @@ def install(lua: Any) -> None:
     found = lua.globals()
     # In the order Redis loads them (luaLoadLibraries).
     found[b"struct"] = struct.create(bridge)
+    found[b"cmsgpack"] = cmsgpack.create(bridge)
     found[b"bit"] = bit.create(bridge)
