@@ -16,7 +16,7 @@ or float, tables as LuaTable. The `check_*` helpers read them as lauxlib's do. N
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from lupa import lua51  # type: ignore[import-untyped,unused-ignore]
@@ -110,6 +110,12 @@ class Bridge:
                 raise LibraryError(error.message) from None
 
         return call
+
+    def library(self, make_table: str, impl: object, names: Iterable[str], *extra: Any) -> Any:
+        """A library's table: `make_table` (Lua) gets a table of impl's functions `names`, as
+        Lua calls them, and `extra`, and returns the library's table."""
+        functions = {name.encode(): self.function(getattr(impl, name)) for name in names}
+        return self.lua.execute(make_table, self.lua.table_from(functions), *extra)
 
     def _where(self) -> bytes:
         return bytes(self._frames()[2])

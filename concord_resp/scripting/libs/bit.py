@@ -10,7 +10,6 @@ in LuaBitOp's order (band/bor/bxor look at their arguments from the last one dow
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from typing import Any, Final
 
 from ._bridge import Bridge, type_error
@@ -124,8 +123,4 @@ _MAKE_TABLE: Final = (
 
 def create(bridge: Bridge) -> Any:
     """A new `bit` table for this runtime."""
-    impl = _Bit(bridge)
-    functions: dict[bytes, Callable[..., Any]] = {
-        name.encode(): bridge.function(getattr(impl, name)) for name in _NAMES
-    }
-    return bridge.lua.execute(_MAKE_TABLE, bridge.lua.table_from(functions))
+    return bridge.library(_MAKE_TABLE, _Bit(bridge), _NAMES)

@@ -50,28 +50,21 @@ def _encode_bytes(out: bytearray, data: bytes) -> None:
     out += data
 
 
+# (largest value, type byte, size) for non-negative integers, (smallest, ...) for negative ones
+_UNSIGNED: Final = ((0xFF, 0xCC, 1), (0xFFFF, 0xCD, 2), (0xFFFFFFFF, 0xCE, 4), (2**64, 0xCF, 8))
+_SIGNED: Final = ((-(2**7), 0xD0, 1), (-(2**15), 0xD1, 2), (-(2**31), 0xD2, 4), (-(2**63), 0xD3, 8))
+
+
 def _encode_int(out: bytearray, n: int) -> None:
-    if n >= 0:
-        if n <= 127:
-            out.append(n)
-        elif n <= 0xFF:
-            out += b"\xcc" + n.to_bytes(1, "big")
-        elif n <= 0xFFFF:
-            out += b"\xcd" + n.to_bytes(2, "big")
-        elif n <= 0xFFFFFFFF:
-            out += b"\xce" + n.to_bytes(4, "big")
-        else:
-            out += b"\xcf" + n.to_bytes(8, "big")
-    elif n >= -32:
+    """The smallest form: a fixnum from -32 to 127, else the narrowest int/uint."""
+    if -32 <= n <= 127:
         out.append(n & 0xFF)
-    elif n >= -128:
-        out += b"\xd0" + n.to_bytes(1, "big", signed=True)
-    elif n >= -32768:
-        out += b"\xd1" + n.to_bytes(2, "big", signed=True)
-    elif n >= -(2**31):
-        out += b"\xd2" + n.to_bytes(4, "big", signed=True)
-    else:
-        out += b"\xd3" + n.to_bytes(8, "big", signed=True)
+        return
+    for bound, tag, size in _UNSIGNED if n >= 0 else _SIGNED:
+        if (n <= bound) if n >= 0 else (n >= bound):
+            out.append(tag)
+            out += n.to_bytes(size, "big", signed=n < 0)
+            return
 
 
 def _encode_double(out: bytearray, d: float) -> None:
@@ -356,11 +349,5 @@ return t
 
 def create(bridge: Bridge) -> Any:
     """A new `cmsgpack` table for this runtime."""
-    impl = _MessagePack(bridge)
-    functions: dict[bytes, Callable[..., Any]] = {
-        b"pack": bridge.function(impl.pack),
-        b"unpack": bridge.function(impl.unpack),
-        b"unpack_one": bridge.function(impl.unpack_one),
-        b"unpack_limit": bridge.function(impl.unpack_limit),
-    }
-    return bridge.lua.execute(_MAKE_TABLE, bridge.lua.table_from(functions))
+    names = ("pack", "unpack", "unpack_one", "unpack_limit")
+    return bridge.library(_MAKE_TABLE, _MessagePack(bridge), names)

@@ -13,7 +13,6 @@ far, as in Redis).
 from __future__ import annotations
 
 import struct as _c
-from collections.abc import Callable
 from typing import Any, Final
 
 from ._bridge import MAX_C_STACK, ArgError, Bridge, Failure, to_integer
@@ -270,10 +269,4 @@ _MAKE_TABLE: Final = "local f = ...\nreturn {pack = f.pack, unpack = f.unpack, s
 
 def create(bridge: Bridge) -> Any:
     """A new `struct` table for this runtime (presized for 3, as luaL_register does)."""
-    impl = _Struct(bridge)
-    functions: dict[bytes, Callable[..., Any]] = {
-        b"pack": bridge.function(impl.pack),
-        b"unpack": bridge.function(impl.unpack),
-        b"size": bridge.function(impl.size),
-    }
-    return bridge.lua.execute(_MAKE_TABLE, bridge.lua.table_from(functions))
+    return bridge.library(_MAKE_TABLE, _Struct(bridge), ("pack", "unpack", "size"))

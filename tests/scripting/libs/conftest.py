@@ -5,6 +5,7 @@ its message (what the engine's sandbox does with LibraryError)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -97,3 +98,19 @@ def to_python(value: Any) -> Any:
 @pytest.fixture
 def lua() -> Scripts:
     return Scripts()
+
+
+def redis_case_tests(
+    values: list[tuple[str, Any]], errors: list[tuple[str, bytes]]
+) -> tuple[Callable[..., None], Callable[..., None]]:
+    """A test module's two tests over its tables of (script, what Redis gave)."""
+
+    @pytest.mark.parametrize(("script", "expected"), values)
+    def test_values_are_redis_values(lua: Scripts, script: str, expected: Any) -> None:
+        assert lua.run(script) == expected
+
+    @pytest.mark.parametrize(("script", "message"), errors)
+    def test_errors_are_redis_errors(lua: Scripts, script: str, message: bytes) -> None:
+        assert lua.error(script) == message
+
+    return test_values_are_redis_values, test_errors_are_redis_errors

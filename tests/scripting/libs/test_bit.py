@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from .conftest import Scripts
+from .conftest import Scripts, redis_case_tests
 
 VALUES: list[tuple[str, Any]] = [
     ("return bit.tobit(0xffffffff)", -1),
@@ -46,15 +44,7 @@ ERRORS: list[tuple[str, bytes]] = [
     ("local t = bit.tobit; return t(true)", b"user_script:1: bad argument #1 to 't' (number expected, got boolean)"),
 ]  # fmt: skip
 
-
-@pytest.mark.parametrize(("script", "expected"), VALUES)
-def test_values_are_redis_values(lua: Scripts, script: str, expected: Any) -> None:
-    assert lua.run(script) == expected
-
-
-@pytest.mark.parametrize(("script", "message"), ERRORS)
-def test_errors_are_redis_errors(lua: Scripts, script: str, message: bytes) -> None:
-    assert lua.error(script) == message
+test_values_are_redis_values, test_errors_are_redis_errors = redis_case_tests(VALUES, ERRORS)
 
 
 def test_an_error_names_the_line_even_in_a_tail_call(lua: Scripts) -> None:

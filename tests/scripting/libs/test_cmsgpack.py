@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from .conftest import Scripts
+from .conftest import redis_case_tests
 
 VALUES: list[tuple[str, Any]] = [
     ("return cmsgpack.pack(1, -1, 127, 128, 255, 256, 65535, 65536, 2^32-1, 2^32, 2^53, -32, -33, -128, -129, -32768, -32769, -2^31, -2^31-1, -2^63)", b"\x01\xff\x7f\xcc\x80\xcc\xff\xcd\x01\x00\xcd\xff\xff\xce\x00\x01\x00\x00\xce\xff\xff\xff\xff\xcf\x00\x00\x00\x01\x00\x00\x00\x00\xcf\x00 \x00\x00\x00\x00\x00\x00\xe0\xd0\xdf\xd0\x80\xd1\xff\x7f\xd1\x80\x00\xd2\xff\xff\x7f\xff\xd2\x80\x00\x00\x00\xd3\xff\xff\xff\xff\x7f\xff\xff\xff\xd3\x80\x00\x00\x00\x00\x00\x00\x00"),
@@ -85,12 +83,4 @@ ERRORS: list[tuple[str, bytes]] = [
     (r"return cmsgpack.unpack(string.rep('\129\1', 4000) .. '\1')", b"user_script:1: stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"),
 ]  # fmt: skip
 
-
-@pytest.mark.parametrize(("script", "expected"), VALUES)
-def test_values_are_redis_values(lua: Scripts, script: str, expected: Any) -> None:
-    assert lua.run(script) == expected
-
-
-@pytest.mark.parametrize(("script", "message"), ERRORS)
-def test_errors_are_redis_errors(lua: Scripts, script: str, message: bytes) -> None:
-    assert lua.error(script) == message
+test_values_are_redis_values, test_errors_are_redis_errors = redis_case_tests(VALUES, ERRORS)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from .conftest import Scripts
+from .conftest import redis_case_tests
 
 VALUES: list[tuple[str, Any]] = [
     ("return struct.pack('>bBhHlLTiI', -1, 255, -2, 65535, -3, 2^64 - 2^12, 12345, -4, 4000000000)", b"\xff\xff\xff\xfe\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfd\xff\xff\xff\xff\xff\xff\xf0\x00\x00\x00\x00\x00\x00\x0009\xff\xff\xff\xfc\xeek(\x00"),
@@ -74,12 +72,4 @@ ERRORS: list[tuple[str, bytes]] = [
     (r"local s = string.rep('\1', 8000) return struct.unpack(string.rep('b', 7998), s)", b"user_script:1: stack overflow (too many results)"),
 ]  # fmt: skip
 
-
-@pytest.mark.parametrize(("script", "expected"), VALUES)
-def test_values_are_redis_values(lua: Scripts, script: str, expected: Any) -> None:
-    assert lua.run(script) == expected
-
-
-@pytest.mark.parametrize(("script", "message"), ERRORS)
-def test_errors_are_redis_errors(lua: Scripts, script: str, message: bytes) -> None:
-    assert lua.error(script) == message
+test_values_are_redis_values, test_errors_are_redis_errors = redis_case_tests(VALUES, ERRORS)
