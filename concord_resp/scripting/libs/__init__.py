@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import bit, cmsgpack, struct
+from . import bit, cjson, cmsgpack, struct
 from ._bridge import Bridge, LibraryError
 
 __all__ = ["LibraryError", "install"]
@@ -25,6 +25,7 @@ def install(lua: Any) -> None:
     bridge = Bridge(lua)
     found = lua.globals()
     # In the order Redis loads them (luaLoadLibraries).
+    found[b"cjson"] = cjson.create(bridge)
     found[b"struct"] = struct.create(bridge)
     found[b"cmsgpack"] = cmsgpack.create(bridge)
     found[b"bit"] = bit.create(bridge)
