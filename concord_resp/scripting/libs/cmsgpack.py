@@ -222,7 +222,6 @@ class _Decoder:
         if byte in (0xDC, 0xDD, 0xDE, 0xDF):
             header = self.take(1 + (2 if byte in (0xDC, 0xDE) else 4))
             return self.open(frames, int.from_bytes(header[1:], "big"), byte <= 0xDD)
-        self.used -= 1
         raise _BadFormat
 
     def open(self, frames: list[list[Any]], count: int, is_array: bool) -> Any:

@@ -126,6 +126,11 @@ def _unsigned_long(number: float) -> int:
     return 0
 
 
+def _signed_long(value: int) -> int:
+    """An unsigned long seen as a signed one."""
+    return value - 2**64 if value >= 2**63 else value
+
+
 def _unpacked_integer(data: bytes, little: bool, signed: bool) -> float:
     """getinteger: the last 8 bytes read, sign-extended from the size's top bit (the shift
     count wraps at 64, as x86's shift does)."""
@@ -136,9 +141,7 @@ def _unpacked_integer(data: bytes, little: bool, signed: bool) -> float:
     mask = (_U64 << ((len(data) * 8 - 1) % 64)) & _U64
     if value & mask:
         value |= mask
-    if value >= 2**63:
-        value -= 2**64
-    return float(value)
+    return float(_signed_long(value))
 
 
 def _packed_float(number: float, little: bool) -> bytes:
@@ -238,7 +241,7 @@ class _Struct:
                 fmt.control(opt)
             used = len(args) + len(results)
             pos += size
-        results.append(pos + 1)
+        results.append(_signed_long((pos + 1) % 2**64))  # lua_pushinteger of a size_t
         return tuple(results)
 
     def previous_size(self, results: list[Any]) -> int:

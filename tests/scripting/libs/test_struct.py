@@ -40,6 +40,8 @@ VALUES: list[tuple[str, Any]] = [
     ("return {struct.unpack('c1c0', '3abcdef')}", [b"abc", 5]),
     ("return {struct.unpack('i', 'abcdef', 2)}", [1701077858, 6]),
     (r"return {struct.unpack('!4 b i', '\1\0\0\0\2\0\0\0')}", [1, 2, 9]),
+    # the next position is a size_t pushed as a lua_Integer: an offset past 2^63 wraps
+    ("return {struct.unpack('', 'abc', -1), struct.unpack('', 'abc', 2^63), struct.unpack('', 'abc', 100)}", [-1, -9223372036854775808, 100]),
     # size: unknown letters and digits count nothing; the format ends at a NUL
     (r"return {struct.size('>bBhHlLTiIfdxc3'), struct.size('!8 b d'), struct.size('!4 b i3'), struct.size('zq5'), struct.size('i\0z')}", [54, 16, 6, 0, 4]),
     (r"local s = string.rep('\1', 8000) return select('#', struct.unpack(string.rep('b', 7997), s))", 7998),
