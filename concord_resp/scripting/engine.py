@@ -35,11 +35,15 @@ from ..resp import (
     Verbatim,
 )
 from ..resp.encoder import format_double
+from .libs import LibraryError, install
 from .sandbox import CALL_COST, INTERNAL_CHUNK, bootstrap_source
 
 USER_CHUNK: Final = "@user_script"
 BUDGET_SPENT: Final = b"ERR Script exceeded its instruction budget (script-instruction-limit)"
 KILLED: Final = b"ERR Script killed by user with SCRIPT KILL..."
+MEMORY_SPENT: Final = b"ERR Script exceeded its memory limit (script-memory-limit)"
+OUT_OF_MEMORY: Final = b"not enough memory"  # Lua's own text for a failed allocation
+COLLECT_ABOVE: Final = 16 * 1024 * 1024  # a Lua heap this big is collected before a script
 LLONG_MIN: Final = -(2**63)
 LLONG_MAX: Final = 2**63 - 1
 
@@ -129,6 +133,10 @@ class LuaEngine:
         setup = self.runtime.compile(bootstrap_source().encode(), INTERNAL_CHUNK.encode())
         self._run, self._compile, self._add_library = setup(api, self._tick, self._unwrap)
         self._table_from = self.runtime.table_from
+        self._reset_libraries = install(self.runtime)
+        found = self.runtime.globals()
+        for library in (b"cjson", b"struct", b"cmsgpack", b"bit"):
+            self._add_library(library, found[library])
 
     # -- compiling ----------------------------------------------------------------------
 
@@ -144,6 +152,11 @@ class LuaEngine:
                 )
             self.compiled[sha] = function
         return function
+
+    def memory_used(self) -> int:
+        """Bytes the Lua heap holds beyond the empty runtime's own."""
+        used: int = self.runtime.get_memory_used()
+        return used
 
     def forget(self, sha: bytes) -> None:
         self.compiled.pop(sha, None)
@@ -162,18 +175,30 @@ class LuaEngine:
         seed: int,
         budget: int,
         host: ScriptHost,
+        memory_limit: int = 0,
     ) -> Reply:
-        """Run a compiled script; its reply (an ErrorReply if it raised or ran out of its
-        budget). `name` is what errors call it (the SHA1 for EVAL)."""
+        """Run a compiled script; its reply (an ErrorReply if it raised, ran out of its
+        budget or grew the Lua heap by more than `memory_limit` bytes: 0, no limit). `name`
+        is what errors call it (the SHA1 for EVAL)."""
         previous = self._host
         self._host = host
         self._used, self._budget, self._killed = 0, budget, False
+        self._reset_libraries()
+        runtime = self.runtime
+        if memory_limit:
+            if runtime.get_memory_used() > COLLECT_ABOVE:
+                runtime.gccollect()  # (garbage of earlier scripts does not count against it)
+            runtime.set_max_memory(runtime.get_memory_used() + memory_limit)
         try:
             ok, result = self._run(function, seed, len(keys), *keys, *args)
         except lua51.LuaMemoryError:
-            return ErrorReply(b"ERR Error running script: not enough memory")
+            ok, result = False, OUT_OF_MEMORY
         finally:
             self._host = previous
+            if memory_limit:
+                runtime.set_max_memory(0)
+        if not ok and _out_of_memory(result):
+            return ErrorReply(b"%s script: %s." % (MEMORY_SPENT, name))
         spent = self._tick(0)
         if spent and (ok or lua51.lua_type(result) != "table" or result[b"err"] != spent):
             # Spent, yet the script caught the error and went on: it ends with it all the same.
@@ -442,7 +467,7 @@ class LuaEngine:
 
     def _unwrap(self, error: Any) -> Any:
         """The Lua value an error raised by one of these functions stands for."""
-        if isinstance(error, _Raise):
+        if isinstance(error, (_Raise, LibraryError)):
             return error.value
         return str(error).encode()
 
@@ -466,6 +491,16 @@ def _false(*args: Any) -> bool:
 
 def _nothing(*args: Any) -> None:
     return None
+
+
+def _out_of_memory(error: Any) -> bool:
+    """Whether a script's error is Lua running out of the memory it may use (the error
+    handler may itself have failed to allocate: "error in error handling")."""
+    if lua51.lua_type(error) == "table":
+        error = error[b"err"]
+    return type(error) is bytes and (
+        OUT_OF_MEMORY in error or error.endswith(b"error in error handling")
+    )
 
 
 def _deny_attributes(obj: object, name: object, is_setting: bool) -> object:

@@ -49,6 +49,10 @@ class Scripting:
             self._engine = LuaEngine()
         return self._engine
 
+    def vm_memory(self) -> int:
+        """Bytes the Lua heap holds (INFO's used_memory_lua): 0 before the first script."""
+        return 0 if self._engine is None else self._engine.memory_used()
+
     def flush(self) -> None:
         """SCRIPT FLUSH: the cache and the compiled functions (a fresh Lua state)."""
         self.scripts.flush()
@@ -75,10 +79,13 @@ class Scripting:
         if cache:
             self.scripts.add(sha, body)
         call = ScriptCall(self.table, _script_context(ctx), read_only or shebang.read_only)
-        budget = self.budget or ctx.keyspace.config.script_instruction_limit
+        config = ctx.keyspace.config
+        budget = self.budget or config.script_instruction_limit
         self.running = call
         try:
-            return engine.run(function, sha, keys, args, ctx.index, budget, call)
+            return engine.run(
+                function, sha, keys, args, ctx.index, budget, call, config.script_memory_limit
+            )
         finally:
             self.running = None
 

@@ -36,7 +36,7 @@ local type, tostring, error, select, next, pairs, rawget, rawset, setmetatable, 
       setfenv, xpcall, pcall, unpack, tonumber =
       type, tostring, error, select, next, pairs, rawget, rawset, setmetatable, getmetatable,
       setfenv, xpcall, pcall, unpack, tonumber
-local sethook, getinfo = debug.sethook, debug.getinfo
+local sethook, getinfo, raw_getmetatable = debug.sethook, debug.getinfo, debug.getmetatable
 local floor, fmod = math.floor, math.fmod
 local collect = collectgarbage
 
@@ -105,6 +105,10 @@ local names, shown = setmetatable({}, {__mode = "k"}), 0
 local function safe_tostring(v)
   local kind = type(v)
   if kind == "table" or kind == "function" or kind == "userdata" or kind == "thread" then
+    local meta = raw_getmetatable(v)
+    if type(meta) == "table" and rawget(meta, "__tostring") ~= nil then
+      return tostring(v)  -- its own text (cjson.null's `userdata: (nil)`)
+    end
     if readonly[v] then v = readonly[v] end
     local name = names[v]
     if name == nil then
@@ -208,6 +212,15 @@ math_copy.random, math_copy.randomseed = lua_random, lua_randomseed
 base.string = view(string)
 base.table = view(table)
 base.math = view(math_copy)
+-- An error raised by one of the engine's Python functions reaches Lua as a userdata; what
+-- a script sees of it is its value (a message, or an error table).
+local function unwrapped_any(ok, ...)
+  if ok then return ok, ... end
+  local err = ...
+  if type(err) == "userdata" then err = host_unwrap(err) end
+  return false, err
+end
+
 -- A coroutine runs under the same budget (a Lua hook belongs to one thread).
 local coroutine_copy = {}
 for k, v in next, coroutine do coroutine_copy[k] = v end
@@ -216,10 +229,13 @@ coroutine_copy.create = function(fn)
   if exhausted then sethook(co, stop_hook, "", 1) else sethook(co, count_hook, "", HOOK_EVERY) end
   return co
 end
+coroutine_copy.resume = function(co, ...)
+  return unwrapped_any(coroutine.resume(co, ...))
+end
 coroutine_copy.wrap = function(fn)
   local co = coroutine_copy.create(fn)
   return function(...)
-    local results = {coroutine.resume(co, ...)}
+    local results = {unwrapped_any(coroutine.resume(co, ...))}
     if not results[1] then error(results[2], 2) end
     return unpack(results, 2, table.maxn(results))
   end

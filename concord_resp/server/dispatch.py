@@ -39,6 +39,8 @@ from ..cluster import ClusterError, Proposal
 from ..commands import CommandError, CommandSpec, Route
 from ..commands.registry import SERVE_CONNECTION, SERVE_READ, SERVE_WRITE
 from ..resp import ErrorReply, Reply, encode_error, encode_reply
+from ..scripting import sha1hex
+from ..scripting.scripts import parse_shebang
 from ..state import OP_COMMAND
 from .client import ClientState
 from .handlers import AtReadPoint, Submission
@@ -149,6 +151,29 @@ class Dispatcher:
                 await applier.idle()
         return None
 
+    def _read_only_script(self, spec: CommandSpec, argv: list[bytes]) -> CommandSpec | None:
+        """EVAL or EVALSHA of a script whose shebang says `no-writes` and which this node has
+        cached: the spec of its read-only form (EVAL_RO, EVALSHA_RO), to run it as a read.
+        (One not cached yet goes through the log, which caches it, as Redis's EVAL does.)"""
+        name = spec.name
+        if name not in ("eval", "evalsha") or len(argv) < 3:
+            return None
+        bodies = self.machine.scripting.scripts.bodies
+        if name == "eval":
+            body = argv[1]
+            if not body.startswith(b"#!") or sha1hex(body) not in bodies:
+                return None
+        else:
+            found = bodies.get(argv[1].lower())
+            if found is None or not found.startswith(b"#!"):
+                return None
+            body = found
+        try:
+            read_only = parse_shebang(body).read_only
+        except CommandError:
+            return None  # (the log route answers the error)
+        return self.table.by_name(name.encode() + b"_ro") if read_only else None
+
     async def _lua_read(
         self,
         client: ClientState,
@@ -156,9 +181,11 @@ class Dispatcher:
         argv: list[bytes],
         sink: ReplySink,
         read_point: bool,
+        counted_as: CommandSpec | None = None,
     ) -> bytes:
-        """A read that runs Lua (EVAL_RO & co): after this client's writes and a read point,
-        in the worker thread, holding the state machine (see `cluster.applier`)."""
+        """A read that runs Lua (EVAL_RO & co, or a `no-writes` script sent with EVAL or
+        EVALSHA: `counted_as`): after this client's writes and a read point, in the worker
+        thread, holding the state machine (see `cluster.applier`)."""
         waiting = sink.unfinished()
         if waiting is not None:
             await waiting.wait()
@@ -186,7 +213,7 @@ class Dispatcher:
             return self.internal_error(spec, argv)
         metrics = self.metrics
         metrics.counted(
-            metrics.command(spec.name),
+            metrics.command((counted_as or spec).name),
             (perf_counter_ns() - started) // 1000,
             reply if type(reply) is ErrorReply else None,
         )
@@ -226,6 +253,12 @@ class Dispatcher:
                     push(QUEUED_REPLY)
                     continue
             serve = spec.serve
+            if serve == SERVE_WRITE and spec.runs_lua:
+                read_form = self._read_only_script(spec, argv)
+                if read_form is not None:  # a cached `no-writes` script: a read, on any node
+                    push(await self._lua_read(client, read_form, argv, sink, read_point, spec))
+                    read_point = not client.readonly
+                    continue
             if serve == SERVE_WRITE:
                 proposal = Proposal(OP_COMMAND, client.db, argv)
                 stats = metrics.command(spec.name)

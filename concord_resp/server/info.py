@@ -140,6 +140,9 @@ def _memory(state: ServerState) -> Fields:
     rss = _rss_bytes()
     peak = max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     system = _system_memory()
+    scripting = state.machine.scripting
+    vm_eval = scripting.vm_memory()
+    scripts_eval = scripting.scripts.body_bytes
     return [
         ("used_memory", rss),
         ("used_memory_human", _human(rss)),
@@ -149,6 +152,21 @@ def _memory(state: ServerState) -> Fields:
         ("used_memory_peak_human", _human(peak)),
         ("total_system_memory", system),
         ("total_system_memory_human", _human(system)),
+        # Lua: the one Lua state's heap serves scripts and functions alike (Redis 7.0 has one
+        # each); the script cache's bytes are the bodies and their SHA1s.
+        ("used_memory_lua", vm_eval),
+        ("used_memory_vm_eval", vm_eval),
+        ("used_memory_lua_human", _human(vm_eval)),
+        ("used_memory_scripts_eval", scripts_eval),
+        ("number_of_cached_scripts", len(scripting.scripts.bodies)),
+        ("number_of_functions", 0),
+        ("number_of_libraries", 0),
+        ("used_memory_vm_functions", 0),
+        ("used_memory_vm_total", vm_eval),
+        ("used_memory_vm_total_human", _human(vm_eval)),
+        ("used_memory_functions", 0),
+        ("used_memory_scripts", scripts_eval),
+        ("used_memory_scripts_human", _human(scripts_eval)),
         ("maxmemory", 0),
         ("maxmemory_human", "0B"),
         ("maxmemory_policy", "noeviction"),

@@ -30,6 +30,7 @@ class EncodingConfig:
     hll_sparse_max_bytes: int = 3000
     # Not an encoding, but replicated alike: where every replica stops a script.
     script_instruction_limit: int = 200_000_000
+    script_memory_limit: int = 128 * 1024 * 1024  # bytes a script may grow the Lua heap by
 
     def changed(self, settings: list[tuple[str, int]]) -> EncodingConfig:
         """A copy with (field name, value) pairs set."""
@@ -101,6 +102,9 @@ ENCODING_PARAMETERS: Final = (
     EncodingParameter("hll-sparse-max-bytes", None, "hll_sparse_max_bytes", 0, LLONG_MAX, True),
     EncodingParameter(
         "script-instruction-limit", None, "script_instruction_limit", 1000, LLONG_MAX, False
+    ),
+    EncodingParameter(
+        "script-memory-limit", None, "script_memory_limit", 1024 * 1024, LLONG_MAX, True
     ),
 )
 FIELDS: Final = frozenset(parameter.field for parameter in ENCODING_PARAMETERS)

@@ -57,6 +57,11 @@ def test_a_script_loaded_through_one_node_runs_on_every_other(
             assert nodes[name].script_exists(sha) == [True]
             assert isinstance(nodes[name].evalsha(sha, 1, "e2e:script:n", 2), int)
         assert nodes[names[0]].get("e2e:script:n") == b"4"
+        for client in nodes.values():  # INFO memory: the cache is everyone's, the heap local
+            memory = client.info("memory")
+            assert memory["number_of_cached_scripts"] >= 1
+            assert memory["used_memory_scripts_eval"] >= len(INCR_BY_ARGV) + 40
+            assert memory["used_memory_lua"] > 0
     finally:
         for client in nodes.values():
             client.close()
@@ -165,6 +170,28 @@ def test_redis_py_lock_holds_across_nodes(concord_cluster: LocalCluster) -> None
         assert overlaps == []
         total = rounds * len(threads)
         assert nodes[concord_cluster.names[0]].get("e2e:lock:counter") == str(total).encode()
+    finally:
+        for client in nodes.values():
+            client.close()
+
+
+def test_a_no_writes_script_is_a_read_on_every_node(concord_cluster: LocalCluster) -> None:
+    body = "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])"
+    leader = concord_cluster.leader()
+    nodes = clients(concord_cluster)
+    try:
+        nodes[leader].set("e2e:ro:k", "v")
+        sha = nodes[leader].script_load(body)  # cached: from now on a read
+        last = int(concord_cluster.raft_info(leader)["raft_last_index"])
+        for client in nodes.values():
+            assert client.evalsha(sha, 1, "e2e:ro:k") == b"v"
+            assert client.eval(body, 1, "e2e:ro:k") == b"v"
+            assert client.evalsha_ro(sha, 1, "e2e:ro:k") == b"v"
+            with pytest.raises(redis.ResponseError, match="not allowed from read-only scripts"):
+                client.eval("#!lua flags=no-writes\nreturn redis.call('set', 'x', 1)", 0)
+        # No entry was appended for any of them (the refused EVAL was not cached: it went
+        # through the log once, as the first EVAL of a script does).
+        assert int(concord_cluster.raft_info(leader)["raft_last_index"]) <= last + 1
     finally:
         for client in nodes.values():
             client.close()

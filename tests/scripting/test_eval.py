@@ -13,7 +13,7 @@ import pytest
 from concord_resp.commands import build_table
 from concord_resp.resp import ErrorReply, Reply, SimpleString
 from concord_resp.scripting import sha1hex
-from concord_resp.state import Command, StateMachine
+from concord_resp.state import Command, Configure, StateMachine
 from concord_resp.state.snapshot import restore_records, snapshot_records
 
 
@@ -232,3 +232,25 @@ def test_the_budget_ends_a_runaway_script_at_the_same_point(m: Machine) -> None:
     assert other.read("get", "n") == counted
     assert isinstance(counted, bytes)
     assert 0 < int(counted) <= 500
+
+
+def test_the_memory_limit_ends_a_greedy_script(m: Machine) -> None:
+    m.index += 1
+    limit = [("script_memory_limit", 4 * 1024 * 1024)]
+    m.machine.apply(m.index, Configure(1_000_000 * m.index, 0, limit))
+    script = b"local t = {} for i = 1, 1e8 do t[i] = string.rep('x', 100) .. i end"
+    reply = m.write("eval", script, 0)
+    assert reply == ErrorReply(
+        b"ERR Script exceeded its memory limit (script-memory-limit) script: %s." % sha1hex(script)
+    )
+    assert m.write("eval", "return #string.rep('x', 1000000)", 0) == 1_000_000  # it recovered
+    caught = b"return {pcall(string.rep, 'x', 1e7)}"
+    assert m.write("eval", caught, 0) == [None, b"not enough memory"]
+
+
+def test_library_settings_do_not_outlive_a_script(m: Machine) -> None:
+    # (Redis keeps cjson's settings in its Lua state; a replica's runtime may never have
+    # seen the script that changed them, so here each script starts from the defaults.)
+    m.write("eval", "cjson.encode_max_depth(1) return 1", 0)
+    assert m.write("eval", "return cjson.encode({{1}})", 0) == b"[[1]]"
+    assert m.read("eval_ro", "return cjson.encode({{1}})", 0) == b"[[1]]"

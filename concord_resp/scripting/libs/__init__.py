@@ -11,6 +11,7 @@ tables are built and walked in the order Redis's C code builds and walks them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import bit, cjson, cmsgpack, struct
@@ -19,13 +20,15 @@ from ._bridge import Bridge, LibraryError
 __all__ = ["LibraryError", "install"]
 
 
-def install(lua: Any) -> None:
+def install(lua: Any) -> Callable[[], None]:
     """Define the globals `cjson`, `cmsgpack`, `bit` and `struct` in this runtime, as Redis
-    7.0's scripting engine has them."""
+    7.0's scripting engine has them. Returns what resets their settings (cjson's) to the
+    defaults, which the engine calls before each script."""
     bridge = Bridge(lua)
     found = lua.globals()
     # In the order Redis loads them (luaLoadLibraries).
-    found[b"cjson"] = cjson.create(bridge)
+    found[b"cjson"], reset = cjson.create(bridge)
     found[b"struct"] = struct.create(bridge)
     found[b"cmsgpack"] = cmsgpack.create(bridge)
     found[b"bit"] = bit.create(bridge)
+    return reset

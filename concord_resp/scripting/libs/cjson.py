@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -670,6 +671,15 @@ class _Library:
         return self.bridge.library(_MAKE_TABLE, _CJson(self), _FUNCTIONS, self.null)
 
 
-def create(bridge: Bridge) -> Any:
-    """The global `cjson` table for this runtime."""
-    return _Library(bridge).create()
+def create(bridge: Bridge) -> tuple[Any, Callable[[], None]]:
+    """The global `cjson` table for this runtime, and what puts its settings back to the
+    defaults (before each script: a setting one script changed must not reach the next,
+    which may run on another replica whose runtime never saw the change)."""
+    library = _Library(bridge)
+    instance = _CJson(library)
+    table = bridge.library(_MAKE_TABLE, instance, _FUNCTIONS, library.null)
+
+    def reset() -> None:
+        instance.settings = _Settings()
+
+    return table, reset
