@@ -110,6 +110,21 @@ def workload() -> list[Op]:
         write(b"PFMERGE", b"hll3", b"hll", b"hll2"),
         write(b"SETBIT", b"bits", b"1000", b"1"),
         write(b"BITOP", b"OR", b"bits2", b"bits", b"hll"),
+        # Scripts: Lua tables iterated (string keys: Lua's own hashing), random picks, the
+        # script cache (a section), library output.
+        write(
+            b"EVAL",
+            b"local t = {} for i, m in ipairs(redis.call('smembers', KEYS[1])) do t[m] = i end"
+            b" local out = {} for k, v in pairs(t) do out[#out + 1] = k end"
+            b" redis.call('rpush', KEYS[2], unpack(out))"
+            b" redis.call('set', KEYS[3], cjson.encode(t) .. math.random())"
+            b" return out",
+            b"3",
+            b"set",
+            b"lua:list",
+            b"lua:json",
+        ),
+        write(b"SCRIPT", b"LOAD", b"return redis.call('hgetall', KEYS[1])"),
     ]
     return ops
 
