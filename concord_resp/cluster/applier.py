@@ -50,25 +50,21 @@ class Applier:
         self.node = node
         self._drain = drain  # applies the backlog, in order (`apply.apply_backlog`)
         self.backlog: deque[Pending] = deque()
-        self.busy_since: float | None = None  # monotonic time the worker took the machine
+        self.busy = False  # the worker holds the state machine (read on every command)
+        self.busy_since = 0.0  # since when (monotonic)
         self.running_task = False
         self._idle = trio.Event()
         self._idle.set()
         self._drained = trio.Event()
         self._drained.set()
 
-    @property
-    def busy(self) -> bool:
-        return self.busy_since is not None
-
     def busy_for(self) -> float:
         """Seconds the worker has held the state machine (0 if it does not)."""
-        since = self.busy_since
-        return 0.0 if since is None else time.monotonic() - since
+        return time.monotonic() - self.busy_since if self.busy else 0.0
 
     async def idle(self) -> None:
         """Return once no worker holds the state machine."""
-        while self.busy_since is not None:
+        while self.busy:
             await self._idle.wait()
 
     async def drained(self) -> None:
@@ -81,12 +77,12 @@ class Applier:
         """Run `work` (which reads or changes the state machine, and may run Lua) in the
         worker, holding the state machine; waits for it to be free first."""
         await self.idle()
-        self.busy_since = time.monotonic()
+        self.busy, self.busy_since = True, time.monotonic()
         self._idle = trio.Event()
         try:
             return await trio.to_thread.run_sync(work, abandon_on_cancel=False)
         finally:
-            self.busy_since = None
+            self.busy = False
             self._idle.set()
             self.node.reads.release()  # reads that came due meanwhile
             self.node.kick()

@@ -225,6 +225,7 @@ class Dispatcher:
         """Execute a batch of requests in order, pushing their replies into `sink`."""
         push = sink.push
         node = self.node
+        applier = node.applier
         machine, metrics = self.machine, self.metrics
         read_point = False  # this batch has a linearizable read point already
         for argv in commands:
@@ -234,7 +235,7 @@ class Dispatcher:
                 push(self._reject(client, argv, error))
                 continue
             client.last_command = spec.name
-            if node.applier.busy and not spec.allow_busy:
+            if applier.busy and not spec.allow_busy:
                 busy = await self._until_free()
                 if busy is not None:
                     push(self._reject(client, argv, busy))
@@ -292,12 +293,12 @@ class Dispatcher:
                     if failure is not None:
                         push(failure)
                         continue
+                    if applier.busy:  # (a script took the state machine meanwhile)
+                        busy = await self._until_free()
+                        if busy is not None:
+                            push(self._reject(client, argv, busy))
+                            continue
                 read_point = True
-                if node.applier.busy:  # (a script took the state machine meanwhile)
-                    busy = await self._until_free()
-                    if busy is not None:
-                        push(self._reject(client, argv, busy))
-                        continue
             if serve != SERVE_CONNECTION:
                 # A pure command that writes nothing, run now on the applied state (written
                 # out here: it is the path of every read).
@@ -328,7 +329,7 @@ class Dispatcher:
                     push(failure)
                     continue
                 read_point = True
-            if node.applier.busy and not spec.allow_busy:
+            if applier.busy and not spec.allow_busy:
                 busy = await self._until_free()
                 if busy is not None:
                     push(self._reject(client, argv, busy))
