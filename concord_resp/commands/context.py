@@ -28,6 +28,7 @@ class Context:
         "deny_blocking",
         "index",
         "keyspace",
+        "logged",
         "now",
         "now_us",
         "rng",
@@ -57,6 +58,8 @@ class Context:
         # Inside MULTI (later: a script) a blocking command does not block: it answers as
         # if it had timed out (Redis's CLIENT_DENY_BLOCKING).
         self.deny_blocking = False
+        # Applying a log entry (every replica runs it), not a read on this node only.
+        self.logged = False
 
     def select(self, db_index: int) -> None:
         self.db_index = db_index

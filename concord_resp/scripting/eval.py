@@ -93,12 +93,15 @@ class Scripting:
 class ScriptCall:
     """One running script: what `redis.call` runs its commands with (a `ScriptHost`)."""
 
-    __slots__ = ("ctx", "read_only", "resp", "table", "wrote")
+    __slots__ = ("ctx", "killable", "read_only", "resp", "table", "wrote")
 
     def __init__(self, table: CommandTable, ctx: Context, read_only: bool) -> None:
         self.table = table
         self.ctx = ctx
         self.read_only = read_only
+        # Only a read-only script run as a read on this node may be killed: one from the log
+        # runs on every replica, and stopping this node's copy would make them differ.
+        self.killable = read_only and not ctx.logged
         self.resp = 2
         self.wrote = False
 
@@ -131,6 +134,7 @@ def _script_context(ctx: Context) -> Context:
     own = Context(ctx.keyspace, ctx.db_index, ctx.now_us, ctx.index, ctx.rng, ctx.stats)
     own.scripting = ctx.scripting
     own.deny_blocking = True
+    own.logged = ctx.logged
     return own
 
 

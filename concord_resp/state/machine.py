@@ -151,6 +151,7 @@ class StateMachine:
         ctx = Context(
             self.keyspace, db_after, time_us, index, _SeededRng(index), self.stats, self.scripting
         )
+        ctx.logged = True
         completions: list[Completion] = _NO_COMPLETIONS  # (a list of its own once one is made)
         if type(op) is Command:
             reply = self.run(ctx, op.argv)

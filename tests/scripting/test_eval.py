@@ -13,6 +13,7 @@ import pytest
 from concord_resp.commands import build_table
 from concord_resp.resp import ErrorReply, Reply, SimpleString
 from concord_resp.scripting import sha1hex
+from concord_resp.scripting.eval import ScriptCall
 from concord_resp.state import Command, Configure, StateMachine
 from concord_resp.state.snapshot import restore_records, snapshot_records
 
@@ -254,3 +255,32 @@ def test_library_settings_do_not_outlive_a_script(m: Machine) -> None:
     m.write("eval", "cjson.encode_max_depth(1) return 1", 0)
     assert m.write("eval", "return cjson.encode({{1}})", 0) == b"[[1]]"
     assert m.read("eval_ro", "return cjson.encode({{1}})", 0) == b"[[1]]"
+
+
+def test_precompiled_bytecode_is_refused(m: Machine) -> None:
+    from lupa import lua51
+
+    bytecode = lua51.LuaRuntime(encoding=None).eval("string.dump(function() return 42 end)")
+    assert bytecode[:1] == b"\x1b"
+    # redis-cli EVAL "$(printf '\x1bLua')" 0 gives the same text.
+    assert m.write("eval", bytecode, 0) == ErrorReply(
+        b"ERR Error compiling script (new function): user_script:1: unexpected symbol near"
+        b" 'char(27)'"
+    )
+    assert m.write("script", "load", bytecode) == ErrorReply(
+        b"ERR Error compiling script (new function): user_script:1: unexpected symbol near"
+        b" 'char(27)'"
+    )
+    assert m.write("eval", "return loadstring(ARGV[1])", 0, bytecode) is None
+
+
+def test_only_a_read_only_script_run_as_a_read_is_killable(m: Machine) -> None:
+    table = m.machine.table
+    logged = m.machine.read_context(0, 0, _NoRng())
+    logged.logged = True  # as StateMachine.apply makes it
+    read = m.machine.read_context(0, 0, _NoRng())
+    assert ScriptCall(table, read, read_only=True).killable
+    assert not ScriptCall(table, read, read_only=False).killable
+    assert not ScriptCall(table, logged, read_only=True).killable  # EVAL of a no-writes script
+    m.machine.scripting.engine.kill()  # a kill aimed at nothing stops nothing later
+    assert m.write("eval", "return 7", 0) == 7

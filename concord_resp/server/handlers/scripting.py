@@ -60,7 +60,7 @@ def script_kill(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     running = d.machine.scripting.running
     if running is None:
         raise CommandError(NOTBUSY)
-    if not running.read_only:
+    if not running.killable:
         raise CommandError(UNKILLABLE)
     d.machine.scripting.engine.kill()
     return OK
