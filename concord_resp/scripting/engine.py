@@ -38,6 +38,8 @@ from ..resp.encoder import format_double
 from .sandbox import CALL_COST, INTERNAL_CHUNK, bootstrap_source
 
 USER_CHUNK: Final = "@user_script"
+FUNCTION_CHUNK: Final = "@user_function"
+LOAD_TIMEOUT: Final = b"ERR FUNCTION LOAD timeout"
 BUDGET_SPENT: Final = b"ERR Script exceeded its instruction budget (script-instruction-limit)"
 KILLED: Final = b"ERR Script killed by user with SCRIPT KILL..."
 LLONG_MIN: Final = -(2**63)
@@ -46,6 +48,14 @@ LLONG_MAX: Final = 2**63 - 1
 
 class LuaError(Exception):
     """A script could not be compiled (the message is Redis's reply text)."""
+
+
+class LibraryError(Exception):
+    """A function library could not be loaded: `message` is Redis's reply text."""
+
+    def __init__(self, message: bytes) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class ScriptHost(Protocol):
@@ -124,10 +134,16 @@ class LuaEngine:
                 b"breakpoint": _false,
                 b"debug": _nothing,
                 b"acl_check_cmd": self._acl_check_cmd,
+                b"register_function": self._register_function,  # (only for libraries)
             }
         )
         setup = self.runtime.compile(bootstrap_source().encode(), INTERNAL_CHUNK.encode())
-        self._run, self._compile, self._add_library = setup(api, self._tick, self._unwrap)
+        self._run, self._compile, self._add_library, functions = setup(
+            api, self._tick, self._unwrap
+        )
+        self._load_library, self._function_caller = functions[b"load"], functions[b"caller"]
+        self._try_register = functions[b"register"]
+        self.libraries: dict[bytes, Any] = {}  # a library's code -> its compiled chunk
         self._table_from = self.runtime.table_from
 
     # -- compiling ----------------------------------------------------------------------
@@ -150,6 +166,59 @@ class LuaEngine:
 
     def forget_all(self) -> None:
         self.compiled.clear()
+
+    # -- function libraries -------------------------------------------------------------
+
+    def compile_library(self, code: bytes) -> Any:
+        """A library's code (from the end of its `#!lua` line on) as a Lua chunk, cached by
+        the code. Raises LibraryError with Redis's text."""
+        chunk = self.libraries.get(code)
+        if chunk is None:
+            chunk, message = self._compile(code, FUNCTION_CHUNK.encode())
+            if chunk is False:
+                raise LibraryError(b"ERR Error compiling function: " + _bytes(message))
+            self.libraries[code] = chunk
+        return chunk
+
+    def forget_library(self, code: bytes) -> None:
+        self.libraries.pop(code, None)
+
+    def load_library(self, code: bytes, budget: int) -> list[tuple[bytes, bytes | None, int]]:
+        """Run a library's code as FUNCTION LOAD does (under `budget`): the functions it
+        registers, as (name, description, flags), in order. Raises LibraryError."""
+        chunk = self.compile_library(code)
+        self._used, self._budget, self._killed = 0, budget, False
+        try:
+            ok, result = self._load_library(chunk)
+        except lua51.LuaMemoryError:
+            raise LibraryError(b"ERR Error registering functions: not enough memory") from None
+        if self._tick(0):
+            # (Redis stops a load after 500 ms; the budget stops it at the same point on
+            # every replica, with Redis's text.)
+            raise LibraryError(b"ERR Error registering functions: " + LOAD_TIMEOUT)
+        if not ok:
+            message = _bytes(result[b"err"]) if lua51.lua_type(result) == "table" else b""
+            raise LibraryError(b"ERR Error registering functions: " + message)
+        entries = [result[position] for position in range(1, len(result) + 1)]
+        return [
+            (entry[1], entry[2] if type(entry[2]) is bytes else None, int(entry[3]))
+            for entry in entries
+        ]
+
+    def call_function(
+        self,
+        code: bytes,
+        name: bytes,
+        keys: list[bytes],
+        args: list[bytes],
+        seed: int,
+        budget: int,
+        host: ScriptHost,
+    ) -> Reply:
+        """FCALL: run the library's code afresh, then its function `name` with the keys and
+        the args tables, as `run` runs a script (errors name the function)."""
+        caller = self._function_caller(self.compile_library(code), name.lower())
+        return self.run(caller, name, keys, args, seed, budget, host)
 
     # -- running ------------------------------------------------------------------------
 
@@ -439,6 +508,11 @@ class LuaEngine:
                 self._error_table(b"Please specify at least one argument for this redis lib call")
             )
         return True  # (every client may run every command until ACLs land)
+
+    def _register_function(self, *args: Any) -> None:
+        ok, error = self._try_register(*args)
+        if not ok:
+            raise _Raise(error)
 
     def _unwrap(self, error: Any) -> Any:
         """The Lua value an error raised by one of these functions stands for."""

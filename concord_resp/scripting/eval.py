@@ -20,6 +20,7 @@ from ..commands.parse import parse_int
 from ..commands.spec import command
 from ..resp import OK, ErrorReply, Reply
 from .engine import LuaEngine, LuaError, sha1hex
+from .functions import Functions
 from .scripts import Scripts, Shebang, lua_source, parse_shebang
 
 log = logging.getLogger("concord.scripting")
@@ -37,12 +38,13 @@ WRITE_FLAGS: Final = frozenset({"write", "may_replicate"})
 
 
 class Scripting:
-    """A state machine's scripting: the replicated script cache, the node's Lua engine
-    (created on first use) and the instruction budget."""
+    """A state machine's scripting: the replicated script cache and function libraries,
+    the node's Lua engine (created on first use) and the instruction budget."""
 
     def __init__(self, table: CommandTable) -> None:
         self.table = table
         self.scripts = Scripts()
+        self.functions = Functions()
         self.budget = DEFAULT_BUDGET
         self._engine: LuaEngine | None = None
         self.running: ScriptCall | None = None  # the call in progress (SCRIPT KILL, BUSY)
