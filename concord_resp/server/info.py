@@ -149,6 +149,9 @@ def _memory(state: ServerState) -> Fields:
         ("used_memory_peak_human", _human(peak)),
         ("total_system_memory", system),
         ("total_system_memory_human", _human(system)),
+        # The function libraries: replicated state, the same on every node.
+        ("number_of_functions", state.machine.scripting.functions.function_count),
+        ("number_of_libraries", len(state.machine.scripting.functions.libraries)),
         ("maxmemory", 0),
         ("maxmemory_human", "0B"),
         ("maxmemory_policy", "noeviction"),

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from concord_resp.commands import build_table
-from concord_resp.resp import ErrorReply, Map, SimpleString, encode_reply
+from concord_resp.commands import CommandError, build_table
+from concord_resp.resp import ErrorReply, Map, Reply, SimpleString, encode_reply
+from concord_resp.scripting.eval import ScriptCall
 from concord_resp.state import StateMachine
 from concord_resp.state.snapshot import restore_records, snapshot_records
 from tests.scripting.test_eval import Machine
@@ -340,3 +341,78 @@ def test_delete_and_flush(m: Machine) -> None:
     )
     assert m.write("function", "flush", "async") == OK
     assert m.machine.scripting.functions.function_count == 0
+
+
+SPIN = library(
+    "spin",
+    "redis.register_function{function_name='spin', callback=function()"
+    " redis.call('ping') while true do end end, flags={'no-writes'}}\n"
+    "redis.register_function('spinw', function() redis.call('set', 'w', 1) while true do end end)",
+)
+
+
+def _while_running(
+    m: Machine, monkeypatch: pytest.MonkeyPatch, *commands: list[bytes]
+) -> list[object]:
+    """Run `commands` (connection-level handlers, or FUNCTION STATS) from inside the first
+    redis.call of the running function, as another client would while it runs."""
+    from types import SimpleNamespace
+
+    from concord_resp.server.handlers import scripting as handlers
+
+    seen: list[object] = []
+    original = ScriptCall.call
+    node = SimpleNamespace(machine=m.machine)
+
+    def call(self: ScriptCall, argv: list[bytes]) -> Reply:
+        if not seen:
+            for command in commands:
+                name = b" ".join(command[:2]).lower()
+                try:
+                    if name == b"function stats":
+                        seen.append(m.read(*command))
+                    else:
+                        handler = getattr(handlers, name.decode().replace(" ", "_"))
+                        seen.append(handler(node, None, command))
+                except CommandError as error:
+                    seen.append(ErrorReply(error.message))
+        return original(self, argv)
+
+    monkeypatch.setattr(ScriptCall, "call", call)
+    return seen
+
+
+def test_function_kill_stops_an_fcall_ro_only(m: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
+    m.write("function", "load", SPIN)
+    seen = _while_running(
+        m,
+        monkeypatch,
+        [b"FUNCTION", b"STATS"],
+        [b"SCRIPT", b"KILL"],
+        [b"FUNCTION", b"KILL"],
+    )
+    assert m.read("fcall_ro", "spin", 0) == ErrorReply(
+        b"ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2."
+    )
+    running = Map({b"name": b"spin", b"command": [b"fcall_ro", b"spin", b"0"], b"duration_ms": 0})
+    assert seen[0][b"running_script"] == running  # type: ignore[index]
+    assert seen[1:] == [
+        ErrorReply(
+            b"BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN"
+            b" NOSAVE."
+        ),
+        OK,
+    ]
+    # An FCALL runs on every replica: no node may stop its copy (the budget ends it).
+    m.machine.scripting.budget = 1_000_000
+    seen.clear()
+    reply = m.write("fcall", "spinw", 0)
+    assert isinstance(reply, ErrorReply)
+    assert reply.startswith(b"ERR Script exceeded its instruction budget")
+    unkillable = ErrorReply(
+        b"UNKILLABLE Sorry the script already executed write commands against the dataset. You"
+        b" can either wait the script termination or kill the server in a hard way using the"
+        b" SHUTDOWN NOSAVE command."
+    )
+    assert seen[1:] == [unkillable, unkillable]
+    assert m.read("function", "stats")[b"running_script"] is None  # type: ignore[index]
