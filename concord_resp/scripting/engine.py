@@ -134,16 +134,23 @@ class LuaEngine:
                 b"breakpoint": _false,
                 b"debug": _nothing,
                 b"acl_check_cmd": self._acl_check_cmd,
-                b"register_function": self._register_function,  # (only for libraries)
             }
+        )
+        library_host = self.runtime.table_from(
+            {b"register_function": self._register_function, b"collected": self._collected}
         )
         setup = self.runtime.compile(bootstrap_source().encode(), INTERNAL_CHUNK.encode())
         self._run, self._compile, self._add_library, functions = setup(
-            api, self._tick, self._unwrap
+            api, self._tick, self._unwrap, library_host
         )
         self._load_library, self._function_caller = functions[b"load"], functions[b"caller"]
         self._try_register = functions[b"register"]
         self.libraries: dict[bytes, Any] = {}  # a library's code -> its compiled chunk
+        # FCALL, while the library's code runs again: the position of the function called
+        # among its registrations (from 1), how many have been seen, and its arguments.
+        self._collecting = 0
+        self._registered = 0
+        self._registration: tuple[Any, ...] = ()
         self._table_from = self.runtime.table_from
 
     # -- compiling ----------------------------------------------------------------------
@@ -209,16 +216,22 @@ class LuaEngine:
         self,
         code: bytes,
         name: bytes,
+        position: int,
         keys: list[bytes],
         args: list[bytes],
         seed: int,
         budget: int,
         host: ScriptHost,
     ) -> Reply:
-        """FCALL: run the library's code afresh, then its function `name` with the keys and
-        the args tables, as `run` runs a script (errors name the function)."""
-        caller = self._function_caller(self.compile_library(code), name.lower())
-        return self.run(caller, name, keys, args, seed, budget, host)
+        """FCALL: run the library's code afresh, then the function it registers at
+        `position` (from 1; `name`, which errors give) with the keys and the args tables,
+        as `run` runs a script."""
+        caller = self._function_caller(self.compile_library(code))
+        self._collecting, self._registered, self._registration = position, 0, ()
+        try:
+            return self.run(caller, name, keys, args, seed, budget, host)
+        finally:
+            self._collecting, self._registration = 0, ()
 
     # -- running ------------------------------------------------------------------------
 
@@ -510,9 +523,29 @@ class LuaEngine:
         return True  # (every client may run every command until ACLs land)
 
     def _register_function(self, *args: Any) -> None:
+        """redis.register_function (a Python function, so that it is never the target of
+        a tail call and an error names the line that called it, as Redis's C function)."""
+        if self._collecting:
+            # FCALL: the code registers what it registered when it was loaded (it is the
+            # same code); keep the arguments of the function called.
+            self._registered += 1
+            if self._registered == self._collecting:
+                self._registration = args
+            return
         ok, error = self._try_register(*args)
         if not ok:
             raise _Raise(error)
+
+    def _collected(self) -> Any:
+        """The callback of the function FCALL calls, once its library's code has run."""
+        args, self._collecting = self._registration, 0
+        if len(args) == 2:
+            return args[1]
+        callback = None
+        for key, value in args[0].items():  # (Lua's `next` order: the last `callback` wins)
+            if type(key) is bytes and key.split(b"\0", 1)[0].lower() == b"callback":
+                callback = value
+        return callback
 
     def _unwrap(self, error: Any) -> Any:
         """The Lua value an error raised by one of these functions stands for."""

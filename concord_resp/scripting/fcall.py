@@ -83,6 +83,7 @@ def _fcall(ctx: Context, argv: list[bytes], read_only: bool) -> Reply:
         return scripting.engine.call_function(
             library.body,
             function.name,
+            library.functions.index(function) + 1,
             argv[3 : 3 + numkeys],
             argv[3 + numkeys :],
             ctx.index,

@@ -38,7 +38,7 @@ CALL_COST: Final = 2_000  # instructions charged for each redis.call/pcall (abou
 INTERNAL_CHUNK: Final = "=concord"  # the chunk name of this file's Lua code (frames to skip)
 
 BOOTSTRAP: Final = r"""
-local api, host_tick, host_unwrap = ...
+local api, host_tick, host_unwrap, library_host = ...
 local type, tostring, error, select, next, pairs, rawget, rawset, setmetatable, getmetatable,
       setfenv, xpcall, pcall, unpack, tonumber =
       type, tostring, error, select, next, pairs, rawget, rawset, setmetatable, getmetatable,
@@ -331,12 +331,14 @@ end
 -- the library's code again and then calls the function it registered this time, so what a
 -- call leaves in the library's upvalues no later call sees: a call depends only on the
 -- library's code and its own input, on every replica, restarted or not.
-local gsub, char, byte, find = string.gsub, string.char, string.byte, string.find
+local gsub, char, find = string.gsub, string.char, string.find
 local FUNCTION_FLAGS = {%(function_flags)s}
 local registering = nil  -- while a library's code runs: what it registers
 
+local LOWER = {}
+for c = 65, 90 do LOWER[char(c)] = char(c + 32) end
 local function ascii_lower(text)  -- strcasecmp's folding, whatever the C locale
-  return (gsub(text, "[A-Z]", function(c) return char(byte(c) + 32) end))
+  return (gsub(text, "[A-Z]", LOWER))
 end
 
 local function c_text(text)  -- a Lua string as C reads it: up to its first NUL
@@ -461,9 +463,8 @@ local function try_register(...)
   return ok, err
 end
 
-redis.register_function = nil  -- (copied with the rest of `api`: scripts do not have it)
 local library_api = {
-  register_function = api.register_function,
+  register_function = library_host.register_function,
   log = redis.log,
   LOG_DEBUG = redis.LOG_DEBUG,
   LOG_VERBOSE = redis.LOG_VERBOSE,
@@ -522,16 +523,17 @@ local function load_library(chunk)
   return true, library.list
 end
 
-local function function_caller(chunk, folded)
-  -- FCALL: what `run` runs (its budget, seed, keys and args): the library's code afresh, then
-  -- the function it registers under `folded` (lowercased) with the keys and the args.
+local collected = library_host.collected
+local function function_caller(chunk)
+  -- FCALL: what `run` runs (its budget, seed, keys and args): the library's code afresh (the
+  -- engine keeps the callback of the function called as it is registered again), then that
+  -- function with the keys and the args.
   return function()
-    local library = {list = {}, callbacks = {}}
-    registering = library
+    registering = {list = {}, callbacks = {}}
     setfenv(chunk, function_env)
     chunk()
     registering = nil
-    return library.callbacks[folded](current_keys, current_argv)
+    return collected()(current_keys, current_argv)
   end
 end
 
