@@ -6,7 +6,8 @@ a script body once (by its SHA1) and runs it with KEYS and ARGV, a seed, a budge
 version the script has asked for. The engine turns what the script returns (or raises) into a
 reply value as Redis 7.0 does (`luaReplyToRedisReply`), and command replies into Lua values
 for RESP2 or RESP3 (`redisProtocolToLuaType`). Pure: no clock, no I/O; the randomness is the
-seed it is given.
+seed it is given. Function libraries go through the same state: `load_library` runs a
+library's code as FUNCTION LOAD does, `call_function` runs it again and then one function.
 
 Lupa is created so that Lua strings are Python `bytes` both ways, no `python` module is
 registered, and Lua code can reach no attribute of any Python object handed to it.

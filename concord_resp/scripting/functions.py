@@ -82,8 +82,11 @@ class Functions:
     def add(self, library: Library) -> None:
         """Add a library, in place of the one of its name if there is one."""
         self.remove(library.name)
-        self.libraries[library.name] = library
-        self.libraries = dict(sorted(self.libraries.items()))
+        libraries = self.libraries
+        in_order = not libraries or next(reversed(libraries)) < library.name
+        libraries[library.name] = library
+        if not in_order:  # (a snapshot's libraries come in order: no sort)
+            self.libraries = dict(sorted(libraries.items()))
         for function in library.functions:
             self._functions[function.name.lower()] = (library, function)
 
