@@ -11,6 +11,8 @@ is compared, or do something that is not a command:
     !sorted      the reply is an array compared as a multiset (KEYS, COMMAND LIST, ...)
     !pairs       the reply is a map or a flat array of pairs, compared as a multiset of
                  pairs (HGETALL of a hash Redis keeps in hash order)
+    !unordered   every aggregate in the reply, at any depth, is compared as a multiset (FUNCTION
+                 LIST: Redis lists libraries, and the functions of each, in hash order)
     !type        only the reply's type must match (values legitimately differ: TIME, INFO)
     !norm-ids    replace `id=<n>` / client ids and ages before comparing (CLIENT LIST/INFO)
     !scan        the next line is `SCAN <args without cursor>` (or `SSCAN|HSCAN|ZSCAN key
@@ -60,6 +62,15 @@ class Reply:
     def pairs_form(self) -> tuple[bytes, list[bytes]]:
         raws = [child.raw for child in self.children]
         return self.kind, sorted(a + b for a, b in zip(raws[::2], raws[1::2], strict=True))
+
+    def unordered_form(self) -> bytes:
+        """The reply with the elements of every aggregate sorted (a map's as pairs)."""
+        if not self.children:
+            return self.raw
+        forms = [child.unordered_form() for child in self.children]
+        if self.kind in (b"%", b"|"):
+            forms = [a + b for a, b in zip(forms[::2], forms[1::2], strict=True)]
+        return self.raw.split(b"\r\n", 1)[0] + b"".join(sorted(forms))
 
 
 class RawClient:
@@ -265,6 +276,8 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                 same = a_reply.sorted_form() == b_reply.sorted_form()
             elif mode == "!pairs":
                 same = a_reply.pairs_form() == b_reply.pairs_form()
+            elif mode == "!unordered":
+                same = a_reply.unordered_form() == b_reply.unordered_form()
             elif mode == "!type":
                 same = a_reply.kind == b_reply.kind
             elif mode == "!norm-ids":

@@ -6,7 +6,8 @@ a script body once (by its SHA1) and runs it with KEYS and ARGV, a seed, a budge
 version the script has asked for. The engine turns what the script returns (or raises) into a
 reply value as Redis 7.0 does (`luaReplyToRedisReply`), and command replies into Lua values
 for RESP2 or RESP3 (`redisProtocolToLuaType`). Pure: no clock, no I/O; the randomness is the
-seed it is given.
+seed it is given. Function libraries go through the same state: `load_library` runs a
+library's code as FUNCTION LOAD does, `call_function` runs it again and then one function.
 
 Lupa is created so that Lua strings are Python `bytes` both ways, no `python` module is
 registered, and Lua code can reach no attribute of any Python object handed to it.
@@ -35,10 +36,13 @@ from ..resp import (
     Verbatim,
 )
 from ..resp.encoder import format_double
-from .libs import LibraryError, install
+from .libs import LibraryError as CallError
+from .libs import install
 from .sandbox import CALL_COST, INTERNAL_CHUNK, bootstrap_source
 
 USER_CHUNK: Final = "@user_script"
+FUNCTION_CHUNK: Final = "@user_function"
+LOAD_TIMEOUT: Final = b"ERR FUNCTION LOAD timeout"
 BUDGET_SPENT: Final = b"ERR Script exceeded its instruction budget (script-instruction-limit)"
 KILLED: Final = b"ERR Script killed by user with SCRIPT KILL..."
 MEMORY_SPENT: Final = b"ERR Script exceeded its memory limit (script-memory-limit)"
@@ -50,6 +54,14 @@ LLONG_MAX: Final = 2**63 - 1
 
 class LuaError(Exception):
     """A script could not be compiled (the message is Redis's reply text)."""
+
+
+class LibraryError(Exception):
+    """A function library could not be loaded: `message` is Redis's reply text."""
+
+    def __init__(self, message: bytes) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class ScriptHost(Protocol):
@@ -130,8 +142,21 @@ class LuaEngine:
                 b"acl_check_cmd": self._acl_check_cmd,
             }
         )
+        library_host = self.runtime.table_from(
+            {b"register_function": self._register_function, b"collected": self._collected}
+        )
         setup = self.runtime.compile(bootstrap_source().encode(), INTERNAL_CHUNK.encode())
-        self._run, self._compile, self._add_library = setup(api, self._tick, self._unwrap)
+        self._run, self._compile, self._add_library, functions = setup(
+            api, self._tick, self._unwrap, library_host
+        )
+        self._load_library, self._function_caller = functions[b"load"], functions[b"caller"]
+        self._try_register = functions[b"register"]
+        self.libraries: dict[bytes, Any] = {}  # a library's code -> its compiled chunk
+        # FCALL, while the library's code runs again: the position of the function called
+        # among its registrations (from 1), how many have been seen, and its arguments.
+        self._collecting = 0
+        self._registered = 0
+        self._registration: tuple[Any, ...] = ()
         self._table_from = self.runtime.table_from
         self._reset_libraries = install(self.runtime)
         found = self.runtime.globals()
@@ -163,6 +188,66 @@ class LuaEngine:
 
     def forget_all(self) -> None:
         self.compiled.clear()
+
+    # -- function libraries -------------------------------------------------------------
+
+    def compile_library(self, code: bytes) -> Any:
+        """A library's code (from the end of its `#!lua` line on) as a Lua chunk, cached by
+        the code. Raises LibraryError with Redis's text."""
+        chunk = self.libraries.get(code)
+        if chunk is None:
+            chunk, message = self._compile(code, FUNCTION_CHUNK.encode())
+            if chunk is False:
+                raise LibraryError(b"ERR Error compiling function: " + _bytes(message))
+            self.libraries[code] = chunk
+        return chunk
+
+    def forget_library(self, code: bytes) -> None:
+        self.libraries.pop(code, None)
+
+    def load_library(self, code: bytes, budget: int) -> list[tuple[bytes, bytes | None, int]]:
+        """Run a library's code as FUNCTION LOAD does (under `budget`): the functions it
+        registers, as (name, description, flags), in order. Raises LibraryError."""
+        chunk = self.compile_library(code)
+        self._used, self._budget, self._killed = 0, budget, False
+        try:
+            ok, result = self._load_library(chunk)
+        except lua51.LuaMemoryError:
+            raise LibraryError(b"ERR Error registering functions: not enough memory") from None
+        if self._tick(0):
+            # (Redis stops a load after 500 ms; the budget stops it at the same point on
+            # every replica, with Redis's text.)
+            raise LibraryError(b"ERR Error registering functions: " + LOAD_TIMEOUT)
+        if not ok:
+            message = _bytes(result[b"err"]) if lua51.lua_type(result) == "table" else b""
+            raise LibraryError(b"ERR Error registering functions: " + message)
+        entries = [result[position] for position in range(1, len(result) + 1)]
+        return [
+            (entry[1], entry[2] if type(entry[2]) is bytes else None, int(entry[3]))
+            for entry in entries
+        ]
+
+    def call_function(
+        self,
+        code: bytes,
+        name: bytes,
+        position: int,
+        keys: list[bytes],
+        args: list[bytes],
+        seed: int,
+        budget: int,
+        host: ScriptHost,
+        memory_limit: int = 0,
+    ) -> Reply:
+        """FCALL: run the library's code afresh, then the function it registers at
+        `position` (from 1; `name`, which errors give) with the keys and the args tables,
+        as `run` runs a script."""
+        caller = self._function_caller(self.compile_library(code))
+        self._collecting, self._registered, self._registration = position, 0, ()
+        try:
+            return self.run(caller, name, keys, args, seed, budget, host, memory_limit)
+        finally:
+            self._collecting, self._registration = 0, ()
 
     # -- running ------------------------------------------------------------------------
 
@@ -465,9 +550,34 @@ class LuaEngine:
             )
         return True  # (every client may run every command until ACLs land)
 
+    def _register_function(self, *args: Any) -> None:
+        """redis.register_function (a Python function, so that it is never the target of
+        a tail call and an error names the line that called it, as Redis's C function)."""
+        if self._collecting:
+            # FCALL: the code registers what it registered when it was loaded (it is the
+            # same code); keep the arguments of the function called.
+            self._registered += 1
+            if self._registered == self._collecting:
+                self._registration = args
+            return
+        ok, error = self._try_register(*args)
+        if not ok:
+            raise _Raise(error)
+
+    def _collected(self) -> Any:
+        """The callback of the function FCALL calls, once its library's code has run."""
+        args, self._collecting = self._registration, 0
+        if len(args) == 2:
+            return args[1]
+        callback = None
+        for key, value in args[0].items():  # (Lua's `next` order: the last `callback` wins)
+            if type(key) is bytes and key.split(b"\0", 1)[0].lower() == b"callback":
+                callback = value
+        return callback
+
     def _unwrap(self, error: Any) -> Any:
         """The Lua value an error raised by one of these functions stands for."""
-        if isinstance(error, (_Raise, LibraryError)):
+        if isinstance(error, (_Raise, CallError)):
             return error.value
         return str(error).encode()
 

@@ -20,6 +20,7 @@ from ..commands.parse import parse_int
 from ..commands.spec import command
 from ..resp import OK, ErrorReply, Reply
 from .engine import LuaEngine, LuaError, sha1hex
+from .functions import Functions
 from .scripts import Scripts, Shebang, lua_source, parse_shebang
 
 log = logging.getLogger("concord.scripting")
@@ -33,12 +34,13 @@ WRITE_FLAGS: Final = frozenset({"write", "may_replicate"})
 
 
 class Scripting:
-    """A state machine's scripting: the replicated script cache, the node's Lua engine
-    (created on first use) and the instruction budget."""
+    """A state machine's scripting: the replicated script cache and function libraries,
+    the node's Lua engine (created on first use) and the instruction budget."""
 
     def __init__(self, table: CommandTable) -> None:
         self.table = table
         self.scripts = Scripts()
+        self.functions = Functions()
         self.budget = 0  # (tests: a budget of their own; 0: the replicated setting)
         self._engine: LuaEngine | None = None
         self.running: ScriptCall | None = None  # the call in progress (SCRIPT KILL, BUSY)
@@ -48,6 +50,10 @@ class Scripting:
         if self._engine is None:
             self._engine = LuaEngine()
         return self._engine
+
+    def budget_of(self, ctx: Context) -> int:
+        """The instruction budget of a script or function run with `ctx`."""
+        return self.budget or ctx.keyspace.config.script_instruction_limit
 
     def vm_memory(self) -> int:
         """Bytes the Lua heap holds (INFO's used_memory_lua): 0 before the first script."""
@@ -80,7 +86,7 @@ class Scripting:
             self.scripts.add(sha, body)
         call = ScriptCall(self.table, _script_context(ctx), read_only or shebang.read_only)
         config = ctx.keyspace.config
-        budget = self.budget or config.script_instruction_limit
+        budget = self.budget_of(ctx)
         self.running = call
         try:
             return engine.run(

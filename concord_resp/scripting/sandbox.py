@@ -20,18 +20,25 @@ for each call; `tostring` of a table or function names it by the order it was fi
 the call, not by its address; `collectgarbage` does nothing (its counts differ between
 nodes); `print` is absent; the garbage collector is stopped while a script runs (its pace
 would make the memory cap trip at different points), and steps after it.
+
+Function libraries (FUNCTION LOAD) run their code in `function_env`: `redis` with
+`register_function` while the code runs, the script globals once their functions are called.
+FCALL runs the library's code again before each call, so no call can leave state behind in
+the library's upvalues for a later one (Redis 7.0 keeps it until the library is reloaded).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from .scripts import FLAG_NAMES
+
 HOOK_EVERY: Final = 10_000  # instructions between two budget checks
 CALL_COST: Final = 2_000  # instructions charged for each redis.call/pcall (about its time)
 INTERNAL_CHUNK: Final = "=concord"  # the chunk name of this file's Lua code (frames to skip)
 
 BOOTSTRAP: Final = r"""
-local api, host_tick, host_unwrap = ...
+local api, host_tick, host_unwrap, library_host = ...
 local type, tostring, error, select, next, pairs, rawget, rawset, setmetatable, getmetatable,
       setfenv, xpcall, pcall, unpack, tonumber =
       type, tostring, error, select, next, pairs, rawget, rawset, setmetatable, getmetatable,
@@ -339,7 +346,221 @@ local function compile(source, chunk)
   return fn or false, message or false
 end
 
-return run, compile, add_library
+-- functions: FUNCTION LOAD and FCALL ---------------------------------------------------------
+-- A library's code runs with one global, `redis`, holding register_function, log, the LOG_
+-- levels and the version (what Redis 7.0 gives it); the functions it registers see the
+-- script globals when they are called (`function_env` answers by `registering`). FCALL runs
+-- the library's code again and then calls the function it registered this time, so what a
+-- call leaves in the library's upvalues no later call sees: a call depends only on the
+-- library's code and its own input, on every replica, restarted or not.
+local gsub, char, find = string.gsub, string.char, string.find
+local FUNCTION_FLAGS = {%(function_flags)s}
+local registering = nil  -- while a library's code runs: what it registers
+
+local LOWER = {}
+for c = 65, 90 do LOWER[char(c)] = char(c + 32) end
+local function ascii_lower(text)  -- strcasecmp's folding, whatever the C locale
+  return (gsub(text, "[A-Z]", LOWER))
+end
+
+local function c_text(text)  -- a Lua string as C reads it: up to its first NUL
+  return (gsub(text, "%%z.*", ""))
+end
+
+local function lua_string(value)  -- lua_isstring: a string, or a number as its text
+  local kind = type(value)
+  if kind == "string" then return value end
+  if kind == "number" then return tostring(value) end
+  return nil
+end
+
+local function nonexistent(name)
+  -- Redis's luaProtectedTableError, for the code three levels up
+  local text = lua_string(name)
+  if text == nil then
+    error("Second argument to luaProtectedTableError must be a string or number", 3)
+  end
+  error("Script attempted to access nonexistent global variable '" .. c_text(text) .. "'", 3)
+end
+
+local function register_error(text)
+  error({err = "ERR " .. text})
+end
+
+local function read_flags(flags)
+  local bits, j = 0, 1
+  while true do
+    local flag = flags[j]
+    if flag == nil then return bits end
+    flag = lua_string(flag)
+    local bit = flag and FUNCTION_FLAGS[ascii_lower(c_text(flag))]
+    if bit == nil then return nil end
+    if bits %% (bit * 2) < bit then bits = bits + bit end
+    j = j + 1
+  end
+end
+
+local function registration(...)
+  -- redis.register_function's arguments, positional or named, checked in Redis's order
+  local count = select("#", ...)
+  if count < 1 or count > 2 then
+    register_error("wrong number of arguments to redis.register_function")
+  end
+  if count == 2 then
+    local name, callback = ...
+    name = lua_string(name)
+    if name == nil then
+      register_error("first argument to redis.register_function must be a string")
+    end
+    if type(callback) ~= "function" then
+      register_error("second argument to redis.register_function must be a function")
+    end
+    return name, callback, false, 0
+  end
+  local named = ...
+  if type(named) ~= "table" then
+    register_error("calling redis.register_function with a single argument is only applicable"
+      .. " to Lua table (representing named arguments).")
+  end
+  local name, callback, description, flags = nil, nil, false, 0
+  for key, value in next, see_through(named) do
+    key = lua_string(key)
+    if key == nil then
+      register_error("named argument key given to redis.register_function is not a string")
+    end
+    key = ascii_lower(c_text(key))
+    if key == "function_name" then
+      name = lua_string(value)
+      if name == nil then
+        register_error("function_name argument given to redis.register_function must be a string")
+      end
+    elseif key == "description" then
+      description = lua_string(value)
+      if description == nil then
+        register_error("description argument given to redis.register_function must be a string")
+      end
+    elseif key == "callback" then
+      if type(value) ~= "function" then
+        register_error("callback argument given to redis.register_function must be a function")
+      end
+      callback = value
+    elseif key == "flags" then
+      if type(value) ~= "table" then
+        register_error("flags argument to redis.register_function must be a table representing"
+          .. " function flags")
+      end
+      flags = read_flags(value)
+      if flags == nil then register_error("unknown flag given") end
+    else
+      register_error("unknown argument given to redis.register_function")
+    end
+  end
+  if name == nil then register_error("redis.register_function must get a function name argument") end
+  if callback == nil then register_error("redis.register_function must get a callback argument") end
+  return name, callback, description, flags
+end
+
+local function register_function(...)
+  -- (Called through the engine's Python function: as Redis's C function, it is never the
+  -- target of a tail call, so an error names the line that called it.)
+  local library = registering
+  if library == nil then
+    register_error("redis.register_function can only be called on FUNCTION LOAD command")
+  end
+  local name, callback, description, flags = registration(...)
+  if not find(name, "^[a-zA-Z0-9_]+$") then
+    register_error("Library names can only contain letters, numbers, or underscores(_) and must"
+      .. " be at least one character long")
+  end
+  -- Names are compared without case (FCALL finds them so), in a library too: Redis 7.0 takes
+  -- `f` and `F` there, and then fails an assertion when the library is replaced or deleted.
+  local folded = ascii_lower(name)
+  if library.callbacks[folded] ~= nil then register_error("Function already exists in the library") end
+  library.callbacks[folded] = callback
+  library.list[#library.list + 1] = {name, description, flags}
+end
+
+local function try_register(...)
+  local ok, err = pcall(register_function, ...)
+  return ok, err
+end
+
+local library_api = {
+  register_function = library_host.register_function,
+  log = redis.log,
+  LOG_DEBUG = redis.LOG_DEBUG,
+  LOG_VERBOSE = redis.LOG_VERBOSE,
+  LOG_NOTICE = redis.LOG_NOTICE,
+  LOG_WARNING = redis.LOG_WARNING,
+  REDIS_VERSION = redis.REDIS_VERSION,
+  REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}
+local library_redis = setmetatable({}, {__index = function(_, name)
+  local value = library_api[name]
+  if value == nil then nonexistent(name) end
+  return value
+end, __newindex = deny_write, __metatable = false})
+readonly[library_redis] = library_api
+
+local function_env = setmetatable({}, {__index = function(_, name)
+  if registering ~= nil then
+    if name == "redis" then return library_redis end
+  else
+    local value = base[name]
+    if value ~= nil then return value end
+  end
+  nonexistent(name)
+end, __newindex = deny_write, __metatable = false})
+readonly[function_env] = base
+
+local function guarded_count_hook()
+  -- count_hook, except that it never raises in this file's code (between the library's
+  -- code and the bookkeeping after it): stop_hook raises at the next instruction of the
+  -- script's own, and the engine sees the budget spent if there is none.
+  local spent = host_tick(HOOK_EVERY)
+  if spent then
+    exhausted = true
+    sethook(stop_hook, "", 1)
+    if getinfo(2, "S").source ~= "%(internal)s" then error(spent, 0) end
+  end
+end
+
+local function load_library(chunk)
+  -- FUNCTION LOAD: run a library's code; true and its functions ({name, description or
+  -- false, flags}, in the order registered), or false and the error (as on_error gives it).
+  exhausted = false
+  shown = 0
+  names = setmetatable({}, {__mode = "k"})
+  local library = {list = {}, callbacks = {}}
+  registering = library
+  setfenv(chunk, function_env)
+  collect("stop")
+  sethook(guarded_count_hook, "", HOOK_EVERY)
+  local ok, result = xpcall(chunk, on_error)
+  sethook()
+  registering = nil
+  collect("restart")
+  collect("step")
+  if not ok then return false, result end
+  return true, library.list
+end
+
+local collected = library_host.collected
+local function function_caller(chunk)
+  -- FCALL: what `run` runs (its budget, seed, keys and args): the library's code afresh (the
+  -- engine keeps the callback of the function called as it is registered again), then that
+  -- function with the keys and the args.
+  return function()
+    registering = {list = {}, callbacks = {}}
+    setfenv(chunk, function_env)
+    chunk()
+    registering = nil
+    return collected()(current_keys, current_argv)
+  end
+end
+
+return run, compile, add_library,
+  {load = load_library, caller = function_caller, register = try_register}
 """
 
 
@@ -348,4 +569,7 @@ def bootstrap_source() -> str:
         "hook_every": HOOK_EVERY,
         "call_cost": CALL_COST,
         "internal": INTERNAL_CHUNK,
+        "function_flags": ", ".join(
+            f'["{name.decode()}"] = {bit}' for name, bit in FLAG_NAMES.items()
+        ),
     }

@@ -143,6 +143,8 @@ def _memory(state: ServerState) -> Fields:
     scripting = state.machine.scripting
     vm_eval = scripting.vm_memory()
     scripts_eval = scripting.scripts.body_bytes
+    functions = scripting.functions
+    functions_bytes = sum(len(library.code) for library in functions.libraries.values())
     return [
         ("used_memory", rss),
         ("used_memory_human", _human(rss)),
@@ -153,20 +155,22 @@ def _memory(state: ServerState) -> Fields:
         ("total_system_memory", system),
         ("total_system_memory_human", _human(system)),
         # Lua: the one Lua state's heap serves scripts and functions alike (Redis 7.0 has one
-        # each); the script cache's bytes are the bodies and their SHA1s.
+        # each, so its vm_functions counts here as vm_eval); the script cache's bytes are the
+        # bodies and their SHA1s, the libraries' their code. Libraries and cached scripts are
+        # replicated state, the same on every node.
         ("used_memory_lua", vm_eval),
         ("used_memory_vm_eval", vm_eval),
         ("used_memory_lua_human", _human(vm_eval)),
         ("used_memory_scripts_eval", scripts_eval),
         ("number_of_cached_scripts", len(scripting.scripts.bodies)),
-        ("number_of_functions", 0),
-        ("number_of_libraries", 0),
+        ("number_of_functions", functions.function_count),
+        ("number_of_libraries", len(functions.libraries)),
         ("used_memory_vm_functions", 0),
         ("used_memory_vm_total", vm_eval),
         ("used_memory_vm_total_human", _human(vm_eval)),
-        ("used_memory_functions", 0),
-        ("used_memory_scripts", scripts_eval),
-        ("used_memory_scripts_human", _human(scripts_eval)),
+        ("used_memory_functions", functions_bytes),
+        ("used_memory_scripts", scripts_eval + functions_bytes),
+        ("used_memory_scripts_human", _human(scripts_eval + functions_bytes)),
         ("maxmemory", 0),
         ("maxmemory_human", "0B"),
         ("maxmemory_policy", "noeviction"),

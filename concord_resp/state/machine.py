@@ -105,6 +105,7 @@ class StateMachine:
             self.members,
             self.blocked,
             self.scripting.scripts,
+            self.scripting.functions,
         )
 
     def reset(self) -> None:

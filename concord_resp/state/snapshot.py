@@ -22,11 +22,11 @@ from .machine import StateMachine
 from .sections import Section
 
 MAGIC: Final = "concord-snapshot"
-FORMAT: Final = 4
-READABLE_FORMATS: Final = (1, 2, 3, 4)
+FORMAT: Final = 5
+READABLE_FORMATS: Final = (1, 2, 3, 4, 5)
 """1: key rows `[key, bytes, raw, ...]` (strings only); 2: rows name the value's type;
 3: the encoding thresholds (a "config" record) and the collection types; 4: the script cache
-(a "scripts" section)."""
+(a "scripts" section); 5: the function libraries (a "functions" section)."""
 CHUNK: Final = 1024  # keys (or tombstones) per record
 
 
@@ -71,7 +71,8 @@ def snapshot_records(machine: StateMachine) -> Iterator[list[Any]]:
         ["db", number, tombstone_floor, expired_deletions]       for each non-empty database
         ["keys", [[key, type tag, payload, expires_ms|None, version, override|None], ...]]
         ["tombstones", [[key, version], ...]]                     oldest first
-        each section's records: ["sessions", ...], ["members", ...] (see those modules)
+        each section's records: ["sessions", ...], ["members", ...], ["blocked", ...],
+                                ["scripts", ...], ["functions", ...] (see those modules)
         ["end", record_count]
 
     Keys and tombstones come in chunks of CHUNK. A key row's tag and payload come from the

@@ -49,6 +49,8 @@ SAMPLES: dict[str, str] = {
     "info": "INFO",
     "script|kill": "SCRIPT KILL",
     "script|help": "SCRIPT HELP",
+    "function|kill": "FUNCTION KILL",
+    "function|help": "FUNCTION HELP",
     "readonly": "READONLY",
     "readwrite": "READWRITE",
     "bgsave": "BGSAVE",

@@ -128,7 +128,14 @@ def test_info_values_have_redis_forms(clients: tuple[RawClient, RawClient]) -> N
         assert re.match(r"^\d+(\.\d\d[KMGTP]|B)$", fields[human]), human
     for cpu in ("used_cpu_sys", "used_cpu_user", "used_cpu_sys_main_thread"):
         assert re.match(r"^\d+\.\d{6}$", fields[cpu]), cpu
-    numeric = ("connected_clients", "total_commands_processed", "total_error_replies", "hz")
+    numeric = (
+        "connected_clients",
+        "total_commands_processed",
+        "total_error_replies",
+        "hz",
+        "number_of_functions",
+        "number_of_libraries",
+    )
     assert all(fields[name].isdigit() for name in numeric)
     assert int(fields["connected_clients"]) >= 1
     assert int(fields["total_error_replies"]) >= 1

@@ -126,6 +126,16 @@ def workload() -> list[Op]:
         ),
         write(b"SCRIPT", b"LOAD", b"return redis.call('hgetall', KEYS[1])"),
     ]
+    # Function libraries (a section), loaded out of name order, and calls.
+    code = b"#!lua name=%s\nredis.register_function('%s_f', function(k, a) return #a end)"
+    ops += [
+        write(b"FUNCTION", b"LOAD", code % (name, name)) for name in (b"zeta", b"alpha", b"mid")
+    ]
+    ops += [
+        write(b"FCALL", b"alpha_f", b"0", b"x", b"y"),
+        write(b"FUNCTION", b"LIST"),
+        write(b"FUNCTION", b"DUMP"),
+    ]
     return ops
 
 
@@ -202,6 +212,7 @@ def test_the_workload_runs_and_leaves_every_kind_of_state() -> None:
     assert dbs[3].data[b"in3"] == b"xy"
     assert b"key:5" in dbs[5].tombstones
     assert dataset_digest(machine.keyspace) != bytes(20)
+    assert list(machine.scripting.functions.libraries) == [b"alpha", b"mid", b"zeta"]
     assert list(machine.blocked.waiters) == [("w2", 1), ("w4", 1)]  # w1, w3 were served
     assert list(dbs[0].data[b"list"])[-1] == b"m"
     for key, encoding in ((b"hash", b"hashtable"), (b"set", b"hashtable"), (b"zset", b"skiplist")):

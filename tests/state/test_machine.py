@@ -80,11 +80,14 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     machine.apply_member_change(2, "n4", "127.0.0.1:7004@17004")
     machine.apply_member_change(3, "n2", None)
     machine.apply(4, Command(T, 0, [b"SCRIPT", b"LOAD", b"return 1"]))
+    library = b"#!lua name=lib\nredis.register_function('f', function() return 1 end)"
+    machine.apply(5, Command(T, 0, [b"FUNCTION", b"LOAD", library]))
     assert [s.kinds for s in machine.sections] == [
         ("sessions",),
         ("members",),
         ("blocked",),
         ("scripts",),
+        ("functions",),
     ]
     restored = StateMachine(TABLE)
     restore_records(restored, snapshot_records(machine))
@@ -94,10 +97,12 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     live = StateMachine(TABLE)
     live.adopt(restored)
     assert live.members.added == restored.members.added
-    assert live.applied_index == 4
+    assert live.applied_index == 5
     assert list(live.scripting.scripts.bodies.values()) == [b"return 1"]
+    assert list(live.scripting.functions.libraries) == [b"lib"]
     live.reset()
     assert not live.sessions.table
     assert not live.members.added
     assert not live.scripting.scripts.bodies
+    assert not live.scripting.functions.libraries
     assert live.applied_index == 0
