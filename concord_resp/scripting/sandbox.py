@@ -513,18 +513,6 @@ local function_env = setmetatable({}, {__index = function(_, name)
 end, __newindex = deny_write, __metatable = false})
 readonly[function_env] = base
 
-local function guarded_count_hook()
-  -- count_hook, except that it never raises in this file's code (between the library's
-  -- code and the bookkeeping after it): stop_hook raises at the next instruction of the
-  -- script's own, and the engine sees the budget spent if there is none.
-  local spent = host_tick(HOOK_EVERY)
-  if spent then
-    exhausted = true
-    sethook(stop_hook, "", 1)
-    if getinfo(2, "S").source ~= "%(internal)s" then error(spent, 0) end
-  end
-end
-
 local function load_library(chunk)
   -- FUNCTION LOAD: run a library's code; true and its functions ({name, description or
   -- false, flags}, in the order registered), or false and the error (as on_error gives it).
@@ -535,7 +523,7 @@ local function load_library(chunk)
   registering = library
   setfenv(chunk, function_env)
   collect("stop")
-  sethook(guarded_count_hook, "", HOOK_EVERY)
+  sethook(count_hook, "", HOOK_EVERY)
   local ok, result = xpcall(chunk, on_error)
   sethook()
   registering = nil
