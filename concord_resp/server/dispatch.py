@@ -293,7 +293,7 @@ class Dispatcher:
                     if failure is not None:
                         push(failure)
                         continue
-                    if applier.busy:  # (a script took the state machine meanwhile)
+                    if applier.busy and not spec.allow_busy:  # (a script took the machine)
                         busy = await self._until_free()
                         if busy is not None:
                             push(self._reject(client, argv, busy))
