@@ -284,3 +284,22 @@ def test_only_a_read_only_script_run_as_a_read_is_killable(m: Machine) -> None:
     assert not ScriptCall(table, logged, read_only=True).killable  # EVAL of a no-writes script
     m.machine.scripting.engine.kill()  # a kill aimed at nothing stops nothing later
     assert m.write("eval", "return 7", 0) == 7
+
+
+def test_scripts_see_the_c_locale() -> None:
+    # concord-server pins LC_CTYPE to "C" at start-up: Lua's string.lower and pattern classes
+    # then treat bytes above 127 alike on every replica, whatever its environment (and as
+    # Redis does). (This machine has no 8-bit locale to show the difference with.)
+    import locale
+
+    from concord_resp.cli import pin_c_locale
+
+    before = locale.setlocale(locale.LC_CTYPE)
+    try:
+        pin_c_locale()
+        assert locale.setlocale(locale.LC_CTYPE) == "C"
+        m = Machine()
+        assert m.write("eval", "return string.lower(ARGV[1])", 0, b"A\xc9") == b"a\xc9"
+        assert m.write("eval", "return (string.find(ARGV[1], '%a+'))", 0, b"\xc9x") == 2
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
