@@ -6,10 +6,7 @@ errors are compared with Redis 7.0 byte for byte in compat/scenarios/set_*.txt."
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import cbor2
@@ -22,6 +19,7 @@ from concord_resp.state import Command, Configure, StateMachine
 from concord_resp.state.snapshot import restore_records, snapshot_records
 from concord_resp.store.digest import dataset_digest
 from concord_resp.store.types import SetValue
+from tests.support.hash_seeds import outputs_under_seeds
 
 SECOND = 1_000_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,19 +263,8 @@ def _run_script() -> None:
 
 @pytest.mark.parametrize("seeds", [("0", "4242")])
 def test_the_hash_seed_reaches_no_reply_and_no_state(seeds: tuple[str, str]) -> None:
-    outputs = []
-    for seed in seeds:
-        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
-        code = "from tests.commands.test_sets import _run_script; _run_script()"
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            check=True,
-            timeout=120,
-        )
-        outputs.append(done.stdout)
+    code = "from tests.commands.test_sets import _run_script; _run_script()"
+    outputs = outputs_under_seeds(code, seeds)
     assert outputs[0] == outputs[1]
     replies, _ = json.loads(outputs[0])
     assert len(replies) == len(_SCRIPT)

@@ -7,12 +7,8 @@ are compared with Redis 7.0 byte for byte in compat/scenarios/sort_*.txt."""
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import cbor2
 import pytest
@@ -34,6 +30,7 @@ from concord_resp.server.handlers import CONNECTION
 from concord_resp.state import Command, StateMachine, Transaction
 from concord_resp.state.snapshot import snapshot_records
 from concord_resp.store.types import ListValue, ZSet
+from tests.support.hash_seeds import outputs_under_seeds
 
 SECOND = 1_000_000
 SYNTAX = ErrorReply(b"ERR syntax error")
@@ -461,19 +458,7 @@ def sort_workload_summary() -> str:
 
 def test_different_hash_seeds_give_the_same_replies_and_state() -> None:
     code = "from tests.commands.test_sort import sort_workload_summary as s; print(s())"
-    outputs = []
-    for seed in ("0", "4242"):
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, "PYTHONHASHSEED": seed},
-            cwd=Path(__file__).resolve().parents[2],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        outputs.append(result.stdout.split())
+    outputs = [output.split() for output in outputs_under_seeds(code)]
     (replies, records, probe), (replies2, records2, probe2) = outputs
     assert probe != probe2  # the seeds really differ
     assert (replies, records) == (replies2, records2)

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import random
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import cbor2
 import pytest
@@ -32,6 +28,7 @@ from concord_resp.state.snapshot import restore_records, snapshot_records
 from concord_resp.store.digest import dataset_digest
 from concord_resp.store.types import ZSet, registered_types
 from concord_resp.store.types.base import ValueType, register, unregister
+from tests.support.hash_seeds import outputs_under_seeds
 
 SECOND = 1_000_000
 WRONGTYPE = ErrorReply(b"WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -378,19 +375,7 @@ def zset_workload_summary() -> str:
 
 def test_different_hash_seeds_give_the_same_state_and_replies() -> None:
     code = "from tests.commands.test_zsets import zset_workload_summary as s; print(s())"
-    outputs = []
-    for seed in ("0", "4242"):
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, "PYTHONHASHSEED": seed},
-            cwd=Path(__file__).resolve().parents[2],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        outputs.append(result.stdout.split())
+    outputs = [output.split() for output in outputs_under_seeds(code)]
     (digest, records, replies, probe), (digest2, records2, replies2, probe2) = outputs
     assert probe != probe2  # the seeds really differ
     assert digest != bytes(20).hex()
