@@ -236,6 +236,7 @@ class Server:
                         await root.start(self._run_transport)
                     root.start_soon(self._run_node, node_scope)
                     root.start_soon(self._sample_ops)
+                    root.start_soon(self._watch_limits)
                     log.info("ready to accept connections")
                     await self.shutdown.wait()
                     await self._hand_over_leadership()
@@ -313,6 +314,20 @@ class Server:
         while True:
             self.state.sample_ops()
             await trio.sleep(0.1)
+
+    async def _watch_limits(self) -> None:
+        """maxmemory's sample of used_memory (every 10 ms while a maxmemory is set: reading
+        it costs a few microseconds) and the clients cron (`limits`, every 100 ms)."""
+        state = self.state
+        next_cron = 0.0
+        while True:
+            if state.settings.maxmemory:
+                state.sample_used_memory()
+            now = trio.current_time()
+            if now >= next_cron:
+                state.buffers.cron(state, now)
+                next_cron = now + 0.1
+            await trio.sleep(0.01 if state.settings.maxmemory else 0.1)
 
     def _record_removal(self) -> None:
         """Remember in the data directory that this node was removed (it may not have the

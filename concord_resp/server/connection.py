@@ -11,6 +11,16 @@ the connection's task: when the node applies an entry the outbox is queued in th
 once (one send per client per run, however many of its writes the run held). If the socket cannot take everything, a
 drain task finishes the job, and the connection reads no further requests until it has.
 
+Backpressure: a batch whose replies pass `OUTPUT_PAUSE_BYTES` sends them before it goes on,
+and waits for the socket to take them (the client to read), so a client pipelining reads of
+big values without reading the replies holds at most about that much, and yields to the
+others meanwhile. Replies completed by the node (writes', and reads deferred behind a
+client's writes, `dispatch.MAX_DEFERRED` at most) are sent as soon as they pass that many
+bytes rather than after the run of applies. What the socket has not taken is the client's output buffer, which
+`limits` bounds (client-output-buffer-limit, maxmemory-clients). A client that goes away or
+is closed for its limits is dropped at once: what it sent and was not run yet, and the
+replies it was owed, are let go, not worked through.
+
 Shutdown lets in-flight work finish: a connection with nothing pending is closed at once; one
 with replies owed is asked to stop, and stops when its outbox is empty.
 """
@@ -28,8 +38,9 @@ import trio
 from ..cluster import Proposal
 from ..resp import RequestParser, encode_error
 from .client import ClientState
-from .dispatch import Dispatcher
-from .pending import Pending
+from .dispatch import OUTPUT_PAUSE_BYTES, Dispatcher
+from .limits import QUERY_TRACKED
+from .pending import Pending, ReadReply
 from .state import ServerState
 
 log = logging.getLogger("concord.server")
@@ -83,10 +94,13 @@ class Outbox:
         "_last",
         "_nursery",
         "_sock",
+        "buffered",
         "client",
         "closed",
         "items",
         "queued",
+        "ready",
+        "soft_since",
         "state",
     )
 
@@ -108,6 +122,9 @@ class Outbox:
         self._last: Pending | None = None
         # What the socket did not take yet, as views (a big reply is never copied again).
         self._backlog: deque[memoryview] = deque()
+        self.buffered = 0  # bytes in the backlog: the client's output buffer
+        self.ready = 0  # bytes of replies the node completed since the last flush
+        self.soft_since: float | None = None  # over its soft limit since (`limits`)
         self._drained: trio.Event | None = None  # set when a drain task has emptied the backlog
         self.closed = False
 
@@ -121,8 +138,18 @@ class Outbox:
         self._last = pending
         pending.notify(self._applied)
 
-    def _applied(self) -> None:
-        self._flush_queue.add(self)
+    def _applied(self, size: int) -> None:
+        self.ready += size
+        if self.ready < OUTPUT_PAUSE_BYTES or self.closed:
+            self._flush_queue.add(self)
+            return
+        # Big replies (reads deferred behind writes, a script's) are sent, or held and their
+        # limits checked, at once: a run of applies does not pile them up.
+        try:
+            self.flush()
+        except Exception:
+            log.exception("internal error sending replies to client id=%d", self.client.id)
+            self.fail()
 
     def unfinished(self) -> Pending | None:
         last = self._last
@@ -138,6 +165,7 @@ class Outbox:
     def flush(self) -> None:
         """Send every reply that is ready, up to the first one that is not. Never blocks."""
         items = self.items
+        self.ready = 0
         ready: list[bytes] = []
         while items:
             head = items[0]
@@ -163,22 +191,64 @@ class Outbox:
         if self.client.cancel is not None:
             self.client.cancel()
 
+    def close_now(self) -> None:
+        """Close the client at once (over its output buffer limit, or evicted for
+        maxmemory-clients), as CLIENT KILL does: what it is owed is dropped."""
+        client = self.client
+        self._drop()
+        client.closing = client.killed = True
+        self.state.clients.remove(client)
+        if client.cancel is not None:
+            client.cancel()
+
+    def _drop(self) -> None:
+        """The client is gone or being closed: let go of every reply owed to it, and of
+        the reads deferred for it (they will not run). Its task stops at its next turn."""
+        self.closed = True
+        self.client.closing = True
+        for item in self.items:
+            if type(item) is ReadReply:
+                item.cancelled = True
+        self.items.clear()
+        self._backlog.clear()
+        self.buffered = self.client.omem = self.client.oll = 0
+        self.state.buffers.release(self)
+        if self._drained is not None:
+            self._drained.set()  # a batch waiting for the socket to drain goes on, and stops
+
+    def _account(self, change: int) -> None:
+        """The output buffer grew or shrank by `change` bytes (the slow path only)."""
+        self.buffered += change
+        client = self.client
+        client.omem = self.buffered
+        client.oll = len(self._backlog)
+        buffers = self.state.buffers
+        if change > 0:
+            buffers.track(self)
+            buffers.check(self.state, self, trio.current_time())
+        elif not self.buffered:
+            self.soft_since = None
+            if client.query_buffer < QUERY_TRACKED:
+                buffers.release(self)
+
     def _send(self, data: bytes) -> None:
         self.state.metrics.net_output_bytes += len(data)
         if self._backlog:
             self._backlog.append(memoryview(data))
+            self._account(len(data))
             return
         try:
             sent = self._sock.send(data)
         except BlockingIOError:
             sent = 0
         except OSError:
-            self.closed = True  # the client went away; its task will notice
+            self._drop()  # the client went away; its task will notice
             return
         if sent < len(data):
             self._backlog.append(memoryview(data)[sent:])
             self._drained = trio.Event()
             self._nursery.start_soon(self._drain)
+            self._account(len(data) - sent)
 
     async def _drain(self) -> None:
         try:
@@ -190,25 +260,36 @@ class Outbox:
                 except BlockingIOError:
                     continue
                 except (OSError, trio.ClosedResourceError):
-                    self.closed = True
+                    self._drop()
                     break
                 if sent == len(backlog[0]):
                     backlog.popleft()
                 else:
                     backlog[0] = backlog[0][sent:]
+                self._account(-sent)
         finally:
             if self.closed:
-                self._backlog.clear()
+                self._drop()
             if self._drained is not None:
                 self._drained.set()
 
     async def settle(self) -> None:
-        """Wait until every owed reply is applied and sent (before closing or reading on)."""
-        if self._last is not None and not self._last.done:
+        """Wait until every owed reply is applied and sent (before closing or reading on);
+        nothing to wait for once the client is gone."""
+        if self._last is not None and not self._last.done and not self.closed:
             await self._last.wait()
         self.flush()
         if self._backlog and self._drained is not None:
             await self._drained.wait()
+
+    async def make_room(self) -> None:
+        """Backpressure inside a batch (see the module docstring): send what is ready, wait
+        until the socket has taken it, and let the other tasks run meanwhile."""
+        self.flush()
+        if self._backlog and self._drained is not None:
+            await self._drained.wait()
+        else:
+            await trio.lowlevel.checkpoint()
 
     async def wait_sent(self) -> None:
         """Flow control before reading more: a client with many replies owed (a long
@@ -286,9 +367,11 @@ async def serve_connection(
             if not data or client.stop_requested:
                 # The client closed its side (or we are shutting down): replies still owed
                 # for writes it sent are delivered first, as Redis does after a half-close.
-                if not client.killed:
+                if not client.killed and not outbox.closed:
                     await outbox.settle()
                 return
+            if outbox.closed:
+                return  # gone, or closed for its limits: what it sent is not run
             client.busy = True
             state.metrics.net_input_bytes += len(data)
             client.last_active = time.monotonic()
@@ -296,8 +379,15 @@ async def serve_connection(
             parser.max_query_buffer = settings.client_query_buffer_limit
             commands = parser.feed(data)
             client.query_buffer = parser.buffered
+            if client.query_buffer >= QUERY_TRACKED:  # a big argument on its way
+                state.buffers.track(outbox)
+                state.buffers.evict(state)
+                if outbox.closed:
+                    return
             if commands:
                 await dispatch(client, commands, outbox)
+                if outbox.closed:
+                    return
             if parser.broken and not client.closing:
                 # (A QUIT earlier in the batch ends the connection before the bad request.)
                 client.closing = True
