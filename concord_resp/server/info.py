@@ -118,7 +118,7 @@ def _clients(state: ServerState) -> Fields:
         ("cluster_connections", 0),
         ("maxclients", state.settings.maxclients),
         ("client_recent_max_input_buffer", 0),
-        ("client_recent_max_output_buffer", 0),
+        ("client_recent_max_output_buffer", state.buffers.biggest_output()),
         ("blocked_clients", blocked),
         ("tracking_clients", 0),
         ("clients_in_timeout_table", timed),

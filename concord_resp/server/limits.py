@@ -75,7 +75,6 @@ class ClientBuffers:
     def __init__(self) -> None:
         self.holders: dict[int, Holder] = {}
         self.evicted = 0  # INFO stats evicted_clients
-        self.output_limit_closed = 0  # closed for their output buffer limits
 
     def track(self, holder: Holder) -> None:
         self.holders[holder.client.id] = holder
@@ -118,10 +117,13 @@ class ClientBuffers:
             else "Client %s closed for overcoming of output buffer limits.",
             describe(client),
         )
-        self.output_limit_closed += 1
         holder.close_now()
         self.release(holder)
         return False
+
+    def biggest_output(self) -> int:
+        """The largest output buffer now (INFO's client_recent_max_output_buffer)."""
+        return max((h.buffered for h in self.holders.values()), default=0)
 
     def total(self) -> int:
         return sum(h.buffered + h.client.query_buffer for h in self.holders.values())

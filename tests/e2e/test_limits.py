@@ -128,6 +128,7 @@ def test_a_slow_reader_holds_bounded_memory_and_others_are_served(
         with slow_reader(server.port, request, seconds=8):
             during = watch(server, pinger, seconds=3)
             held = omem_of_others(client)
+            recent = client.info("clients")["client_recent_max_output_buffer"]
         after = watch(server, pinger, seconds=2)
         assert during.peak <= baseline + 2 * limit, (baseline, during.peak)
         assert after.peak <= baseline + 2 * limit, (baseline, after.peak)
@@ -140,6 +141,7 @@ def test_a_slow_reader_holds_bounded_memory_and_others_are_served(
         else:
             assert held
             assert 0 < max(held) <= 4 * MB, held
+            assert recent > 0
         assert client.get("big") == b"x" * MB
     finally:
         client.close()
