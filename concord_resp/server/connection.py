@@ -16,10 +16,10 @@ and waits for the socket to take them (the client to read), so a client pipelini
 big values without reading the replies holds at most about that much, and yields to the
 others meanwhile. Replies completed by the node (writes', and reads deferred behind a
 client's writes, `dispatch.MAX_DEFERRED` at most) are sent as soon as they pass that many
-bytes rather than after the run of applies. What the socket has not taken is the client's output buffer, which
-`limits` bounds (client-output-buffer-limit, maxmemory-clients). A client that goes away or
-is closed for its limits is dropped at once: what it sent and was not run yet, and the
-replies it was owed, are let go, not worked through.
+bytes rather than after the run of applies. What the socket has not taken is the client's
+output buffer, which `limits` bounds (client-output-buffer-limit, maxmemory-clients). A
+client that goes away or is closed for its limits is dropped at once: what it sent and was
+not run yet, and the replies it was owed, are let go, not worked through.
 
 Shutdown lets in-flight work finish: a connection with nothing pending is closed at once; one
 with replies owed is asked to stop, and stops when its outbox is empty.
@@ -195,13 +195,13 @@ class Outbox:
         """Close the client at once (over its output buffer limit, or evicted for
         maxmemory-clients), as CLIENT KILL does: what it is owed is dropped."""
         client = self.client
-        self._drop()
+        self.drop()
         client.closing = client.killed = True
         self.state.clients.remove(client)
         if client.cancel is not None:
             client.cancel()
 
-    def _drop(self) -> None:
+    def drop(self) -> None:
         """The client is gone or being closed: let go of every reply owed to it, and of
         the reads deferred for it (they will not run). Its task stops at its next turn."""
         self.closed = True
@@ -242,7 +242,7 @@ class Outbox:
         except BlockingIOError:
             sent = 0
         except OSError:
-            self._drop()  # the client went away; its task will notice
+            self.drop()  # the client went away; its task will notice
             return
         if sent < len(data):
             self._backlog.append(memoryview(data)[sent:])
@@ -256,11 +256,13 @@ class Outbox:
             while backlog and not self.closed:
                 try:
                     await trio.lowlevel.wait_writable(self._sock)
+                    if not backlog:
+                        break  # (dropped meanwhile)
                     sent = self._sock.send(backlog[0])
                 except BlockingIOError:
                     continue
                 except (OSError, trio.ClosedResourceError):
-                    self._drop()
+                    self.drop()
                     break
                 if sent == len(backlog[0]):
                     backlog.popleft()
@@ -269,7 +271,7 @@ class Outbox:
                 self._account(-sent)
         finally:
             if self.closed:
-                self._drop()
+                self.drop()
             if self._drained is not None:
                 self._drained.set()
 
@@ -343,8 +345,7 @@ async def serve_connection(
                 except OSError:
                     data = b""
                 if not data:
-                    outbox.closed = True  # gone: nothing more can reach it
-                    client.closing = True
+                    outbox.drop()  # gone: nothing more can reach it
                     watching.cancel_scope.cancel()
                     return
                 stashed.append(data)
@@ -409,6 +410,6 @@ async def serve_connection(
         log.exception("internal error serving client id=%d addr=%s", client.id, client.addr)
         outbox.fail()
     finally:
-        outbox.closed = True
+        outbox.drop()
         trio.lowlevel.notify_closing(sock)
         sock.close()

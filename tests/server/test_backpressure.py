@@ -17,7 +17,8 @@ import trio
 
 from concord_resp.server.client import ClientState
 from concord_resp.server.connection import FlushQueue, serve_connection
-from concord_resp.server.dispatch import OUTPUT_PAUSE_BYTES
+from concord_resp.server.dispatch import MAX_DEFERRED, OUTPUT_PAUSE_BYTES
+from tests.cluster.test_deferred_reads import expected, pairs
 from tests.server.conftest import InProcess
 
 MB = 1024 * 1024
@@ -125,3 +126,17 @@ async def test_a_reading_client_gets_every_reply(node: InProcess) -> None:
                 except BlockingIOError:
                     pass
         assert bytes(received) == expected
+
+
+async def test_more_reads_behind_writes_than_may_be_owed_are_all_answered(
+    node: InProcess,
+) -> None:
+    """Past `MAX_DEFERRED` reads owed behind its writes, a batch waits for them to run and
+    be sent, then goes on: every reply is still the state after its own write."""
+    client = node.client()
+    count = MAX_DEFERRED + 150
+    with trio.fail_after(60):
+        replies = await node.dispatcher.run_batch(client, pairs(count))
+    assert replies == expected(count)
+    assert client.deferred_reads < MAX_DEFERRED
+    assert not node.server.node.reads.deferred
