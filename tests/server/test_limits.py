@@ -20,8 +20,10 @@ import trio.testing
 from concord_resp.config import (
     DEFAULT_OUTPUT_LIMITS,
     Config,
+    ConfigError,
     OutputBufferLimit,
     RuntimeSettings,
+    config_from_args,
     format_memory_or_percent,
     format_output_buffer_limits,
     parse_maxmemory_clients,
@@ -101,6 +103,39 @@ def test_maxmemory_clients_syntax() -> None:
     ]:
         with pytest.raises(ValueError, match=reason):
             parse_maxmemory_clients(bad)
+
+
+def test_the_flags() -> None:
+    config = config_from_args(
+        [
+            "--maxmemory",
+            "1gb",
+            "--maxmemory-clients",
+            "5%",
+            "--client-output-buffer-limit",
+            "normal 4mb 2mb 10",
+            "--client-output-buffer-limit",
+            "pubsub 1 2 3 replica 0 0 0",
+        ]
+    )
+    assert config.maxmemory == 1024 * MB
+    assert config.maxmemory_clients == -5
+    assert config.client_output_buffer_limit == (
+        OutputBufferLimit(4 * MB, 2 * MB, 10),
+        OutputBufferLimit(0, 0, 0),
+        OutputBufferLimit(1, 2, 3),
+    )
+    settings = RuntimeSettings.from_config(config)
+    assert settings.client_eviction_limit() == int(1024 * MB * 0.05)
+    for flags, reason in [
+        (["--maxmemory-policy", "allkeys-lru"], "only noeviction"),
+        (["--maxmemory-policy", "sometimes"], "must be one of"),
+        (["--maxmemory-clients", "x"], "memory or percent value"),
+        (["--client-output-buffer-limit", "master 1 2 3"], "Invalid client class"),
+    ]:
+        with pytest.raises(ConfigError, match=reason):
+            config_from_args(flags)
+    assert config_from_args(["--maxmemory-policy", "NOEVICTION"]).maxmemory == 0
 
 
 def test_client_eviction_limit() -> None:
