@@ -317,8 +317,11 @@ class Dispatcher:
             if serve == SERVE_WRITE and spec.runs_lua:
                 read_form = self._read_only_script(spec, argv)
                 if read_form is not None:  # a cached `no-writes` script: a read, on any node
-                    push(await self._lua_read(client, read_form, argv, sink, read_point, spec))
+                    ran = await self._lua_read(client, read_form, argv, sink, read_point, spec)
+                    unsent = await self._pushed(sink, ran, unsent)
                     read_point = not client.readonly
+                    if client.closing:
+                        break
                     continue
             if serve == SERVE_WRITE:
                 proposal = Proposal(OP_COMMAND, client.db, argv)
@@ -335,8 +338,11 @@ class Dispatcher:
                         break
                 continue
             if serve == SERVE_READ and spec.runs_lua:
-                push(await self._lua_read(client, spec, argv, sink, read_point))
+                ran = await self._lua_read(client, spec, argv, sink, read_point)
+                unsent = await self._pushed(sink, ran, unsent)
                 read_point = not client.readonly
+                if client.closing:
+                    break
                 continue
             if serve == SERVE_READ:
                 after = client.last_write
@@ -409,11 +415,21 @@ class Dispatcher:
                 if busy is not None:
                     push(self._reject(client, argv, busy))
                     continue
-            reply = await self._run_local(client, spec, argv, sink, read_point)
-            if reply is not None:
-                push(reply)
+            local_reply = await self._run_local(client, spec, argv, sink, read_point)
+            if local_reply is not None:
+                unsent = await self._pushed(sink, local_reply, unsent)
             if client.closing:
                 break
+
+    async def _pushed(self, sink: ReplySink, reply: bytes, unsent: int) -> int:
+        """Push a reply off the read path (a script's, a connection-level command's) and,
+        past the bound, make room (see OUTPUT_PAUSE_BYTES); the batch's unsent bytes now."""
+        sink.push(reply)
+        unsent += len(reply)
+        if unsent <= OUTPUT_PAUSE_BYTES:
+            return unsent
+        await sink.make_room()
+        return 0
 
     async def _wait_unblocked(
         self, client: ClientState, proposal: Proposal, reply: Pending

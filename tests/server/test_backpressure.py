@@ -140,3 +140,17 @@ async def test_more_reads_behind_writes_than_may_be_owed_are_all_answered(
     assert replies == expected(count)
     assert client.deferred_reads < MAX_DEFERRED
     assert not node.server.node.reads.deferred
+
+
+async def test_big_connection_level_replies_are_held_back_too(node: InProcess) -> None:
+    """COMMAND DOCS (hundreds of KB) pipelined without reading: not run a thousand times."""
+    async with connected(node) as (theirs, client):
+        theirs.sendall(b"*2\r\n$7\r\nCOMMAND\r\n$4\r\nDOCS\r\n" * 1000)
+
+        def calls() -> int:
+            stats = node.state.metrics.commands.get("command|docs")
+            return stats.calls if stats is not None else 0
+
+        served = await settled(calls)
+        assert 0 < served < 20
+        assert client.omem <= 4 * MB
