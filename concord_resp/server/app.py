@@ -317,17 +317,24 @@ class Server:
 
     async def _watch_limits(self) -> None:
         """maxmemory's sample of used_memory (every 10 ms while a maxmemory is set: reading
-        it costs a few microseconds) and the clients cron (`limits`, every 100 ms)."""
+        it costs a few microseconds) and the clients cron (`limits`, every 100 ms while a
+        client holds a buffer); asleep while there is neither."""
         state = self.state
+        buffers = state.buffers
         next_cron = 0.0
         while True:
-            if state.settings.maxmemory:
+            maxmemory = state.settings.maxmemory
+            if maxmemory:
                 state.sample_used_memory()
+            elif not buffers.holders:
+                buffers.wanted = trio.Event()
+                await buffers.wanted.wait()  # (CONFIG SET maxmemory, or a client's buffer)
+                continue
             now = trio.current_time()
             if now >= next_cron:
-                state.buffers.cron(state, now)
+                buffers.cron(state, now)
                 next_cron = now + 0.1
-            await trio.sleep(0.01 if state.settings.maxmemory else 0.1)
+            await trio.sleep(0.01 if maxmemory else 0.1)
 
     def _record_removal(self) -> None:
         """Remember in the data directory that this node was removed (it may not have the

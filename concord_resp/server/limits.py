@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Final, Protocol
 
+import trio
+
 from ..config import NORMAL, OutputBufferLimit
 
 if TYPE_CHECKING:
@@ -75,9 +77,12 @@ class ClientBuffers:
     def __init__(self) -> None:
         self.holders: dict[int, Holder] = {}
         self.evicted = 0  # INFO stats evicted_clients
+        # Set when there is something to watch: the cron sleeps on it while there is not.
+        self.wanted = trio.Event()
 
     def track(self, holder: Holder) -> None:
         self.holders[holder.client.id] = holder
+        self.wanted.set()
 
     def release(self, holder: Holder) -> None:
         self.holders.pop(holder.client.id, None)

@@ -145,6 +145,7 @@ def _apply_output_limits(state: ServerState, value: object) -> None:
 def _apply_maxmemory(state: ServerState, value: object) -> None:
     assert isinstance(value, int)
     state.settings.maxmemory = value
+    state.buffers.wanted.set()  # (the sampler wakes)
     used = state.sample_used_memory()
     if value and value < used:
         log.warning(
