@@ -157,12 +157,32 @@ def test_the_hard_limit_closes_a_client_with_redis_log_line(
         client.set("big", b"x" * (3 * MB))
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-            sock.sendall(GET_BIG * 4)
+            sock.sendall(GET_BIG * 16)
             assert wait_logged(server, "for overcoming of output buffer limits.")
             sock.settimeout(10)
             assert read_to_the_end(sock) < 4 * (3 * MB)  # not every reply: closed
         log = server.output()
         assert "scheduled to be closed ASAP for overcoming of output buffer limits." in log
+        assert client.ping()
+    finally:
+        client.close()
+
+
+def test_the_soft_limit_closes_a_client_that_stays_over_it(
+    concord_factory: Callable[..., ConcordProcess],
+) -> None:
+    server = concord_factory("--client-output-buffer-limit", "normal 0 16kb 1")
+    client = redis.Redis(port=server.port, socket_timeout=10)
+    try:
+        client.set("big", b"x" * MB)
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            sock.sendall(GET_BIG * 64)  # held back over 16 KB: closed after more than 1 s
+            started = time.monotonic()
+            assert wait_logged(server, "closed for overcoming of output buffer limits.")
+            assert time.monotonic() - started > 1.0
+            sock.settimeout(10)
+            read_to_the_end(sock)
         assert client.ping()
     finally:
         client.close()
@@ -203,10 +223,10 @@ def test_maxmemory_clients_evicts_the_biggest_client(
         # A client protected by CLIENT NO-EVICT holds its buffer; the next one is evicted.
         protected = socket.create_connection(("127.0.0.1", server.port))
         protected.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        protected.sendall(b"CLIENT NO-EVICT on\r\n" + GET_BIG * 8)
+        protected.sendall(b"CLIENT NO-EVICT on\r\n" + GET_BIG * 32)
         exposed = socket.create_connection(("127.0.0.1", server.port))
         exposed.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        exposed.sendall(GET_BIG * 8)
+        exposed.sendall(GET_BIG * 32)
         with protected, exposed:
             assert wait_logged(server, "Evicting client: id=")
             assert wait_closed_unread(exposed)
