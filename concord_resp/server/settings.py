@@ -8,10 +8,11 @@ The encoding thresholds (`hash-max-listpack-entries` and the like, `store.encodi
 replicated state: CONFIG SET turns them into a log entry, so they are the same on every node.
 
 Parameters that Concord's design fixes (it always logs writes, listens where it was started)
-are declared `immutable` and refused with Redis's "can't set immutable config";
-`dir` is `protected`, as in a default Redis. Concord never evicts keys: `maxmemory-policy`
-takes Redis's names, and refuses every one but `noeviction` with a reason of its own. CONFIG SET is all or nothing: every name is checked
-first, then every value is parsed, and only when all are valid is any of them applied.
+are declared `immutable` and refused with Redis's "can't set immutable config"; `dir` is
+`protected`, as in a default Redis. Concord never evicts keys: `maxmemory-policy` takes
+Redis's names, and refuses every one but `noeviction` with a reason of its own. CONFIG SET
+is all or nothing: every name is checked first, then every value is parsed, and only when
+all are valid is any of them applied.
 """
 
 from __future__ import annotations
