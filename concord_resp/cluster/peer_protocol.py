@@ -43,7 +43,7 @@ from ..state import (
 )
 from ..state.entries import UNBLOCK_REASONS, checked_settings, checked_waiters
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 
 
 class RaftFrame(NamedTuple):
