@@ -415,6 +415,12 @@ async def closed(stream: trio.abc.ReceiveStream) -> bool:
     return True
 
 
+def hello(sender: str = "a", to: str = "b", **fields: object) -> dict[str, object]:
+    """A dialer's first frame, as this version sends it (`fields` change or add to it)."""
+    frame = {"cluster": "c1", "from": sender, "to": to, "version": 2, "nonce": b"n" * NONCE_BYTES}
+    return {**frame, **fields}
+
+
 async def read_to_end(stream: trio.abc.ReceiveStream) -> list[object]:
     """Every frame the other end sends until it closes."""
     reader = FrameReader(1 << 20)
@@ -429,8 +435,7 @@ async def handshake_by_hand(
 ) -> object:
     """Dial as `sender`, proving with `secret`; returns the acceptor's last answer."""
     nonce = bytes(range(NONCE_BYTES))
-    hello = {"cluster": "c1", "from": sender, "to": to, "version": 2, "nonce": nonce}
-    await stream.send_all(encode_frame(hello))
+    await stream.send_all(encode_frame(hello(sender, to, nonce=nonce)))
     challenge = await read_frame(stream)
     assert isinstance(challenge, dict)
     assert set(challenge) == {"nonce"}
@@ -456,8 +461,7 @@ async def test_the_wire_format_and_any_sender_name_that_proves_the_secret() -> N
             await stream.aclose()
 
             stream = await trio.open_tcp_stream(HOST, b.port)
-            hello = {"cluster": "c1", "from": "x", "to": "nobody", "version": 2}
-            await stream.send_all(encode_frame({**hello, "nonce": b"n" * NONCE_BYTES}))
+            await stream.send_all(encode_frame(hello("x", "nobody")))
             reply = await read_frame(stream)
             assert isinstance(reply, dict)
             assert "not 'nobody'" in reply["error"]
@@ -468,10 +472,10 @@ async def test_the_wire_format_and_any_sender_name_that_proves_the_secret() -> N
             # which names none, is told so).
             for version in (None, 1, 3, "2"):
                 stream = await trio.open_tcp_stream(HOST, b.port)
-                hello = {"cluster": "c1", "from": "v", "to": "b", "nonce": b"n" * NONCE_BYTES}
-                if version is not None:
-                    hello["version"] = version
-                await stream.send_all(encode_frame(hello))
+                first = hello("v", "b", version=version)
+                if version is None:
+                    del first["version"]
+                await stream.send_all(encode_frame(first))
                 reply = await read_frame(stream)
                 assert isinstance(reply, dict)
                 assert "peer protocol version" in reply["error"]
@@ -496,8 +500,7 @@ async def test_without_the_secret_no_frame_gets_past_the_handshake() -> None:
             await stream.aclose()
             # No proof at all: a frame sent where the proof belongs.
             stream = await trio.open_tcp_stream(HOST, b.port)
-            hello = {"cluster": "c1", "from": "a", "to": "b", "version": 2}
-            await stream.send_all(encode_frame({**hello, "nonce": b"n" * NONCE_BYTES}))
+            await stream.send_all(encode_frame(hello()))
             await stream.send_all(encode_frame(["removed"]) + encode_frame(["fwd", []]))
             challenge, refusal = await read_to_end(stream)
             assert isinstance(challenge, dict)
@@ -537,7 +540,7 @@ async def test_a_recorded_handshake_replayed_is_refused() -> None:
         a.transport.set_peers({"b": (HOST, listeners[0].socket.getsockname()[1])})
         assert a.transport.send("b", b"genuine")
         assert await b.seen.wait_frames("a", 1) == [b"genuine"]  # through the relay
-        # The dialer's hello and proof, exactly as a eavesdropper saw them, then a frame.
+        # The dialer's hello and proof, exactly as an eavesdropper saw them, then a frame.
         with trio.fail_after(WAIT):
             stream = await trio.open_tcp_stream(HOST, b.port)
             await stream.send_all(bytes(recorded) + encode_frame(b"replayed"))
@@ -594,8 +597,7 @@ async def test_a_handshake_is_bounded_in_bytes(caplog: pytest.LogCaptureFixture)
             await stream.aclose()
             # Frames each under the bound, together over it.
             stream = await trio.open_tcp_stream(HOST, b.port)
-            hello = {"cluster": "c1", "from": "a", "to": "b", "version": 2}
-            await stream.send_all(encode_frame({**hello, "nonce": b"n" * NONCE_BYTES}))
+            await stream.send_all(encode_frame(hello()))
             assert isinstance(await read_frame(stream), dict)
             await stream.send_all(encode_frame({"proof": b"p" * (HANDSHAKE_BYTES - 40)}))
             assert await closed(stream)
@@ -613,9 +615,7 @@ async def test_a_slow_handshake_is_cut_at_the_timeout(
     b = PeerTransport("b", "c1", {}, lambda sender, frame: None, secret=SECRET)
     b.handshake_timeout = 3.0
     dialer, acceptor = trio.testing.memory_stream_pair()
-    hello = encode_frame(
-        {"cluster": "c1", "from": "a", "to": "b", "version": 2, "nonce": b"n" * NONCE_BYTES}
-    )
+    first = encode_frame(hello())
     ended: list[float] = []
 
     async def serve() -> None:
@@ -627,7 +627,7 @@ async def test_a_slow_handshake_is_cut_at_the_timeout(
         started = trio.current_time()
         nursery.start_soon(serve)
         # One byte a second: always sending, never done.
-        for byte in hello:
+        for byte in first:
             if ended:
                 break
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
