@@ -115,7 +115,9 @@ class RaftNode:
             peer_protocol.SnapshotAck: self._snapshot_ack,
             peer_protocol.Ask: self.admin.asked,
             peer_protocol.Answer: self.admin.answered,
-            peer_protocol.Removed: lambda rn, sender, frame: self.membership.told_removed(sender),
+            peer_protocol.Removed: lambda rn, sender, frame: self.membership.told_removed(
+                sender, frame
+            ),
         }
 
     # -- what the server reads --------------------------------------------------------------
