@@ -18,6 +18,7 @@ import secrets
 import signal
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -26,7 +27,7 @@ import cbor2
 import trio
 
 from ..cluster import ClusterError, Member, NodeConfig, RaftNode
-from ..cluster.peer_protocol import PROTOCOL_VERSION
+from ..cluster.peer_protocol import FRAME_OVERHEAD
 from ..commands import build_table
 from ..config import Config, parse_members
 from ..raft.driver import WriteAheadLog
@@ -36,6 +37,13 @@ from .client import ClientState
 from .connection import FlushQueue, send_all, serve_connection
 from .dispatch import Dispatcher
 from .handlers import CONNECTION
+from .peer_link import (
+    PeerLinkError,
+    check_peer_addresses,
+    cluster_secret,
+    listen_host,
+    open_transport,
+)
 from .resp_client import ToolError, call, parse_info
 from .state import ServerState
 
@@ -88,6 +96,15 @@ def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
                 raise StartupError(f"cannot join through {config.join}: {problem}") from None
             time.sleep(0.5)
     raise StartupError(f"cannot join through {config.join}: {problem}")
+
+
+def check_peer_link(config: Config, members: Iterable[Member]) -> None:
+    """The secret is usable and, without one, every peer address is loopback."""
+    try:
+        cluster_secret(config)
+        check_peer_addresses(config, members)
+    except PeerLinkError as error:
+        raise StartupError(str(error)) from None
 
 
 def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str, object]]:
@@ -170,6 +187,8 @@ class Server:
         table = build_table(CONNECTION)
         self.machine = StateMachine(table)
         if config.join:
+            address = config.advertise or f"{config.bind}:{config.port}@{config.peer_port}"
+            check_peer_link(config, [Member.parse(config.name, address)])  # before joining
             self.lock_fd, self.meta = open_data_dir(config, None)
             if not isinstance(self.meta.get("initial_cluster"), str):
                 # A new node: become a learner through the seed, then keep what it said
@@ -179,8 +198,11 @@ class Server:
                 _write_atomically(config.dir / "meta", cbor2.dumps(self.meta))
             config = replace(config, initial_cluster=str(self.meta["initial_cluster"]))
             self.members, _ = cluster_members(config)
+            check_peer_link(config, self.members.values())
         else:
             self.members, cluster_id = cluster_members(config)
+            if config.initial_cluster:
+                check_peer_link(config, self.members.values())
             self.lock_fd, self.meta = open_data_dir(config, cluster_id)
         self.cluster_id = str(self.meta["cluster_id"])
         self.config = config
@@ -200,6 +222,10 @@ class Server:
             snapshot_entries=config.snapshot_entries,
             snapshot_bytes=config.snapshot_bytes,
             catch_up_entries=config.snapshot_catchup_entries,
+            # A write must fit one peer frame (a node alone has no peer link).
+            max_entry_bytes=config.cluster_max_frame - FRAME_OVERHEAD
+            if config.initial_cluster
+            else 0,
         )
         self.node = RaftNode(self.machine, wal, node_config, self.members)
         self.node.cluster_id = self.cluster_id
@@ -290,24 +316,14 @@ class Server:
             for name, member in members.items()
             if name != config.name
         }
-        self.transport = PeerTransport(
-            self.config.name,
-            self.cluster_id,
-            peers,
-            self.node.deliver,
-            on_link_change=self.node.link_changed,
-            version=PROTOCOL_VERSION,
-        )
-        log.info(
-            "Raft peer link on %s:%d; members %s",
-            self.config.bind,
-            self.config.cluster_port or me.cluster_port,
-            ", ".join(sorted(members)),
+        self.transport = open_transport(
+            config, self.cluster_id, peers, self.node.deliver, self.node.link_changed
         )
         # The port in --initial-cluster is where the others reach us; --cluster-port, if given,
         # is where we listen (they differ when something, like a test's proxy, sits between).
-        listen = self.config.cluster_port or me.cluster_port
-        await self.transport.serve(self.config.bind, listen, task_status=task_status)
+        host, listen = listen_host(config), config.cluster_port or me.cluster_port
+        log.info("Raft peer link on %s:%d; members %s", host, listen, ", ".join(sorted(members)))
+        await self.transport.serve(host, listen, task_status=task_status)
 
     async def _sample_ops(self) -> None:
         while True:

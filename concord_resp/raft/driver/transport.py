@@ -434,8 +434,9 @@ class PeerTransport:
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
             log.debug("peer connection from %s (%s) lost: %s", remote, sender, error)
         except FrameProtocolError as error:
-            key = ("protocol", remote.rpartition(":")[0], str(sender), str(error))
-            self._warn(key, "peer connection from %s (%s): %s; closing it", remote, sender, error)
+            who = sender or "not authenticated"
+            key = ("protocol", remote.rpartition(":")[0], who, str(error))
+            self._warn(key, "peer connection from %s (%s): %s; closing it", remote, who, error)
 
     @contextmanager
     def _unauthenticated_slot(self) -> Iterator[trio.CancelScope]:
