@@ -81,6 +81,20 @@ async def test_writes_too_large_for_one_peer_frame_are_refused_and_the_rest_go_o
         assert await converged(link, b"big") == {None}
 
 
+async def test_an_entry_too_large_for_the_link_is_not_sent_and_the_leader_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (An entry from before --cluster-max-frame was lowered: writes are refused before.)
+    async with cluster(tmp_path, write_timeout=0.5) as link:
+        lead = await leader_of(link)
+        link.max_frame = 4096
+        reply = await write(lead, b"SET", b"big", b"v" * 8192)
+        assert reply == b"-TIMEOUT not committed yet\r\n"  # no follower could get it
+        assert lead.is_leader
+        too_large = [r for r in caplog.records if "cannot send a frame to" in r.getMessage()]
+        assert 1 <= len(too_large) <= 2  # once a minute per follower, while Raft retries
+
+
 async def test_a_resent_write_is_applied_once(tmp_path: Path) -> None:
     # A follower resends every unapplied write each resend interval; with an interval far
     # shorter than a round trip through the log, most writes are proposed several times.

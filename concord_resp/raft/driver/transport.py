@@ -39,6 +39,7 @@ from .handshake import HandshakeFailed, HandshakeReader, Identity
 __all__ = [
     "FrameProtocolError",
     "FrameReader",
+    "FrameTooLarge",
     "PeerLink",
     "PeerTransport",
     "Transport",
@@ -119,6 +120,10 @@ class _Inbound:
         self.last_received: float | None = None
         self.frames = 0
         self.scope: trio.CancelScope | None = None  # the live connection from this sender
+
+
+class FrameTooLarge(ValueError):
+    """`send` of a frame over `max_frame`: the peer would refuse it."""
 
 
 class PeerTransport:
@@ -202,7 +207,7 @@ class PeerTransport:
 
     def send(self, to: str, frame: object) -> bool:
         """Queue `frame` for peer `to` without blocking. False if it was dropped: unknown
-        peer, or its queue is full. Raises `ValueError` for a frame over `max_frame` (the
+        peer, or its queue is full. Raises `FrameTooLarge` for a frame over `max_frame` (the
         caller must chunk; the peer would refuse it) and `cbor2.CBOREncodeError` for a value
         CBOR cannot carry: both are bugs of the caller."""
         peer = self._peers.get(to)
@@ -214,7 +219,7 @@ class PeerTransport:
         payload = cbor2.dumps(frame)
         size = len(payload)
         if size > self.max_frame:
-            raise ValueError(f"frame of {size} bytes exceeds max_frame {self.max_frame}")
+            raise FrameTooLarge(f"frame of {size} bytes exceeds max_frame {self.max_frame}")
         # One frame always fits an empty queue, whatever its size: a big snapshot chunk
         # must not be starved by the byte bound.
         if peer.queue and peer.queued_bytes + size > self.max_queued_bytes:

@@ -21,6 +21,7 @@ from concord_resp.raft.driver.handshake import AUTHENTICATION_FAILED, HANDSHAKE_
 from concord_resp.raft.driver.transport import (
     FrameProtocolError,
     FrameReader,
+    FrameTooLarge,
     PeerTransport,
     encode_frame,
 )
@@ -230,7 +231,7 @@ def test_the_byte_bound_drops_but_one_frame_always_fits_an_empty_queue() -> None
     assert a.transport.status()["b"].frames_dropped == 1
     assert not a.transport.send("nobody", b"z")  # unknown peer
     small = PeerTransport("c", "c1", {"a": (HOST, 1)}, lambda sender, frame: None, max_frame=100)
-    with pytest.raises(ValueError, match="max_frame"):  # the caller must chunk
+    with pytest.raises(FrameTooLarge, match="max_frame"):  # the caller must chunk
         small.send("a", b"x" * 200)
 
 
