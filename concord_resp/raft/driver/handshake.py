@@ -48,14 +48,23 @@ class Identity:
 
 
 class HandshakeFailed(Exception):
-    """The other side was not authenticated. `reason` is safe to send and to log; `claimed`
-    is the name a dialer gave (unverified) and `detail` what only our log should say."""
+    """The other side was not authenticated. `reason` is safe to send and to log; `cause`
+    names its kind in a word (what the log's rate limit counts: a stranger varying the names
+    it sends must not get a line each); `claimed` is the name a dialer gave (unverified) and
+    `detail` what only our log should say."""
 
     def __init__(
-        self, reason: str, *, claimed: str | None = None, detail: str = "", by_peer: bool = False
+        self,
+        reason: str,
+        *,
+        cause: str = "",
+        claimed: str | None = None,
+        detail: str = "",
+        by_peer: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.cause = cause or reason
         self.claimed = claimed
         self.detail = detail
         self.by_peer = by_peer  # the other side refused us (its words, in `reason`)
@@ -129,7 +138,7 @@ async def accept(stream: trio.abc.Stream, me: Identity, reader: HandshakeReader)
     proof = answer.get("proof") if isinstance(answer, dict) else None
     transcript = Transcript(me.cluster, sender, me.name, me.version, dialer_nonce, nonce)
     if not verify(me.secret, Role.DIALER, transcript, proof):
-        await _refuse(stream, AUTHENTICATION_FAILED, claimed=sender)
+        await _refuse(stream, AUTHENTICATION_FAILED, "authentication", claimed=sender[:80])
     reply = {"ok": True, "proof": prove(me.secret, Role.ACCEPTOR, transcript)}
     await stream.send_all(encode_frame(reply))
     return sender
@@ -141,34 +150,41 @@ async def _checked_hello(stream: trio.abc.Stream, me: Identity, hello: object) -
     if isinstance(hello, dict):
         cluster, sender, to = hello.get("cluster"), hello.get("from"), hello.get("to")
         version, nonce = hello.get("version", 1), hello.get("nonce")
-    claimed = sender if isinstance(sender, str) else None
+    claimed = sender[:80] if isinstance(sender, str) else None  # (for our log: bounded)
     if not (isinstance(cluster, str) and isinstance(sender, str) and isinstance(to, str)):
-        await _refuse(stream, "malformed handshake")
-    elif version != me.version:
+        await _refuse(stream, "malformed handshake", "malformed")
+    elif type(version) is not int or version != me.version:
         text = (
             f"peer protocol version {version!r:.20}: node {me.name!r} speaks version {me.version}"
         )
-        await _refuse(stream, text, claimed=claimed)
+        await _refuse(stream, text, "version", claimed=claimed)
     elif not is_nonce(nonce):
-        await _refuse(stream, "malformed handshake (nonce)", claimed=claimed)
+        await _refuse(stream, "malformed handshake (nonce)", "malformed", claimed=claimed)
     elif cluster != me.cluster:
-        detail = f"it names cluster {printable(cluster, 80)!r}"
-        await _refuse(stream, "cluster id mismatch", claimed=claimed, detail=detail)
+        detail = f"it names cluster {cluster!r:.80}"
+        await _refuse(stream, "cluster id mismatch", "cluster", claimed=claimed, detail=detail)
     elif to != me.name:
-        await _refuse(stream, f"this node is {me.name!r}, not {to!r:.80}", claimed=claimed)
+        text = f"this node is {me.name!r}, not {to!r:.80}"
+        await _refuse(stream, text, "name", claimed=claimed)
     elif sender == me.name:
-        await _refuse(stream, f"this node is already named {sender!r:.80}", claimed=claimed)
+        text = f"this node is already named {sender!r:.80}"
+        await _refuse(stream, text, "name", claimed=claimed)
     assert isinstance(sender, str)
     assert isinstance(nonce, bytes)
     return sender, nonce
 
 
 async def _refuse(
-    stream: trio.abc.Stream, reason: str, *, claimed: str | None = None, detail: str = ""
+    stream: trio.abc.Stream,
+    reason: str,
+    cause: str,
+    *,
+    claimed: str | None = None,
+    detail: str = "",
 ) -> NoReturn:
     """Tell the dialer why (if it still listens), then raise."""
     try:
         await stream.send_all(encode_frame({"error": reason}))
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass
-    raise HandshakeFailed(reason, claimed=claimed, detail=detail)
+    raise HandshakeFailed(reason, cause=cause, claimed=claimed, detail=detail)

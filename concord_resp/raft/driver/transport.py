@@ -428,7 +428,7 @@ class PeerTransport:
         except HandshakeFailed as error:
             detail = f" ({error.detail})" if error.detail else ""
             self._warn(
-                ("refusing", remote.rpartition(":")[0], repr(error.claimed), error.reason),
+                ("refusing", remote.rpartition(":")[0], error.cause),
                 "refused peer link from %s (claims to be node %r; this node %r): %s%s",
                 remote,
                 error.claimed,

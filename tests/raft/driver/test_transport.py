@@ -512,6 +512,30 @@ async def test_without_the_secret_no_frame_gets_past_the_handshake() -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_refusals_are_logged_once_a_minute_per_cause_whatever_names_are_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="concord.transport")
+    b = Node("b")
+    async with trio.open_nursery() as nursery:
+        await b.start(nursery)
+        with trio.fail_after(WAIT):
+            for i in range(5):
+                stream = await trio.open_tcp_stream(HOST, b.port)
+                answer = await handshake_by_hand(stream, f"stranger-{i}", "b", secret=None)
+                assert answer == {"error": AUTHENTICATION_FAILED}
+                await stream.aclose()
+
+        def refused_records() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if "refused peer link" in r.getMessage()]
+
+        await wait_until(lambda: len(refused_records()) == 5)
+        refused = refused_records()
+        assert [r.levelno for r in refused] == [logging.WARNING] + [logging.DEBUG] * 4
+        assert "claims to be node 'stranger-0'" in refused[0].getMessage()
+        nursery.cancel_scope.cancel()
+
+
 async def relay(listener: trio.SocketListener, target: tuple[str, int], record: bytearray) -> None:
     """Forward one connection to `target`, recording what the dialer sends."""
     inbound = await listener.accept()
