@@ -43,6 +43,11 @@ class Config:
     snapshot_entries: int = 100_000  # applied entries between snapshots; 0: no limit
     snapshot_bytes: int = 256 << 20  # applied command bytes between snapshots; 0: no limit
     snapshot_catchup_entries: int = 1000  # entries kept in memory behind the newest snapshot
+    # Security: the start-up users (proposed once to a cluster whose users were never set).
+    requirepass: str = ""
+    aclfile: str = ""
+    acllog_max_len: int = 128
+    protected_mode: bool = True  # no password and a non-loopback bind: loopback clients only
 
     @property
     def peer_port(self) -> int:
@@ -62,6 +67,8 @@ class RuntimeSettings:
     client_query_buffer_limit: int
     loglevel: str
     busy_reply_threshold_ms: int = 5000  # Redis's busy-reply-threshold (lua-time-limit)
+    acllog_max_len: int = 128
+    protected_mode: bool = True
 
     @classmethod
     def from_config(cls, config: Config) -> RuntimeSettings:
@@ -70,6 +77,8 @@ class RuntimeSettings:
             proto_max_bulk_len=config.proto_max_bulk_len,
             client_query_buffer_limit=config.client_query_buffer_limit,
             loglevel=config.loglevel,
+            acllog_max_len=config.acllog_max_len,
+            protected_mode=config.protected_mode,
         )
 
 
@@ -226,6 +235,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="log entries kept in memory behind the newest snapshot: a follower further"
         " behind is sent the snapshot (default 1000)",
     )
+    security = parser.add_argument_group("security")
+    security.add_argument(
+        "--requirepass",
+        default="",
+        help="the default user's password at first start (then it is replicated state:"
+        " CONFIG SET requirepass changes it on every node); prefer --aclfile, as argv is"
+        " visible to other local users",
+    )
+    security.add_argument(
+        "--aclfile",
+        default="",
+        metavar="FILE",
+        help="users in Redis's ACL file format: loaded at first start, then by ACL LOAD;"
+        " ACL SAVE writes it",
+    )
+    security.add_argument(
+        "--acllog-max-len", type=int, default=128, help="entries kept by ACL LOG (default 128)"
+    )
+    security.add_argument(
+        "--protected-mode",
+        choices=["yes", "no"],
+        default="yes",
+        help="with no password and a non-loopback --bind, serve only loopback clients"
+        " (default yes)",
+    )
     return parser
 
 
@@ -271,6 +305,14 @@ def config_from_args(argv: list[str] | None = None) -> Config:
             raise ConfigError(
                 f"--advertise: {args.advertise!r} is not host:port@cluster-port"
             ) from None
+    if args.acllog_max_len < 0:
+        raise ConfigError("--acllog-max-len must be 0 or more")
+    if args.aclfile and args.requirepass:
+        # One source for the start-up users, so that what a node proposes is unambiguous.
+        raise ConfigError(
+            "--requirepass and --aclfile exclude each other:"
+            " put the default user's password in the ACL file"
+        )
     if args.initial_cluster:
         members = parse_members(args.initial_cluster)
         if args.name not in members:
@@ -298,6 +340,10 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         read_timeout_ms=args.read_timeout_ms,
         snapshot_entries=args.snapshot_entries,
         snapshot_bytes=parse_memory(args.snapshot_bytes),
+        requirepass=args.requirepass,
+        aclfile=args.aclfile,
+        acllog_max_len=args.acllog_max_len,
+        protected_mode=args.protected_mode == "yes",
         snapshot_catchup_entries=args.snapshot_catchup_entries,
     )
 

@@ -12,8 +12,9 @@ version 1, the first). On the wire a frame is a list whose first element names i
     ["fwd", [[request, session], ...]]      a follower's writes for the leader to propose;
                                             request = [kind, db, body, watches], session =
                                             [id, seq, floor]: an entry without its time (a
-                                            command, a transaction, a Configure or an
-                                            Unblock, whose body is [reason, waiters])
+                                            command, a transaction, a Configure, an
+                                            Unblock, whose body is [reason, waiters], or
+                                            a SetUsers, whose body is [mode, users])
     ["ask", number, request]                an operator request for the leader (RAFT.*)
     ["answer", number, error, value]        its answer
     ["removed"]                             leader to a removed member: stop serving
@@ -34,14 +35,16 @@ from ..state import (
     OP_COMMAND,
     OP_CONFIGURE,
     OP_MULTI,
+    OP_SET_USERS,
     OP_UNBLOCK,
     Command,
     Configure,
     Session,
+    SetUsers,
     Transaction,
     Unblock,
 )
-from ..state.entries import UNBLOCK_REASONS, checked_settings, checked_waiters
+from ..state.entries import UNBLOCK_REASONS, checked_settings, checked_users, checked_waiters
 
 PROTOCOL_VERSION: Final = 1
 
@@ -63,7 +66,7 @@ class SnapshotAck(NamedTuple):
     error: str | None  # None: chunk `seq` is written (the last: the snapshot is installed)
 
 
-ForwardedWrite: TypeAlias = Command | Transaction | Configure | Unblock
+ForwardedWrite: TypeAlias = Command | Transaction | Configure | Unblock | SetUsers
 
 
 class Forward(NamedTuple):
@@ -119,6 +122,9 @@ def _forwarded_write(write: ForwardedWrite) -> list[Any]:
     if isinstance(write, Unblock):
         body = [write.reason, [list(waiter) for waiter in write.waiters]]
         return [[OP_UNBLOCK, write.db, body, []], wire_session]
+    if isinstance(write, SetUsers):
+        body = [write.mode, [[name, rules] for name, rules in write.users]]
+        return [[OP_SET_USERS, write.db, body, []], wire_session]
     watches = [list(watch) for watch in write.watches]
     return [[OP_MULTI, write.db, write.commands, watches], wire_session]
 
@@ -195,6 +201,9 @@ def _forward(frame: list[Any]) -> Frame:
             if reason not in UNBLOCK_REASONS:
                 raise ValueError(f"unknown unblock reason {reason!r:.20}")
             writes.append(Unblock(0, db, reason, checked_waiters(waiters), owner))
+        elif kind == OP_SET_USERS and not watches and len(body) == 2:
+            mode, users = checked_users(body[0], body[1])
+            writes.append(SetUsers(0, db, mode, users, owner))
         else:
             raise ValueError("a forwarded write must be a command or a transaction")
     return Forward(tuple(writes))

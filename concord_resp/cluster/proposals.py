@@ -31,6 +31,7 @@ from ..state import (
     OP_CONFIGURE,
     OP_EXPIRE,
     OP_MULTI,
+    OP_SET_USERS,
     OP_UNBLOCK,
     Applied,
     Command,
@@ -38,6 +39,7 @@ from ..state import (
     Expiry,
     Op,
     Session,
+    SetUsers,
     Transaction,
     Unblock,
     Watch,
@@ -83,7 +85,11 @@ class Proposal:
         self,
         kind: int,
         db: int,
-        body: list[bytes] | list[list[bytes]] | list[tuple[str, int]],
+        body: list[bytes]
+        | list[list[bytes]]
+        | list[tuple[str, int]]
+        | list[tuple[str, int | bytes]]
+        | list[tuple[bytes, list[bytes]]],
         watches: list[Watch] | None = None,
         *,
         reason: int = 0,
@@ -92,7 +98,7 @@ class Proposal:
         self.db = db
         self.body = body
         self.watches = watches or []
-        self.reason = reason  # an Unblock's
+        self.reason = reason  # an Unblock's reason; a SetUsers' mode
         self.blocked = False  # applied, and its client waits (a blocking command)
         self.abandoned = False  # its client left while it was in flight or blocked
         self.index = 0
@@ -117,6 +123,8 @@ class Proposal:
             return Configure(time_us, self.db, self.body, session)  # type: ignore[arg-type]
         if self.kind == OP_UNBLOCK:
             return Unblock(time_us, self.db, self.reason, self.body, session)  # type: ignore[arg-type]
+        if self.kind == OP_SET_USERS:
+            return SetUsers(time_us, self.db, self.reason, self.body, session)  # type: ignore[arg-type]
         return Expiry(time_us, self.db, self.body)  # type: ignore[arg-type]
 
     def forwarded_op(self, session: Session) -> ForwardedWrite:

@@ -12,6 +12,7 @@ import errno
 import fcntl
 import gc
 import hashlib
+import ipaddress
 import logging
 import os
 import secrets
@@ -19,23 +20,27 @@ import signal
 import socket
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Final
 
 import cbor2
 import trio
 
-from ..cluster import ClusterError, Member, NodeConfig, RaftNode
+from ..cluster import ClusterError, Member, NodeConfig, Proposal, RaftNode
 from ..cluster.peer_protocol import PROTOCOL_VERSION
 from ..commands import build_table
 from ..config import Config, parse_members
 from ..raft.driver import WriteAheadLog
 from ..raft.driver.transport import PeerTransport
-from ..state import StateMachine
+from ..security import Users
+from ..security.commands import user_line
+from ..state import OP_SET_USERS, USERS_BOOTSTRAP, StateMachine
 from .client import ClientState
 from .connection import FlushQueue, send_all, serve_connection
 from .dispatch import Dispatcher
 from .handlers import CONNECTION
+from .handlers.security import AclFileError, close_clients_of, startup_users
 from .resp_client import ToolError, call, parse_info
 from .state import ServerState
 
@@ -208,6 +213,15 @@ class Server:
         self.node.membership.on_removed = self._record_removal
         self.transport: PeerTransport | None = None
         self.state = ServerState(config, table, self.machine, self.node)
+        self.machine.users.on_removed = partial(close_clients_of, self.state)
+        try:
+            self.startup_users = startup_users(self.state)
+        except AclFileError as error:
+            raise StartupError(f"--aclfile {config.aclfile}: {error}") from None
+        if self.startup_users is not None:
+            provisional = Users(self.machine.users.catalog)
+            provisional.replace(self.startup_users, bootstrap=False)
+            self.state.provisional_users = provisional
         self.dispatcher = Dispatcher(self.state)
         self.flush_queue = FlushQueue()
         self.node.after_apply = self.flush_queue.flush
@@ -236,6 +250,8 @@ class Server:
                         await root.start(self._run_transport)
                     root.start_soon(self._run_node, node_scope)
                     root.start_soon(self._sample_ops)
+                    if self.startup_users is not None:
+                        root.start_soon(self._bootstrap_users, self.startup_users)
                     log.info("ready to accept connections")
                     await self.shutdown.wait()
                     await self._hand_over_leadership()
@@ -314,6 +330,32 @@ class Server:
             self.state.sample_ops()
             await trio.sleep(0.1)
 
+    async def _bootstrap_users(self, users: list[tuple[bytes, list[bytes]]]) -> None:
+        """Propose this node's start-up users until the cluster's users are set (by this
+        entry, another node's, or ACL commands: the first applied wins), then check the
+        connections authenticated meanwhile against them."""
+        replicated = self.machine.users
+        while not replicated.configured:
+            proposal = Proposal(OP_SET_USERS, 0, users, reason=USERS_BOOTSTRAP)
+            self.node.submit(proposal)
+            await proposal.wait()
+            if not replicated.configured:
+                await trio.sleep(1.0)  # no quorum yet: the proposal timed out
+        provisional, self.state.provisional_users = self.state.provisional_users, None
+        for client in self.state.clients:
+            if client.user is None:
+                continue
+            user = replicated.get(client.user.name)
+            if user is None:
+                close_clients_of(self.state, [client.user.name])
+            else:
+                client.user = user
+        if provisional is not None and _describe_all(provisional) != _describe_all(replicated):
+            log.warning(
+                "the cluster's ACL users differ from this node's start-up users (--aclfile or"
+                " --requirepass); the cluster's apply on every node (ACL LOAD loads the file)"
+            )
+
     def _record_removal(self) -> None:
         """Remember in the data directory that this node was removed (it may not have the
         log entry that says so)."""
@@ -367,12 +409,20 @@ class Server:
                 state.metrics.connections_rejected += 1
                 nursery.start_soon(_refuse, sock)
                 continue
+            users = state.users()
+            protected = state.settings.protected_mode and users.default.nopass
+            if protected and not _is_loopback(address[0]):
+                state.metrics.connections_rejected += 1
+                nursery.start_soon(_refuse, sock, PROTECTED_MODE_DENIED)
+                continue
             local = sock.getsockname()
             client = ClientState(
                 id=clients.next_id(),
                 addr=f"{address[0]}:{address[1]}",
                 laddr=f"{local[0]}:{local[1]}",
                 fd=sock.fileno(),
+                user=users.default,
+                authenticated=not users.auth_required(),
             )
             clients.add(client)
             state.metrics.connections_received += 1
@@ -399,9 +449,42 @@ class Server:
                 self._clients_gone.set()
 
 
-async def _refuse(sock: socket.socket) -> None:
+PROTECTED_MODE_DENIED: Final = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no"
+    b" password is set for the default user. In this mode connections are only accepted from"
+    b" the loopback interface. If you want to connect from external computers to Redis you"
+    b" may adopt one of the following solutions: 1) Just disable protected mode sending the"
+    b" command 'CONFIG SET protected-mode no' from the loopback interface by connecting to"
+    b" Redis from the same host the server is running, however MAKE SURE Redis is not"
+    b" publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change"
+    b" permanent. 2) Alternatively you can just disable the protected mode by editing the"
+    b" Redis configuration file, and setting the protected mode option to 'no', and then"
+    b" restarting the server. 3) If you started the server manually just for testing, restart"
+    b" it with the '--protected-mode no' option. 4) Setup a an authentication password for the"
+    b" default user. NOTE: You only need to do one of the above things in order for the server"
+    b" to start accepting connections from the outside.\r\n"
+)
+
+
+def _describe_all(users: Users) -> list[bytes]:
+    return [user_line(users.by_name[name], users.catalog) for name in users.names()]
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether a client's address is this machine (Redis's islocalClient)."""
     try:
-        await send_all(sock, b"-ERR max number of clients reached\r\n")
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+async def _refuse(
+    sock: socket.socket, message: bytes = b"-ERR max number of clients reached\r\n"
+) -> None:
+    try:
+        await send_all(sock, message)
     except OSError:
         pass
     finally:

@@ -9,11 +9,16 @@ element is its kind (the format every version has written, so old logs still loa
     [2, time_us, db, [key, ...]]                   Expiry: active expiry, delete those of the
                                                     keys still expired at the entry's time
     [3, time_us, db, [[name, value], ...], session] Configure: set replicated parameters (the
-                                                    encoding thresholds, `store.encoding`)
+                                                    encoding thresholds, `store.encoding`, and
+                                                    requirepass)
     [4, time_us, db, reason, [[session id, seq], ...], session]
                                                     Unblock: end those blocked clients' waits
                                                     (`UNBLOCK_*`: timeout, disconnection,
                                                     CLIENT UNBLOCK, their node gone)
+    [5, time_us, db, mode, [[name, [rule, ...]], ...], session]
+                                                    SetUsers: every ACL user at once (ACL LOAD;
+                                                    mode 1: a node's start-up users, applied
+                                                    only if the users were never configured)
 
 `time_us` is the leader's timestamp; `session` is None or [session id, sequence number, floor]
 (`Session`). The classes are plain slotted dataclasses, not changed once proposed (not
@@ -37,6 +42,10 @@ OP_MULTI: Final = 1
 OP_EXPIRE: Final = 2
 OP_CONFIGURE: Final = 3
 OP_UNBLOCK: Final = 4
+OP_SET_USERS: Final = 5
+
+USERS_LOAD: Final = 0  # SetUsers modes: ACL LOAD
+USERS_BOOTSTRAP: Final = 1  # a node's --requirepass/--aclfile, if nothing was configured
 
 # Why an Unblock entry ends waits (see `state.blocked`):
 UNBLOCK_TIMEOUT: Final = 0  # the deadline passed (proposed by the leader; checked at apply)
@@ -98,12 +107,13 @@ class Expiry:
 
 @dataclass(slots=True)
 class Configure:
-    """CONFIG SET of replicated parameters: (field of `EncodingConfig`, value) pairs."""
+    """CONFIG SET of replicated parameters: (field of `EncodingConfig`, value) pairs, and
+    (`requirepass`, password)."""
 
     KIND: ClassVar[int] = OP_CONFIGURE
     time_us: int
     db: int
-    settings: list[tuple[str, int]]
+    settings: list[tuple[str, int | bytes]]
     session: Session | None = None
 
 
@@ -119,7 +129,19 @@ class Unblock:
     session: Session | None = None
 
 
-Op: TypeAlias = Command | Transaction | Expiry | Configure | Unblock
+@dataclass(slots=True)
+class SetUsers:
+    """Every ACL user at once: (name, rules) pairs; `mode` USERS_LOAD or USERS_BOOTSTRAP."""
+
+    KIND: ClassVar[int] = OP_SET_USERS
+    time_us: int
+    db: int
+    mode: int
+    users: list[tuple[bytes, list[bytes]]]
+    session: Session | None = None
+
+
+Op: TypeAlias = Command | Transaction | Expiry | Configure | Unblock | SetUsers
 
 
 def _session_wire(session: Session | None) -> list[Any] | None:
@@ -144,6 +166,11 @@ def encode_op(op: Op) -> bytes:
         waiters = [list(waiter) for waiter in op.waiters]
         return cbor2.dumps(
             [OP_UNBLOCK, op.time_us, op.db, op.reason, waiters, _session_wire(op.session)]
+        )
+    if isinstance(op, SetUsers):
+        users = [[name, rules] for name, rules in op.users]
+        return cbor2.dumps(
+            [OP_SET_USERS, op.time_us, op.db, op.mode, users, _session_wire(op.session)]
         )
     return cbor2.dumps([OP_EXPIRE, op.time_us, op.db, op.keys])
 
@@ -204,16 +231,40 @@ def decode_op(data: bytes) -> Op:
         if kind == OP_CONFIGURE and len(wire) == 5:
             settings = checked_settings(_list(wire[3]))
             return Configure(_int(wire[1]), _int(wire[2]), settings, _session(wire[4]))
+        if kind == OP_SET_USERS and len(wire) == 6:
+            mode, users = checked_users(wire[3], _list(wire[4]))
+            return SetUsers(_int(wire[1]), _int(wire[2]), mode, users, _session(wire[5]))
     except (cbor2.CBORDecodeError, TypeError, IndexError, KeyError, ValueError) as error:
         raise EntryError(f"undecodable entry payload: {error}") from None
     raise EntryError(f"not an entry of this version: {data[:60]!r}")
 
 
-def checked_settings(pairs: list[Any]) -> list[tuple[str, int]]:
-    """Configure's (field, value) pairs, checked: fields of `EncodingConfig`, integers."""
-    settings: list[tuple[str, int]] = []
+def checked_users(mode: object, users: list[Any]) -> tuple[int, list[tuple[bytes, list[bytes]]]]:
+    """SetUsers' mode and (name, rules) pairs, checked."""
+    if mode not in (USERS_LOAD, USERS_BOOTSTRAP):
+        raise ValueError(f"unknown users mode {mode!r:.20}")
+    checked: list[tuple[bytes, list[bytes]]] = []
+    for pair in users:
+        if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not bytes:
+            raise ValueError("a user is [name, [rule, ...]]")
+        checked.append((pair[0], _argv(pair[1])))
+    return mode, checked
+
+
+REQUIREPASS: Final = "requirepass"
+"""Configure's one setting that is not an encoding threshold: the default user's password
+(bytes; empty: none), as CONFIG SET requirepass sets it."""
+
+
+def checked_settings(pairs: list[Any]) -> list[tuple[str, int | bytes]]:
+    """Configure's (field, value) pairs, checked: fields of `EncodingConfig` with integers,
+    or `requirepass` with bytes."""
+    settings: list[tuple[str, int | bytes]] = []
     for pair in pairs:
         name, value = _list(pair)
+        if name == REQUIREPASS and type(value) is bytes:
+            settings.append((name, value))
+            continue
         if name not in FIELDS or type(value) is not int:
             raise ValueError(f"not a replicated setting: {pair!r:.60}")
         settings.append((name, value))
