@@ -10,7 +10,8 @@ version 1, the first). On the wire a frame is a list whose first element names i
                                             `message` (the InstallSnapshot) on the last one
     ["snap-ack", transfer, seq, error]      follower to leader: chunk written, or refused
     ["fwd", [[request, session], ...]]      a follower's writes for the leader to propose;
-                                            request = [kind, db, body, watches], session =
+                                            request = [kind, db, body, watches] (+ user: a
+                                            restricted one whose script runs), session =
                                             [id, seq, floor]: an entry without its time (a
                                             command, a transaction, a Configure, an
                                             Unblock, whose body is [reason, waiters], or
@@ -116,6 +117,8 @@ def _forwarded_write(write: ForwardedWrite) -> list[Any]:
     assert session is not None, "only a write with a session is forwarded"
     wire_session = [session.id, session.seq, session.floor]
     if isinstance(write, Command):
+        if write.user is not None:
+            return [[OP_COMMAND, write.db, write.argv, [], write.user], wire_session]
         return [[OP_COMMAND, write.db, write.argv, []], wire_session]
     if isinstance(write, Configure):
         return [[OP_CONFIGURE, write.db, [list(p) for p in write.settings], []], wire_session]
@@ -126,6 +129,8 @@ def _forwarded_write(write: ForwardedWrite) -> list[Any]:
         body = [write.mode, [[name, rules] for name, rules in write.users]]
         return [[OP_SET_USERS, write.db, body, []], wire_session]
     watches = [list(watch) for watch in write.watches]
+    if write.user is not None:
+        return [[OP_MULTI, write.db, write.commands, watches, write.user], wire_session]
     return [[OP_MULTI, write.db, write.commands, watches], wire_session]
 
 
@@ -175,7 +180,13 @@ def _forward(frame: list[Any]) -> Frame:
     _size(frame, 2)
     writes: list[ForwardedWrite] = []
     for request, session in frame[1]:
-        kind, db, body, watches = request
+        if len(request) == 4:
+            kind, db, body, watches = request
+            user = None
+        else:
+            kind, db, body, watches, user = request
+            if type(user) is not bytes or kind not in (OP_COMMAND, OP_MULTI):
+                raise ValueError("a user must be bytes, of a command or a transaction")
         if type(session) is not list or len(session) != 3:
             raise ValueError("a forwarded write needs a session")
         session_id, seq, floor = session
@@ -186,14 +197,14 @@ def _forward(frame: list[Any]) -> Frame:
         owner = Session(session_id, seq, floor)
         if kind == OP_COMMAND and not watches:
             _check_argv(body)
-            writes.append(Command(0, db, body, owner))
+            writes.append(Command(0, db, body, owner, user))
         elif kind == OP_MULTI:
             for argv in body:
                 if type(argv) is not list:
                     raise ValueError("a transaction is a list of commands")
                 _check_argv(argv)
             checked = [(natural(w[0]), blob(w[1]), natural(w[2]), w[3] is True) for w in watches]
-            writes.append(Transaction(0, db, body, checked, owner))
+            writes.append(Transaction(0, db, body, checked, owner, user))
         elif kind == OP_CONFIGURE and not watches:
             writes.append(Configure(0, db, checked_settings(body), owner))
         elif kind == OP_UNBLOCK and not watches:

@@ -78,6 +78,7 @@ class Proposal:
         "reason",
         "reply",
         "seq",
+        "user",
         "watches",
     )
 
@@ -99,6 +100,7 @@ class Proposal:
         self.body = body
         self.watches = watches or []
         self.reason = reason  # an Unblock's reason; a SetUsers' mode
+        self.user: bytes | None = None  # a restricted user whose script runs (ACL checks)
         self.blocked = False  # applied, and its client waits (a blocking command)
         self.abandoned = False  # its client left while it was in flight or blocked
         self.index = 0
@@ -116,9 +118,9 @@ class Proposal:
     def op(self, time_us: int, session: Session | None) -> Op:
         """The entry, stamped with the leader's time."""
         if self.kind == OP_COMMAND:
-            return Command(time_us, self.db, self.body, session)  # type: ignore[arg-type]
+            return Command(time_us, self.db, self.body, session, self.user)  # type: ignore[arg-type]
         if self.kind == OP_MULTI:
-            return Transaction(time_us, self.db, self.body, self.watches, session)  # type: ignore[arg-type]
+            return Transaction(time_us, self.db, self.body, self.watches, session, self.user)  # type: ignore[arg-type]
         if self.kind == OP_CONFIGURE:
             return Configure(time_us, self.db, self.body, session)  # type: ignore[arg-type]
         if self.kind == OP_UNBLOCK:

@@ -35,6 +35,7 @@ class Context:
         "rng",
         "scripting",
         "stats",
+        "user",
     )
 
     def __init__(
@@ -58,6 +59,7 @@ class Context:
         self.stats = stats
         self.scripting = scripting  # the state machine's `scripting.Scripting` (EVAL & co)
         self.acl = acl  # the state machine's `security.Users` (ACL SETUSER & co)
+        self.user: object = None  # the restricted `security.User` running a script, if any
         # Inside MULTI (later: a script) a blocking command does not block: it answers as
         # if it had timed out (Redis's CLIENT_DENY_BLOCKING).
         self.deny_blocking = False

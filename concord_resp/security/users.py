@@ -44,6 +44,11 @@ class Users:
         """Every user name, sorted bytewise (the order of Redis's radix tree)."""
         return sorted(self.by_name)
 
+    def script_user(self, name: bytes) -> User:
+        """The user a logged script's calls are checked with: `name`, or, if it was deleted
+        before the entry was applied, a user that may run nothing."""
+        return self.by_name.get(name) or User(name)
+
     def auth_required(self) -> bool:
         """Whether a new connection must authenticate (the default user needs a password,
         or is off)."""

@@ -227,6 +227,9 @@ class Dispatcher:
             return self._reject(client, argv, busy)
         started = perf_counter_ns()
         ctx = self.machine.read_context(client.db, self.now_us(), self.rng)
+        user = client.user
+        if user is not None and user.restricted:
+            ctx.user = user  # its script's calls are checked against its rules
         handler = spec.handler
         assert handler is not None
 
@@ -299,6 +302,8 @@ class Dispatcher:
                     continue
             if serve == SERVE_WRITE:
                 proposal = Proposal(OP_COMMAND, client.db, argv)
+                if user is not None and user.restricted and spec.runs_lua:
+                    proposal.user = user.name  # its script's calls are checked as its
                 stats = metrics.command(spec.name)
                 owed = WriteReply(proposal, stats, client.proto, metrics)
                 sink.push_pending(owed)

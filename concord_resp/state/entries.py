@@ -4,8 +4,11 @@ A committed Raft entry of kind NORMAL carries one of these, CBOR-encoded as a li
 element is its kind (the format every version has written, so old logs still load):
 
     [0, time_us, db, argv, session]                Command: one write command
+    [0, time_us, db, argv, session, user]          ... that runs Lua, for a user whose ACL
+                                                    rules its script's calls are checked with
     [1, time_us, db, [argv, ...], watches, session] Transaction: MULTI/EXEC, all or nothing;
                                                     watches = [[db, key, version, alive], ...]
+    [1, time_us, db, [argv, ...], watches, session, user]  ... that runs Lua, for a user
     [2, time_us, db, [key, ...]]                   Expiry: active expiry, delete those of the
                                                     keys still expired at the entry's time
     [3, time_us, db, [[name, value], ...], session] Configure: set replicated parameters (the
@@ -81,6 +84,7 @@ class Command:
     db: int
     argv: list[bytes]
     session: Session | None = None
+    user: bytes | None = None  # a restricted ACL user running a script (None: no checks)
 
 
 @dataclass(slots=True)
@@ -91,6 +95,7 @@ class Transaction:
     commands: list[list[bytes]]
     watches: list[Watch]
     session: Session | None = None
+    user: bytes | None = None  # as Command's
 
 
 @dataclass(slots=True)
@@ -153,12 +158,15 @@ def encode_op(op: Op) -> bytes:
     if isinstance(op, Command):
         session = op.session
         wire = None if session is None else [session.id, session.seq, session.floor]
+        if op.user is not None:
+            return cbor2.dumps([OP_COMMAND, op.time_us, op.db, op.argv, wire, op.user])
         return cbor2.dumps([OP_COMMAND, op.time_us, op.db, op.argv, wire])
     if isinstance(op, Transaction):
         watches = [list(watch) for watch in op.watches]
-        return cbor2.dumps(
-            [OP_MULTI, op.time_us, op.db, op.commands, watches, _session_wire(op.session)]
-        )
+        fields = [OP_MULTI, op.time_us, op.db, op.commands, watches, _session_wire(op.session)]
+        if op.user is not None:
+            fields.append(op.user)
+        return cbor2.dumps(fields)
     if isinstance(op, Configure):
         settings = [list(pair) for pair in op.settings]
         return cbor2.dumps([OP_CONFIGURE, op.time_us, op.db, settings, _session_wire(op.session)])
@@ -202,24 +210,38 @@ def decode_op(data: bytes) -> Op:
     try:
         wire = cbor2.loads(data)
         kind = wire[0]
-        if kind == OP_COMMAND and len(wire) == 5:
+        size = len(wire)
+        if kind == OP_COMMAND and (size == 5 or size == 6):
             # Every write's entry on every follower: the checks are written out.
-            _, time_us, db, argv, session = wire
+            if size == 5:
+                _, time_us, db, argv, session = wire
+                user = None
+            else:
+                _, time_us, db, argv, session, user = wire
+                _user(user)
             if type(time_us) is not int or type(db) is not int or type(argv) is not list:
                 raise ValueError("malformed command entry")
             for item in argv:
                 if type(item) is not bytes:
                     raise ValueError("arguments must be bytes")
             if session is None:
-                return Command(time_us, db, argv)
+                return Command(time_us, db, argv, None, user)
             session_id, seq, floor = session
             if type(session_id) is not str or type(seq) is not int or type(floor) is not int:
                 raise ValueError("a session is [text, integer, integer]")
-            return Command(time_us, db, argv, Session(session_id, seq, floor))
-        if kind == OP_MULTI and len(wire) == 6:
+            return Command(time_us, db, argv, Session(session_id, seq, floor), user)
+        if kind == OP_MULTI and len(wire) in (6, 7):
             commands = [_argv(argv) for argv in _list(wire[3])]
             watches = [_watch(watch) for watch in _list(wire[4])]
-            return Transaction(_int(wire[1]), _int(wire[2]), commands, watches, _session(wire[5]))
+            return Transaction(
+                _int(wire[1]),
+                _int(wire[2]),
+                commands,
+                watches,
+                _session(wire[5]),
+                _user(wire[6]) if len(wire) == 7 else None,
+            )
+
         if kind == OP_EXPIRE and len(wire) == 4:
             return Expiry(_int(wire[1]), _int(wire[2]), _argv(wire[3]))
         if kind == OP_UNBLOCK and len(wire) == 6:
@@ -242,7 +264,7 @@ def decode_op(data: bytes) -> Op:
 def checked_users(mode: object, users: list[Any]) -> tuple[int, list[tuple[bytes, list[bytes]]]]:
     """SetUsers' mode and (name, rules) pairs, checked."""
     if mode not in (USERS_LOAD, USERS_BOOTSTRAP):
-        raise ValueError(f"unknown users mode {mode!r:.20}")
+        raise ValueError(f"users mode must be 0 or 1, not {mode!r:.20}")
     checked: list[tuple[bytes, list[bytes]]] = []
     for pair in users:
         if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not bytes:
@@ -299,6 +321,12 @@ def _argv(value: object) -> list[bytes]:
     if not all(type(item) is bytes for item in items):
         raise ValueError("arguments must be bytes")
     return items
+
+
+def _user(value: object) -> bytes:
+    if type(value) is not bytes:
+        raise ValueError("a user name is bytes")
+    return value
 
 
 def _session(value: object) -> Session | None:

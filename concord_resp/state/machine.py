@@ -168,6 +168,8 @@ class StateMachine:
         )
         ctx.logged = True
         completions: list[Completion] = _NO_COMPLETIONS  # (a list of its own once one is made)
+        if (type(op) is Command or type(op) is Transaction) and op.user is not None:
+            ctx.user = self.users.script_user(op.user)
         if type(op) is Command:
             reply = self.run(ctx, op.argv)
             if type(reply) is Block:
