@@ -119,7 +119,8 @@ def test_a_rule_list_is_all_or_nothing() -> None:
     with pytest.raises(RuleError, match="Error in ACL SETUSER modifier 'nosuch'"):
         users.set_user(b"u", [b"+set", b"nosuch"])
     u = users.get(b"u")
-    assert u is not None and check(u, b"SET", b"k", b"v") == (DENIED_CMD, 0)
+    assert u is not None
+    assert check(u, b"SET", b"k", b"v") == (DENIED_CMD, 0)
 
 
 def test_load_closes_every_other_users_connections_and_keeps_default() -> None:
@@ -131,7 +132,8 @@ def test_load_closes_every_other_users_connections_and_keeps_default() -> None:
     users.set_user(b"b", [b"on"])
     assert users.replace([(b"a", [b"on"]), (b"default", [b"on", b">pw"])], bootstrap=False)
     assert removed == [[b"a", b"b"]]  # as Redis's ACL LOAD: even a user defined again
-    assert users.default is default and users.auth_required()
+    assert users.default is default
+    assert users.auth_required()
     assert not users.replace([(b"x", [])], bootstrap=True)  # configured already: ignored
     assert users.names() == [b"a", b"default"]
 

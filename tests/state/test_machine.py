@@ -105,10 +105,13 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     assert list(live.scripting.scripts.bodies.values()) == [b"return 1"]
     assert list(live.scripting.functions.libraries) == [b"lib"]
     assert live.users.names() == [b"default", b"u"]
-    assert live.users.configured and live.users.requirepass == b"pw"
-    assert live.users.default.can_log_in(b"pw") and not live.users.default.can_log_in(b"x")
+    assert live.users.configured
+    assert live.users.requirepass == b"pw"
+    assert live.users.default.can_log_in(b"pw")
+    assert not live.users.default.can_log_in(b"x")
     user = live.users.get(b"u")
-    assert user is not None and user.describe(live.users.catalog) == (
+    assert user is not None
+    assert user.describe(live.users.catalog) == (
         machine.users.by_name[b"u"].describe(machine.users.catalog)
     )
     live.reset()
@@ -116,5 +119,6 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     assert not live.members.added
     assert not live.scripting.scripts.bodies
     assert not live.scripting.functions.libraries
-    assert live.users.names() == [b"default"] and not live.users.configured
+    assert live.users.names() == [b"default"]
+    assert not live.users.configured
     assert live.applied_index == 0
