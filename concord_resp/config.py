@@ -48,6 +48,8 @@ class Config:
     aclfile: str = ""
     acllog_max_len: int = 128
     protected_mode: bool = True  # no password and a non-loopback bind: loopback clients only
+    masteruser: str = ""  # --join authenticates as this user (Redis's replica-to-master names)
+    masterauth: str = ""
 
     @property
     def peer_port(self) -> int:
@@ -254,6 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--acllog-max-len", type=int, default=128, help="entries kept by ACL LOG (default 128)"
     )
     security.add_argument(
+        "--masteruser",
+        default="",
+        help="with --join: the ACL user to authenticate to the member as (default: default)",
+    )
+    security.add_argument(
+        "--masterauth",
+        default="",
+        help="with --join: the password to authenticate to the member with",
+    )
+    security.add_argument(
         "--protected-mode",
         choices=["yes", "no"],
         default="yes",
@@ -344,6 +356,8 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         aclfile=args.aclfile,
         acllog_max_len=args.acllog_max_len,
         protected_mode=args.protected_mode == "yes",
+        masteruser=args.masteruser,
+        masterauth=args.masterauth,
         snapshot_catchup_entries=args.snapshot_catchup_entries,
     )
 

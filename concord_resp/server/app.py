@@ -75,16 +75,17 @@ def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
     address = config.advertise or f"{config.bind}:{config.port}@{config.peer_port}"
     deadline = time.monotonic() + timeout
     problem = "no answer"
+    auth = (config.masteruser or None, config.masterauth) if config.masterauth else None
     while time.monotonic() < deadline:
         try:
-            info = parse_info(call(host, int(port), "INFO", "raft"))
+            info = parse_info(call(host, int(port), "INFO", "raft", auth=auth))
             initial, cluster_id = info.get("raft_initial_cluster"), info.get("raft_cluster_id")
             if not initial or not cluster_id:
                 raise StartupError(
                     f"{config.join} runs alone (no --initial-cluster or --join): it cannot"
                     " take new members"
                 )
-            call(host, int(port), "RAFT.NODE", "ADD", config.name, address, timeout=30.0)
+            call(host, int(port), "RAFT.NODE", "ADD", config.name, address, timeout=30.0, auth=auth)
             log.info("joined the cluster through %s as %s at %s", config.join, config.name, address)
             return initial, cluster_id
         except ToolError as error:

@@ -12,7 +12,7 @@ from ... import REDIS_VERSION
 from ...commands import CommandError
 from ...resp import OK, Map, Reply, SimpleString, string2ll
 from ..client import ClientState
-from .base import handler
+from .base import AtReadPoint, handler
 from .client import set_name
 from .security import WRONGPASS, authenticate
 
@@ -21,7 +21,14 @@ if TYPE_CHECKING:
 
 
 @handler("hello")
-def hello(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+def hello(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply | AtReadPoint:
+    if any(arg.lower() == b"auth" for arg in argv[2:]):
+        # Authenticating: at a read point, as AUTH (the users are replicated state).
+        return AtReadPoint(lambda: _hello(d, client, argv))
+    return _hello(d, client, argv)
+
+
+def _hello(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     version = 0
     j = 1
     if len(argv) >= 2:

@@ -121,8 +121,9 @@ def authenticate(
     return False
 
 
-@handler("auth")
+@handler("auth", route=Route.LOCAL_READ)
 def auth(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    """At a read point, so a user set (or deleted) through any node a moment ago is seen."""
     if len(argv) > 3:
         raise CommandError("ERR syntax error")
     if len(argv) == 2:
