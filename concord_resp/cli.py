@@ -10,6 +10,7 @@ import gc
 import locale
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -21,6 +22,7 @@ from .config import LOG_LEVELS, ConfigError, config_from_args
 from .operator import ToolError, call
 from .raft.driver import WalCorruptError
 from .server.resp_client import Credentials
+from .server.tls import TlsConfigError, TlsSettings, client_context
 
 LOG_FORMAT = "%(process)d:M %(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
 
@@ -118,6 +120,13 @@ OPERATIONS: dict[str, Callable[[operator.Call, argparse.Namespace], int]] = {
 }
 
 
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.tls:
+        return None
+    settings = TlsSettings(cert_file=args.cert, key_file=args.key, ca_cert_file=args.cacert)
+    return client_context(settings, verify=not args.insecure)
+
+
 def _credentials(args: argparse.Namespace) -> Credentials | None:
     """--user/--pass, or the password in REDISCLI_AUTH (as redis-cli reads it)."""
     password = args.password if args.password is not None else os.environ.get("REDISCLI_AUTH")
@@ -142,6 +151,13 @@ def tool_main(argv: list[str] | None = None) -> None:
         dest="password",
         default=None,
         help="password to AUTH with (or set REDISCLI_AUTH, which other users cannot see in ps)",
+    )
+    parser.add_argument("--tls", action="store_true", help="connect over TLS")
+    parser.add_argument("--cacert", default="", help="CA certificate to verify the server with")
+    parser.add_argument("--cert", default="", help="client certificate (if the server asks)")
+    parser.add_argument("--key", default="", help="the client certificate's private key")
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not verify the server's certificate"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("ping", help="check that the server answers")
@@ -199,7 +215,12 @@ def tool_main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "local-cluster":
         sys.exit(_local_cluster(args))
-    bound = partial(call, auth=_credentials(args))
+    try:
+        tls = _tls_context(args)
+    except TlsConfigError as error:
+        print(f"concord: {error}", file=sys.stderr)
+        sys.exit(2)
+    bound = partial(call, auth=_credentials(args), tls=tls)
     try:
         if args.command in OPERATIONS:
             sys.exit(OPERATIONS[args.command](bound, args))

@@ -50,10 +50,23 @@ class Config:
     protected_mode: bool = True  # no password and a non-loopback bind: loopback clients only
     masteruser: str = ""  # --join authenticates as this user (Redis's replica-to-master names)
     masterauth: str = ""
+    # TLS, with Redis's parameter names (server/tls.py).
+    tls_port: int = 0  # a TLS client port (0: none); --port 0 leaves only this one
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_key_file_pass: str = ""
+    tls_ca_cert_file: str = ""
+    tls_ca_cert_dir: str = ""
+    tls_auth_clients: str = "yes"
+    tls_protocols: str = ""
+    tls_ciphers: str = ""
+    tls_ciphersuites: str = ""
+    tls_cluster: bool = False  # the peer links use mutual TLS
+    tls_replication: bool = False  # --join talks TLS to the member
 
     @property
     def peer_port(self) -> int:
-        return self.cluster_port or self.port + 10000
+        return self.cluster_port or (self.port or self.tls_port) + 10000
 
     @property
     def wal_fsync(self) -> bool:
@@ -272,13 +285,52 @@ def build_parser() -> argparse.ArgumentParser:
         help="with no password and a non-loopback --bind, serve only loopback clients"
         " (default yes)",
     )
+    tls = parser.add_argument_group("TLS (Redis's tls-* parameters)")
+    tls.add_argument("--tls-port", type=int, default=0, help="TLS client port (default: none)")
+    tls.add_argument("--tls-cert-file", default="", help="this node's certificate (PEM)")
+    tls.add_argument("--tls-key-file", default="", help="its private key (PEM)")
+    tls.add_argument("--tls-key-file-pass", default="", help="the key's passphrase, if any")
+    tls.add_argument("--tls-ca-cert-file", default="", help="CA certificates to trust (PEM)")
+    tls.add_argument("--tls-ca-cert-dir", default="", help="a directory of CA certificates")
+    tls.add_argument(
+        "--tls-auth-clients",
+        choices=["yes", "no", "optional"],
+        default="yes",
+        help="require client certificates signed by the CA (default yes)",
+    )
+    tls.add_argument("--tls-protocols", default="", help='e.g. "TLSv1.2 TLSv1.3" (the default)')
+    tls.add_argument("--tls-ciphers", default="", help="OpenSSL cipher list for TLS 1.2")
+    tls.add_argument(
+        "--tls-ciphersuites",
+        default="",
+        help="TLS 1.3 suites (accepted; Python applies OpenSSL's defaults)",
+    )
+    tls.add_argument(
+        "--tls-cluster",
+        choices=["yes", "no"],
+        default="no",
+        help="the peer links use mutual TLS, checked against the CA (default no)",
+    )
+    tls.add_argument(
+        "--tls-replication",
+        choices=["yes", "no"],
+        default="no",
+        help="--join talks TLS to the member it joins through (default no)",
+    )
     return parser
 
 
 def config_from_args(argv: list[str] | None = None) -> Config:
     args = build_parser().parse_args(argv)
-    if not 0 < args.port < 65536:
-        raise ConfigError(f"--port must be between 1 and 65535, not {args.port}")
+    if not 0 <= args.port < 65536 or (args.port == 0 and not args.tls_port):
+        raise ConfigError(
+            f"--port must be between 1 and 65535 (0 with --tls-port: TLS only), not {args.port}"
+        )
+    if not 0 <= args.tls_port < 65536:
+        raise ConfigError(f"--tls-port must be between 1 and 65535, not {args.tls_port}")
+    tls_used = args.tls_port or args.tls_cluster == "yes" or args.tls_replication == "yes"
+    if tls_used and not (args.tls_cert_file and args.tls_key_file):
+        raise ConfigError("TLS needs --tls-cert-file and --tls-key-file")
     if args.maxclients < 1:
         raise ConfigError("--maxclients must be at least 1")
     if not 1 <= args.hz <= 500:
@@ -358,6 +410,18 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         protected_mode=args.protected_mode == "yes",
         masteruser=args.masteruser,
         masterauth=args.masterauth,
+        tls_port=args.tls_port,
+        tls_cert_file=args.tls_cert_file,
+        tls_key_file=args.tls_key_file,
+        tls_key_file_pass=args.tls_key_file_pass,
+        tls_ca_cert_file=args.tls_ca_cert_file,
+        tls_ca_cert_dir=args.tls_ca_cert_dir,
+        tls_auth_clients=args.tls_auth_clients,
+        tls_protocols=args.tls_protocols,
+        tls_ciphers=args.tls_ciphers,
+        tls_ciphersuites=args.tls_ciphersuites,
+        tls_cluster=args.tls_cluster == "yes",
+        tls_replication=args.tls_replication == "yes",
         snapshot_catchup_entries=args.snapshot_catchup_entries,
     )
 

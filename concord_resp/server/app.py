@@ -18,6 +18,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import time
 from dataclasses import replace
 from functools import partial
@@ -43,6 +44,14 @@ from .handlers import CONNECTION
 from .handlers.security import AclFileError, close_clients_of, startup_users
 from .resp_client import ToolError, call, parse_info
 from .state import ServerState
+from .tls import (
+    HANDSHAKE_TIMEOUT,
+    TlsConfigError,
+    TlsSocket,
+    client_context,
+    server_context,
+    tls_settings,
+)
 
 log = logging.getLogger("concord.server")
 
@@ -76,16 +85,27 @@ def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
     deadline = time.monotonic() + timeout
     problem = "no answer"
     auth = (config.masteruser or None, config.masterauth) if config.masterauth else None
+    try:
+        tls = client_context(tls_settings(config)) if config.tls_replication else None
+    except TlsConfigError as error:
+        raise StartupError(str(error)) from None
     while time.monotonic() < deadline:
         try:
-            info = parse_info(call(host, int(port), "INFO", "raft", auth=auth))
+            info = parse_info(call(host, int(port), "INFO", "raft", auth=auth, tls=tls))
             initial, cluster_id = info.get("raft_initial_cluster"), info.get("raft_cluster_id")
             if not initial or not cluster_id:
                 raise StartupError(
                     f"{config.join} runs alone (no --initial-cluster or --join): it cannot"
                     " take new members"
                 )
-            call(host, int(port), "RAFT.NODE", "ADD", config.name, address, timeout=30.0, auth=auth)
+            call(
+                host,
+                int(port),
+                *("RAFT.NODE", "ADD", config.name, address),
+                timeout=30.0,
+                auth=auth,
+                tls=tls,
+            )
             log.info("joined the cluster through %s as %s at %s", config.join, config.name, address)
             return initial, cluster_id
         except ToolError as error:
@@ -154,17 +174,15 @@ def _write_atomically(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def open_listener(config: Config) -> socket.socket:
-    family = socket.AF_INET6 if ":" in config.bind else socket.AF_INET
+def open_listener(bind: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        listener.bind((config.bind, config.port))
+        listener.bind((bind, port))
     except OSError as error:
         listener.close()
-        raise StartupError(
-            f"cannot listen on {config.bind}:{config.port}: {error.strerror}"
-        ) from None
+        raise StartupError(f"cannot listen on {bind}:{port}: {error.strerror}") from None
     listener.listen(511)
     listener.setblocking(False)
     return listener
@@ -223,6 +241,10 @@ class Server:
             provisional = Users(self.machine.users.catalog)
             provisional.replace(self.startup_users, bootstrap=False)
             self.state.provisional_users = provisional
+        try:
+            self.tls_context = server_context(tls_settings(config)) if config.tls_port else None
+        except TlsConfigError as error:
+            raise StartupError(str(error)) from None
         self.dispatcher = Dispatcher(self.state)
         self.flush_queue = FlushQueue()
         self.node.after_apply = self.flush_queue.flush
@@ -232,15 +254,30 @@ class Server:
         self._clients_gone = trio.Event()  # set when the last client left, once stopping
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listener = open_listener(self.config)
-        self.port = self.state.tcp_port = listener.getsockname()[1]
-        log.info("Concord %s listening on %s:%d", self._version(), self.config.bind, self.port)
+        config = self.config
+        listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
+        try:
+            if config.port:
+                listeners.append((open_listener(config.bind, config.port), None))
+                self.port = self.state.tcp_port = listeners[0][0].getsockname()[1]
+                log.info("Concord %s listening on %s:%d", self._version(), config.bind, self.port)
+            if config.tls_port:
+                listener = open_listener(config.bind, config.tls_port)
+                listeners.append((listener, self.tls_context))
+                self.state.tls_port = listener.getsockname()[1]
+                self.port = self.port if config.port else self.state.tls_port
+                log.info("TLS on %s:%d", config.bind, self.state.tls_port)
+        except StartupError:
+            for listener, _ in listeners:
+                listener.close()
+            raise
         try:
             async with trio.open_nursery() as root:
                 root.start_soon(self._watch_signals)
                 node_scope = trio.CancelScope()
                 async with trio.open_nursery() as connections:
-                    connections.start_soon(self._accept_loop, listener, connections)
+                    for listener, context in listeners:
+                        connections.start_soon(self._accept_loop, listener, connections, context)
                     task_status.started(self.port)
                     await self.node.load()
                     # What the replay built (log entries, keys) lives as long as the process:
@@ -257,8 +294,9 @@ class Server:
                     await self.shutdown.wait()
                     await self._hand_over_leadership()
                     log.info("shutting down: finishing in-flight commands")
-                    trio.lowlevel.notify_closing(listener)
-                    listener.close()
+                    for listener, _ in listeners:
+                        trio.lowlevel.notify_closing(listener)
+                        listener.close()
                     self._stop_connections()
                     with trio.move_on_after(self.config.shutdown_timeout) as grace:
                         if len(self.state.clients):
@@ -272,7 +310,8 @@ class Server:
                 node_scope.cancel()
                 root.cancel_scope.cancel()
         finally:
-            listener.close()
+            for listener, _ in listeners:
+                listener.close()
             self.node.close()
             os.close(self.lock_fd)
             log.info("log flushed and closed; bye")
@@ -385,7 +424,9 @@ class Server:
                 log.info("received %s", signal.Signals(signum).name)
                 self.shutdown.set()
 
-    async def _accept_loop(self, listener: socket.socket, nursery: trio.Nursery) -> None:
+    async def _accept_loop(
+        self, listener: socket.socket, nursery: trio.Nursery, tls: ssl.SSLContext | None
+    ) -> None:
         state = self.state
         clients = state.clients
         while self._accepting:
@@ -427,17 +468,26 @@ class Server:
             )
             clients.add(client)
             state.metrics.connections_received += 1
-            nursery.start_soon(self._run_connection, sock, client, nursery)
+            nursery.start_soon(self._run_connection, sock, client, nursery, tls)
 
     async def _run_connection(
-        self, sock: socket.socket, client: ClientState, nursery: trio.Nursery
+        self,
+        sock: socket.socket,
+        client: ClientState,
+        nursery: trio.Nursery,
+        tls_context: ssl.SSLContext | None,
     ) -> None:
         scope = trio.CancelScope()
         client.cancel = scope.cancel
         try:
             with scope:
+                tls = None
+                if tls_context is not None:
+                    tls = TlsSocket(sock, tls_context)
+                    if not await _handshake(tls, client):
+                        return
                 await serve_connection(
-                    self.state, self.dispatcher, sock, client, nursery, self.flush_queue
+                    self.state, self.dispatcher, sock, client, nursery, self.flush_queue, tls
                 )
         except Exception:
             # A bug met while serving this client must not end the server (serve_connection
@@ -465,6 +515,19 @@ PROTECTED_MODE_DENIED: Final = (
     b" default user. NOTE: You only need to do one of the above things in order for the server"
     b" to start accepting connections from the outside.\r\n"
 )
+
+
+async def _handshake(tls: TlsSocket, client: ClientState) -> bool:
+    """A TLS client's handshake, bounded in time; False (logged) if it fails."""
+    with trio.move_on_after(HANDSHAKE_TIMEOUT):
+        try:
+            await tls.handshake()
+        except OSError as error:  # (ssl.SSLError is one)
+            log.info("TLS handshake with %s failed: %s", client.addr, error)
+            return False
+        return True
+    log.info("TLS handshake with %s timed out", client.addr)
+    return False
 
 
 def _describe_all(users: Users) -> list[bytes]:

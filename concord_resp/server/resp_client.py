@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 
 
 class ToolError(Exception):
@@ -47,11 +48,18 @@ Credentials = tuple[str | None, str]
 
 
 def call(
-    host: str, port: int, *args: str, timeout: float = 5.0, auth: Credentials | None = None
+    host: str,
+    port: int,
+    *args: str,
+    timeout: float = 5.0,
+    auth: Credentials | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> object:
-    """One command on a new connection (authenticated first if `auth` is given)."""
+    """One command on a new connection (over TLS if `tls` is given, authenticated first if
+    `auth` is)."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            sock = raw if tls is None else tls.wrap_socket(raw, server_hostname=host)
             request = b""
             if auth is not None:
                 user, password = auth

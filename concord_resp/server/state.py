@@ -33,6 +33,7 @@ class ServerState:
         self.started_monotonic = time.monotonic()
         self.metrics = Metrics()  # INFO's counters (commands, errors, traffic, connections)
         self.tcp_port = config.port
+        self.tls_port = config.tls_port
         self._samples: list[tuple[float, int]] = []
         self.acl_log = AclLog()  # this node's ACL LOG
         # This node's start-up users (--aclfile/--requirepass) while the cluster's users were
