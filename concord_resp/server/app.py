@@ -257,7 +257,7 @@ class Server:
         config = self.config
         listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
         try:
-            if config.port:
+            if config.port or not config.tls_port:  # (port 0 alone: any free port, for tests)
                 listeners.append((open_listener(config.bind, config.port), None))
                 self.port = self.state.tcp_port = listeners[0][0].getsockname()[1]
                 log.info("Concord %s listening on %s:%d", self._version(), config.bind, self.port)
@@ -265,7 +265,8 @@ class Server:
                 listener = open_listener(config.bind, config.tls_port)
                 listeners.append((listener, self.tls_context))
                 self.state.tls_port = listener.getsockname()[1]
-                self.port = self.port if config.port else self.state.tls_port
+                if not listeners[:-1]:
+                    self.port = self.state.tls_port  # TLS only
                 log.info("TLS on %s:%d", config.bind, self.state.tls_port)
         except StartupError:
             for listener, _ in listeners:
