@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from typing import Final
 
 from ..commands import CommandSpec, CommandTable
@@ -113,47 +115,107 @@ def has_spaces(text: bytes) -> bool:
     return any(c in b" \t\n\v\f\r\x00" for c in text)
 
 
+@dataclass(frozen=True, slots=True)
+class AclCommand:
+    """A Redis command (or subcommand) Concord does not serve, known to ACL rules and ACL CAT
+    so that rules written for Redis load (`+publish`, `-config|rewrite`)."""
+
+    name: str
+    acl_categories: tuple[str, ...]
+    subcommands: dict[bytes, AclCommand]
+
+
+Named = CommandSpec | AclCommand
+
+
+def _redis_only_commands() -> list[tuple[str, tuple[str, ...] | None, list[AclCommand]]]:
+    """(name, categories or None for a served command, its other subcommands), as captured
+    from Redis 7.0 by scripts/dev/gen_command_specs.py."""
+    text = resources.files(__package__).joinpath("redis_acl_commands.json").read_text()
+    out = []
+    for name, categories, subs in json.loads(text):
+        children = [AclCommand(sub, tuple("@" + c for c in cats), {}) for sub, cats in subs]
+        out.append(
+            (name, None if categories is None else tuple("@" + c for c in categories), children)
+        )
+    return out
+
+
 class Catalog:
-    """The command bits of one command table: an id per command and subcommand, in table
-    order, each category's members, and what setting a command or a category sets."""
+    """The command bits of one command table: an id per command and subcommand (those served,
+    in table order, then Redis's others), each category's members, and what setting a command
+    or a category sets."""
 
     def __init__(self, table: CommandTable) -> None:
         self.table = table
         self.ids: dict[str, int] = {}
-        self.order: list[CommandSpec] = []  # every command, each subcommand after its parent
-        for spec in table.all_specs():
-            self.ids[spec.name] = len(self.order)
-            self.order.append(spec)
+        self.order: list[Named] = []  # every command, each subcommand after its parent
+        self._others: dict[bytes, Named] = {}  # Redis's commands Concord does not serve
+        extra = _redis_only_commands()
+        extra_subs = {name: subs for name, cats, subs in extra if cats is None}
+        children: dict[str, list[Named]] = {}
+        for spec in table.commands():
+            kids: list[Named] = [*spec.subcommands.values(), *extra_subs.get(spec.name, [])]
+            children[spec.name] = kids
+            for entry in (spec, *kids):
+                self._add(entry)
+        for name, cats, subs in extra:
+            if cats is None:
+                continue
+            parent = AclCommand(name, cats, {sub.name.split("|")[1].encode(): sub for sub in subs})
+            children[name] = list(subs)
+            for entry in (parent, *subs):
+                self._add(entry)
+        for other in (s for subs in extra_subs.values() for s in subs):
+            self._others[other.name.encode()] = other
         self.future = 1 << len(self.order)  # "future commands": only +@all sets it
         self.everything = (self.future << 1) - 1
         # A command's bit with its subcommands' (ACLChangeSelectorPerm).
         self.with_subs: list[int] = []
-        for spec in self.order:
-            mask = 1 << self.ids[spec.name]
-            for sub in spec.subcommands.values():
-                mask |= 1 << self.ids[sub.name]
+        for entry in self.order:
+            mask = 1 << self.ids[entry.name]
+            for child in children.get(entry.name, ()):
+                mask |= 1 << self.ids[child.name]
             self.with_subs.append(mask)
         self.members: dict[str, int] = {name: 0 for name in CATEGORIES}
         self.sets: dict[str, int] = {name: 0 for name in CATEGORIES}
-        for spec in self.order:
-            bit = self.ids[spec.name]
-            for tag in spec.acl_categories:
+        for entry in self.order:
+            bit = self.ids[entry.name]
+            for tag in entry.acl_categories:
                 name = tag.removeprefix("@")
                 if name in self.members:
                     self.members[name] |= 1 << bit
                     self.sets[name] |= self.with_subs[bit]
 
-    def command(self, name: bytes) -> CommandSpec | None:
-        """The command a rule names (`get`, `config|get`), as Redis's ACLLookupCommand."""
-        try:
-            text = name.decode()
-        except UnicodeDecodeError:
-            return None
-        return self.table.by_name(text.encode())
+    def _add(self, entry: Named) -> None:
+        self.ids[entry.name] = len(self.order)
+        self.order.append(entry)
+        if isinstance(entry, AclCommand) and "|" not in entry.name:
+            self._others[entry.name.encode()] = entry
 
-    def in_category(self, category: str) -> list[CommandSpec]:
+    def command(self, name: bytes) -> Named | None:
+        """The command a rule names (`get`, `config|get`, `publish`), as ACLLookupCommand."""
+        lowered = name.lower()
+        spec = self.table.by_name(lowered)
+        if spec is not None:
+            return spec
+        found = self._others.get(lowered)
+        if found is None and lowered.count(b"|") == 1:
+            parent, _, sub = lowered.partition(b"|")
+            holder = self._others.get(parent)
+            if holder is not None:
+                return holder.subcommands.get(sub)
+        return found
+
+    def subcommands_of(self, entry: Named) -> bool:
+        """Whether a command has subcommands (served or not)."""
+        return bool(entry.subcommands) or any(
+            other.startswith(entry.name.encode() + b"|") for other in self._others
+        )
+
+    def in_category(self, category: str) -> list[Named]:
         members = self.members[category]
-        return [spec for i, spec in enumerate(self.order) if members >> i & 1]
+        return [entry for i, entry in enumerate(self.order) if members >> i & 1]
 
 
 def category_of(name: bytes) -> str | None:
@@ -285,7 +347,7 @@ class Selector:
             raise RuleError(FIRST_ARG_OF_SUBCOMMAND)
         if not first:
             raise RuleError(SYNTAX)
-        if parent.subcommands:
+        if catalog.subcommands_of(parent):
             sub = catalog.command(name)
             if sub is None:
                 raise RuleError(UNKNOWN_NAME)
@@ -296,7 +358,7 @@ class Selector:
         if not any(first.lower() == arg.lower() for arg in allowed):
             allowed.append(first)
 
-    def _change(self, catalog: Catalog, spec: CommandSpec, allow: bool) -> None:
+    def _change(self, catalog: Catalog, spec: Named, allow: bool) -> None:
         """Allow or refuse a command with its subcommands (ACLChangeSelectorPerm)."""
         bit = catalog.ids[spec.name]
         mask = catalog.with_subs[bit]
