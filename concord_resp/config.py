@@ -43,12 +43,32 @@ class Config:
     snapshot_entries: int = 100_000  # applied entries between snapshots; 0: no limit
     snapshot_bytes: int = 256 << 20  # applied command bytes between snapshots; 0: no limit
     snapshot_catchup_entries: int = 1000  # entries kept in memory behind the newest snapshot
+    # Security: the start-up users (proposed once to a cluster whose users were never set).
+    requirepass: str = ""
+    aclfile: str = ""
+    acllog_max_len: int = 128
+    protected_mode: bool = True  # no password and a non-loopback bind: loopback clients only
+    masteruser: str = ""  # --join authenticates as this user (Redis's replica-to-master names)
+    masterauth: str = ""
     cluster_secret: bytes = field(default=b"", repr=False)  # b"": none (peers on loopback)
     cluster_max_frame: int = 1024 * MB  # largest peer frame (and so write) after the handshake
+    # TLS, with Redis's parameter names (server/tls.py).
+    tls_port: int = 0  # a TLS client port (0: none); --port 0 leaves only this one
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_key_file_pass: str = ""
+    tls_ca_cert_file: str = ""
+    tls_ca_cert_dir: str = ""
+    tls_auth_clients: str = "yes"
+    tls_protocols: str = ""
+    tls_ciphers: str = ""
+    tls_ciphersuites: str = ""
+    tls_cluster: bool = False  # the peer links use mutual TLS
+    tls_replication: bool = False  # --join talks TLS to the member
 
     @property
     def peer_port(self) -> int:
-        return self.cluster_port or self.port + 10000
+        return self.cluster_port or (self.port or self.tls_port) + 10000
 
     @property
     def wal_fsync(self) -> bool:
@@ -64,6 +84,8 @@ class RuntimeSettings:
     client_query_buffer_limit: int
     loglevel: str
     busy_reply_threshold_ms: int = 5000  # Redis's busy-reply-threshold (lua-time-limit)
+    acllog_max_len: int = 128
+    protected_mode: bool = True
 
     @classmethod
     def from_config(cls, config: Config) -> RuntimeSettings:
@@ -72,6 +94,8 @@ class RuntimeSettings:
             proto_max_bulk_len=config.proto_max_bulk_len,
             client_query_buffer_limit=config.client_query_buffer_limit,
             loglevel=config.loglevel,
+            acllog_max_len=config.acllog_max_len,
+            protected_mode=config.protected_mode,
         )
 
 
@@ -228,7 +252,74 @@ def build_parser() -> argparse.ArgumentParser:
         help="log entries kept in memory behind the newest snapshot: a follower further"
         " behind is sent the snapshot (default 1000)",
     )
-    parser.add_argument(
+    security = parser.add_argument_group("security")
+    security.add_argument(
+        "--requirepass",
+        default="",
+        help="the default user's password at first start (then it is replicated state:"
+        " CONFIG SET requirepass changes it on every node); prefer --aclfile, as argv is"
+        " visible to other local users",
+    )
+    security.add_argument(
+        "--aclfile",
+        default="",
+        metavar="FILE",
+        help="users in Redis's ACL file format: loaded at first start, then by ACL LOAD;"
+        " ACL SAVE writes it",
+    )
+    security.add_argument(
+        "--acllog-max-len", type=int, default=128, help="entries kept by ACL LOG (default 128)"
+    )
+    security.add_argument(
+        "--masteruser",
+        default="",
+        help="with --join: the ACL user to authenticate to the member as (default: default)",
+    )
+    security.add_argument(
+        "--masterauth",
+        default="",
+        help="with --join: the password to authenticate to the member with",
+    )
+    security.add_argument(
+        "--protected-mode",
+        choices=["yes", "no"],
+        default="yes",
+        help="with no password and a non-loopback --bind, serve only loopback clients"
+        " (default yes)",
+    )
+    tls = parser.add_argument_group("TLS (Redis's tls-* parameters)")
+    tls.add_argument("--tls-port", type=int, default=0, help="TLS client port (default: none)")
+    tls.add_argument("--tls-cert-file", default="", help="this node's certificate (PEM)")
+    tls.add_argument("--tls-key-file", default="", help="its private key (PEM)")
+    tls.add_argument("--tls-key-file-pass", default="", help="the key's passphrase, if any")
+    tls.add_argument("--tls-ca-cert-file", default="", help="CA certificates to trust (PEM)")
+    tls.add_argument("--tls-ca-cert-dir", default="", help="a directory of CA certificates")
+    tls.add_argument(
+        "--tls-auth-clients",
+        choices=["yes", "no", "optional"],
+        default="yes",
+        help="require client certificates signed by the CA (default yes)",
+    )
+    tls.add_argument("--tls-protocols", default="", help='e.g. "TLSv1.2 TLSv1.3" (the default)')
+    tls.add_argument("--tls-ciphers", default="", help="OpenSSL cipher list for TLS 1.2")
+    tls.add_argument(
+        "--tls-ciphersuites",
+        default="",
+        help="TLS 1.3 suites (accepted; Python applies OpenSSL's defaults)",
+    )
+    tls.add_argument(
+        "--tls-cluster",
+        choices=["yes", "no"],
+        default="no",
+        help="the peer links use mutual TLS, checked against the CA (default no)",
+    )
+    tls.add_argument(
+        "--tls-replication",
+        choices=["yes", "no"],
+        default="no",
+        help="--join talks TLS to the member it joins through (default no)",
+    )
+    security.add_argument(
         "--cluster-secret-file",
         default="",
         metavar="FILE",
@@ -236,13 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
         " member; make one with `openssl rand -hex 32 > FILE`). Without one, the peer port"
         " listens on loopback only",
     )
-    parser.add_argument(
+    security.add_argument(
         "--cluster-secret",
         default="",
         metavar="SECRET",
         help="the cluster secret itself (visible in `ps`: prefer --cluster-secret-file)",
     )
-    parser.add_argument(
+    security.add_argument(
         "--cluster-max-frame",
         default="1gb",
         help="largest frame a member may send on the peer link once authenticated; a write"
@@ -271,8 +362,15 @@ def read_cluster_secret(args: argparse.Namespace) -> bytes:
 
 def config_from_args(argv: list[str] | None = None) -> Config:
     args = build_parser().parse_args(argv)
-    if not 0 < args.port < 65536:
-        raise ConfigError(f"--port must be between 1 and 65535, not {args.port}")
+    if not 0 <= args.port < 65536 or (args.port == 0 and not args.tls_port):
+        raise ConfigError(
+            f"--port must be between 1 and 65535 (0 with --tls-port: TLS only), not {args.port}"
+        )
+    if not 0 <= args.tls_port < 65536:
+        raise ConfigError(f"--tls-port must be between 1 and 65535, not {args.tls_port}")
+    tls_used = args.tls_port or args.tls_cluster == "yes" or args.tls_replication == "yes"
+    if tls_used and not (args.tls_cert_file and args.tls_key_file):
+        raise ConfigError("TLS needs --tls-cert-file and --tls-key-file")
     if args.maxclients < 1:
         raise ConfigError("--maxclients must be at least 1")
     if not 1 <= args.hz <= 500:
@@ -311,6 +409,14 @@ def config_from_args(argv: list[str] | None = None) -> Config:
             raise ConfigError(
                 f"--advertise: {args.advertise!r} is not host:port@cluster-port"
             ) from None
+    if args.acllog_max_len < 0:
+        raise ConfigError("--acllog-max-len must be 0 or more")
+    if args.aclfile and args.requirepass:
+        # One source for the start-up users, so that what a node proposes is unambiguous.
+        raise ConfigError(
+            "--requirepass and --aclfile exclude each other:"
+            " put the default user's password in the ACL file"
+        )
     if args.initial_cluster:
         members = parse_members(args.initial_cluster)
         if args.name not in members:
@@ -341,6 +447,24 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         read_timeout_ms=args.read_timeout_ms,
         snapshot_entries=args.snapshot_entries,
         snapshot_bytes=parse_memory(args.snapshot_bytes),
+        requirepass=args.requirepass,
+        aclfile=args.aclfile,
+        acllog_max_len=args.acllog_max_len,
+        protected_mode=args.protected_mode == "yes",
+        masteruser=args.masteruser,
+        masterauth=args.masterauth,
+        tls_port=args.tls_port,
+        tls_cert_file=args.tls_cert_file,
+        tls_key_file=args.tls_key_file,
+        tls_key_file_pass=args.tls_key_file_pass,
+        tls_ca_cert_file=args.tls_ca_cert_file,
+        tls_ca_cert_dir=args.tls_ca_cert_dir,
+        tls_auth_clients=args.tls_auth_clients,
+        tls_protocols=args.tls_protocols,
+        tls_ciphers=args.tls_ciphers,
+        tls_ciphersuites=args.tls_ciphersuites,
+        tls_cluster=args.tls_cluster == "yes",
+        tls_replication=args.tls_replication == "yes",
         snapshot_catchup_entries=args.snapshot_catchup_entries,
         cluster_secret=read_cluster_secret(args),
         cluster_max_frame=max_frame,

@@ -32,6 +32,7 @@ from ..state import (
     OP_CONFIGURE,
     OP_EXPIRE,
     OP_MULTI,
+    OP_SET_USERS,
     OP_UNBLOCK,
     Applied,
     Command,
@@ -39,6 +40,7 @@ from ..state import (
     Expiry,
     Op,
     Session,
+    SetUsers,
     Transaction,
     Unblock,
     Watch,
@@ -86,6 +88,7 @@ class Proposal:
         "reason",
         "reply",
         "seq",
+        "user",
         "watches",
     )
 
@@ -93,7 +96,11 @@ class Proposal:
         self,
         kind: int,
         db: int,
-        body: list[bytes] | list[list[bytes]] | list[tuple[str, int]],
+        body: list[bytes]
+        | list[list[bytes]]
+        | list[tuple[str, int]]
+        | list[tuple[str, int | bytes]]
+        | list[tuple[bytes, list[bytes]]],
         watches: list[Watch] | None = None,
         *,
         reason: int = 0,
@@ -102,7 +109,8 @@ class Proposal:
         self.db = db
         self.body = body
         self.watches = watches or []
-        self.reason = reason  # an Unblock's
+        self.reason = reason  # an Unblock's reason; a SetUsers' mode
+        self.user: bytes | None = None  # a restricted user whose script runs (ACL checks)
         self.blocked = False  # applied, and its client waits (a blocking command)
         self.abandoned = False  # its client left while it was in flight or blocked
         self.index = 0
@@ -120,13 +128,15 @@ class Proposal:
     def op(self, time_us: int, session: Session | None) -> Op:
         """The entry, stamped with the leader's time."""
         if self.kind == OP_COMMAND:
-            return Command(time_us, self.db, self.body, session)  # type: ignore[arg-type]
+            return Command(time_us, self.db, self.body, session, self.user)  # type: ignore[arg-type]
         if self.kind == OP_MULTI:
-            return Transaction(time_us, self.db, self.body, self.watches, session)  # type: ignore[arg-type]
+            return Transaction(time_us, self.db, self.body, self.watches, session, self.user)  # type: ignore[arg-type]
         if self.kind == OP_CONFIGURE:
             return Configure(time_us, self.db, self.body, session)  # type: ignore[arg-type]
         if self.kind == OP_UNBLOCK:
             return Unblock(time_us, self.db, self.reason, self.body, session)  # type: ignore[arg-type]
+        if self.kind == OP_SET_USERS:
+            return SetUsers(time_us, self.db, self.reason, self.body, session)  # type: ignore[arg-type]
         return Expiry(time_us, self.db, self.body)  # type: ignore[arg-type]
 
     def forwarded_op(self, session: Session) -> ForwardedWrite:

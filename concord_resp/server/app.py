@@ -17,35 +17,49 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Final
 
 import cbor2
 import trio
 
-from ..cluster import ClusterError, Member, NodeConfig, RaftNode
+from ..cluster import ClusterError, Member, NodeConfig, Proposal, RaftNode
 from ..cluster.peer_protocol import FRAME_OVERHEAD
 from ..commands import build_table
 from ..config import Config, parse_members
 from ..raft.driver import WriteAheadLog
 from ..raft.driver.transport import PeerTransport
-from ..state import StateMachine
+from ..security import Users
+from ..security.commands import user_line
+from ..state import OP_SET_USERS, USERS_BOOTSTRAP, StateMachine
 from .client import ClientState
 from .connection import FlushQueue, send_all, serve_connection
 from .dispatch import Dispatcher
 from .handlers import CONNECTION
+from .handlers.security import AclFileError, close_clients_of, startup_users
 from .peer_link import (
     PeerLinkError,
     check_peer_addresses,
     cluster_secret,
+    is_loopback,
     listen_host,
     open_transport,
 )
 from .resp_client import ToolError, call, parse_info
 from .state import ServerState
+from .tls import (
+    HANDSHAKE_TIMEOUT,
+    TlsConfigError,
+    TlsSocket,
+    client_context,
+    server_context,
+    tls_settings,
+)
 
 log = logging.getLogger("concord.server")
 
@@ -78,16 +92,28 @@ def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
     address = config.advertise or f"{config.bind}:{config.port}@{config.peer_port}"
     deadline = time.monotonic() + timeout
     problem = "no answer"
+    auth = (config.masteruser or None, config.masterauth) if config.masterauth else None
+    try:
+        tls = client_context(tls_settings(config)) if config.tls_replication else None
+    except TlsConfigError as error:
+        raise StartupError(str(error)) from None
     while time.monotonic() < deadline:
         try:
-            info = parse_info(call(host, int(port), "INFO", "raft"))
+            info = parse_info(call(host, int(port), "INFO", "raft", auth=auth, tls=tls))
             initial, cluster_id = info.get("raft_initial_cluster"), info.get("raft_cluster_id")
             if not initial or not cluster_id:
                 raise StartupError(
                     f"{config.join} runs alone (no --initial-cluster or --join): it cannot"
                     " take new members"
                 )
-            call(host, int(port), "RAFT.NODE", "ADD", config.name, address, timeout=30.0)
+            call(
+                host,
+                int(port),
+                *("RAFT.NODE", "ADD", config.name, address),
+                timeout=30.0,
+                auth=auth,
+                tls=tls,
+            )
             log.info("joined the cluster through %s as %s at %s", config.join, config.name, address)
             return initial, cluster_id
         except ToolError as error:
@@ -165,17 +191,15 @@ def _write_atomically(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def open_listener(config: Config) -> socket.socket:
-    family = socket.AF_INET6 if ":" in config.bind else socket.AF_INET
+def open_listener(bind: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        listener.bind((config.bind, config.port))
+        listener.bind((bind, port))
     except OSError as error:
         listener.close()
-        raise StartupError(
-            f"cannot listen on {config.bind}:{config.port}: {error.strerror}"
-        ) from None
+        raise StartupError(f"cannot listen on {bind}:{port}: {error.strerror}") from None
     listener.listen(511)
     listener.setblocking(False)
     return listener
@@ -187,8 +211,12 @@ class Server:
         table = build_table(CONNECTION)
         self.machine = StateMachine(table)
         if config.join:
-            address = config.advertise or f"{config.bind}:{config.port}@{config.peer_port}"
-            check_peer_link(config, [Member.parse(config.name, address)])  # before joining
+            me = (
+                Member.parse(config.name, config.advertise)
+                if config.advertise
+                else Member(config.name, config.bind, config.port, config.peer_port)
+            )
+            check_peer_link(config, [me])  # before joining
             self.lock_fd, self.meta = open_data_dir(config, None)
             if not isinstance(self.meta.get("initial_cluster"), str):
                 # A new node: become a learner through the seed, then keep what it said
@@ -234,6 +262,19 @@ class Server:
         self.node.membership.on_removed = self._record_removal
         self.transport: PeerTransport | None = None
         self.state = ServerState(config, table, self.machine, self.node)
+        self.machine.users.on_removed = partial(close_clients_of, self.state)
+        try:
+            self.startup_users = startup_users(self.state)
+        except AclFileError as error:
+            raise StartupError(f"--aclfile {config.aclfile}: {error}") from None
+        if self.startup_users is not None:
+            provisional = Users(self.machine.users.catalog)
+            provisional.replace(self.startup_users, bootstrap=False)
+            self.state.provisional_users = provisional
+        try:
+            self.tls_context = server_context(tls_settings(config)) if config.tls_port else None
+        except TlsConfigError as error:
+            raise StartupError(str(error)) from None
         self.dispatcher = Dispatcher(self.state)
         self.flush_queue = FlushQueue()
         self.node.after_apply = self.flush_queue.flush
@@ -243,15 +284,31 @@ class Server:
         self._clients_gone = trio.Event()  # set when the last client left, once stopping
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listener = open_listener(self.config)
-        self.port = self.state.tcp_port = listener.getsockname()[1]
-        log.info("Concord %s listening on %s:%d", self._version(), self.config.bind, self.port)
+        config = self.config
+        listeners: list[tuple[socket.socket, ssl.SSLContext | None]] = []
+        try:
+            if config.port or not config.tls_port:  # (port 0 alone: any free port, for tests)
+                listeners.append((open_listener(config.bind, config.port), None))
+                self.port = self.state.tcp_port = listeners[0][0].getsockname()[1]
+                log.info("Concord %s listening on %s:%d", self._version(), config.bind, self.port)
+            if config.tls_port:
+                listener = open_listener(config.bind, config.tls_port)
+                listeners.append((listener, self.tls_context))
+                self.state.tls_port = listener.getsockname()[1]
+                if not listeners[:-1]:
+                    self.port = self.state.tls_port  # TLS only
+                log.info("TLS on %s:%d", config.bind, self.state.tls_port)
+        except StartupError:
+            for listener, _ in listeners:
+                listener.close()
+            raise
         try:
             async with trio.open_nursery() as root:
                 root.start_soon(self._watch_signals)
                 node_scope = trio.CancelScope()
                 async with trio.open_nursery() as connections:
-                    connections.start_soon(self._accept_loop, listener, connections)
+                    for listener, context in listeners:
+                        connections.start_soon(self._accept_loop, listener, connections, context)
                     task_status.started(self.port)
                     await self.node.load()
                     # What the replay built (log entries, keys) lives as long as the process:
@@ -262,12 +319,15 @@ class Server:
                         await root.start(self._run_transport)
                     root.start_soon(self._run_node, node_scope)
                     root.start_soon(self._sample_ops)
+                    if self.startup_users is not None:
+                        root.start_soon(self._bootstrap_users, self.startup_users)
                     log.info("ready to accept connections")
                     await self.shutdown.wait()
                     await self._hand_over_leadership()
                     log.info("shutting down: finishing in-flight commands")
-                    trio.lowlevel.notify_closing(listener)
-                    listener.close()
+                    for listener, _ in listeners:
+                        trio.lowlevel.notify_closing(listener)
+                        listener.close()
                     self._stop_connections()
                     with trio.move_on_after(self.config.shutdown_timeout) as grace:
                         if len(self.state.clients):
@@ -281,7 +341,8 @@ class Server:
                 node_scope.cancel()
                 root.cancel_scope.cancel()
         finally:
-            listener.close()
+            for listener, _ in listeners:
+                listener.close()
             self.node.close()
             os.close(self.lock_fd)
             log.info("log flushed and closed; bye")
@@ -330,6 +391,32 @@ class Server:
             self.state.sample_ops()
             await trio.sleep(0.1)
 
+    async def _bootstrap_users(self, users: list[tuple[bytes, list[bytes]]]) -> None:
+        """Propose this node's start-up users until the cluster's users are set (by this
+        entry, another node's, or ACL commands: the first applied wins), then check the
+        connections authenticated meanwhile against them."""
+        replicated = self.machine.users
+        while not replicated.configured:
+            proposal = Proposal(OP_SET_USERS, 0, users, reason=USERS_BOOTSTRAP)
+            self.node.submit(proposal)
+            await proposal.wait()
+            if not replicated.configured:
+                await trio.sleep(1.0)  # no quorum yet: the proposal timed out
+        provisional, self.state.provisional_users = self.state.provisional_users, None
+        for client in self.state.clients:
+            if client.user is None:
+                continue
+            user = replicated.get(client.user.name)
+            if user is None:
+                close_clients_of(self.state, [client.user.name])
+            else:
+                client.user = user
+        if provisional is not None and _describe_all(provisional) != _describe_all(replicated):
+            log.warning(
+                "the cluster's ACL users differ from this node's start-up users (--aclfile or"
+                " --requirepass); the cluster's apply on every node (ACL LOAD loads the file)"
+            )
+
     def _record_removal(self) -> None:
         """Remember in the data directory that this node was removed (it may not have the
         log entry that says so)."""
@@ -358,7 +445,9 @@ class Server:
                 log.info("received %s", signal.Signals(signum).name)
                 self.shutdown.set()
 
-    async def _accept_loop(self, listener: socket.socket, nursery: trio.Nursery) -> None:
+    async def _accept_loop(
+        self, listener: socket.socket, nursery: trio.Nursery, tls: ssl.SSLContext | None
+    ) -> None:
         state = self.state
         clients = state.clients
         while self._accepting:
@@ -383,26 +472,43 @@ class Server:
                 state.metrics.connections_rejected += 1
                 nursery.start_soon(_refuse, sock)
                 continue
+            users = state.users()
+            protected = state.settings.protected_mode and users.default.nopass
+            if protected and not is_loopback(address[0]):
+                state.metrics.connections_rejected += 1
+                nursery.start_soon(_refuse, sock, PROTECTED_MODE_DENIED)
+                continue
             local = sock.getsockname()
             client = ClientState(
                 id=clients.next_id(),
                 addr=f"{address[0]}:{address[1]}",
                 laddr=f"{local[0]}:{local[1]}",
                 fd=sock.fileno(),
+                user=users.default,
+                authenticated=not users.auth_required(),
             )
             clients.add(client)
             state.metrics.connections_received += 1
-            nursery.start_soon(self._run_connection, sock, client, nursery)
+            nursery.start_soon(self._run_connection, sock, client, nursery, tls)
 
     async def _run_connection(
-        self, sock: socket.socket, client: ClientState, nursery: trio.Nursery
+        self,
+        sock: socket.socket,
+        client: ClientState,
+        nursery: trio.Nursery,
+        tls_context: ssl.SSLContext | None,
     ) -> None:
         scope = trio.CancelScope()
         client.cancel = scope.cancel
         try:
             with scope:
+                tls = None
+                if tls_context is not None:
+                    tls = TlsSocket(sock, tls_context)
+                    if not await _handshake(tls, client):
+                        return
                 await serve_connection(
-                    self.state, self.dispatcher, sock, client, nursery, self.flush_queue
+                    self.state, self.dispatcher, sock, client, nursery, self.flush_queue, tls
                 )
         except Exception:
             # A bug met while serving this client must not end the server (serve_connection
@@ -415,9 +521,45 @@ class Server:
                 self._clients_gone.set()
 
 
-async def _refuse(sock: socket.socket) -> None:
+PROTECTED_MODE_DENIED: Final = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no"
+    b" password is set for the default user. In this mode connections are only accepted from"
+    b" the loopback interface. If you want to connect from external computers to Redis you"
+    b" may adopt one of the following solutions: 1) Just disable protected mode sending the"
+    b" command 'CONFIG SET protected-mode no' from the loopback interface by connecting to"
+    b" Redis from the same host the server is running, however MAKE SURE Redis is not"
+    b" publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change"
+    b" permanent. 2) Alternatively you can just disable the protected mode by editing the"
+    b" Redis configuration file, and setting the protected mode option to 'no', and then"
+    b" restarting the server. 3) If you started the server manually just for testing, restart"
+    b" it with the '--protected-mode no' option. 4) Setup a an authentication password for the"
+    b" default user. NOTE: You only need to do one of the above things in order for the server"
+    b" to start accepting connections from the outside.\r\n"
+)
+
+
+async def _handshake(tls: TlsSocket, client: ClientState) -> bool:
+    """A TLS client's handshake, bounded in time; False (logged) if it fails."""
+    with trio.move_on_after(HANDSHAKE_TIMEOUT):
+        try:
+            await tls.handshake()
+        except OSError as error:  # (ssl.SSLError is one)
+            log.info("TLS handshake with %s failed: %s", client.addr, error)
+            return False
+        return True
+    log.info("TLS handshake with %s timed out", client.addr)
+    return False
+
+
+def _describe_all(users: Users) -> list[bytes]:
+    return [user_line(users.by_name[name], users.catalog) for name in users.names()]
+
+
+async def _refuse(
+    sock: socket.socket, message: bytes = b"-ERR max number of clients reached\r\n"
+) -> None:
     try:
-        await send_all(sock, b"-ERR max number of clients reached\r\n")
+        await send_all(sock, message)
     except OSError:
         pass
     finally:

@@ -31,6 +31,7 @@ from .client import ClientState
 from .dispatch import Dispatcher
 from .pending import Pending
 from .state import ServerState
+from .tls import TlsSocket
 
 log = logging.getLogger("concord.server")
 
@@ -82,7 +83,9 @@ class Outbox:
         "_flush_queue",
         "_last",
         "_nursery",
+        "_send_raw",
         "_sock",
+        "_tls",
         "client",
         "closed",
         "items",
@@ -97,8 +100,11 @@ class Outbox:
         state: ServerState,
         nursery: trio.Nursery,
         flush_queue: FlushQueue,
+        tls: TlsSocket | None = None,
     ) -> None:
         self._sock = sock
+        self._tls = tls
+        self._send_raw = sock.send if tls is None else tls.send
         self._flush_queue = flush_queue
         self.queued = False  # in the flush queue
         self.client = client
@@ -133,7 +139,7 @@ class Outbox:
     @property
     def idle(self) -> bool:
         """Nothing owed to the client and nothing left to send."""
-        return not self.items and not self._backlog
+        return not self.items and not self._backlog and not (self._tls and self._tls.unsent)
 
     def flush(self) -> None:
         """Send every reply that is ready, up to the first one that is not. Never blocks."""
@@ -169,7 +175,7 @@ class Outbox:
             self._backlog.append(memoryview(data))
             return
         try:
-            sent = self._sock.send(data)
+            sent = self._send_raw(data)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -177,16 +183,27 @@ class Outbox:
             return
         if sent < len(data):
             self._backlog.append(memoryview(data)[sent:])
+            self._start_drain()
+        elif self._tls is not None and self._tls.unsent:
+            self._start_drain()  # (TLS took it all; the socket not all of its ciphertext)
+
+    def _start_drain(self) -> None:
+        drained = self._drained
+        if drained is None or drained.is_set():
             self._drained = trio.Event()
             self._nursery.start_soon(self._drain)
 
     async def _drain(self) -> None:
+        tls = self._tls
         try:
             backlog = self._backlog
-            while backlog and not self.closed:
+            while (backlog or (tls is not None and tls.unsent)) and not self.closed:
                 try:
                     await trio.lowlevel.wait_writable(self._sock)
-                    sent = self._sock.send(backlog[0])
+                    if tls is not None and tls.unsent:
+                        tls.flush()
+                        continue
+                    sent = self._send_raw(backlog[0])
                 except BlockingIOError:
                     continue
                 except (OSError, trio.ClosedResourceError):
@@ -207,7 +224,7 @@ class Outbox:
         if self._last is not None and not self._last.done:
             await self._last.wait()
         self.flush()
-        if self._backlog and self._drained is not None:
+        if self._drained is not None:
             await self._drained.wait()
 
     async def wait_sent(self) -> None:
@@ -216,7 +233,7 @@ class Outbox:
         drain. A client with a few writes in flight goes on at once."""
         if len(self.items) > MAX_OWED:
             await self.settle()
-        elif self._backlog and self._drained is not None:
+        elif self._drained is not None and not self._drained.is_set():
             await self._drained.wait()
 
 
@@ -227,16 +244,17 @@ async def serve_connection(
     client: ClientState,
     nursery: trio.Nursery,
     flush_queue: FlushQueue,
+    tls: TlsSocket | None = None,
 ) -> None:
     settings = state.settings
     parser = RequestParser(
         max_bulk_len=settings.proto_max_bulk_len,
         max_query_buffer=settings.client_query_buffer_limit,
     )
-    outbox = Outbox(sock, client, state, nursery, flush_queue)
+    outbox = Outbox(sock, client, state, nursery, flush_queue, tls)
     client.replies_owed = lambda: not outbox.idle
     wait_readable = trio.lowlevel.wait_readable
-    recv = sock.recv
+    recv = sock.recv if tls is None else tls.recv
     dispatch = dispatcher.dispatch
     stashed: list[bytes] = []  # read while the client was blocked, not parsed yet
 
@@ -254,7 +272,8 @@ async def serve_connection(
             watching.start_soon(reply_known)
             kept = 0
             while kept <= settings.client_query_buffer_limit:
-                await wait_readable(sock)
+                if tls is None or not tls.buffered:
+                    await wait_readable(sock)
                 try:
                     data = recv(RECV_SIZE)
                 except BlockingIOError:
@@ -276,7 +295,8 @@ async def serve_connection(
                 data = b"".join(stashed)
                 stashed.clear()
             else:
-                await wait_readable(sock)
+                if tls is None or not tls.buffered:
+                    await wait_readable(sock)
                 try:
                     data = recv(RECV_SIZE)
                 except BlockingIOError:

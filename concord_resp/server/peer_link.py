@@ -42,12 +42,16 @@ def cluster_secret(config: Config) -> ClusterSecret | None:
 
 
 def is_loopback(host: str) -> bool:
+    """Whether `host` (an address, or `localhost`) is this machine (as Redis's
+    islocalClient: IPv4-mapped IPv6 loopback counts). Other names are not looked up."""
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]").split("%")[0])
     except ValueError:
-        return False  # a name: not looked up
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def check_peer_addresses(config: Config, members: Iterable[Member]) -> None:

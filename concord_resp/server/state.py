@@ -10,6 +10,8 @@ from ..cluster import RaftNode
 from ..commands import CommandTable
 from ..config import Config, RuntimeSettings
 from ..metrics import Metrics
+from ..security import Users
+from ..security.log import AclLog
 from ..state import StateMachine
 from .client import ClientRegistry
 
@@ -31,7 +33,19 @@ class ServerState:
         self.started_monotonic = time.monotonic()
         self.metrics = Metrics()  # INFO's counters (commands, errors, traffic, connections)
         self.tcp_port = config.port
+        self.tls_port = config.tls_port
         self._samples: list[tuple[float, int]] = []
+        self.acl_log = AclLog()  # this node's ACL LOG
+        # This node's start-up users (--aclfile/--requirepass) while the cluster's users were
+        # never set: they guard this node until its bootstrap entry (or another's) is applied.
+        self.provisional_users: Users | None = None
+
+    def users(self) -> Users:
+        """The users connections authenticate against and are checked with."""
+        provisional = self.provisional_users
+        if provisional is None or self.machine.users.configured:
+            return self.machine.users
+        return provisional
 
     def sample_ops(self) -> None:
         """Called every 100 ms: keep 16 samples of the command rate, as Redis does."""

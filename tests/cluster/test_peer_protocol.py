@@ -15,9 +15,12 @@ from concord_resp.state import (
     OP_COMMAND,
     OP_CONFIGURE,
     OP_MULTI,
+    OP_SET_USERS,
+    USERS_LOAD,
     Command,
     Configure,
     Session,
+    SetUsers,
     Transaction,
     encode_op,
 )
@@ -33,6 +36,10 @@ FRAMES: list[pp.Frame] = [
             Command(0, 0, [b"SET", b"k", b"v"], Session("n2:ab", 5, 4)),
             Transaction(0, 3, [[b"INCR", b"c"]], [(3, b"c", 12, True)], Session("n2:ab", 6, 4)),
             Configure(0, 0, [("zset_max_listpack_entries", 3)], Session("n2:ab", 7, 4)),
+            Configure(0, 0, [("requirepass", b"pw")], Session("n2:ab", 8, 4)),
+            Command(0, 0, [b"EVAL", b"return 1", b"0"], Session("n2:ab", 9, 4), b"alice"),
+            Transaction(0, 0, [[b"EVAL", b"x", b"0"]], [], Session("n2:ab", 10, 4), b"bob"),
+            SetUsers(0, 0, USERS_LOAD, [(b"u", [b"on"])], Session("n2:ab", 11, 4)),
         )
     ),
     pp.Ask(7, ["transfer", None]),
@@ -71,6 +78,9 @@ def test_frames_round_trip_through_the_wire(frame: pp.Frame) -> None:
         ["fwd", [[[OP_COMMAND, -1, [b"PING"], []], ["s", 1, 1]]]],
         ["fwd", [[[OP_COMMAND, 0, [b"PING"], []], ["s", "1", 1]]]],
         ["fwd", [[[OP_CONFIGURE, 0, [["maxclients", 1]], []], ["s", 1, 1]]]],
+        ["fwd", [[[OP_COMMAND, 0, [b"PING"], [], "not bytes"], ["s", 1, 1]]]],
+        ["fwd", [[[OP_CONFIGURE, 0, [], [], b"user"], ["s", 1, 1]]]],
+        ["fwd", [[[OP_SET_USERS, 0, [7, []], []], ["s", 1, 1]]]],
         ["ask", 1, "not a list"],
         ["answer", 1, 2, None],
         ["removed", "extra"],
@@ -99,6 +109,8 @@ def test_the_size_bound_of_a_forwarded_write_covers_its_frame_and_its_entry() ->
             Session("n2:ab", 3, 1),
         ),
         Configure(0, 0, [("zset_max_listpack_entries", 2**60)], Session("n2:ab", 7, 4)),
+        Command(0, 0, [b"EVALSHA", b"f" * 40, b"0"], Session("n2:ab", 8, 4), b"u" * 300),
+        Transaction(0, 0, [[b"EVAL", b"return 1", b"0"]], [], Session("n2:ab", 9, 4), b"u" * 9),
     ]
     for write in writes:
         bound = pp.forwarded_size_bound(write)

@@ -136,8 +136,10 @@ class LocalCluster:
         *,
         proxied: bool = True,
         extra_args: Iterable[str] = (),
+        password: str | None = None,
     ) -> None:
         self.base_dir = base_dir
+        self.password = password  # the default user's, if the members require one
         self.size = size
         self.extra_args = list(extra_args)
         self.members: dict[str, Member] = {}
@@ -312,11 +314,12 @@ class LocalCluster:
 
     def client(self, name: str, *, timeout: float = 10.0) -> redis.Redis:
         """A redis-py client for `name` that never retries behind the caller's back."""
-        return connect(self.members[name].port, timeout=timeout)
+        return connect(self.members[name].port, timeout=timeout, password=self.password)
 
     def raft_info(self, name: str, *, timeout: float = INFO_TIMEOUT) -> dict[str, str]:
         """The `# Raft` section of INFO of `name` (raises ToolError if it cannot answer)."""
-        reply = call(HOST, self.members[name].port, "INFO", "raft", timeout=timeout)
+        auth = None if self.password is None else (None, self.password)
+        reply = call(HOST, self.members[name].port, "INFO", "raft", timeout=timeout, auth=auth)
         if not isinstance(reply, str):
             raise ToolError(f"unexpected INFO reply {reply!r}")
         fields = {}
