@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -50,6 +50,8 @@ class Config:
     protected_mode: bool = True  # no password and a non-loopback bind: loopback clients only
     masteruser: str = ""  # --join authenticates as this user (Redis's replica-to-master names)
     masterauth: str = ""
+    cluster_secret: bytes = field(default=b"", repr=False)  # b"": none (peers on loopback)
+    cluster_max_frame: int = 1024 * MB  # largest peer frame (and so write) after the handshake
     # TLS, with Redis's parameter names (server/tls.py).
     tls_port: int = 0  # a TLS client port (0: none); --port 0 leaves only this one
     tls_cert_file: str = ""
@@ -317,7 +319,45 @@ def build_parser() -> argparse.ArgumentParser:
         default="no",
         help="--join talks TLS to the member it joins through (default no)",
     )
+    security.add_argument(
+        "--cluster-secret-file",
+        default="",
+        metavar="FILE",
+        help="file holding the secret every member proves to the others (the same on every"
+        " member; make one with `openssl rand -hex 32 > FILE`). Without one, the peer port"
+        " listens on loopback only",
+    )
+    security.add_argument(
+        "--cluster-secret",
+        default="",
+        metavar="SECRET",
+        help="the cluster secret itself (visible in `ps`: prefer --cluster-secret-file)",
+    )
+    security.add_argument(
+        "--cluster-max-frame",
+        default="1gb",
+        help="largest frame a member may send on the peer link once authenticated; a write"
+        " too large to fit one is refused (default 1gb; the same on every member)",
+    )
     return parser
+
+
+def read_cluster_secret(args: argparse.Namespace) -> bytes:
+    """The secret from --cluster-secret-file or --cluster-secret (b"" if neither), without
+    the line end a file usually has. Errors never show it."""
+    if args.cluster_secret_file and args.cluster_secret:
+        raise ConfigError("--cluster-secret and --cluster-secret-file exclude each other")
+    if args.cluster_secret_file:
+        try:
+            with open(args.cluster_secret_file, "rb") as file:
+                secret = file.read()
+        except OSError as error:
+            raise ConfigError(f"--cluster-secret-file: cannot read it: {error.strerror}") from None
+        secret = secret.strip()
+        if not secret:
+            raise ConfigError(f"--cluster-secret-file: {args.cluster_secret_file} is empty")
+        return secret
+    return str(args.cluster_secret).strip().encode()
 
 
 def config_from_args(argv: list[str] | None = None) -> Config:
@@ -381,6 +421,9 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         members = parse_members(args.initial_cluster)
         if args.name not in members:
             raise ConfigError(f"--name {args.name!r} is not in --initial-cluster")
+    max_frame = parse_memory(args.cluster_max_frame)
+    if max_frame < 4 * MB:
+        raise ConfigError("--cluster-max-frame must be at least 4mb")
     return Config(
         bind=args.bind,
         port=args.port,
@@ -423,6 +466,8 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         tls_cluster=args.tls_cluster == "yes",
         tls_replication=args.tls_replication == "yes",
         snapshot_catchup_entries=args.snapshot_catchup_entries,
+        cluster_secret=read_cluster_secret(args),
+        cluster_max_frame=max_frame,
     )
 
 

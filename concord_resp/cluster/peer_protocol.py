@@ -1,8 +1,9 @@
 """The peer protocol: every frame the members of a cluster send each other, typed.
 
 The transport (`raft.driver.transport`) carries CBOR values between members after a handshake
-that names the cluster, both nodes and `PROTOCOL_VERSION` (a dialer that sends none speaks
-version 1, the first). On the wire a frame is a list whose first element names its kind:
+that names the cluster, both nodes and `PROTOCOL_VERSION` and proves the cluster secret both
+ways (`raft.driver.handshake`; a dialer of the first version, which names none, is refused).
+On the wire a frame is a list whose first element names its kind:
 
     ["raft", message]                       a Raft message (`raft.driver.codec`), any type
                                             but InstallSnapshot, which comes as a stream:
@@ -18,9 +19,14 @@ version 1, the first). On the wire a frame is a list whose first element names i
                                             a SetUsers, whose body is [mode, users])
     ["ask", number, request]                an operator request for the leader (RAFT.*)
     ["answer", number, error, value]        its answer
-    ["removed"]                             leader to a removed member: stop serving
+    ["removed", index, term]                leader to a removed member: the index and
+                                            term of the entry that removed it (checked
+                                            against its own log before it stops for good)
 
-`decode` checks shapes and types: a peer's frame is untrusted input, and a malformed one
+Only authenticated members' frames reach `decode` (the handshake proves the cluster secret),
+and every frame fits the link's frame limit: a write too large to fit one is refused at
+proposal (`forwarded_size_bound`, and `FRAME_OVERHEAD` is the room kept for the rest of a
+frame). `decode` checks shapes and types: a peer's frame is untrusted input, and a malformed one
 raises `ValueError` (the node drops it and logs why) rather than reaching the node's parts.
 Kinds a node does not know are malformed too. This module does no I/O. (Frames are named
 tuples: one or more is built for every message sent and received.)
@@ -29,6 +35,8 @@ tuples: one or more is built for every message sent and received.)
 from __future__ import annotations
 
 from typing import Any, Final, NamedTuple, TypeAlias
+
+import cbor2
 
 from ..raft.core import Message
 from ..raft.driver.codec import blob, decode_message, encode_message, natural, text
@@ -47,7 +55,10 @@ from ..state import (
 )
 from ..state.entries import UNBLOCK_REASONS, checked_settings, checked_users, checked_waiters
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2  # 2: the handshake proves the cluster secret
+FRAME_OVERHEAD: Final = 64 << 10  # a frame's room besides the one entry (or write) it carries
+_ARGUMENT_OVERHEAD: Final = 9  # a CBOR byte string's header, at most
+_WRITE_OVERHEAD: Final = 128  # a write's fields besides its arguments and session id
 
 
 class RaftFrame(NamedTuple):
@@ -89,7 +100,8 @@ class Answer(NamedTuple):
 
 
 class Removed(NamedTuple):
-    pass
+    entry_index: int  # of the conf-change entry that removed the member told
+    entry_term: int  # of that entry
 
 
 Frame: TypeAlias = RaftFrame | SnapshotChunk | SnapshotAck | Forward | Ask | Answer | Removed
@@ -109,7 +121,7 @@ def encode(frame: Frame) -> list[Any]:
         return ["ask", frame.number, frame.request]
     if isinstance(frame, Answer):
         return ["answer", frame.number, frame.error, frame.value]
-    return ["removed"]
+    return ["removed", frame.entry_index, frame.entry_term]
 
 
 def _forwarded_write(write: ForwardedWrite) -> list[Any]:
@@ -132,6 +144,23 @@ def _forwarded_write(write: ForwardedWrite) -> list[Any]:
     if write.user is not None:
         return [[OP_MULTI, write.db, write.commands, watches, write.user], wire_session]
     return [[OP_MULTI, write.db, write.commands, watches], wire_session]
+
+
+def forwarded_size_bound(write: ForwardedWrite) -> int:
+    """At least the bytes `write` takes in a Forward frame, and in the entry the leader
+    makes of it, without encoding its arguments (a follower does this for every write)."""
+    session = write.session
+    overhead = _WRITE_OVERHEAD + (len(session.id) if session is not None else 0)
+    if isinstance(write, Command | Transaction) and write.user is not None:
+        overhead += len(write.user)
+    if isinstance(write, Command):
+        return overhead + sum(map(len, write.argv)) + _ARGUMENT_OVERHEAD * len(write.argv)
+    if isinstance(write, Transaction):
+        size = overhead + sum(len(key) + 32 for _, key, _, _ in write.watches)
+        for argv in write.commands:
+            size += sum(map(len, argv)) + _ARGUMENT_OVERHEAD * (len(argv) + 1)
+        return size
+    return overhead + len(cbor2.dumps(_forwarded_write(write)))  # small, and rare
 
 
 def decode(value: object) -> Frame:
@@ -239,8 +268,8 @@ def _answer(frame: list[Any]) -> Frame:
 
 
 def _removed(frame: list[Any]) -> Frame:
-    _size(frame, 1)
-    return Removed()
+    _size(frame, 3)
+    return Removed(natural(frame[1]), natural(frame[2]))
 
 
 _DECODERS: Final = {

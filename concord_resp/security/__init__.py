@@ -1,5 +1,6 @@
 """Security, pure: ACL users and their rules (`acl`), the users as replicated state (`users`),
-and the ACL commands that change or read them (`commands`, registered in `commands.PURE`).
+and the ACL commands that change or read them (`commands`, registered in `commands.PURE`);
+the proof of the cluster secret in the peer handshake (`peer_auth`, imported by name).
 
 It sits above `commands` (it reads the command table's categories and key specs) and below
 `scripting` and `state`. No I/O, no clock: what varies (time, random bytes) is passed in.

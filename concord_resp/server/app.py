@@ -12,7 +12,6 @@ import errno
 import fcntl
 import gc
 import hashlib
-import ipaddress
 import logging
 import os
 import secrets
@@ -20,6 +19,7 @@ import signal
 import socket
 import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -29,7 +29,7 @@ import cbor2
 import trio
 
 from ..cluster import ClusterError, Member, NodeConfig, Proposal, RaftNode
-from ..cluster.peer_protocol import PROTOCOL_VERSION
+from ..cluster.peer_protocol import FRAME_OVERHEAD
 from ..commands import build_table
 from ..config import Config, parse_members
 from ..raft.driver import WriteAheadLog
@@ -42,6 +42,14 @@ from .connection import FlushQueue, send_all, serve_connection
 from .dispatch import Dispatcher
 from .handlers import CONNECTION
 from .handlers.security import AclFileError, close_clients_of, startup_users
+from .peer_link import (
+    PeerLinkError,
+    check_peer_addresses,
+    cluster_secret,
+    is_loopback,
+    listen_host,
+    open_transport,
+)
 from .resp_client import ToolError, call, parse_info
 from .state import ServerState
 from .tls import (
@@ -114,6 +122,15 @@ def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
                 raise StartupError(f"cannot join through {config.join}: {problem}") from None
             time.sleep(0.5)
     raise StartupError(f"cannot join through {config.join}: {problem}")
+
+
+def check_peer_link(config: Config, members: Iterable[Member]) -> None:
+    """The secret is usable and, without one, every peer address is loopback."""
+    try:
+        cluster_secret(config)
+        check_peer_addresses(config, members)
+    except PeerLinkError as error:
+        raise StartupError(str(error)) from None
 
 
 def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str, object]]:
@@ -194,6 +211,12 @@ class Server:
         table = build_table(CONNECTION)
         self.machine = StateMachine(table)
         if config.join:
+            me = (
+                Member.parse(config.name, config.advertise)
+                if config.advertise
+                else Member(config.name, config.bind, config.port, config.peer_port)
+            )
+            check_peer_link(config, [me])  # before joining
             self.lock_fd, self.meta = open_data_dir(config, None)
             if not isinstance(self.meta.get("initial_cluster"), str):
                 # A new node: become a learner through the seed, then keep what it said
@@ -203,8 +226,11 @@ class Server:
                 _write_atomically(config.dir / "meta", cbor2.dumps(self.meta))
             config = replace(config, initial_cluster=str(self.meta["initial_cluster"]))
             self.members, _ = cluster_members(config)
+            check_peer_link(config, self.members.values())
         else:
             self.members, cluster_id = cluster_members(config)
+            if config.initial_cluster:
+                check_peer_link(config, self.members.values())
             self.lock_fd, self.meta = open_data_dir(config, cluster_id)
         self.cluster_id = str(self.meta["cluster_id"])
         self.config = config
@@ -224,6 +250,10 @@ class Server:
             snapshot_entries=config.snapshot_entries,
             snapshot_bytes=config.snapshot_bytes,
             catch_up_entries=config.snapshot_catchup_entries,
+            # A write must fit one peer frame (a node alone has no peer link).
+            max_entry_bytes=config.cluster_max_frame - FRAME_OVERHEAD
+            if config.initial_cluster
+            else 0,
         )
         self.node = RaftNode(self.machine, wal, node_config, self.members)
         self.node.cluster_id = self.cluster_id
@@ -347,24 +377,14 @@ class Server:
             for name, member in members.items()
             if name != config.name
         }
-        self.transport = PeerTransport(
-            self.config.name,
-            self.cluster_id,
-            peers,
-            self.node.deliver,
-            on_link_change=self.node.link_changed,
-            version=PROTOCOL_VERSION,
-        )
-        log.info(
-            "Raft peer link on %s:%d; members %s",
-            self.config.bind,
-            self.config.cluster_port or me.cluster_port,
-            ", ".join(sorted(members)),
+        self.transport = open_transport(
+            config, self.cluster_id, peers, self.node.deliver, self.node.link_changed
         )
         # The port in --initial-cluster is where the others reach us; --cluster-port, if given,
         # is where we listen (they differ when something, like a test's proxy, sits between).
-        listen = self.config.cluster_port or me.cluster_port
-        await self.transport.serve(self.config.bind, listen, task_status=task_status)
+        host, listen = listen_host(config), config.cluster_port or me.cluster_port
+        log.info("Raft peer link on %s:%d; members %s", host, listen, ", ".join(sorted(members)))
+        await self.transport.serve(host, listen, task_status=task_status)
 
     async def _sample_ops(self) -> None:
         while True:
@@ -454,7 +474,7 @@ class Server:
                 continue
             users = state.users()
             protected = state.settings.protected_mode and users.default.nopass
-            if protected and not _is_loopback(address[0]):
+            if protected and not is_loopback(address[0]):
                 state.metrics.connections_rejected += 1
                 nursery.start_soon(_refuse, sock, PROTECTED_MODE_DENIED)
                 continue
@@ -533,16 +553,6 @@ async def _handshake(tls: TlsSocket, client: ClientState) -> bool:
 
 def _describe_all(users: Users) -> list[bytes]:
     return [user_line(users.by_name[name], users.catalog) for name in users.names()]
-
-
-def _is_loopback(host: str) -> bool:
-    """Whether a client's address is this machine (Redis's islocalClient)."""
-    try:
-        address = ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 async def _refuse(
