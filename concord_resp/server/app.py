@@ -49,6 +49,7 @@ from .peer_link import (
     is_loopback,
     listen_host,
     open_transport,
+    peer_tls,
 )
 from .resp_client import ToolError, call, parse_info
 from .state import ServerState
@@ -129,6 +130,7 @@ def check_peer_link(config: Config, members: Iterable[Member]) -> None:
     try:
         cluster_secret(config)
         check_peer_addresses(config, members)
+        peer_tls(config)
     except PeerLinkError as error:
         raise StartupError(str(error)) from None
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import ssl
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from ..cluster import Member
 from ..cluster.peer_protocol import PROTOCOL_VERSION
 from ..config import Config
 from ..raft.driver.transport import PeerTransport
 from ..security.peer_auth import ClusterSecret
+from .tls import TlsConfigError, client_context, server_context, tls_settings
 
 log = logging.getLogger("concord.server")
 
@@ -68,6 +71,19 @@ def check_peer_addresses(config: Config, members: Iterable[Member]) -> None:
             )
 
 
+def peer_tls(config: Config) -> tuple[ssl.SSLContext | None, ssl.SSLContext | None]:
+    """With tls-cluster, the contexts of mutual TLS on the peer links: both ends show this
+    node's certificate and check the other's against the cluster's CA, whatever
+    tls-auth-clients says for clients. (None, None) without it."""
+    if not config.tls_cluster:
+        return None, None
+    settings = replace(tls_settings(config), auth_clients="yes")
+    try:
+        return server_context(settings), client_context(settings)
+    except TlsConfigError as error:
+        raise PeerLinkError(f"tls-cluster: {error}") from None
+
+
 def listen_host(config: Config) -> str:
     """Where the peer port listens: `--bind`, or loopback if there is no secret."""
     if config.cluster_secret or is_loopback(config.bind):
@@ -89,6 +105,7 @@ def open_transport(
             LOOPBACK,
             config.bind,
         )
+    tls_server, tls_client = peer_tls(config)
     return PeerTransport(
         config.name,
         cluster_id,
@@ -98,4 +115,6 @@ def open_transport(
         version=PROTOCOL_VERSION,
         secret=secret,
         max_frame=config.cluster_max_frame,
+        tls_server=tls_server,
+        tls_client=tls_client,
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -148,12 +149,18 @@ class PeerTransport:
         secret: ClusterSecret | None = None,
         handshake_timeout: float = 5.0,
         max_unauthenticated: int = 16,
+        tls_server: ssl.SSLContext | None = None,
+        tls_client: ssl.SSLContext | None = None,
     ) -> None:
         """`on_frame(sender, frame)` runs in the event loop for each frame received, in
         arrival order; an exception from it ends `serve` (a bug there must stop the node).
         `on_link_change(peer, connected)` is told when an outbound link comes up or goes
         down (the cluster layer may report the peer unreachable to Raft). Without a
-        `secret`, the handshake proves nothing: listen on loopback only."""
+        `secret`, the handshake proves nothing: listen on loopback only. With
+        `tls_server` and `tls_client` (`tls-cluster`), every link is mutual TLS, each end's
+        certificate checked against the CA, before the handshake."""
+        self._tls_server = tls_server
+        self._tls_client = tls_client
         self.name = name
         self.cluster_id = cluster_id
         self.version = version  # of the peer protocol this node speaks
@@ -298,12 +305,15 @@ class PeerTransport:
         """One connection's life: dial, handshake, pump frames until it breaks. Returns
         when the handshake was accepted, or None if it never was."""
         host, port = peer.address
-        stream: trio.SocketStream | None = None
+        stream: trio.abc.Stream | None = None
         authenticated = False
         try:
             with trio.move_on_after(self._connect_timeout):
                 # trio's SocketStream sets TCP_NODELAY: frames leave as soon as written.
                 stream = await trio.open_tcp_stream(host, port)
+                if self._tls_client is not None:
+                    stream = trio.SSLStream(stream, self._tls_client, server_hostname=host)
+                    await stream.do_handshake()
                 await handshake.dial(stream, self.identity, peer.name)
                 authenticated = True
             if stream is None or not authenticated:
@@ -411,6 +421,9 @@ class PeerTransport:
         try:
             with self._unauthenticated_slot() as slot:
                 with trio.move_on_after(self.handshake_timeout):
+                    if self._tls_server is not None:
+                        stream = trio.SSLStream(stream, self._tls_server, server_side=True)
+                        await stream.do_handshake()
                     sender = await handshake.accept(stream, self.identity, reader)
             if sender is None:
                 why = "closed: too many handshakes at once" if slot.cancel_called else "too slow"
