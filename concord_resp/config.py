@@ -67,8 +67,13 @@ class Config:
     tls_replication: bool = False  # --join talks TLS to the member
 
     @property
+    def client_port(self) -> int:
+        """The port clients reach this node at: the plain one, or the TLS one if it is alone."""
+        return self.port or self.tls_port
+
+    @property
     def peer_port(self) -> int:
-        return self.cluster_port or (self.port or self.tls_port) + 10000
+        return self.cluster_port or self.client_port + 10000
 
     @property
     def wal_fsync(self) -> bool:

@@ -75,7 +75,7 @@ def cluster_members(config: Config) -> tuple[dict[str, Member], str | None]:
     """The founding members and, for a multi-member cluster, its id (derived from the member
     list, so every founding member computes the same one without talking first)."""
     if not config.initial_cluster:
-        alone = Member(config.name, config.bind, config.port, config.peer_port)
+        alone = Member(config.name, config.bind, config.client_port, config.peer_port)
         return {config.name: alone}, None
     members = {
         name: Member(name, host, port, cluster_port)
@@ -90,7 +90,7 @@ def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
     founding member list and id. Retried while the cluster has no leader (or the seed is
     unreachable) until `timeout`; a refusal (a name taken at another address, say) stops."""
     host, _, port = config.join.rpartition(":")
-    address = config.advertise or f"{config.bind}:{config.port}@{config.peer_port}"
+    address = config.advertise or f"{config.bind}:{config.client_port}@{config.peer_port}"
     deadline = time.monotonic() + timeout
     problem = "no answer"
     auth = (config.masteruser or None, config.masterauth) if config.masterauth else None
@@ -216,7 +216,7 @@ class Server:
             me = (
                 Member.parse(config.name, config.advertise)
                 if config.advertise
-                else Member(config.name, config.bind, config.port, config.peer_port)
+                else Member(config.name, config.bind, config.client_port, config.peer_port)
             )
             check_peer_link(config, [me])  # before joining
             self.lock_fd, self.meta = open_data_dir(config, None)
@@ -372,7 +372,7 @@ class Server:
         config = self.config
         members = self.node.members  # the founding members and those the log added
         me = members.get(config.name) or Member(
-            config.name, config.bind, config.port, config.peer_port
+            config.name, config.bind, config.client_port, config.peer_port
         )
         peers = {
             name: (member.host, member.cluster_port)
