@@ -110,6 +110,15 @@ def _valid_hash(text: bytes) -> bool:
     return len(text) == HASH_LENGTH and all(c in _HEX for c in text)
 
 
+def _password_hash(op: bytes, *, clear: bytes) -> str:
+    """The hash a password rule names: `>pass`/`<pass` (clear text) or `#hash`/`!hash`."""
+    if op[:1] == clear:
+        return hash_password(op[1:])
+    if not _valid_hash(op[1:]):
+        raise RuleError(BAD_HASH)
+    return op[1:].decode()
+
+
 def has_spaces(text: bytes) -> bool:
     """Redis's `ACLStringHasSpaces`: whitespace or NUL (refused in names and patterns)."""
     return any(c in b" \t\n\v\f\r\x00" for c in text)
@@ -584,22 +593,12 @@ class User:
         elif lowered == b"resetpass":
             self.nopass, self.passwords = False, []
         elif op[:1] in (b">", b"#"):
-            if op[:1] == b">":
-                hashed = hash_password(op[1:])
-            elif _valid_hash(op[1:]):
-                hashed = op[1:].decode()
-            else:
-                raise RuleError(BAD_HASH)
+            hashed = _password_hash(op, clear=b">")
             if hashed not in self.passwords:
                 self.passwords.append(hashed)
             self.nopass = False
         elif op[:1] in (b"<", b"!"):
-            if op[:1] == b"<":
-                hashed = hash_password(op[1:])
-            elif _valid_hash(op[1:]):
-                hashed = op[1:].decode()
-            else:
-                raise RuleError(BAD_HASH)
+            hashed = _password_hash(op, clear=b"<")
             if hashed not in self.passwords:
                 raise RuleError(NO_SUCH_PASSWORD)
             self.passwords.remove(hashed)

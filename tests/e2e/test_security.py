@@ -55,6 +55,11 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
         return True
 
 
+def concord_tool(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", "from concord_resp.cli import tool_main; tool_main()"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
+
+
 def test_users_are_replicated_state(tmp_path: Path) -> None:
     with LocalCluster(tmp_path) as cluster:
         first, second = followers(cluster)
@@ -115,36 +120,10 @@ def test_requirepass_from_start_up_then_config_set(tmp_path: Path) -> None:
             time.sleep(0.1)
         joined.close()
         # The operator tool authenticates too.
-        status = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from concord_resp.cli import tool_main; tool_main()",
-                "-p",
-                str(ports[first]),
-                "--pass",
-                "pw2",
-                "members",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        status = concord_tool("-p", str(ports[first]), "--pass", "pw2", "members")
         assert status.returncode == 0, status.stderr
         assert "n4" in status.stdout
-        refused = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from concord_resp.cli import tool_main; tool_main()",
-                "-p",
-                str(ports[first]),
-                "members",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        refused = concord_tool("-p", str(ports[first]), "members")
         assert refused.returncode == 1
         assert "NOAUTH" in refused.stderr
 
