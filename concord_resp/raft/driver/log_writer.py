@@ -17,16 +17,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from .promise_file import PromiseFile
 from .wal import WriteAheadLog
 
 
 class LogWriter:
-    def __init__(self, wal: WriteAheadLog, notify: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        wal: WriteAheadLog,
+        notify: Callable[[], None],
+        promise: PromiseFile | None = None,
+    ) -> None:
         self.wal = wal
+        self.promise = promise
         self._notify = notify
         self._cond = threading.Condition()
         self._queued: list[bytes] = []
         self._queued_entries = 0
+        self._queued_end: int | None = None  # where the queued records leave the log's end
+        self._queued_term = 0  # the newest term in the queued hard states (0: none)
         self._ticket = 0  # the newest ticket handed out by `append`
         self._next_index = 1  # the index after the newest queued entry (names a new segment)
         self._stopping = False
@@ -39,13 +48,26 @@ class LogWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def append(self, records: bytes, next_index: int, entries: int = 0) -> int:
+    def append(
+        self,
+        records: bytes,
+        next_index: int,
+        entries: int = 0,
+        *,
+        end: int | None = None,
+        term: int = 0,
+    ) -> int:
         """Queue encoded records (from the event loop, in log order). `next_index` is the
-        index the entry after them will have; `entries` how many entries they hold. Returns
-        a ticket: the records are durable once `durable_ticket` reaches it."""
+        index the entry after them will have; `entries` how many entries they hold; `end`
+        the log's last index once they are written, if they add or replace entries; `term`
+        the term of the hard state among them (0: none). Returns a ticket: the records are
+        durable, and the promise covers them, once `durable_ticket` reaches it."""
         with self._cond:
             self._queued.append(records)
             self._queued_entries += entries
+            if end is not None:
+                self._queued_end = end
+            self._queued_term = max(self._queued_term, term)
             self._next_index = next_index
             self._ticket += 1
             self._cond.notify()
@@ -61,9 +83,17 @@ class LogWriter:
                     return
                 records, self._queued = self._queued, []
                 entries, self._queued_entries = self._queued_entries, 0
+                end, self._queued_end = self._queued_end, None
+                term, self._queued_term = self._queued_term, 0
                 ticket, next_index = self._ticket, self._next_index
             try:
+                promise = self.promise
+                # A batch is all or nothing on replay, so only where it leaves the log counts.
+                if promise is not None and (lower := promise.promise.before_write(end)):
+                    promise.record(lower)
                 self.wal.write(records[0] if len(records) == 1 else b"".join(records), next_index)
+                if promise is not None and (raised := promise.promise.after_write(term, end)):
+                    promise.record(raised)
             except BaseException as error:
                 self.error = error
                 self._notify()

@@ -1,0 +1,90 @@
+"""The promise: how far this node's log reached, and in which term, when it last promised.
+
+A node promises when it acknowledges entries (a follower's append response, a leader counting
+its own fsync toward commit, a single node's reply to a client) or grants a vote. Raft's
+safety rests on those promises outliving the node (thesis 3.8: what a response depends on is
+durable before it is sent). A disk can still break them: a log that restarts shorter than it
+was (a truncated tail, an emptied or deleted segment, a deleted `wal/`) would let the node vote
+for a candidate that lacks entries committed only thanks to it. The driver keeps the promise
+in a small file of its own (raft/driver/promise_file.py, the simulator on its disk); this
+module decides, purely, what that record must say:
+
+- before a write that shortens the log (a Raft conflict, an installed snapshot) it is lowered
+  (`before_write`), so the log never ends before it while the write lands;
+- after a batch's fsync, before anything the batch allows is sent, it is raised to the log's
+  new end and term (`after_write`); never ahead of the durable log, so a crash that tears an
+  unacknowledged tail never looks like lost data;
+- at start-up, a log ending before it or a hard state of an older term is a broken promise
+  (`check`): entries or a vote the rest of the cluster may count on are gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Promise:
+    """The node's log reached `index` (its last entry) and its hard state `term` when it last
+    acknowledged or voted. (0, 0): nothing promised yet."""
+
+    term: int
+    index: int
+
+    def before_write(self, end: int | None) -> Promise | None:
+        """What to make durable before a write after which the log ends at `end` (None: the
+        write adds no entry and replaces none), if the promise must come down first."""
+        if end is not None and end < self.index:
+            return Promise(self.term, end)
+        return None
+
+    def after_write(self, term: int, end: int | None) -> Promise | None:
+        """What to make durable once a write is, before its acknowledgements or votes leave:
+        the log's new end and the newest term written (0: no hard state in the write). None
+        when the promise already says so (a write of a commit index alone costs nothing)."""
+        raised = Promise(max(self.term, term), self.index if end is None else end)
+        return None if raised == self else raised
+
+
+NOTHING_PROMISED = Promise(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenPromise:
+    """A recovered log that cannot keep `promise`: its hard state is of `term`, its last
+    entry `last_index`."""
+
+    promise: Promise
+    term: int
+    last_index: int
+
+    @property
+    def lost_entries(self) -> int:
+        """How many entries this node had acknowledged that its log no longer holds."""
+        return max(0, self.promise.index - self.last_index)
+
+    @property
+    def lost_vote(self) -> bool:
+        """The hard state is older than a term this node acted in (its vote may be gone)."""
+        return self.term < self.promise.term
+
+    def describe(self) -> str:
+        parts = []
+        if self.lost_entries:
+            first, last = self.last_index + 1, self.promise.index
+            span = f"entry {first}" if first == last else f"entries {first}..{last}"
+            plural = "entry" if self.lost_entries == 1 else "entries"
+            parts.append(f"{span} ({self.lost_entries} acknowledged {plural}) are missing")
+        if self.lost_vote:
+            parts.append(
+                f"the term is back at {self.term} from {self.promise.term}"
+                " (a vote or term this node acted on is lost)"
+            )
+        return "; ".join(parts)
+
+
+def check_promise(promise: Promise, term: int, last_index: int) -> BrokenPromise | None:
+    """Does a log recovered with hard state `term` and last entry `last_index` keep `promise`?"""
+    if last_index >= promise.index and term >= promise.term:
+        return None
+    return BrokenPromise(promise, term, last_index)
