@@ -73,8 +73,8 @@ class BrokenPromise:
         if self.lost_entries:
             first, last = self.last_index + 1, self.promise.index
             span = f"entry {first}" if first == last else f"entries {first}..{last}"
-            plural = "entry" if self.lost_entries == 1 else "entries"
-            parts.append(f"{span} ({self.lost_entries} acknowledged {plural}) are missing")
+            noun, verb = ("entry", "is") if self.lost_entries == 1 else ("entries", "are")
+            parts.append(f"{span} ({self.lost_entries} acknowledged {noun}) {verb} missing")
         if self.lost_vote:
             parts.append(
                 f"the term is back at {self.term} from {self.promise.term}"
