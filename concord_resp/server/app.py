@@ -325,10 +325,10 @@ class Server:
         return (
             "A cluster member must not vote or acknowledge with this log: it could help the"
             " cluster lose committed writes. Remove it from the cluster through a live member"
-            f" (concord -p PORT remove {name}), then start it again with an empty data"
-            " directory and --join (a live member's host:port): it catches up from the"
-            " leader. Only if the other members lost data too, start it with"
-            " --accept-data-loss"
+            f" (concord -p PORT remove {name}), then add a new node in its place: an empty"
+            " data directory, a new --name and --join (a live member's host:port); it"
+            " catches up from the leader. Only if the other members lost data too, start"
+            " this one with --accept-data-loss"
         )
 
     def _version(self) -> str:
