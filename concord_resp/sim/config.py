@@ -27,6 +27,8 @@ class SimBug(Enum):
     APPLY_RETRY_TWICE = "APPLY_RETRY_TWICE"  # the key-value machine ignores its session table
     IGNORE_BROKEN_PROMISE = "IGNORE_BROKEN_PROMISE"  # a node whose disk lost acknowledged
     # entries starts anyway (the promise check of raft/core/promise.py switched off)
+    PROMISE_BEFORE_FSYNC = "PROMISE_BEFORE_FSYNC"  # the promise is raised when a batch is
+    # written, before its fsync: a crash then reads as a damaged disk (a false alarm)
 
     def core_bug(self) -> Bug | None:
         return Bug[self.value] if self.value in Bug.__members__ else None
@@ -251,6 +253,7 @@ BUG_PROFILES: dict[SimBug, str] = {
     SimBug.TRUNCATE_ON_MATCH: "reorder",
     SimBug.APPLY_RETRY_TWICE: "retry",
     SimBug.IGNORE_BROKEN_PROMISE: "damage",
+    SimBug.PROMISE_BEFORE_FSYNC: "persist",
 }
 
 PROFILE_CYCLE: tuple[str, ...] = tuple(PROFILES)

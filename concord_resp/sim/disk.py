@@ -68,6 +68,7 @@ class Disk:
         self.unsynced: list[Record] = []
         self.durable_hard_state = HardState(0, None, 0)
         self.promise = NOTHING_PROMISED
+        self.damaged = False  # `lose_tail`/`lose_after` took entries since the last recovery
 
     def record_promise(self, promise: Promise) -> None:
         self.promise = promise
@@ -107,6 +108,7 @@ class Disk:
             e.index for r in durable[position:] if isinstance(r, EntriesRecord) for e in r.entries
         ]
         kept = tuple(e for e in record.entries if e.index <= index)
+        self.damaged = True
         del durable[position:]
         if kept:
             durable.append(EntriesRecord(kept))

@@ -13,7 +13,8 @@ everything from the disk's durable records. The node keeps its promise as the dr
 batch's fsync and before its responses leave. A restart whose log breaks the promise (a
 damaged disk, `Disk.lose_tail`) refuses to start, as `concord-server` does: the node stays
 down (REFUSED) until the operator replaces it (the nemesis). `SimBug.IGNORE_BROKEN_PROMISE`
-starts it anyway, the negative control. Between batches the node compacts (snapshot of
+starts it anyway, the negative control; `PROMISE_BEFORE_FSYNC` raises the promise too early,
+which a crash then shows as a false alarm (the invariant: only a damaged disk breaks it). Between batches the node compacts (snapshot of
 the state machine at its applied index, disk rewritten) every `compact_every` applied
 entries, or at once when a peer added after its last snapshot needs one. Every input is followed by `_observe`, which
 feeds the invariant checker (leaders, commits); the batch feeds it the appended entries, the
@@ -124,7 +125,15 @@ class SimNode:
         """Boot (or restart) from the durable records on the disk, unless they broke the
         node's promise."""
         storage, torn = self.disk.recover(self.initial)
-        broken = check_promise(self.disk.promise, storage.hard_state.term, storage.last_index())
+        hard = storage.hard_state
+        voted = hard.voted_for is not None
+        broken = check_promise(self.disk.promise, hard.term, storage.last_index(), voted)
+        damaged, self.disk.damaged = self.disk.damaged, False
+        if broken is not None and not damaged:
+            # A crash (lost unsynced writes, a torn record) is never damage: a false alarm.
+            raise SafetyViolation(
+                f"{self.id}'s log breaks its promise after a mere crash: {broken.describe()}"
+            )
         if broken is not None:
             if SimBug.IGNORE_BROKEN_PROMISE not in self.config.bugs:
                 self.status = REFUSED
@@ -133,7 +142,7 @@ class SimNode:
                 self.host.refused(self, broken)
                 return
             # Started anyway: what the disk holds is all it promises from now on.
-            self.disk.record_promise(Promise(storage.hard_state.term, storage.last_index()))
+            self.disk.record_promise(Promise(hard.term, storage.last_index(), voted))
             self.invariants.disk_damaged(self.id)
         self.incarnation += 1
         raft_config = Config(
@@ -349,6 +358,13 @@ class SimNode:
         if lower is not None:
             disk.record_promise(lower)  # before a write that shortens the log
         self.inflight_end = end
+        if SimBug.PROMISE_BEFORE_FSYNC in self.config.bugs:
+            hard = ready.hard_state
+            early = disk.promise.after_write(
+                hard.term if hard else 0, end, hard is not None and hard.voted_for is not None
+            )
+            if early is not None:
+                disk.record_promise(early)
         if ready.snapshot is not None:
             meta = ready.snapshot.meta
             self.invariants.committed_at(self.id, meta.index, meta.term)
@@ -382,7 +398,11 @@ class SimNode:
                 self.crash(" after its fsync, before its promise and sending")
                 return
         hard = ready.hard_state
-        raised = self.disk.promise.after_write(hard.term if hard else 0, self.inflight_end)
+        raised = self.disk.promise.after_write(
+            hard.term if hard else 0,
+            self.inflight_end,
+            hard is not None and hard.voted_for is not None,
+        )
         if raised is not None:
             self.disk.record_promise(raised)
         storage = rn.storage

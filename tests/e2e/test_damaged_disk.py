@@ -81,8 +81,12 @@ def test_a_truncated_tail_of_acknowledged_writes_stops_start_up_until_the_loss_i
 ) -> None:
     server = concord_factory()
     data = fill(server.port, 2000)
+    info = connect(server.port).info("persistence")
+    assert info["wal_promise_index"] == info["wal_last_index"]  # every batch promised
+    assert info["wal_promise_writes"] > 0
     server.kill()
     last = promised_index(server.data_dir)
+    assert last == info["wal_promise_index"]
     assert last >= 2001  # the no-op of its election, then 2000 SETs: all acknowledged
     segment, size = cut_last_segment(
         server.data_dir, len(record_offsets(segments(server.data_dir)[-1])) * 39 // 40

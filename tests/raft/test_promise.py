@@ -48,13 +48,29 @@ def test_a_shorter_log_breaks_the_promise_and_says_how_many_entries_are_gone() -
 def test_a_lost_term_breaks_the_promise_even_with_the_whole_log() -> None:
     broken = check_promise(Promise(7, 50), 6, 50)
     assert broken is not None
-    assert broken.lost_vote
+    assert broken.lost_term
     assert broken.lost_entries == 0
     assert "term is back at 6 from 7" in broken.describe()
     wiped = check_promise(Promise(7, 50), 0, 0)  # a deleted wal/
     assert wiped is not None
     assert wiped.lost_entries == 50
-    assert wiped.lost_vote
+    assert wiped.lost_term
+
+
+def test_a_vote_is_promised_for_its_term_and_its_loss_breaks_the_promise() -> None:
+    promise = Promise(4, 10)
+    voted = promise.after_write(4, None, voted=True)
+    assert voted == Promise(4, 10, voted=True)
+    assert voted.after_write(4, None, voted=False) is None  # a vote stays for the term
+    assert voted.after_write(5, None, voted=False) == Promise(5, 10)  # a new term: none yet
+    assert voted.before_write(8) == Promise(4, 8, voted=True)
+    assert check_promise(voted, 4, 10, voted=True) is None
+    assert check_promise(voted, 5, 10, voted=False) is None  # a later term replaces it
+    lost = check_promise(voted, 4, 10, voted=False)  # same term, the vote's record gone
+    assert lost is not None
+    assert lost.lost_vote
+    assert not lost.lost_term
+    assert lost.describe() == "the vote this node cast in term 4 is lost"
 
 
 writes = st.lists(

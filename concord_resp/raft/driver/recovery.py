@@ -144,14 +144,15 @@ def keep_promise(
     (see the module doc). A promise made at this start (a new or older data directory) has
     nothing to check; it is raised to what the log holds."""
     term = hard_state.term if hard_state is not None else 0
+    voted = hard_state is not None and hard_state.voted_for is not None
     if promise.created:
         wal.cut_torn_tail(
             "a write cut short; this data directory had no promise record yet, so whether it"
             " was acknowledged is not known"
         )
-        promise.record(Promise(term, last_index))
+        promise.record(Promise(term, last_index, voted))
         return
-    broken = check_promise(promise.promise, term, last_index)
+    broken = check_promise(promise.promise, term, last_index, voted)
     if broken is None:
         wal.cut_torn_tail(
             f"a write that was never acknowledged: the log still reaches entry"
@@ -159,13 +160,14 @@ def keep_promise(
         )
         return
     what = f"{describe_log_end(wal, last_index)}, but this node had promised more ({promise.path}"
-    what += f" says: entry {promise.promise.index}, term {promise.promise.term}): "
+    vote = ", with a vote" if promise.promise.voted else ""
+    what += f" says: entry {promise.promise.index}, term {promise.promise.term}{vote}): "
     what += broken.describe()
     if not accept_data_loss:
         raise BrokenPromiseError(what, broken)
     log.warning("%s; starting anyway (--accept-data-loss): they are lost", what)
     wal.cut_torn_tail("part of what was lost")
-    promise.record(Promise(term, last_index))
+    promise.record(Promise(term, last_index, voted))
 
 
 def describe_log_end(wal: WriteAheadLog, last_index: int) -> str:

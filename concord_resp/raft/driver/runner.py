@@ -121,6 +121,7 @@ class ReadyRunner:
                 len(ready.entries),
                 end=last if ready.entries or snapshot is not None else None,
                 term=hard.term if hard is not None and persist_hard_state else 0,
+                voted=hard is not None and hard.voted_for is not None,
             )
             await self.until_durable(ticket)
             if snapshot is not None:

@@ -148,9 +148,7 @@ def test_a_batch_that_shortens_the_log_lowers_the_promise_before_it_is_written(
     ]
 
 
-def test_a_batch_is_published_only_once_its_promise_is_durable_and_the_log_goes_on_meanwhile(
-    tmp_path: Path,
-) -> None:
+def test_a_batch_is_published_only_once_its_promise_is_durable(tmp_path: Path) -> None:
     wal = _open(tmp_path)
     promise = PromiseFile.create(tmp_path / "promise", identity("n1", "c"))
     record = promise.record
@@ -163,20 +161,32 @@ def test_a_batch_is_published_only_once_its_promise_is_durable_and_the_log_goes_
         record(value)
 
     promise.record = slow_record  # type: ignore[method-assign]
-    notified = threading.Event()
-    writer = LogWriter(wal, notified.set, promise)
+    writer = LogWriter(wal, lambda: None, promise)
     writer.start()
-    first = writer.append(encode_entry(1, 1, 0, b"a"), 2, 1, end=1, term=1)
+    ticket = writer.append(encode_entry(1, 1, 0, b"a"), 2, 1, end=1, term=1)
     assert recording.wait(timeout=10)  # batch 1 is on disk; its promise is being written
-    second = writer.append(encode_entry(2, 1, 0, b"b"), 3, 1, end=2)
-    for _ in range(100):  # the log thread writes batch 2 meanwhile
-        if writer.batches == 2:
-            break
-        threading.Event().wait(0.01)
-    assert writer.batches == 2
     assert writer.durable_ticket == 0  # nothing acknowledged before its promise
     release.set()
     writer.stop()
-    assert writer.durable_ticket == second > first
-    assert promise.promise == Promise(1, 2)  # the newest promise covers both batches
+    assert writer.durable_ticket == ticket
+    assert promise.promise == Promise(1, 1)
+    wal.close()
+
+
+def test_a_failed_promise_write_is_reported_like_a_failed_log_write(tmp_path: Path) -> None:
+    wal = _open(tmp_path)
+    promise = PromiseFile.create(tmp_path / "promise", identity("n1", "c"))
+
+    def broken_record(value: Promise) -> None:
+        raise OSError(5, "Input/output error")
+
+    promise.record = broken_record  # type: ignore[method-assign]
+    failed = threading.Event()
+    writer = LogWriter(wal, failed.set, promise)
+    writer.start()
+    writer.append(encode_entry(1, 1, 0, b"a"), 2, 1, end=1)
+    assert failed.wait(timeout=10)
+    assert isinstance(writer.error, OSError)
+    assert writer.durable_ticket == 0
+    writer.stop()
     wal.close()

@@ -32,9 +32,9 @@ def test_a_new_file_holds_its_promise_and_reopens_with_the_latest_one(tmp_path: 
     again = PromiseFile.open(path, ME)
     assert not again.created
     assert again.promise == Promise(2, 50)
-    again.record(Promise(3, 20))  # lowered (a conflict) and a new term
+    again.record(Promise(3, 20, voted=True))  # lowered (a conflict), a new term, a vote
     again.close()
-    assert PromiseFile.open(path, ME).promise == Promise(3, 20)
+    assert PromiseFile.open(path, ME).promise == Promise(3, 20, voted=True)
     assert path.stat().st_size == FILE_SIZE  # updated in place, never grown
 
 

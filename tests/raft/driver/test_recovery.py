@@ -221,6 +221,18 @@ async def test_a_lost_term_stops_start_up(tmp_path: Path) -> None:
         await recover_with(tmp_path, promise)
 
 
+async def test_a_lost_vote_in_the_same_term_stops_start_up(tmp_path: Path) -> None:
+    write_log(tmp_path / "wal", 10, term=3)  # its hard state: term 3, vote "n1"
+    wal = WriteAheadLog(tmp_path / "wal", fsync=False)
+    list(wal.replay())
+    wal.open_for_append(11)
+    wal.write(encode_hard_state(HardState(3, None, 10)), 11)  # as if the vote's record were gone
+    wal.close()
+    promise = promised(tmp_path, Promise(3, 10, voted=True))
+    with pytest.raises(BrokenPromiseError, match="the vote this node cast in term 3 is lost"):
+        await recover_with(tmp_path, promise)
+
+
 async def test_accepting_the_loss_starts_and_lowers_the_promise(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -234,8 +246,8 @@ async def test_accepting_the_loss_starts_and_lowers_the_promise(
     assert "entries 45..50 (6 acknowledged entries) are missing" in caplog.text
     assert "--accept-data-loss" in caplog.text
     assert "never acknowledged" not in caplog.text
-    assert promise.promise == Promise(1, 44)
-    assert PromiseFile.open(tmp_path / "promise", OWNER).promise == Promise(1, 44)
+    assert promise.promise == Promise(1, 44, voted=True)
+    assert PromiseFile.open(tmp_path / "promise", OWNER).promise == Promise(1, 44, voted=True)
     # The next start is a clean one.
     assert (
         await recover_with(tmp_path, PromiseFile.open(tmp_path / "promise", OWNER))
@@ -254,4 +266,4 @@ async def test_a_promise_made_at_this_start_checks_nothing_and_covers_the_log(
         storage = await recover_with(tmp_path, promise)
     assert storage.last_index() == 30
     assert "whether it was acknowledged is not known" in caplog.text
-    assert PromiseFile.open(tmp_path / "promise", OWNER).promise == Promise(1, 30)
+    assert PromiseFile.open(tmp_path / "promise", OWNER).promise == Promise(1, 30, voted=True)
