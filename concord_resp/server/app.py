@@ -29,6 +29,7 @@ from ..cluster import ClusterError, Member, NodeConfig, RaftNode
 from ..cluster.peer_protocol import PROTOCOL_VERSION
 from ..commands import build_table
 from ..config import Config, parse_members
+from ..raft.core import NOTHING_PROMISED
 from ..raft.driver import WriteAheadLog
 from ..raft.driver.promise_file import FILE_NAME as PROMISE_FILE
 from ..raft.driver.promise_file import PromiseFile, PromiseFileError, identity
@@ -155,32 +156,50 @@ def open_promise(config: Config, meta: dict[str, object]) -> tuple[PromiseFile, 
     """Open the data directory's promise file (raft/driver/promise_file.py), or make it.
 
     A meta file marked "promise" says the file was made: then it must be there and be this
-    node's. A meta file without the mark is a data directory of an older version (or a new
-    one): the file is made now, from what the log holds once it is read back, and only then
-    is meta marked, so a crash in between just makes it again. Returns the file and meta."""
+    node's. A meta file without the mark is a data directory of an older version, a new one,
+    or a meta file made again (--accept-data-loss): a promise file of this node that holds a
+    promise is kept (a cluster member's meta, made again from --initial-cluster, names the
+    same node); otherwise the file is made now, from what the log holds once it is read
+    back, and only then is meta marked, so a crash in between just makes it again."""
     path = config.dir / PROMISE_FILE
     owner = identity(config.name, str(meta["cluster_id"]))
-    if meta.get("promise"):
+    marked = bool(meta.get("promise"))
+    if marked or path.exists():
         try:
-            return PromiseFile.open(path, owner, fsync=config.wal_fsync), meta
+            found = PromiseFile.open(path, owner, fsync=config.wal_fsync)
         except PromiseFileError as error:
-            if not config.accept_data_loss:
+            if marked and not config.accept_data_loss:
+                advice = (
+                    "; a cluster member is safest replaced (concord remove NAME, then a new"
+                    " node with --join)"
+                    if config.initial_cluster
+                    else ""
+                )
                 raise StartupError(
                     f"{error}: how far this node's log went when it last acknowledged writes"
                     " or voted is lost, so a damaged log could no longer be told from a good"
                     " one. Start with --accept-data-loss to make a new promise file from what"
-                    " the log holds (any loss before now goes unnoticed)"
+                    f" the log holds (any loss before now goes unnoticed){advice}"
                 ) from None
-            log.warning(
-                "%s; starting anyway (--accept-data-loss): a new one is made from the log", error
-            )
+            log.warning("%s; a new one is made from the log", error)
+        else:
+            if marked or found.promise != NOTHING_PROMISED:
+                if not marked:
+                    meta = _mark_promise(config, meta)
+                return found, meta
+            found.close()  # made by a start that stopped before marking meta: made again
     elif (config.dir / "wal").is_dir():
         log.info("%s: no promise file yet (an older data directory): making one", config.dir)
     made = PromiseFile.create(path, owner, fsync=config.wal_fsync)
-    if not meta.get("promise"):
-        meta = {**meta, "promise": True}
-        _write_atomically(config.dir / "meta", cbor2.dumps(meta))
+    if not marked:
+        meta = _mark_promise(config, meta)
     return made, meta
+
+
+def _mark_promise(config: Config, meta: dict[str, object]) -> dict[str, object]:
+    meta = {**meta, "promise": True}
+    _write_atomically(config.dir / "meta", cbor2.dumps(meta))
+    return meta
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -216,7 +216,16 @@ def test_a_data_directory_of_an_older_version_gets_a_promise_file(
 # -- a cluster member -----------------------------------------------------------------------------
 
 
-CLUSTER_DAMAGE = ["truncate the log tail", "delete wal/", "delete meta"]
+# damage -> what the refusal says
+CLUSTER_DAMAGE = {
+    "truncate the log tail": "acknowledged entries) are missing",
+    "empty the last segment": "is empty",
+    "delete wal/": "holds no log segment",
+    "delete meta": "meta is missing",
+    "replace meta": "belongs to node",
+    "delete promise": "promise is missing",
+    "replace promise": "belongs to another node or cluster",
+}
 
 
 @pytest.mark.parametrize("damage", CLUSTER_DAMAGE)
@@ -225,26 +234,29 @@ def test_a_damaged_member_refuses_and_its_replacement_catches_up(
 ) -> None:
     with LocalCluster(tmp_path, 3, proxied=False) as cluster:
         leader = cluster.leader()
-        victim = next(name for name in cluster.names if name != leader)
+        victim, other = (name for name in cluster.names if name != leader)
         data = fill(cluster.members[leader].port, 400)
         cluster.kill(victim)
         member = cluster.members[victim]
         data_dir = member.process.data_dir
         if damage == "truncate the log tail":
             cut_last_segment(data_dir, len(record_offsets(segments(data_dir)[-1])) // 4)
+        elif damage == "empty the last segment":
+            segments(data_dir)[-1].write_bytes(b"")
         elif damage == "delete wal/":
             shutil.rmtree(data_dir / "wal")
-        else:
-            (data_dir / "meta").unlink()
+        elif damage.startswith("delete"):
+            (data_dir / damage.split()[1]).unlink()
+        else:  # another member's file in its place
+            what = damage.split()[1]
+            shutil.copy(cluster.members[other].process.data_dir / what, data_dir / what)
         start = len(member.process.output())
         member.process.start(wait=False)
         assert member.process.wait_exit(timeout=30) == 1
         output = member.process.output()[start:]
         line = next(line for line in output.splitlines() if "cannot start" in line)
-        if damage == "delete meta":
-            assert "meta is missing" in line
-        else:
-            assert "acknowledged entr" in line
+        assert CLUSTER_DAMAGE[damage] in line
+        if "are missing" in line:
             assert f"concord -p PORT remove {victim}" in line
             assert "a new --name and --join" in line
         # The cluster goes on without it; the operator replaces it as the error says.
@@ -259,3 +271,23 @@ def test_a_damaged_member_refuses_and_its_replacement_catches_up(
             time.sleep(0.05)
         assert client.mget(list(data)) == list(data.values())
         client.close()
+
+
+def test_a_members_meta_made_again_keeps_its_promise_file_and_its_check(tmp_path: Path) -> None:
+    """A cluster member's meta names the same node when it is made again (--accept-data-loss
+    after it was deleted), so its promise file is kept and the log is still checked: the loss
+    it also had is reported, not swept under the new meta."""
+    with LocalCluster(tmp_path, 3, proxied=False) as cluster:
+        leader = cluster.leader()
+        victim = next(name for name in cluster.names if name != leader)
+        fill(cluster.members[leader].port, 300)
+        cluster.kill(victim)
+        process = cluster.members[victim].process
+        data_dir = process.data_dir
+        (data_dir / "meta").unlink()
+        cut_last_segment(data_dir, len(record_offsets(segments(data_dir)[-1])) // 4)
+        process.args = [*process.args, "--accept-data-loss"]
+        start = len(process.output())
+        cluster.start(victim)
+        output = process.output()[start:]
+        assert "acknowledged entries) are missing; starting anyway (--accept-data-loss)" in output
