@@ -24,6 +24,7 @@ class Config:
     dir: Path = Path("data")
     name: str = "n1"
     fsync: str = "always"  # always | never
+    accept_data_loss: bool = False  # start even when the log lost what the node promised
     maxclients: int = 10000
     proto_max_bulk_len: int = 512 * MB
     client_query_buffer_limit: int = 1024 * MB
@@ -163,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["always", "never"],
         default="always",
         help="fsync the log before acknowledging writes (default always; never is unsafe, for benchmarks)",
+    )
+    parser.add_argument(
+        "--accept-data-loss",
+        action="store_true",
+        help="start even if the data directory lost acknowledged writes (a damaged or"
+        " truncated log, a deleted meta or promise file): they are lost for good, and on a"
+        " cluster member committed writes can be lost cluster-wide",
     )
     parser.add_argument(
         "--maxclients", type=int, default=10000, help="maximum connected clients (default 10000)"
@@ -435,6 +443,7 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         dir=Path(args.dir),
         name=args.name,
         fsync=args.fsync,
+        accept_data_loss=args.accept_data_loss,
         maxclients=args.maxclients,
         proto_max_bulk_len=bulk,
         client_query_buffer_limit=query_buffer,

@@ -43,6 +43,7 @@ from ..raft.core import (
     Snapshot,
     Status,
 )
+from ..raft.driver.promise_file import PromiseFile
 from ..raft.driver.recovery import recover
 from ..raft.driver.runner import ReadyRunner
 from ..raft.driver.transport import FrameTooLarge, Transport
@@ -83,6 +84,8 @@ class RaftNode:
         self.clock_us = clock_us  # stamps writes (the leader's time)
         self.cluster_id = ""  # set by the server (INFO raft; what a joining node adopts)
         self.initial_cluster = ""  # --initial-cluster (or the one a joined node adopted)
+        self.promise: PromiseFile | None = None  # set by the server: kept by the log writer
+        self.accept_data_loss = False  # start even if the log broke the promise
         self.storage = MemoryStorage(ConfState(tuple(sorted(members))))
         self.rn: RawNode | None = None
         self.runner: ReadyRunner | None = None
@@ -272,14 +275,20 @@ class RaftNode:
         what was committed before serving."""
         started = time.monotonic()
         storage = self.storage
-        await recover(self.wal, storage, self.snapshots.restore)
+        await recover(
+            self.wal,
+            storage,
+            self.snapshots.restore,
+            self.promise,
+            accept_data_loss=self.accept_data_loss,
+        )
         config = self.config
         raft_config = Config(
             self.name, election_tick=config.election_ticks, heartbeat_tick=config.heartbeat_ticks
         )
         seed = secrets.randbits(32) if config.rng_seed is None else config.rng_seed
         rn = self.rn = RawNode(raft_config, storage, random.Random(seed))
-        self.runner = ReadyRunner(rn, self.wal, self)
+        self.runner = ReadyRunner(rn, self.wal, self, self.promise)
         self.runner.start()
         self.proposals.started(self.machine.last_time_us)
         # Apply everything known committed before answering clients (LOADING until then).
@@ -413,3 +422,5 @@ class RaftNode:
             self.runner.close()
         else:
             self.wal.close()
+            if self.promise is not None:
+                self.promise.close()

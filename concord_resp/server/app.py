@@ -32,7 +32,11 @@ from ..cluster import ClusterError, Member, NodeConfig, Proposal, RaftNode
 from ..cluster.peer_protocol import FRAME_OVERHEAD
 from ..commands import build_table
 from ..config import Config, parse_members
+from ..raft.core import NOTHING_PROMISED
 from ..raft.driver import WriteAheadLog
+from ..raft.driver.promise_file import FILE_NAME as PROMISE_FILE
+from ..raft.driver.promise_file import PromiseFile, PromiseFileError, identity
+from ..raft.driver.recovery import BrokenPromiseError
 from ..raft.driver.transport import PeerTransport
 from ..security import Users
 from ..security.commands import user_line
@@ -170,6 +174,20 @@ def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str
                 f" of --initial-cluster ({cluster_id})"
             )
     else:
+        # meta is written before anything else in the directory: without it, what is there
+        # belongs to a node whose name and cluster are no longer known.
+        leftovers = [
+            name
+            for name in ("wal", "snapshots", PROMISE_FILE)
+            if (directory / name).is_file() or any((directory / name).glob("*"))
+        ]
+        if leftovers and not config.accept_data_loss:
+            raise StartupError(
+                f"{meta_path} is missing, but {directory} holds {', '.join(leftovers)}: the"
+                " meta file (this node's name and cluster) was deleted. Restore it, or start"
+                " with --accept-data-loss to make a new one (what the log holds is then"
+                " checked against nothing)"
+            )
         meta = {
             "version": META_VERSION,
             "name": config.name,
@@ -177,6 +195,56 @@ def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str
         }
         _write_atomically(meta_path, cbor2.dumps(meta))
     return lock_fd, meta
+
+
+def open_promise(config: Config, meta: dict[str, object]) -> tuple[PromiseFile, dict[str, object]]:
+    """Open the data directory's promise file (raft/driver/promise_file.py), or make it.
+
+    A meta file marked "promise" says the file was made: then it must be there and be this
+    node's. A meta file without the mark is a data directory of an older version, a new one,
+    or a meta file made again (--accept-data-loss): a promise file of this node that holds a
+    promise is kept (a cluster member's meta, made again from --initial-cluster, names the
+    same node); otherwise the file is made now, from what the log holds once it is read
+    back, and only then is meta marked, so a crash in between just makes it again."""
+    path = config.dir / PROMISE_FILE
+    owner = identity(config.name, str(meta["cluster_id"]))
+    marked = bool(meta.get("promise"))
+    if marked or path.exists():
+        try:
+            found = PromiseFile.open(path, owner, fsync=config.wal_fsync)
+        except PromiseFileError as error:
+            if marked and not config.accept_data_loss:
+                advice = (
+                    "; a cluster member is safest replaced (concord remove NAME, then a new"
+                    " node with --join)"
+                    if config.initial_cluster
+                    else ""
+                )
+                raise StartupError(
+                    f"{error}: how far this node's log went when it last acknowledged writes"
+                    " or voted is lost, so a damaged log could no longer be told from a good"
+                    " one. Start with --accept-data-loss to make a new promise file from what"
+                    f" the log holds (any loss before now goes unnoticed){advice}"
+                ) from None
+            log.warning("%s; a new one is made from the log", error)
+        else:
+            if marked or found.promise != NOTHING_PROMISED:
+                if not marked:
+                    meta = _mark_promise(config, meta)
+                return found, meta
+            found.close()  # made by a start that stopped before marking meta: made again
+    elif (config.dir / "wal").is_dir():
+        log.info("%s: no promise file yet (an older data directory): making one", config.dir)
+    made = PromiseFile.create(path, owner, fsync=config.wal_fsync)
+    if not marked:
+        meta = _mark_promise(config, meta)
+    return made, meta
+
+
+def _mark_promise(config: Config, meta: dict[str, object]) -> dict[str, object]:
+    meta = {**meta, "promise": True}
+    _write_atomically(config.dir / "meta", cbor2.dumps(meta))
+    return meta
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -236,6 +304,7 @@ class Server:
             self.lock_fd, self.meta = open_data_dir(config, cluster_id)
         self.cluster_id = str(self.meta["cluster_id"])
         self.config = config
+        promise, self.meta = open_promise(config, self.meta)
         wal = WriteAheadLog(
             config.dir / "wal", fsync=config.wal_fsync, segment_bytes=config.segment_bytes
         )
@@ -259,6 +328,8 @@ class Server:
         )
         self.node = RaftNode(self.machine, wal, node_config, self.members)
         self.node.cluster_id = self.cluster_id
+        self.node.promise = promise
+        self.node.accept_data_loss = config.accept_data_loss
         self.node.initial_cluster = config.initial_cluster
         self.node.membership.removed = bool(self.meta.get("removed"))
         self.node.membership.on_removed = self._record_removal
@@ -312,7 +383,10 @@ class Server:
                     for listener, context in listeners:
                         connections.start_soon(self._accept_loop, listener, connections, context)
                     task_status.started(self.port)
-                    await self.node.load()
+                    try:
+                        await self.node.load()
+                    except BrokenPromiseError as error:
+                        raise StartupError(f"{error}. {self._damage_advice()}") from None
                     # What the replay built (log entries, keys) lives as long as the process:
                     # take it out of the cycle collector's full passes (see cli.server_main).
                     gc.collect()
@@ -348,6 +422,22 @@ class Server:
             self.node.close()
             os.close(self.lock_fd)
             log.info("log flushed and closed; bye")
+
+    def _damage_advice(self) -> str:
+        name = self.config.name
+        if not self.config.initial_cluster:
+            return (
+                "Start with --accept-data-loss to run with what is left: those writes are"
+                " then lost for good"
+            )
+        return (
+            "A cluster member must not vote or acknowledge with this log: it could help the"
+            " cluster lose committed writes. Remove it from the cluster through a live member"
+            f" (concord -p PORT remove {name}), then add a new node in its place: an empty"
+            " data directory, a new --name and --join (a live member's host:port); it"
+            " catches up from the leader. Only if the other members lost data too, start"
+            " this one with --accept-data-loss"
+        )
 
     def _version(self) -> str:
         from .. import __version__
