@@ -14,6 +14,10 @@ is compared, or do something that is not a command:
     !unordered   every aggregate in the reply, at any depth, is compared as a multiset (FUNCTION
                  LIST: Redis lists libraries, and the functions of each, in hash order)
     !type        only the reply's type must match (values legitimately differ: TIME, INFO)
+    !words       every bulk string's space-separated words are compared as a multiset, and
+                 those of each `(...)` group within it (ACL LIST, GETUSER: Redis orders
+                 single-command rules by hash, differently in every run)
+    !acl-log     ACL LOG: each entry's age-seconds and client-info are compared by type only
     !norm-ids    replace `id=<n>` / client ids and ages before comparing (CLIENT LIST/INFO)
     !scan        the next line is `SCAN <args without cursor>` (or `SSCAN|HSCAN|ZSCAN key
                  <args without cursor>`): the full iteration is run on both servers and the
@@ -46,6 +50,7 @@ from pathlib import Path
 from concord_resp.resp import split_args
 
 SCENARIOS = Path(__file__).parent / "scenarios"
+ACL_LOG_VARYING = frozenset({b"age-seconds", b"client-info"})
 
 
 @dataclass
@@ -62,6 +67,35 @@ class Reply:
     def pairs_form(self) -> tuple[bytes, list[bytes]]:
         raws = [child.raw for child in self.children]
         return self.kind, sorted(a + b for a, b in zip(raws[::2], raws[1::2], strict=True))
+
+    def words_form(self) -> bytes:
+        """The reply with every bulk string's space-separated words sorted."""
+        if self.children:
+            head = self.raw.split(b"\r\n", 1)[0] + b"\r\n"
+            return head + b"".join(child.words_form() for child in self.children)
+        if self.kind != b"$" or self.raw.startswith(b"$-1"):
+            return self.raw
+        head, payload = self.raw.split(b"\r\n", 1)
+        words = [
+            b"(" + b" ".join(sorted(token[1:-1].split(b" "))) + b")"
+            if token.startswith(b"(")
+            else token
+            for token in re.findall(rb"\([^)]*\)|[^ ]+", payload[:-2])
+        ]
+        return head + b"\r\n" + b" ".join(sorted(words)) + b"\r\n"
+
+    def masked_form(self, fields: frozenset[bytes]) -> bytes:
+        """The reply with the value after each of `fields` (a map's key, or a flat array's
+        key) replaced by its type alone, at any depth."""
+        if not self.children:
+            return self.raw
+        head = self.raw.split(b"\r\n", 1)[0] + b"\r\n"
+        parts: list[bytes] = []
+        mask_next = False
+        for child in self.children:
+            parts.append(child.kind if mask_next else child.masked_form(fields))
+            mask_next = child.kind == b"$" and child.raw.split(b"\r\n")[1] in fields
+        return head + b"".join(parts)
 
     def unordered_form(self) -> bytes:
         """The reply with the elements of every aggregate sorted (a map's as pairs)."""
@@ -280,6 +314,10 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                 same = a_reply.unordered_form() == b_reply.unordered_form()
             elif mode == "!type":
                 same = a_reply.kind == b_reply.kind
+            elif mode == "!words":
+                same = a_reply.words_form() == b_reply.words_form()
+            elif mode == "!acl-log":
+                same = a_reply.masked_form(ACL_LOG_VARYING) == b_reply.masked_form(ACL_LOG_VARYING)
             elif mode == "!norm-ids":
                 same = normalise_ids(a_reply.raw) == normalise_ids(b_reply.raw)
             else:

@@ -9,8 +9,11 @@ import argparse
 import gc
 import locale
 import logging
+import os
+import ssl
 import sys
 from collections.abc import Callable
+from functools import partial
 
 import trio
 
@@ -18,6 +21,8 @@ from . import operator
 from .config import LOG_LEVELS, ConfigError, config_from_args
 from .operator import ToolError, call
 from .raft.driver import WalCorruptError
+from .server.resp_client import Credentials
+from .server.tls import TlsConfigError, TlsSettings, client_context
 
 LOG_FORMAT = "%(process)d:M %(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
 
@@ -101,18 +106,33 @@ def _local_cluster(args: argparse.Namespace) -> int:
         return 2
 
 
-OPERATIONS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "status": lambda a: operator.status(call, a.host, a.port, as_json=a.json),
-    "members": lambda a: operator.members(call, a.host, a.port, as_json=a.json),
-    "transfer-leader": lambda a: operator.transfer_leader(
-        call, a.host, a.port, a.name, as_json=a.json
+OPERATIONS: dict[str, Callable[[operator.Call, argparse.Namespace], int]] = {
+    "status": lambda c, a: operator.status(c, a.host, a.port, as_json=a.json),
+    "members": lambda c, a: operator.members(c, a.host, a.port, as_json=a.json),
+    "transfer-leader": lambda c, a: operator.transfer_leader(
+        c, a.host, a.port, a.name, as_json=a.json
     ),
-    "snapshot": lambda a: operator.snapshot(call, a.host, a.port, as_json=a.json),
-    "join": lambda a: operator.join(call, a.host, a.port, a.name, a.address, as_json=a.json),
-    "remove": lambda a: operator.remove(
-        call, a.host, a.port, a.name, force=a.force, as_json=a.json
+    "snapshot": lambda c, a: operator.snapshot(c, a.host, a.port, as_json=a.json),
+    "join": lambda c, a: operator.join(c, a.host, a.port, a.name, a.address, as_json=a.json),
+    "remove": lambda c, a: operator.remove(
+        c, a.host, a.port, a.name, force=a.force, as_json=a.json
     ),
 }
+
+
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.tls:
+        return None
+    settings = TlsSettings(cert_file=args.cert, key_file=args.key, ca_cert_file=args.cacert)
+    return client_context(settings, verify=not args.insecure)
+
+
+def _credentials(args: argparse.Namespace) -> Credentials | None:
+    """--user/--pass, or the password in REDISCLI_AUTH (as redis-cli reads it)."""
+    password = args.password if args.password is not None else os.environ.get("REDISCLI_AUTH")
+    if password is None:
+        return None
+    return (args.user, password)
 
 
 def tool_main(argv: list[str] | None = None) -> None:
@@ -125,6 +145,20 @@ def tool_main(argv: list[str] | None = None) -> None:
         "-h", "--host", default="127.0.0.1", help="server address (default 127.0.0.1)"
     )
     parser.add_argument("-p", "--port", type=int, default=6379, help="server port (default 6379)")
+    parser.add_argument("--user", default=None, help="ACL user to AUTH as (default: default)")
+    parser.add_argument(
+        "--pass",
+        dest="password",
+        default=None,
+        help="password to AUTH with (or set REDISCLI_AUTH, which other users cannot see in ps)",
+    )
+    parser.add_argument("--tls", action="store_true", help="connect over TLS")
+    parser.add_argument("--cacert", default="", help="CA certificate to verify the server with")
+    parser.add_argument("--cert", default="", help="client certificate (if the server asks)")
+    parser.add_argument("--key", default="", help="the client certificate's private key")
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not verify the server's certificate"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("ping", help="check that the server answers")
     info = sub.add_parser("info", help="print INFO (optionally one section)")
@@ -182,13 +216,19 @@ def tool_main(argv: list[str] | None = None) -> None:
     if args.command == "local-cluster":
         sys.exit(_local_cluster(args))
     try:
+        tls = _tls_context(args)
+    except TlsConfigError as error:
+        print(f"concord: {error}", file=sys.stderr)
+        sys.exit(2)
+    bound = partial(call, auth=_credentials(args), tls=tls)
+    try:
         if args.command in OPERATIONS:
-            sys.exit(OPERATIONS[args.command](args))
+            sys.exit(OPERATIONS[args.command](bound, args))
         if args.command == "ping":
-            print(call(args.host, args.port, "PING"))
+            print(bound(args.host, args.port, "PING"))
         elif args.command == "info":
             extra = [args.section] if args.section else []
-            reply = call(args.host, args.port, "INFO", *extra)
+            reply = bound(args.host, args.port, "INFO", *extra)
             print(str(reply).replace("\r\n", "\n"), end="")
     except ToolError as error:
         print(f"concord: {error}", file=sys.stderr)

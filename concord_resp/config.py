@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -61,6 +61,7 @@ class Config:
     dir: Path = Path("data")
     name: str = "n1"
     fsync: str = "always"  # always | never
+    accept_data_loss: bool = False  # start even when the log lost what the node promised
     maxclients: int = 10000
     proto_max_bulk_len: int = 512 * MB
     client_query_buffer_limit: int = 1024 * MB
@@ -83,10 +84,37 @@ class Config:
     maxmemory: int = 0  # bytes of used_memory over which denyoom writes are refused; 0: none
     maxmemory_clients: int = 0  # bytes, or -percent of maxmemory (Redis's encoding); 0: none
     client_output_buffer_limit: OutputBufferLimits = DEFAULT_OUTPUT_LIMITS
+    # Security: the start-up users (proposed once to a cluster whose users were never set).
+    requirepass: str = ""
+    aclfile: str = ""
+    acllog_max_len: int = 128
+    protected_mode: bool = True  # no password and a non-loopback bind: loopback clients only
+    masteruser: str = ""  # --join authenticates as this user (Redis's replica-to-master names)
+    masterauth: str = ""
+    cluster_secret: bytes = field(default=b"", repr=False)  # b"": none (peers on loopback)
+    cluster_max_frame: int = 1024 * MB  # largest peer frame (and so write) after the handshake
+    # TLS, with Redis's parameter names (server/tls.py).
+    tls_port: int = 0  # a TLS client port (0: none); --port 0 leaves only this one
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_key_file_pass: str = ""
+    tls_ca_cert_file: str = ""
+    tls_ca_cert_dir: str = ""
+    tls_auth_clients: str = "yes"
+    tls_protocols: str = ""
+    tls_ciphers: str = ""
+    tls_ciphersuites: str = ""
+    tls_cluster: bool = False  # the peer links use mutual TLS
+    tls_replication: bool = False  # --join talks TLS to the member
+
+    @property
+    def client_port(self) -> int:
+        """The port clients reach this node at: the plain one, or the TLS one if it is alone."""
+        return self.port or self.tls_port
 
     @property
     def peer_port(self) -> int:
-        return self.cluster_port or self.port + 10000
+        return self.cluster_port or self.client_port + 10000
 
     @property
     def wal_fsync(self) -> bool:
@@ -105,6 +133,8 @@ class RuntimeSettings:
     maxmemory: int = 0
     maxmemory_clients: int = 0
     client_output_buffer_limit: OutputBufferLimits = DEFAULT_OUTPUT_LIMITS
+    acllog_max_len: int = 128
+    protected_mode: bool = True
 
     @classmethod
     def from_config(cls, config: Config) -> RuntimeSettings:
@@ -116,6 +146,8 @@ class RuntimeSettings:
             maxmemory=config.maxmemory,
             maxmemory_clients=config.maxmemory_clients,
             client_output_buffer_limit=config.client_output_buffer_limit,
+            acllog_max_len=config.acllog_max_len,
+            protected_mode=config.protected_mode,
         )
 
     def client_eviction_limit(self) -> int:
@@ -262,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fsync the log before acknowledging writes (default always; never is unsafe, for benchmarks)",
     )
     parser.add_argument(
+        "--accept-data-loss",
+        action="store_true",
+        help="start even if the data directory lost acknowledged writes (a damaged or"
+        " truncated log, a deleted meta or promise file): they are lost for good, and on a"
+        " cluster member committed writes can be lost cluster-wide",
+    )
+    parser.add_argument(
         "--maxclients", type=int, default=10000, help="maximum connected clients (default 10000)"
     )
     parser.add_argument(
@@ -380,13 +419,125 @@ def build_parser() -> argparse.ArgumentParser:
         help="log entries kept in memory behind the newest snapshot: a follower further"
         " behind is sent the snapshot (default 1000)",
     )
+    security = parser.add_argument_group("security")
+    security.add_argument(
+        "--requirepass",
+        default="",
+        help="the default user's password at first start (then it is replicated state:"
+        " CONFIG SET requirepass changes it on every node); prefer --aclfile, as argv is"
+        " visible to other local users",
+    )
+    security.add_argument(
+        "--aclfile",
+        default="",
+        metavar="FILE",
+        help="users in Redis's ACL file format: loaded at first start, then by ACL LOAD;"
+        " ACL SAVE writes it",
+    )
+    security.add_argument(
+        "--acllog-max-len", type=int, default=128, help="entries kept by ACL LOG (default 128)"
+    )
+    security.add_argument(
+        "--masteruser",
+        default="",
+        help="with --join: the ACL user to authenticate to the member as (default: default)",
+    )
+    security.add_argument(
+        "--masterauth",
+        default="",
+        help="with --join: the password to authenticate to the member with",
+    )
+    security.add_argument(
+        "--protected-mode",
+        choices=["yes", "no"],
+        default="yes",
+        help="with no password and a non-loopback --bind, serve only loopback clients"
+        " (default yes)",
+    )
+    tls = parser.add_argument_group("TLS (Redis's tls-* parameters)")
+    tls.add_argument("--tls-port", type=int, default=0, help="TLS client port (default: none)")
+    tls.add_argument("--tls-cert-file", default="", help="this node's certificate (PEM)")
+    tls.add_argument("--tls-key-file", default="", help="its private key (PEM)")
+    tls.add_argument("--tls-key-file-pass", default="", help="the key's passphrase, if any")
+    tls.add_argument("--tls-ca-cert-file", default="", help="CA certificates to trust (PEM)")
+    tls.add_argument("--tls-ca-cert-dir", default="", help="a directory of CA certificates")
+    tls.add_argument(
+        "--tls-auth-clients",
+        choices=["yes", "no", "optional"],
+        default="yes",
+        help="require client certificates signed by the CA (default yes)",
+    )
+    tls.add_argument("--tls-protocols", default="", help='e.g. "TLSv1.2 TLSv1.3" (the default)')
+    tls.add_argument("--tls-ciphers", default="", help="OpenSSL cipher list for TLS 1.2")
+    tls.add_argument(
+        "--tls-ciphersuites",
+        default="",
+        help="TLS 1.3 suites (accepted; Python applies OpenSSL's defaults)",
+    )
+    tls.add_argument(
+        "--tls-cluster",
+        choices=["yes", "no"],
+        default="no",
+        help="the peer links use mutual TLS, checked against the CA (default no)",
+    )
+    tls.add_argument(
+        "--tls-replication",
+        choices=["yes", "no"],
+        default="no",
+        help="--join talks TLS to the member it joins through (default no)",
+    )
+    security.add_argument(
+        "--cluster-secret-file",
+        default="",
+        metavar="FILE",
+        help="file holding the secret every member proves to the others (the same on every"
+        " member; make one with `openssl rand -hex 32 > FILE`). Without one, the peer port"
+        " listens on loopback only",
+    )
+    security.add_argument(
+        "--cluster-secret",
+        default="",
+        metavar="SECRET",
+        help="the cluster secret itself (visible in `ps`: prefer --cluster-secret-file)",
+    )
+    security.add_argument(
+        "--cluster-max-frame",
+        default="1gb",
+        help="largest frame a member may send on the peer link once authenticated; a write"
+        " too large to fit one is refused (default 1gb; the same on every member)",
+    )
     return parser
+
+
+def read_cluster_secret(args: argparse.Namespace) -> bytes:
+    """The secret from --cluster-secret-file or --cluster-secret (b"" if neither), without
+    the line end a file usually has. Errors never show it."""
+    if args.cluster_secret_file and args.cluster_secret:
+        raise ConfigError("--cluster-secret and --cluster-secret-file exclude each other")
+    if args.cluster_secret_file:
+        try:
+            with open(args.cluster_secret_file, "rb") as file:
+                secret = file.read()
+        except OSError as error:
+            raise ConfigError(f"--cluster-secret-file: cannot read it: {error.strerror}") from None
+        secret = secret.strip()
+        if not secret:
+            raise ConfigError(f"--cluster-secret-file: {args.cluster_secret_file} is empty")
+        return secret
+    return str(args.cluster_secret).strip().encode()
 
 
 def config_from_args(argv: list[str] | None = None) -> Config:
     args = build_parser().parse_args(argv)
-    if not 0 < args.port < 65536:
-        raise ConfigError(f"--port must be between 1 and 65535, not {args.port}")
+    if not 0 <= args.port < 65536 or (args.port == 0 and not args.tls_port):
+        raise ConfigError(
+            f"--port must be between 1 and 65535 (0 with --tls-port: TLS only), not {args.port}"
+        )
+    if not 0 <= args.tls_port < 65536:
+        raise ConfigError(f"--tls-port must be between 1 and 65535, not {args.tls_port}")
+    tls_used = args.tls_port or args.tls_cluster == "yes" or args.tls_replication == "yes"
+    if tls_used and not (args.tls_cert_file and args.tls_key_file):
+        raise ConfigError("TLS needs --tls-cert-file and --tls-key-file")
     if args.maxclients < 1:
         raise ConfigError("--maxclients must be at least 1")
     if not 1 <= args.hz <= 500:
@@ -426,16 +577,28 @@ def config_from_args(argv: list[str] | None = None) -> Config:
             raise ConfigError(
                 f"--advertise: {args.advertise!r} is not host:port@cluster-port"
             ) from None
+    if args.acllog_max_len < 0:
+        raise ConfigError("--acllog-max-len must be 0 or more")
+    if args.aclfile and args.requirepass:
+        # One source for the start-up users, so that what a node proposes is unambiguous.
+        raise ConfigError(
+            "--requirepass and --aclfile exclude each other:"
+            " put the default user's password in the ACL file"
+        )
     if args.initial_cluster:
         members = parse_members(args.initial_cluster)
         if args.name not in members:
             raise ConfigError(f"--name {args.name!r} is not in --initial-cluster")
+    max_frame = parse_memory(args.cluster_max_frame)
+    if max_frame < 4 * MB:
+        raise ConfigError("--cluster-max-frame must be at least 4mb")
     return Config(
         bind=args.bind,
         port=args.port,
         dir=Path(args.dir),
         name=args.name,
         fsync=args.fsync,
+        accept_data_loss=args.accept_data_loss,
         maxclients=args.maxclients,
         proto_max_bulk_len=bulk,
         client_query_buffer_limit=query_buffer,
@@ -453,10 +616,30 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         read_timeout_ms=args.read_timeout_ms,
         snapshot_entries=args.snapshot_entries,
         snapshot_bytes=parse_memory(args.snapshot_bytes),
+        requirepass=args.requirepass,
+        aclfile=args.aclfile,
+        acllog_max_len=args.acllog_max_len,
+        protected_mode=args.protected_mode == "yes",
+        masteruser=args.masteruser,
+        masterauth=args.masterauth,
+        tls_port=args.tls_port,
+        tls_cert_file=args.tls_cert_file,
+        tls_key_file=args.tls_key_file,
+        tls_key_file_pass=args.tls_key_file_pass,
+        tls_ca_cert_file=args.tls_ca_cert_file,
+        tls_ca_cert_dir=args.tls_ca_cert_dir,
+        tls_auth_clients=args.tls_auth_clients,
+        tls_protocols=args.tls_protocols,
+        tls_ciphers=args.tls_ciphers,
+        tls_ciphersuites=args.tls_ciphersuites,
+        tls_cluster=args.tls_cluster == "yes",
+        tls_replication=args.tls_replication == "yes",
         snapshot_catchup_entries=args.snapshot_catchup_entries,
         maxmemory=maxmemory,
         maxmemory_clients=maxmemory_clients,
         client_output_buffer_limit=output_limits,
+        cluster_secret=read_cluster_secret(args),
+        cluster_max_frame=max_frame,
     )
 
 

@@ -21,6 +21,7 @@ comparison within one run, not absolute capacity.
     scripts/bench --no-pipeline   # only the redis-benchmark workloads
     scripts/bench --data-only     # SET/GET at -c 50, then HSET, LPUSH, LPOP, SADD, ZADD, ZRANGE
     scripts/bench --scripts-only  # EVALSHA (a script that INCRs) beside INCR, at -c 50
+    scripts/bench --tls-only      # SET/GET over TLS beside plain TCP (Concord and Redis)
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.cluster import LocalCluster  # noqa: E402
-from tests.support.processes import ConcordProcess, RedisProcess  # noqa: E402
+from tests.support.processes import ConcordProcess, RedisProcess, free_port  # noqa: E402
+from tests.support.tls import make_tls_files  # noqa: E402
 
 # The server's own defaults (the test harness's faster timing would only add heartbeats).
 CLUSTER_ARGS = (
@@ -106,12 +108,15 @@ class Result:
     p99: float
 
 
-def run_benchmark(port: int, test: str, options: str, requests: int) -> Result:
+def run_benchmark(
+    port: int, test: str, options: str, requests: int, extra: tuple[str, ...] = ()
+) -> Result:
     custom = COMMANDS.get(test)
     command = [
         "redis-benchmark",
         "-p",
         str(port),
+        *extra,
         *(["-t", test.lower()] if custom is None else []),
         "-n",
         str(requests),
@@ -253,6 +258,61 @@ def script_table(ports: dict[str, int], redis_port: int, quick: bool) -> None:
             print(f"{test:<8} {options:<12}" + "".join(cells), flush=True)
 
 
+def tls_table(work: Path, quick: bool) -> None:
+    """SET and GET over TLS beside the same over plain TCP, on one Concord node and on Redis
+    (both serving a plain and a TLS port, client certificates required)."""
+    files = make_tls_files(work / "certs")
+    tls_args = tuple(files.server_args())
+    client = (
+        "--tls",
+        "--cacert",
+        str(files.ca),
+        "--cert",
+        str(files.cert),
+        "--key",
+        str(files.key),
+    )
+    concord_tls, redis_tls = free_port(), free_port()
+    concord = ConcordProcess(
+        work / "concord-tls",
+        *("--fsync", "always", "--loglevel", "warning", "--tls-port", str(concord_tls)),
+        *tls_args,
+    ).start()
+    redis_args = list(tls_args)  # (Redis takes the same parameter names)
+    redis = RedisProcess(
+        work / "redis-tls",
+        *("--appendonly", "yes", "--appendfsync", "always", "--tls-port", str(redis_tls)),
+        *redis_args,
+    ).start()
+    print()
+    print("# TLS: the same workloads over the TLS port, as a ratio to the plain port of the")
+    print("# same server (client certificates required)")
+    header = (
+        f"{'test':<4} {'options':<12} {'concord ops/s':>13} {'tls ops/s':>10} {'ratio':>5}"
+        f"   {'redis ops/s':>11} {'tls ops/s':>10} {'ratio':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    try:
+        for test, options in [
+            (t, o) for o in ("-c 50 -P 1", "-c 50 -P 16") for t in ("SET", "GET")
+        ]:
+            requests = requests_for(options, quick)
+            plain = run_benchmark(concord.port, test, options, requests)
+            secure = run_benchmark(concord_tls, test, options, requests, client)
+            r_plain = run_benchmark(redis.port, test, options, requests)
+            r_secure = run_benchmark(redis_tls, test, options, requests, client)
+            print(
+                f"{test:<4} {options:<12} {plain.rps:>13,.0f} {secure.rps:>10,.0f}"
+                f" {secure.rps / plain.rps:>5.2f}   {r_plain.rps:>11,.0f} {r_secure.rps:>10,.0f}"
+                f" {r_secure.rps / r_plain.rps:>5.2f}",
+                flush=True,
+            )
+    finally:
+        concord.stop()
+        redis.stop()
+
+
 def requests_for(options: str, quick: bool) -> int:
     if options == "-c 1":
         base = 20_000
@@ -315,10 +375,19 @@ def main() -> None:
     parser.add_argument(
         "--scripts-only", action="store_true", help="only the EVALSHA-beside-INCR table"
     )
+    parser.add_argument(
+        "--tls-only", action="store_true", help="only SET/GET over TLS beside plain TCP"
+    )
     args = parser.parse_args()
     if shutil.which("redis-benchmark") is None:
         sys.exit("redis-benchmark not found (scripts/_env.sh installs redis-tools)")
     work = Path(tempfile.mkdtemp(prefix="concord-bench-"))
+    if args.tls_only:
+        try:
+            tls_table(work, args.quick)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     targets = [
         name
         for name in ("single", "leader", "follower")

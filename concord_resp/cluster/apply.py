@@ -100,6 +100,8 @@ def apply_other(node: RaftNode, entry: Entry) -> None:
         machine.apply_member_change(
             entry.index, change.node, address.decode() if address is not None else None
         )
+        if address is None:
+            node.membership.note_removal(change.node, entry.index, entry.term)
         rn.apply_conf_change(change)
         node.membership.changed()
     else:

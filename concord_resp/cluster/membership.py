@@ -6,8 +6,12 @@ state machine), minus those removed; the peer link dials whoever is in the confi
 Changes go through the log one at a time (thesis 4.1); the core refuses one while another is
 pending or before a new leader has committed an entry of its term (Ongaro's 2015 fix), which
 is retried until the write timeout. A learner that has caught up and is reachable is promoted
-to voter by the leader. A removed member may never see the entry that removed it, so the
-leader tells it for a while (`removed` frames).
+to voter by the leader. A removed member may never apply the entry that removed it, so the
+leader tells it for a while (`removed` frames naming that entry). Being removed is for good
+(the server records it in the data directory), so a node believes such a notice only from a
+member, and only once its own log agrees: its applied configuration no longer lists it, or
+the entry the notice names is in its log and removes it (log matching: then it is the
+leader's committed entry). A wrong notice, forged or stale, is logged and ignored.
 """
 
 from __future__ import annotations
@@ -19,7 +23,16 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from ..raft.core import ConfChange, ConfChangeType, ProposalDropped, RawNode, Status
+from ..raft.core import (
+    ConfChange,
+    ConfChangeType,
+    EntryKind,
+    ProposalDropped,
+    RawNode,
+    Status,
+    StorageError,
+    decode_conf_change,
+)
 from .peer_protocol import Removed
 from .reads import ClusterError
 
@@ -68,6 +81,7 @@ class Membership:
         self.removed = False  # this node was removed from the cluster
         self.on_removed: Callable[[], None] | None = None  # the server records it
         self._farewells: dict[str, Member] = {}  # removed members still being told so
+        self._removals: dict[str, Removed] = {}  # the entries that removed members (applied)
 
     def changed(self) -> None:
         """Rebuild the directory from the log's changes; point the peer link at it."""
@@ -88,7 +102,12 @@ class Membership:
         # entries at once): tell it for a while, so that it stops serving and campaigning.
         nursery = node.nursery
         for name in before.keys() - members.keys():
-            if nursery is not None and name in changes.removed and name not in self._farewells:
+            if (
+                nursery is not None
+                and name in changes.removed
+                and name in self._removals
+                and name not in self._farewells
+            ):
                 self._farewells[name] = before[name]
                 nursery.start_soon(self._farewell, name)
         transport = node.transport
@@ -102,10 +121,16 @@ class Membership:
                 }
             )
 
+    def note_removal(self, name: str, index: int, term: int) -> None:
+        """The entry at `index` (of `term`), applied now, removes `name`: what the notices
+        to `name` will point at."""
+        self._removals[name] = Removed(index, term)
+
     async def _farewell(self, name: str) -> None:
+        notice = self._removals.pop(name)
         try:
             for _ in range(FAREWELLS):
-                self.node.send_frame(name, Removed())
+                self.node.send_frame(name, notice)
                 await trio.sleep(self.node.election_timeout() / 2)
         finally:
             del self._farewells[name]
@@ -120,10 +145,34 @@ class Membership:
         if self.on_removed is not None:
             self.on_removed()
 
-    def told_removed(self, sender: str) -> None:
-        """A member tells us we were removed (only a member may)."""
-        if sender in self.members:
+    def told_removed(self, sender: str, notice: Removed) -> None:
+        """A member tells us we were removed: believed once our own log agrees (see the
+        module's docstring)."""
+        if self.removed or sender not in self.members:
+            return
+        if self.node.machine.applied_index < notice.entry_index and self._removes_us(notice):
             self.set_removed()
+            return
+        # Applied past it, our configuration (`changed`) still lists us; or we do not hold
+        # that entry (yet: the leader tells us again).
+        log.warning(
+            "ignoring a notice from %s that this node was removed: this node's log does not"
+            " show it (entry %d of term %d)",
+            sender,
+            notice.entry_index,
+            notice.entry_term,
+        )
+
+    def _removes_us(self, notice: Removed) -> bool:
+        """Whether our log holds, at the notice's index and term, the entry removing us."""
+        try:
+            entry = self.node.storage.entries(notice.entry_index, notice.entry_index + 1, 1)[0]
+        except StorageError:
+            return False  # compacted (then applied) or not there
+        if entry.term != notice.entry_term or entry.kind != EntryKind.CONF_CHANGE:
+            return False
+        change = decode_conf_change(entry.data)
+        return change.type == ConfChangeType.REMOVE and change.node == self.node.name
 
     def promote_learners(self, rn: RawNode, status: Status) -> None:
         """(Leader.) A learner that has caught up, and that we can reach, becomes a voter.

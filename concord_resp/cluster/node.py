@@ -43,9 +43,10 @@ from ..raft.core import (
     Snapshot,
     Status,
 )
+from ..raft.driver.promise_file import PromiseFile
 from ..raft.driver.recovery import recover
 from ..raft.driver.runner import ReadyRunner
-from ..raft.driver.transport import Transport
+from ..raft.driver.transport import FrameTooLarge, Transport
 from ..raft.driver.wal import WriteAheadLog
 from ..state import StateMachine
 from . import peer_protocol
@@ -83,6 +84,8 @@ class RaftNode:
         self.clock_us = clock_us  # stamps writes (the leader's time)
         self.cluster_id = ""  # set by the server (INFO raft; what a joining node adopts)
         self.initial_cluster = ""  # --initial-cluster (or the one a joined node adopted)
+        self.promise: PromiseFile | None = None  # set by the server: kept by the log writer
+        self.accept_data_loss = False  # start even if the log broke the promise
         self.storage = MemoryStorage(ConfState(tuple(sorted(members))))
         self.rn: RawNode | None = None
         self.runner: ReadyRunner | None = None
@@ -108,6 +111,7 @@ class RaftNode:
         self._known_leader: str = NO_NODE
         self._leader_changed = trio.Event()  # set (and replaced) when the leader changes
         self._applied: trio.Event | None = None  # set after a Ready, if someone waits
+        self._too_large_logged: dict[str, float] = {}  # peer -> when we last said so
         self._frames: dict[type, Callable[[RawNode, str, Any], None]] = {
             peer_protocol.RaftFrame: self._raft_frame,
             peer_protocol.Forward: self.proposals.forwarded,
@@ -115,7 +119,9 @@ class RaftNode:
             peer_protocol.SnapshotAck: self._snapshot_ack,
             peer_protocol.Ask: self.admin.asked,
             peer_protocol.Answer: self.admin.answered,
-            peer_protocol.Removed: lambda rn, sender, frame: self.membership.told_removed(sender),
+            peer_protocol.Removed: lambda rn, sender, frame: self.membership.told_removed(
+                sender, frame
+            ),
         }
 
     # -- what the server reads --------------------------------------------------------------
@@ -207,10 +213,20 @@ class RaftNode:
     # -- the peer link ------------------------------------------------------------------------
 
     def send_frame(self, to: str, frame: Frame) -> bool:
-        """Queue a frame for a peer; False if it was dropped (no link, queue full)."""
+        """Queue a frame for a peer; False if it was dropped (no link, queue full, or too
+        large for the link: writes are refused before they get that large, but the log may
+        hold an entry from before --cluster-max-frame was lowered; a follower that needs it
+        is caught up by a snapshot once the log behind it is compacted)."""
         if self.transport is None:
             return False
-        return self.transport.send(to, peer_protocol.encode(frame))
+        try:
+            return self.transport.send(to, peer_protocol.encode(frame))
+        except FrameTooLarge as error:
+            now = trio.current_time()
+            if now - self._too_large_logged.get(to, -60.0) >= 60.0:  # (Raft retries it)
+                self._too_large_logged[to] = now
+                log.error("cannot send a frame to %s: %s", to, error)
+            return False
 
     def deliver(self, sender: str, frame: object) -> None:
         """A frame from a peer (called by the transport, in the event loop)."""
@@ -259,14 +275,20 @@ class RaftNode:
         what was committed before serving."""
         started = time.monotonic()
         storage = self.storage
-        await recover(self.wal, storage, self.snapshots.restore)
+        await recover(
+            self.wal,
+            storage,
+            self.snapshots.restore,
+            self.promise,
+            accept_data_loss=self.accept_data_loss,
+        )
         config = self.config
         raft_config = Config(
             self.name, election_tick=config.election_ticks, heartbeat_tick=config.heartbeat_ticks
         )
         seed = secrets.randbits(32) if config.rng_seed is None else config.rng_seed
         rn = self.rn = RawNode(raft_config, storage, random.Random(seed))
-        self.runner = ReadyRunner(rn, self.wal, self)
+        self.runner = ReadyRunner(rn, self.wal, self, self.promise)
         self.runner.start()
         self.proposals.started(self.machine.last_time_us)
         # Apply everything known committed before answering clients (LOADING until then).
@@ -400,3 +422,5 @@ class RaftNode:
             self.runner.close()
         else:
             self.wal.close()
+            if self.promise is not None:
+                self.promise.close()

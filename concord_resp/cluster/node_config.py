@@ -34,3 +34,4 @@ class NodeConfig:
     catch_up_entries: int = 1000
     snapshot_timeout: float = 30.0
     snapshot_chunk_bytes: int = CHUNK_BYTES
+    max_entry_bytes: int = 0  # a write must fit one peer frame: larger is refused; 0: no limit

@@ -1,8 +1,9 @@
 """The peer protocol: every frame the members of a cluster send each other, typed.
 
 The transport (`raft.driver.transport`) carries CBOR values between members after a handshake
-that names the cluster, both nodes and `PROTOCOL_VERSION` (a dialer that sends none speaks
-version 1, the first). On the wire a frame is a list whose first element names its kind:
+that names the cluster, both nodes and `PROTOCOL_VERSION` and proves the cluster secret both
+ways (`raft.driver.handshake`; a dialer of the first version, which names none, is refused).
+On the wire a frame is a list whose first element names its kind:
 
     ["raft", message]                       a Raft message (`raft.driver.codec`), any type
                                             but InstallSnapshot, which comes as a stream:
@@ -10,15 +11,22 @@ version 1, the first). On the wire a frame is a list whose first element names i
                                             `message` (the InstallSnapshot) on the last one
     ["snap-ack", transfer, seq, error]      follower to leader: chunk written, or refused
     ["fwd", [[request, session], ...]]      a follower's writes for the leader to propose;
-                                            request = [kind, db, body, watches], session =
+                                            request = [kind, db, body, watches] (+ user: a
+                                            restricted one whose script runs), session =
                                             [id, seq, floor]: an entry without its time (a
-                                            command, a transaction, a Configure or an
-                                            Unblock, whose body is [reason, waiters])
+                                            command, a transaction, a Configure, an
+                                            Unblock, whose body is [reason, waiters], or
+                                            a SetUsers, whose body is [mode, users])
     ["ask", number, request]                an operator request for the leader (RAFT.*)
     ["answer", number, error, value]        its answer
-    ["removed"]                             leader to a removed member: stop serving
+    ["removed", index, term]                leader to a removed member: the index and
+                                            term of the entry that removed it (checked
+                                            against its own log before it stops for good)
 
-`decode` checks shapes and types: a peer's frame is untrusted input, and a malformed one
+Only authenticated members' frames reach `decode` (the handshake proves the cluster secret),
+and every frame fits the link's frame limit: a write too large to fit one is refused at
+proposal (`forwarded_size_bound`, and `FRAME_OVERHEAD` is the room kept for the rest of a
+frame). `decode` checks shapes and types: a peer's frame is untrusted input, and a malformed one
 raises `ValueError` (the node drops it and logs why) rather than reaching the node's parts.
 Kinds a node does not know are malformed too. This module does no I/O. (Frames are named
 tuples: one or more is built for every message sent and received.)
@@ -28,22 +36,29 @@ from __future__ import annotations
 
 from typing import Any, Final, NamedTuple, TypeAlias
 
+import cbor2
+
 from ..raft.core import Message
 from ..raft.driver.codec import blob, decode_message, encode_message, natural, text
 from ..state import (
     OP_COMMAND,
     OP_CONFIGURE,
     OP_MULTI,
+    OP_SET_USERS,
     OP_UNBLOCK,
     Command,
     Configure,
     Session,
+    SetUsers,
     Transaction,
     Unblock,
 )
-from ..state.entries import UNBLOCK_REASONS, checked_settings, checked_waiters
+from ..state.entries import UNBLOCK_REASONS, checked_settings, checked_users, checked_waiters
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2  # 2: the handshake proves the cluster secret
+FRAME_OVERHEAD: Final = 64 << 10  # a frame's room besides the one entry (or write) it carries
+_ARGUMENT_OVERHEAD: Final = 9  # a CBOR byte string's header, at most
+_WRITE_OVERHEAD: Final = 128  # a write's fields besides its arguments and session id
 
 
 class RaftFrame(NamedTuple):
@@ -63,7 +78,7 @@ class SnapshotAck(NamedTuple):
     error: str | None  # None: chunk `seq` is written (the last: the snapshot is installed)
 
 
-ForwardedWrite: TypeAlias = Command | Transaction | Configure | Unblock
+ForwardedWrite: TypeAlias = Command | Transaction | Configure | Unblock | SetUsers
 
 
 class Forward(NamedTuple):
@@ -85,7 +100,8 @@ class Answer(NamedTuple):
 
 
 class Removed(NamedTuple):
-    pass
+    entry_index: int  # of the conf-change entry that removed the member told
+    entry_term: int  # of that entry
 
 
 Frame: TypeAlias = RaftFrame | SnapshotChunk | SnapshotAck | Forward | Ask | Answer | Removed
@@ -105,7 +121,7 @@ def encode(frame: Frame) -> list[Any]:
         return ["ask", frame.number, frame.request]
     if isinstance(frame, Answer):
         return ["answer", frame.number, frame.error, frame.value]
-    return ["removed"]
+    return ["removed", frame.entry_index, frame.entry_term]
 
 
 def _forwarded_write(write: ForwardedWrite) -> list[Any]:
@@ -113,14 +129,38 @@ def _forwarded_write(write: ForwardedWrite) -> list[Any]:
     assert session is not None, "only a write with a session is forwarded"
     wire_session = [session.id, session.seq, session.floor]
     if isinstance(write, Command):
+        if write.user is not None:
+            return [[OP_COMMAND, write.db, write.argv, [], write.user], wire_session]
         return [[OP_COMMAND, write.db, write.argv, []], wire_session]
     if isinstance(write, Configure):
         return [[OP_CONFIGURE, write.db, [list(p) for p in write.settings], []], wire_session]
     if isinstance(write, Unblock):
         body = [write.reason, [list(waiter) for waiter in write.waiters]]
         return [[OP_UNBLOCK, write.db, body, []], wire_session]
+    if isinstance(write, SetUsers):
+        body = [write.mode, [[name, rules] for name, rules in write.users]]
+        return [[OP_SET_USERS, write.db, body, []], wire_session]
     watches = [list(watch) for watch in write.watches]
+    if write.user is not None:
+        return [[OP_MULTI, write.db, write.commands, watches, write.user], wire_session]
     return [[OP_MULTI, write.db, write.commands, watches], wire_session]
+
+
+def forwarded_size_bound(write: ForwardedWrite) -> int:
+    """At least the bytes `write` takes in a Forward frame, and in the entry the leader
+    makes of it, without encoding its arguments (a follower does this for every write)."""
+    session = write.session
+    overhead = _WRITE_OVERHEAD + (len(session.id) if session is not None else 0)
+    if isinstance(write, Command | Transaction) and write.user is not None:
+        overhead += len(write.user)
+    if isinstance(write, Command):
+        return overhead + sum(map(len, write.argv)) + _ARGUMENT_OVERHEAD * len(write.argv)
+    if isinstance(write, Transaction):
+        size = overhead + sum(len(key) + 32 for _, key, _, _ in write.watches)
+        for argv in write.commands:
+            size += sum(map(len, argv)) + _ARGUMENT_OVERHEAD * (len(argv) + 1)
+        return size
+    return overhead + len(cbor2.dumps(_forwarded_write(write)))  # small, and rare
 
 
 def decode(value: object) -> Frame:
@@ -169,7 +209,13 @@ def _forward(frame: list[Any]) -> Frame:
     _size(frame, 2)
     writes: list[ForwardedWrite] = []
     for request, session in frame[1]:
-        kind, db, body, watches = request
+        if len(request) == 4:
+            kind, db, body, watches = request
+            user = None
+        else:
+            kind, db, body, watches, user = request
+            if type(user) is not bytes or kind not in (OP_COMMAND, OP_MULTI):
+                raise ValueError("a user must be bytes, of a command or a transaction")
         if type(session) is not list or len(session) != 3:
             raise ValueError("a forwarded write needs a session")
         session_id, seq, floor = session
@@ -180,14 +226,14 @@ def _forward(frame: list[Any]) -> Frame:
         owner = Session(session_id, seq, floor)
         if kind == OP_COMMAND and not watches:
             _check_argv(body)
-            writes.append(Command(0, db, body, owner))
+            writes.append(Command(0, db, body, owner, user))
         elif kind == OP_MULTI:
             for argv in body:
                 if type(argv) is not list:
                     raise ValueError("a transaction is a list of commands")
                 _check_argv(argv)
             checked = [(natural(w[0]), blob(w[1]), natural(w[2]), w[3] is True) for w in watches]
-            writes.append(Transaction(0, db, body, checked, owner))
+            writes.append(Transaction(0, db, body, checked, owner, user))
         elif kind == OP_CONFIGURE and not watches:
             writes.append(Configure(0, db, checked_settings(body), owner))
         elif kind == OP_UNBLOCK and not watches:
@@ -195,6 +241,9 @@ def _forward(frame: list[Any]) -> Frame:
             if reason not in UNBLOCK_REASONS:
                 raise ValueError(f"unknown unblock reason {reason!r:.20}")
             writes.append(Unblock(0, db, reason, checked_waiters(waiters), owner))
+        elif kind == OP_SET_USERS and not watches and len(body) == 2:
+            mode, users = checked_users(body[0], body[1])
+            writes.append(SetUsers(0, db, mode, users, owner))
         else:
             raise ValueError("a forwarded write must be a command or a transaction")
     return Forward(tuple(writes))
@@ -219,8 +268,8 @@ def _answer(frame: list[Any]) -> Frame:
 
 
 def _removed(frame: list[Any]) -> Frame:
-    _size(frame, 1)
-    return Removed()
+    _size(frame, 3)
+    return Removed(natural(frame[1]), natural(frame[2]))
 
 
 _DECODERS: Final = {

@@ -17,6 +17,7 @@ time: the state machine's time never goes backwards.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from ..state import (
     OP_CONFIGURE,
     OP_EXPIRE,
     OP_MULTI,
+    OP_SET_USERS,
     OP_UNBLOCK,
     Applied,
     Command,
@@ -38,6 +40,7 @@ from ..state import (
     Expiry,
     Op,
     Session,
+    SetUsers,
     Transaction,
     Unblock,
     Watch,
@@ -46,13 +49,22 @@ from ..state import (
 )
 from ..state.blocked import BLOCK_AGAIN, BLOCKED
 from ..state.entries import UNBLOCK_DISCONNECTED
-from .peer_protocol import Forward, ForwardedWrite
+from .peer_protocol import Forward, ForwardedWrite, forwarded_size_bound
 
 if TYPE_CHECKING:
     from .node import RaftNode
 
+log = logging.getLogger("concord.node")
+
 CLUSTERDOWN: Final = ErrorReply(b"CLUSTERDOWN No raft leader")
 WRITE_TIMEOUT: Final = ErrorReply(b"TIMEOUT not committed yet")
+
+
+def too_large(size: int, limit: int) -> ErrorReply:
+    return ErrorReply(
+        b"ERR write of %d bytes is too large for the peer link (at most %d bytes:"
+        b" see --cluster-max-frame)" % (size, limit)
+    )
 
 
 class Proposal:
@@ -76,6 +88,7 @@ class Proposal:
         "reason",
         "reply",
         "seq",
+        "user",
         "watches",
     )
 
@@ -83,7 +96,11 @@ class Proposal:
         self,
         kind: int,
         db: int,
-        body: list[bytes] | list[list[bytes]] | list[tuple[str, int]],
+        body: list[bytes]
+        | list[list[bytes]]
+        | list[tuple[str, int]]
+        | list[tuple[str, int | bytes]]
+        | list[tuple[bytes, list[bytes]]],
         watches: list[Watch] | None = None,
         *,
         reason: int = 0,
@@ -92,7 +109,8 @@ class Proposal:
         self.db = db
         self.body = body
         self.watches = watches or []
-        self.reason = reason  # an Unblock's
+        self.reason = reason  # an Unblock's reason; a SetUsers' mode
+        self.user: bytes | None = None  # a restricted user whose script runs (ACL checks)
         self.blocked = False  # applied, and its client waits (a blocking command)
         self.abandoned = False  # its client left while it was in flight or blocked
         self.index = 0
@@ -110,13 +128,15 @@ class Proposal:
     def op(self, time_us: int, session: Session | None) -> Op:
         """The entry, stamped with the leader's time."""
         if self.kind == OP_COMMAND:
-            return Command(time_us, self.db, self.body, session)  # type: ignore[arg-type]
+            return Command(time_us, self.db, self.body, session, self.user)  # type: ignore[arg-type]
         if self.kind == OP_MULTI:
-            return Transaction(time_us, self.db, self.body, self.watches, session)  # type: ignore[arg-type]
+            return Transaction(time_us, self.db, self.body, self.watches, session, self.user)  # type: ignore[arg-type]
         if self.kind == OP_CONFIGURE:
             return Configure(time_us, self.db, self.body, session)  # type: ignore[arg-type]
         if self.kind == OP_UNBLOCK:
             return Unblock(time_us, self.db, self.reason, self.body, session)  # type: ignore[arg-type]
+        if self.kind == OP_SET_USERS:
+            return SetUsers(time_us, self.db, self.reason, self.body, session)  # type: ignore[arg-type]
         return Expiry(time_us, self.db, self.body)  # type: ignore[arg-type]
 
     def forwarded_op(self, session: Session) -> ForwardedWrite:
@@ -158,6 +178,7 @@ class Proposals:
         self._next_seq = 1
         self._last_stamp = 0
         self._write_timeout = node.config.write_timeout
+        self._max_entry = node.config.max_entry_bytes  # 0: no limit
 
     def submit(self, proposal: Proposal) -> None:
         """A write to replicate; completed (reply or error) once applied or given up."""
@@ -213,8 +234,12 @@ class Proposals:
             else:
                 proposal.finish(CLUSTERDOWN, proposal.db)  # an expiry, and we are not leading
         if batch:
+            datas = [encode_op(op) for _, op in batch]
+            if self._max_entry and max(map(len, datas)) > self._max_entry:
+                batch, datas = self._refuse_too_large(batch, datas)
+        if batch:
             try:
-                first = rn.propose_many([encode_op(op) for _, op in batch])
+                first = rn.propose_many(datas)
             except ProposalDropped:
                 keep.extend(proposal for proposal, _ in batch)  # transferring: try later
             else:
@@ -227,11 +252,56 @@ class Proposals:
                     if not proposal.seq:
                         self._sessionless[index] = proposal
         if forwards:
-            writes = tuple(p.forwarded_op(self._session(p)) for p in forwards)
-            if self.node.send_frame(leader, Forward(writes)):
-                for proposal in forwards:
-                    proposal.appended = True  # the leader may append it
+            self._forward(leader, forwards)
         self._waiting = keep
+
+    def _refuse_too_large(
+        self, batch: list[tuple[Proposal, Op]], datas: list[bytes]
+    ) -> tuple[list[tuple[Proposal, Op]], list[bytes]]:
+        """(Leader.) Writes whose entry would not fit one peer frame fail; the rest go on."""
+        kept: list[tuple[Proposal, Op]] = []
+        kept_datas: list[bytes] = []
+        for item, data in zip(batch, datas, strict=True):
+            if len(data) > self._max_entry:
+                self._fail_too_large(item[0], len(data))
+            else:
+                kept.append(item)
+                kept_datas.append(data)
+        return kept, kept_datas
+
+    def _fail_too_large(self, proposal: Proposal, size: int) -> None:
+        self._pending.pop(proposal.seq, None)
+        proposal.finish(too_large(size, self._max_entry), proposal.db)
+
+    def _forward(self, leader: str, proposals: list[Proposal]) -> None:
+        """(Follower.) Send a round's writes to the leader in as few frames as the peer
+        link's frame limit allows; a write that fits none fails here."""
+        limit = self._max_entry
+        writes: list[ForwardedWrite] = []
+        sending: list[Proposal] = []
+        size = 0
+        for proposal in proposals:
+            write = proposal.forwarded_op(self._session(proposal))
+            if limit:
+                bound = forwarded_size_bound(write)
+                if bound > limit:
+                    self._fail_too_large(proposal, bound)
+                    continue
+                if writes and size + bound > limit:
+                    self._send_forward(leader, writes, sending)
+                    writes, sending, size = [], [], 0
+                size += bound
+            writes.append(write)
+            sending.append(proposal)
+        if writes:
+            self._send_forward(leader, writes, sending)
+
+    def _send_forward(
+        self, leader: str, writes: list[ForwardedWrite], proposals: list[Proposal]
+    ) -> None:
+        if self.node.send_frame(leader, Forward(tuple(writes))):
+            for proposal in proposals:
+                proposal.appended = True  # the leader may append it
 
     def forwarded(self, rn: RawNode, sender: str, frame: Forward) -> None:
         """A follower's writes: propose them if we lead (it retries otherwise)."""
@@ -242,8 +312,17 @@ class Proposals:
         time_us = self.stamp()
         for op in ops:
             op.time_us = time_us  # (sent without it: see `Forward`)
+        datas = [encode_op(op) for op in ops]
+        if self._max_entry and datas and max(map(len, datas)) > self._max_entry:
+            # Its node checks first: a member with a larger --cluster-max-frame sent it.
+            log.warning("dropping writes from %s too large for the peer link", sender)
+            fitting = [i for i, data in enumerate(datas) if len(data) <= self._max_entry]
+            ops = tuple(ops[i] for i in fitting)
+            datas = [datas[i] for i in fitting]
+        if not datas:
+            return
         try:
-            first = rn.propose_many([encode_op(op) for op in ops])
+            first = rn.propose_many(datas)
         except ProposalDropped:
             return
         term = status.term

@@ -23,6 +23,7 @@ class Context:
     """Per-command execution context. `db` is `keyspace.dbs[db_index]`."""
 
     __slots__ = (
+        "acl",
         "db",
         "db_index",
         "deny_blocking",
@@ -34,6 +35,7 @@ class Context:
         "rng",
         "scripting",
         "stats",
+        "user",
     )
 
     def __init__(
@@ -45,6 +47,7 @@ class Context:
         rng: Rng,
         stats: Stats,
         scripting: object = None,
+        acl: object = None,
     ) -> None:
         self.keyspace = keyspace
         self.db_index = db_index
@@ -55,6 +58,8 @@ class Context:
         self.rng = rng
         self.stats = stats
         self.scripting = scripting  # the state machine's `scripting.Scripting` (EVAL & co)
+        self.acl = acl  # the state machine's `security.Users` (ACL SETUSER & co)
+        self.user: object = None  # the restricted `security.User` running a script, if any
         # Inside MULTI (later: a script) a blocking command does not block: it answers as
         # if it had timed out (Redis's CLIENT_DENY_BLOCKING).
         self.deny_blocking = False

@@ -3,14 +3,16 @@
 Each command's COMMAND INFO entry carries its key specs (Redis 7's `begin_search` +
 `find_keys`: an index or a keyword to start from, then a range or a `keynum` count such as
 EVAL's numkeys). They are parsed once, when the table is built (`parse_key_specs`), and
-evaluated here, in the pure layer, by `key_positions` (Redis's `getKeysUsingKeySpecs`), which
-COMMAND GETKEYS uses and ACL key checks and scripting will use. No I/O, no state.
+evaluated here, in the pure layer, by `key_positions` and `key_references` (Redis's
+`getKeysUsingKeySpecs`), which COMMAND GETKEYS, ACL key checks and scripting use. No I/O,
+no state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from ..resp import string2ll
 
@@ -126,14 +128,58 @@ def register_key_finder(name: str, finder: KeyFinder) -> None:
     _KEY_FINDERS[name.encode()] = finder
 
 
+_READ_WRITE: Final = frozenset({b"RW", b"access", b"update"})
+
+
+def _set_key_flags(argv: list[bytes]) -> frozenset[bytes]:
+    """SET's key: read too only with GET (Redis's setGetKeys)."""
+    if any(arg.lower() == b"get" for arg in argv[3:]):
+        return _READ_WRITE
+    return frozenset({b"OW", b"update"})
+
+
+def _bitfield_key_flags(argv: list[bytes]) -> frozenset[bytes]:
+    """BITFIELD's key: written only if a SET or INCRBY (or a syntax error) comes before
+    the first operation that is neither (Redis's bitfieldGetKeys)."""
+    i = 2
+    while i < len(argv):
+        remaining = len(argv) - i - 1
+        op = argv[i].lower()
+        if op == b"get" and remaining >= 2:
+            i += 3
+        elif op == b"overflow" and remaining >= 1:
+            i += 2
+        else:
+            return _READ_WRITE  # SET, INCRBY, or a syntax error: assumed to write
+    return frozenset({b"RO", b"access"})
+
+
+# Commands whose key flags depend on their arguments (a spec flagged `variable_flags`).
+_VARIABLE_FLAGS: Final = {b"set": _set_key_flags, b"bitfield": _bitfield_key_flags}
+
+
 def key_positions(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[int] | None:
-    """Key positions in `argv` per the key specs; None if a spec does not fit.
+    """Key positions in `argv` per the key specs; None if a spec does not fit (see
+    `key_references`)."""
+    references = key_references(specs, argv)
+    return None if references is None else [position for position, _ in references]
+
+
+def key_references(
+    specs: tuple[KeySpec, ...], argv: list[bytes]
+) -> list[tuple[int, frozenset[bytes]]] | None:
+    """Each key's position in `argv` with the flags of the spec that found it (`RW`,
+    `access`, `update`, ...: what ACL key permissions check); None if a spec does not fit.
 
     As Redis does, an incomplete spec, or one that does not fit (of an unknown kind), hands
     the search to the command's own key-finding function (`register_key_finder`); a command
-    that has none gets the keys its incomplete specs do find.
+    that has none gets the keys its incomplete specs do find. A finder's first key takes the
+    first spec's flags and the others the last spec's (SORT: the sorted key, then STORE's).
     """
-    positions: list[int] = []
+    variable = _VARIABLE_FLAGS.get(argv[0].lower()) if argv else None
+    if variable is not None and any(b"variable_flags" in ks.flags for ks in specs):
+        return [(1, variable(argv))]
+    references: list[tuple[int, frozenset[bytes]]] = []
     for ks in specs:
         if not ks.is_key:
             continue
@@ -142,10 +188,12 @@ def key_positions(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[int] | 
         if found is None or incomplete:
             finder = _KEY_FINDERS.get(argv[0].lower()) if argv else None
             if finder is not None:
-                return finder(argv)
+                first, last = specs[0].flags, specs[-1].flags
+                return [(p, first if i == 0 else last) for i, p in enumerate(finder(argv))]
             if found is None:
                 if incomplete:
                     continue
                 return None
-        positions.extend(found)
-    return positions
+        flags = ks.flags
+        references.extend((position, flags) for position in found)
+    return references

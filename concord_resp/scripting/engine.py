@@ -72,6 +72,10 @@ class ScriptHost(Protocol):
     def call(self, argv: list[bytes]) -> Reply:
         """Run one command for `redis.call`/`redis.pcall`; errors come back as ErrorReply."""
 
+    def may_run(self, argv: list[bytes]) -> bool | None:
+        """Whether the script's user may run argv (redis.acl_check_cmd); None: no such
+        command."""
+
 
 def sha1hex(body: bytes) -> bytes:
     return hashlib.sha1(body).hexdigest().encode()
@@ -468,21 +472,9 @@ class LuaEngine:
         spent = self._tick(0)
         if spent:
             raise _Raise(spent)
-        if not args:
-            return False, self._error_table(
-                b"Please specify at least one argument for this redis lib call"
-            )
-        argv: list[bytes] = []
-        for arg in args:
-            kind = type(arg)
-            if kind is bytes:
-                argv.append(arg)
-            elif kind is int or kind is float:
-                argv.append(_argument_text(arg))
-            else:
-                return False, self._error_table(
-                    b"Lua redis lib command arguments must be strings or integers"
-                )
+        argv = self._argv_of(args)
+        if type(argv) is not list:
+            return False, argv  # (an error table)
         reply = host.call(argv)
         if type(reply) is ErrorReply:
             return False, self._table_from({b"err": error_fields(b"-" + bytes(reply))})
@@ -543,12 +535,41 @@ class LuaEngine:
             )
         # Every effect of a script is its log entry: there is nothing to choose.
 
-    def _acl_check_cmd(self, *args: Any) -> bool:
+    def _argv_of(self, args: tuple[Any, ...]) -> Any:
+        """A redis lib call's arguments as argv, or the error table Redis raises."""
         if not args:
-            raise _Raise(
-                self._error_table(b"Please specify at least one argument for this redis lib call")
+            return self._error_table(
+                b"Please specify at least one argument for this redis lib call"
             )
-        return True  # (every client may run every command until ACLs land)
+        argv: list[bytes] = []
+        for arg in args:
+            kind = type(arg)
+            if kind is bytes:
+                argv.append(arg)
+            elif kind is int or kind is float:
+                argv.append(_argument_text(arg))
+            else:
+                return self._error_table(
+                    b"Lua redis lib command arguments must be strings or integers"
+                )
+        return argv
+
+    def _acl_check_cmd(self, *args: Any) -> bool:
+        """redis.acl_check_cmd: whether the script's user may run that command."""
+        host = self._host
+        if host is None:
+            raise _Raise(
+                self._error_table(
+                    b"redis.acl_check_cmd can only be called inside a script invocation"
+                )
+            )
+        argv = self._argv_of(args)
+        if type(argv) is not list:
+            raise _Raise(argv)
+        allowed = host.may_run(argv)
+        if allowed is None:
+            raise _Raise(self._error_table(b"Invalid command passed to redis.acl_check_cmd()"))
+        return allowed
 
     def _register_function(self, *args: Any) -> None:
         """redis.register_function (a Python function, so that it is never the target of

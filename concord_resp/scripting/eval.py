@@ -19,6 +19,8 @@ from ..commands import CommandError, CommandTable, Context, Route
 from ..commands.parse import parse_int
 from ..commands.spec import command
 from ..resp import OK, ErrorReply, Reply
+from ..security import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, User
+from ..security.commands import users_of
 from .engine import LuaEngine, LuaError, sha1hex
 from .functions import Functions
 from .scripts import Scripts, Shebang, lua_source, parse_shebang
@@ -29,6 +31,14 @@ NOSCRIPT: Final = "NOSCRIPT No matching script. Please use EVAL."
 UNKNOWN_COMMAND: Final = b"ERR Unknown Redis command called from script"
 WRONG_ARITY: Final = b"ERR Wrong number of args calling Redis command from script"
 NOT_ALLOWED: Final = b"ERR This Redis command is not allowed from script"
+# What a script's call gets when its user may not run it (Redis's getAclErrorMessage).
+ACL_DENIED: Final = {
+    DENIED_CMD: b"ERR The user executing the script can't run this command or subcommand",
+    DENIED_KEY: b"ERR The user executing the script can't access at least one of the keys"
+    b" mentioned in the command arguments",
+    DENIED_CHANNEL: b"ERR The user executing the script can't publish to the channel"
+    b" mentioned in the command",
+}
 WRITE_IN_READ_ONLY: Final = b"ERR Write commands are not allowed from read-only scripts."
 WRITE_FLAGS: Final = frozenset({"write", "may_replicate"})
 
@@ -119,6 +129,11 @@ class ScriptCall:
             return ErrorReply(WRONG_ARITY)
         if "noscript" in spec.flags or spec.handler is None:
             return ErrorReply(NOT_ALLOWED)
+        user = self.ctx.user
+        if user is not None:
+            denial = cast(User, user).check(users_of(self.ctx).catalog, spec, argv)
+            if denial is not None:
+                return ErrorReply(ACL_DENIED[denial.reason])
         if spec.flags & WRITE_FLAGS:
             if self.read_only:
                 return ErrorReply(WRITE_IN_READ_ONLY)
@@ -134,11 +149,21 @@ class ScriptCall:
             )
             return ErrorReply(b"ERR internal error while running '%s'" % name.encode())
 
+    def may_run(self, argv: list[bytes]) -> bool | None:
+        spec = self.table.find(argv)
+        if spec is None:
+            return None
+        user = self.ctx.user
+        if user is None:
+            return True
+        return cast(User, user).check(users_of(self.ctx).catalog, spec, argv) is None
+
 
 def _script_context(ctx: Context) -> Context:
     """The script's own context: its SELECTs end with it; blocking commands do not block."""
     own = Context(ctx.keyspace, ctx.db_index, ctx.now_us, ctx.index, ctx.rng, ctx.stats)
     own.scripting = ctx.scripting
+    own.acl, own.user = ctx.acl, ctx.user
     own.deny_blocking = True
     own.logged = ctx.logged
     return own

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..cluster import Proposal
 from ..commands import CommandSpec
+from ..security import User
 from ..state import Watch
 
 
@@ -53,6 +54,8 @@ class ClientState:
     busy: bool = False  # running a batch: shutdown lets it finish
     replies_owed: Callable[[], bool] = lambda: False  # replies not sent yet (set by the connection)
     stop_requested: bool = False  # shutting down: stop after the current batch
+    user: User | None = None  # None: the default user of a server without ACL (tests)
+    authenticated: bool = True  # False until AUTH if the default user needed a password
 
     def reset_multi(self) -> None:
         self.in_multi = False
@@ -79,6 +82,10 @@ class ClientState:
             flags += "T"
         return flags or "N"
 
+    def user_name(self) -> str:
+        user = self.user
+        return "default" if user is None else user.name.decode("utf-8", "surrogateescape")
+
     def describe(self, now: float | None = None, *, watch_broken: bool = False) -> bytes:
         """One CLIENT LIST / CLIENT INFO line: Redis 7.0's fields, then 7.2's lib-name/ver.
 
@@ -94,7 +101,7 @@ class ClientState:
             f"db={self.db} sub=0 psub=0 ssub=0 multi={multi} qbuf={self.query_buffer} "
             f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={self.oll} "
             f"omem={self.omem} tot-mem={self.omem + self.query_buffer} "
-            f"events=r cmd={self.last_command} user=default redir=-1 resp={self.proto} "
+            f"events=r cmd={self.last_command} user={self.user_name()} redir=-1 resp={self.proto} "
             f"lib-name={self.lib_name.decode('latin-1')} lib-ver={self.lib_ver.decode('latin-1')}"
         ).encode()
 

@@ -42,6 +42,7 @@ from .dispatch import OUTPUT_PAUSE_BYTES, Dispatcher
 from .limits import QUERY_TRACKED
 from .pending import Pending, ReadReply
 from .state import ServerState
+from .tls import TlsSocket
 
 log = logging.getLogger("concord.server")
 
@@ -93,7 +94,10 @@ class Outbox:
         "_flush_queue",
         "_last",
         "_nursery",
+        "_send_raw",
         "_sock",
+        "_tls",
+        "_unsent_plain",
         "buffered",
         "client",
         "closed",
@@ -111,8 +115,11 @@ class Outbox:
         state: ServerState,
         nursery: trio.Nursery,
         flush_queue: FlushQueue,
+        tls: TlsSocket | None = None,
     ) -> None:
         self._sock = sock
+        self._tls = tls
+        self._send_raw = sock.send if tls is None else tls.send
         self._flush_queue = flush_queue
         self.queued = False  # in the flush queue
         self.client = client
@@ -122,7 +129,8 @@ class Outbox:
         self._last: Pending | None = None
         # What the socket did not take yet, as views (a big reply is never copied again).
         self._backlog: deque[memoryview] = deque()
-        self.buffered = 0  # bytes in the backlog: the client's output buffer
+        self._unsent_plain = 0  # bytes in the backlog
+        self.buffered = 0  # and the TLS ciphertext not sent: the client's output buffer
         self.ready = 0  # bytes of replies the node completed since the last flush
         self.soft_since: float | None = None  # over its soft limit since (`limits`)
         self._drained: trio.Event | None = None  # set when a drain task has emptied the backlog
@@ -160,7 +168,7 @@ class Outbox:
     @property
     def idle(self) -> bool:
         """Nothing owed to the client and nothing left to send."""
-        return not self.items and not self._backlog
+        return not self.items and not self._backlog and not (self._tls and self._tls.unsent)
 
     def flush(self) -> None:
         """Send every reply that is ready, up to the first one that is not. Never blocks."""
@@ -211,22 +219,26 @@ class Outbox:
                 item.cancelled = True
         self.items.clear()
         self._backlog.clear()
-        self.buffered = self.client.omem = self.client.oll = 0
+        self._unsent_plain = self.buffered = self.client.omem = self.client.oll = 0
         self.state.buffers.release(self)
         if self._drained is not None:
             self._drained.set()  # a batch waiting for the socket to drain goes on, and stops
 
-    def _account(self, change: int) -> None:
-        """The output buffer grew or shrank by `change` bytes (the slow path only)."""
-        self.buffered += change
+    def _measure(self, grew: bool) -> None:
+        """The output buffer, on the slow path only: what the socket has not taken (the
+        backlog, and with TLS the ciphertext waiting). The limits see it when it grew, and
+        forget a client that holds nothing."""
+        tls = self._tls
+        tls_unsent = tls.unsent if tls is not None else 0
+        self.buffered = held = self._unsent_plain + tls_unsent
         client = self.client
-        client.omem = self.buffered
-        client.oll = len(self._backlog)
+        client.omem = held
+        client.oll = len(self._backlog) + (tls_unsent > 0)
         buffers = self.state.buffers
-        if change > 0:
+        if grew:
             buffers.track(self)
             buffers.check(self.state, self, trio.current_time())
-        elif not self.buffered:
+        elif not held:
             self.soft_since = None
             if client.query_buffer < QUERY_TRACKED:
                 buffers.release(self)
@@ -235,10 +247,11 @@ class Outbox:
         self.state.metrics.net_output_bytes += len(data)
         if self._backlog:
             self._backlog.append(memoryview(data))
-            self._account(len(data))
+            self._unsent_plain += len(data)
+            self._measure(grew=True)
             return
         try:
-            sent = self._sock.send(data)
+            sent = self._send_raw(data)
         except BlockingIOError:
             sent = 0
         except OSError:
@@ -246,19 +259,33 @@ class Outbox:
             return
         if sent < len(data):
             self._backlog.append(memoryview(data)[sent:])
+            self._unsent_plain += len(data) - sent
+            self._start_drain()
+            self._measure(grew=True)
+        elif self._tls is not None and self._tls.unsent:
+            self._start_drain()  # (TLS took it all; the socket not all of its ciphertext)
+            self._measure(grew=True)
+
+    def _start_drain(self) -> None:
+        drained = self._drained
+        if drained is None or drained.is_set():
             self._drained = trio.Event()
             self._nursery.start_soon(self._drain)
-            self._account(len(data) - sent)
 
     async def _drain(self) -> None:
+        tls = self._tls
         try:
             backlog = self._backlog
-            while backlog and not self.closed:
+            while (backlog or (tls is not None and tls.unsent)) and not self.closed:
                 try:
                     await trio.lowlevel.wait_writable(self._sock)
+                    if tls is not None and tls.unsent:
+                        tls.flush()
+                        self._measure(grew=False)
+                        continue
                     if not backlog:
                         break  # (dropped meanwhile)
-                    sent = self._sock.send(backlog[0])
+                    sent = self._send_raw(backlog[0])
                 except BlockingIOError:
                     continue
                 except (OSError, trio.ClosedResourceError):
@@ -268,7 +295,8 @@ class Outbox:
                     backlog.popleft()
                 else:
                     backlog[0] = backlog[0][sent:]
-                self._account(-sent)
+                self._unsent_plain -= sent
+                self._measure(grew=False)
         finally:
             if self.closed:
                 self.drop()
@@ -281,15 +309,16 @@ class Outbox:
         if self._last is not None and not self._last.done and not self.closed:
             await self._last.wait()
         self.flush()
-        if self._backlog and self._drained is not None:
+        if self._drained is not None:
             await self._drained.wait()
 
     async def make_room(self) -> None:
         """Backpressure inside a batch (see the module docstring): send what is ready, wait
         until the socket has taken it, and let the other tasks run meanwhile."""
         self.flush()
-        if self._backlog and self._drained is not None:
-            await self._drained.wait()
+        drained = self._drained
+        if drained is not None and not drained.is_set():
+            await drained.wait()
         else:
             await trio.lowlevel.checkpoint()
 
@@ -299,7 +328,7 @@ class Outbox:
         drain. A client with a few writes in flight goes on at once."""
         if len(self.items) > MAX_OWED:
             await self.settle()
-        elif self._backlog and self._drained is not None:
+        elif self._drained is not None and not self._drained.is_set():
             await self._drained.wait()
 
 
@@ -310,16 +339,17 @@ async def serve_connection(
     client: ClientState,
     nursery: trio.Nursery,
     flush_queue: FlushQueue,
+    tls: TlsSocket | None = None,
 ) -> None:
     settings = state.settings
     parser = RequestParser(
         max_bulk_len=settings.proto_max_bulk_len,
         max_query_buffer=settings.client_query_buffer_limit,
     )
-    outbox = Outbox(sock, client, state, nursery, flush_queue)
+    outbox = Outbox(sock, client, state, nursery, flush_queue, tls)
     client.replies_owed = lambda: not outbox.idle
     wait_readable = trio.lowlevel.wait_readable
-    recv = sock.recv
+    recv = sock.recv if tls is None else tls.recv
     dispatch = dispatcher.dispatch
     stashed: list[bytes] = []  # read while the client was blocked, not parsed yet
 
@@ -337,7 +367,8 @@ async def serve_connection(
             watching.start_soon(reply_known)
             kept = 0
             while kept <= settings.client_query_buffer_limit:
-                await wait_readable(sock)
+                if tls is None or not tls.buffered:
+                    await wait_readable(sock)
                 try:
                     data = recv(RECV_SIZE)
                 except BlockingIOError:
@@ -358,7 +389,8 @@ async def serve_connection(
                 data = b"".join(stashed)
                 stashed.clear()
             else:
-                await wait_readable(sock)
+                if tls is None or not tls.buffered:
+                    await wait_readable(sock)
                 try:
                     data = recv(RECV_SIZE)
                 except BlockingIOError:

@@ -1,10 +1,12 @@
 """The dispatch pipeline: one batch of a client's requests in, the batch's replies out.
 
-Checks run in Redis's order: lookup + arity -> maxmemory (OOM) -> removed/loading -> MULTI
-(`no_multi`, queueing) -> route. Over maxmemory, this node (the one the client is connected
-to) refuses what Redis refuses, when the command arrives and before anything is proposed:
-the log never holds a decision that depends on a node's memory, so replicas never differ.
-Each command's route is declared in the command table (`commands.registry`):
+Checks run in Redis's order: lookup + arity -> authentication (NOAUTH) -> `no_multi` inside
+MULTI -> ACL (NOPERM: the command, its keys; logged in ACL LOG) -> maxmemory (OOM) -> a
+running script (BUSY) -> removed/loading -> MULTI queueing -> route. Over maxmemory, this node
+(the one the client is connected to) refuses what Redis refuses, when the command arrives and
+before anything is proposed: the log never holds a decision that depends on a node's memory,
+so replicas never differ. Each command's route is declared in the command table
+(`commands.registry`):
 
     LOG         a write: a `Proposal` to the node, answered once applied (no read point
                 first: WATCH is checked when the entry is applied)
@@ -44,9 +46,11 @@ from ..commands.registry import SERVE_CONNECTION, SERVE_READ, SERVE_WRITE
 from ..resp import ErrorReply, Reply, encode_error, encode_reply
 from ..scripting import sha1hex
 from ..scripting.scripts import ALLOW_OOM, NO_WRITES, parse_shebang
+from ..security import DENIED_CMD, DENIED_KEY, User
 from ..state import OP_COMMAND
 from .client import ClientState
 from .handlers import AtReadPoint, Submission
+from .handlers.security import log_denial
 from .pending import Pending, ReadReply, SubmittedReply, WriteReply
 from .state import ServerState
 
@@ -56,6 +60,7 @@ LOADING: Final = CommandError("LOADING Concord is loading the dataset in memory"
 QUEUED_REPLY: Final = b"+QUEUED\r\n"
 REMOVED: Final = CommandError("ERR this node was removed from the cluster")
 NO_MULTI: Final = CommandError("ERR Command not allowed inside a transaction")
+NOAUTH: Final = CommandError("NOAUTH Authentication required.")
 BUSY: Final = CommandError(
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
 )
@@ -135,6 +140,31 @@ class Dispatcher:
             return LOADING  # refused like any rejected command (in MULTI, EXEC then fails)
         return None
 
+    def _needs_auth(self, spec: CommandSpec) -> bool:
+        """An unauthenticated client may run only AUTH, HELLO and the like (`no_auth`), and
+        only while the default user needs a password (Redis's authRequired)."""
+        return "no_auth" not in spec.flags and self.state.users().auth_required()
+
+    def _acl_refusal(
+        self, client: ClientState, user: User, spec: CommandSpec, argv: list[bytes]
+    ) -> CommandError | None:
+        """Why the client's user may not run argv (the command, a key, a channel), logged
+        in ACL LOG; None if it may."""
+        denial = user.check(self.state.users().catalog, spec, argv)
+        if denial is None:
+            return None
+        reason = denial.reason
+        obj = spec.name.encode() if reason == DENIED_CMD else argv[denial.position]
+        log_denial(self.state, client, reason, obj)
+        if reason == DENIED_CMD:
+            return CommandError(
+                f"NOPERM this user has no permissions to run the '{spec.name}' command"
+            )
+        what = "keys" if reason == DENIED_KEY else "channels"
+        return CommandError(
+            f"NOPERM this user has no permissions to access one of the {what} used as arguments"
+        )
+
     def now_us(self) -> int:
         return time.time_ns() // 1000
 
@@ -146,8 +176,6 @@ class Dispatcher:
         holding one, and anything to queue inside MULTI)."""
         name = spec.name
         if client.in_multi:
-            if spec.no_multi:
-                return False  # refused for that first, as in Redis
             if name == "exec":
                 return any(self._grows_memory(queued, args) for queued, args in client.queued)
             return name not in QUEUED_DESPITE_OOM
@@ -251,6 +279,9 @@ class Dispatcher:
             return self._reject(client, argv, busy)
         started = perf_counter_ns()
         ctx = self.machine.read_context(client.db, self.now_us(), self.rng)
+        user = client.user
+        if user is not None and user.restricted:
+            ctx.user = user  # its script's calls are checked against its rules
         handler = spec.handler
         assert handler is not None
 
@@ -292,6 +323,18 @@ class Dispatcher:
                 push(self._reject(client, argv, error))
                 continue
             client.last_command = spec.name
+            if not client.authenticated and self._needs_auth(spec):
+                push(self._reject(client, argv, NOAUTH))
+                continue
+            if client.in_multi and spec.no_multi:
+                push(self._reject(client, argv, NO_MULTI))
+                continue
+            user = client.user
+            if user is not None and user.restricted:
+                refusal = self._acl_refusal(client, user, spec, argv)
+                if refusal is not None:
+                    push(self._reject(client, argv, refusal))
+                    continue
             if over_maxmemory and self._refused_for_memory(client, spec, argv):
                 push(self._reject(client, argv, OOM))
                 continue
@@ -305,14 +348,10 @@ class Dispatcher:
                 if refusal is not None:
                     push(self._reject(client, argv, refusal))
                     continue
-            if client.in_multi:
-                if spec.no_multi:
-                    push(self._reject(client, argv, NO_MULTI))
-                    continue
-                if spec.name not in NOT_QUEUED:
-                    client.queued.append((spec, argv))
-                    push(QUEUED_REPLY)
-                    continue
+            if client.in_multi and spec.name not in NOT_QUEUED:
+                client.queued.append((spec, argv))
+                push(QUEUED_REPLY)
+                continue
             serve = spec.serve
             if serve == SERVE_WRITE and spec.runs_lua:
                 read_form = self._read_only_script(spec, argv)
@@ -325,6 +364,8 @@ class Dispatcher:
                     continue
             if serve == SERVE_WRITE:
                 proposal = Proposal(OP_COMMAND, client.db, argv)
+                if user is not None and user.restricted and spec.runs_lua:
+                    proposal.user = user.name  # its script's calls are checked as its
                 stats = metrics.command(spec.name)
                 owed = WriteReply(proposal, stats, client.proto, metrics)
                 sink.push_pending(owed)

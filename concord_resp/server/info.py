@@ -201,6 +201,8 @@ def _persistence(state: ServerState) -> Fields:
         ("wal_fsyncs", wal.fsyncs),
         ("wal_batches", writer.batches if writer is not None else 0),
         ("wal_entries_written", writer.entries if writer is not None else 0),
+        ("wal_promise_index", node.promise.promise.index if node.promise is not None else 0),
+        ("wal_promise_writes", node.promise.writes if node.promise is not None else 0),
     ]
 
 

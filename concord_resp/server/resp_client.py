@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 
 
 class ToolError(Exception):
@@ -42,11 +43,31 @@ def _read_reply(file: object) -> object:
     raise ToolError(f"unexpected reply {line!r}")
 
 
-def call(host: str, port: int, *args: str, timeout: float = 5.0) -> object:
+Credentials = tuple[str | None, str]
+"""(user, password) for AUTH; user None: the default user (`AUTH password`)."""
+
+
+def call(
+    host: str,
+    port: int,
+    *args: str,
+    timeout: float = 5.0,
+    auth: Credentials | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> object:
+    """One command on a new connection (over TLS if `tls` is given, authenticated first if
+    `auth` is)."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(_encode_command(*args))
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            sock = raw if tls is None else tls.wrap_socket(raw, server_hostname=host)
+            request = b""
+            if auth is not None:
+                user, password = auth
+                request = _encode_command("AUTH", *([user] if user else []), password)
+            sock.sendall(request + _encode_command(*args))
             with sock.makefile("rb") as file:
+                if auth is not None:
+                    _read_reply(file)  # (an AUTH refusal raises ToolError)
                 return _read_reply(file)
     except OSError as error:
         raise ToolError(f"cannot reach {host}:{port}: {error}") from None

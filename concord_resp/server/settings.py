@@ -37,6 +37,7 @@ from ..config import (
 )
 from ..limits import INT_MAX, LLONG_MAX, UINT_MAX, ULONG_MAX
 from ..resp import string2ll
+from ..state.entries import REQUIREPASS
 from ..store import ENCODING_PARAMETERS, EncodingParameter
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class Parameter:
     apply: Applier | None = None
     protected: bool = False  # Redis's PROTECTED_CONFIG: refused unless enabled (never here)
     alias: str | None = None  # Redis's other name for it (`hash-max-ziplist-entries`)
-    replicated: str | None = None  # the `EncodingConfig` field it sets, through the log
+    replicated: str | None = None  # the `EncodingConfig` field (or requirepass) it sets, logged
 
 
 def _replicated(parameter: EncodingParameter) -> Parameter:
@@ -156,6 +157,17 @@ def _apply_maxmemory(state: ServerState, value: object) -> None:
             value,
             used,
         )
+
+
+def _bool_parser(text: bytes) -> object:
+    lowered = text.lower()
+    if lowered not in (b"yes", b"no"):
+        raise InvalidValue("argument must be 'yes' or 'no'")
+    return lowered == b"yes"
+
+
+def _password_parser(text: bytes) -> object:
+    return bytes(text)
 
 
 def _save_parser(text: bytes) -> object:
@@ -276,6 +288,38 @@ PARAMETERS: list[Parameter] = [
         alias="lua-time-limit",
     ),
     *(_replicated(parameter) for parameter in ENCODING_PARAMETERS),
+    # The default user's password is replicated state (the users are): a log entry.
+    Parameter(
+        "requirepass",
+        lambda s: s.machine.users.requirepass.decode("utf-8", "surrogateescape"),
+        _password_parser,
+        replicated=REQUIREPASS,
+    ),
+    Parameter("aclfile", lambda s: s.config.aclfile),
+    Parameter(
+        "acllog-max-len",
+        lambda s: str(s.settings.acllog_max_len),
+        _int_parser(0, LLONG_MAX),
+        _setting("acllog_max_len"),
+    ),
+    Parameter("acl-pubsub-default", _fixed("resetchannels")),
+    Parameter("tls-port", lambda s: str(s.tls_port)),
+    Parameter("tls-cert-file", lambda s: s.config.tls_cert_file),
+    Parameter("tls-key-file", lambda s: s.config.tls_key_file),
+    Parameter("tls-ca-cert-file", lambda s: s.config.tls_ca_cert_file),
+    Parameter("tls-ca-cert-dir", lambda s: s.config.tls_ca_cert_dir),
+    Parameter("tls-auth-clients", lambda s: s.config.tls_auth_clients),
+    Parameter("tls-protocols", lambda s: s.config.tls_protocols),
+    Parameter("tls-ciphers", lambda s: s.config.tls_ciphers),
+    Parameter("tls-ciphersuites", lambda s: s.config.tls_ciphersuites),
+    Parameter("tls-cluster", lambda s: "yes" if s.config.tls_cluster else "no"),
+    Parameter("tls-replication", lambda s: "yes" if s.config.tls_replication else "no"),
+    Parameter(
+        "protected-mode",
+        lambda s: "yes" if s.settings.protected_mode else "no",
+        _bool_parser,
+        _setting("protected_mode"),
+    ),
 ]
 BY_NAME: Final = {name: p for p in PARAMETERS for name in (p.name, p.alias) if name is not None}
 
@@ -334,7 +378,7 @@ def config_set(state: ServerState, pairs: list[tuple[bytes, bytes]]) -> ConfigCh
             # Redis names the parameter here by its canonical name, not as typed.
             raise _failed(parameter.name.encode(), str(error)) from None
         if parameter.replicated is not None:
-            assert isinstance(value, int)
+            assert isinstance(value, int | bytes)
             change.replicated.append((parameter.replicated, value))
         else:
             change.local.append((parameter, value))
@@ -347,7 +391,7 @@ class ConfigChange:
     ones for a log entry (`replicated`: `EncodingConfig` field, value)."""
 
     local: list[tuple[Parameter, object]] = field(default_factory=list)
-    replicated: list[tuple[str, int]] = field(default_factory=list)
+    replicated: list[tuple[str, int | bytes]] = field(default_factory=list)
 
     def apply_local(self, state: ServerState) -> None:
         for parameter, value in self.local:

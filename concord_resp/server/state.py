@@ -11,6 +11,8 @@ from ..cluster import RaftNode
 from ..commands import CommandTable
 from ..config import Config, RuntimeSettings
 from ..metrics import Metrics
+from ..security import Users
+from ..security.log import AclLog
 from ..state import StateMachine
 from .client import ClientRegistry
 from .limits import ClientBuffers
@@ -42,12 +44,24 @@ class ServerState:
         self.started_monotonic = time.monotonic()
         self.metrics = Metrics()  # INFO's counters (commands, errors, traffic, connections)
         self.tcp_port = config.port
+        self.tls_port = config.tls_port
         self._samples: list[tuple[float, int]] = []
         self.buffers = ClientBuffers()  # the clients' buffers the limits apply to
         # maxmemory: denyoom commands are refused while the last sample was over it
         # (sampled often by the server, and at once by CONFIG SET maxmemory).
         self.used_memory = 0
         self.over_maxmemory = False
+        self.acl_log = AclLog()  # this node's ACL LOG
+        # This node's start-up users (--aclfile/--requirepass) while the cluster's users were
+        # never set: they guard this node until its bootstrap entry (or another's) is applied.
+        self.provisional_users: Users | None = None
+
+    def users(self) -> Users:
+        """The users connections authenticate against and are checked with."""
+        provisional = self.provisional_users
+        if provisional is None or self.machine.users.configured:
+            return self.machine.users
+        return provisional
 
     def sample_used_memory(self) -> int:
         """Read used_memory now and decide whether the node is over maxmemory."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from concord_resp.checker import History, RedisStringModel, check
 from concord_resp.raft.core import (
+    BrokenPromise,
     ConfChange,
     ConfState,
     Message,
@@ -130,6 +131,9 @@ class Cluster:
 
     def conf_applied(self, node: SimNode, index: int, change: ConfChange) -> None:
         self.nemesis.conf_applied(change)
+
+    def refused(self, node: SimNode, broken: BrokenPromise) -> None:
+        self.nemesis.refused(node.id)
 
     # -- stepping ---------------------------------------------------------------------------
 

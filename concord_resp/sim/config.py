@@ -25,6 +25,10 @@ class SimBug(Enum):
     ACK_BEFORE_PERSIST = "ACK_BEFORE_PERSIST"
     TRUNCATE_ON_MATCH = "TRUNCATE_ON_MATCH"
     APPLY_RETRY_TWICE = "APPLY_RETRY_TWICE"  # the key-value machine ignores its session table
+    IGNORE_BROKEN_PROMISE = "IGNORE_BROKEN_PROMISE"  # a node whose disk lost acknowledged
+    # entries starts anyway (the promise check of raft/core/promise.py switched off)
+    PROMISE_BEFORE_FSYNC = "PROMISE_BEFORE_FSYNC"  # the promise is raised when a batch is
+    # written, before its fsync: a crash then reads as a damaged disk (a false alarm)
 
     def core_bug(self) -> Bug | None:
         return Bug[self.value] if self.value in Bug.__members__ else None
@@ -69,6 +73,7 @@ class Profile:
     p_pause_leader: float = 0.5
     pause_steps: tuple[int, int] = (20, 150)
     p_keep_unsynced: float = 0.3  # a crash keeps some unsynced records (page cache)
+    p_damage: float = 0.0  # a crash also loses the end of the durable log (a damaged disk)
     fsync_steps: tuple[int, int] = (0, 4)
     # clocks: ticks every `tick_period` steps; skew changes one node's rate for a while
     tick_period: tuple[int, int] = (2, 4)
@@ -218,6 +223,25 @@ PROFILES: dict[str, Profile] = {
         p_start_op=0.5,
         read_ratio=0.2,
     ),
+    # Damaged disks: crashes lose the end of the durable log, acknowledged entries included,
+    # while partitions and slow links leave other members behind; the damaged node refuses
+    # to start and the operator replaces it.
+    "damage": replace(
+        DEFAULT,
+        name="damage",
+        p_crash=0.01,
+        p_damage=1.0,
+        p_crash_leader=0.2,
+        p_crash_pending_fsync=0.2,
+        down_steps=(5, 40),
+        p_partition=0.01,
+        partition_steps=(30, 150),
+        partition_kinds=("isolate_leader", "split"),
+        p_slow=0.15,
+        p_transfer=0.005,
+        p_start_op=0.4,
+        read_ratio=0.2,
+    ),
 }
 
 # The profile each bug is hunted with (the no-bug sweep cycles through all of them).
@@ -228,6 +252,8 @@ BUG_PROFILES: dict[SimBug, str] = {
     SimBug.ACK_BEFORE_PERSIST: "persist",
     SimBug.TRUNCATE_ON_MATCH: "reorder",
     SimBug.APPLY_RETRY_TWICE: "retry",
+    SimBug.IGNORE_BROKEN_PROMISE: "damage",
+    SimBug.PROMISE_BEFORE_FSYNC: "persist",
 }
 
 PROFILE_CYCLE: tuple[str, ...] = tuple(PROFILES)

@@ -6,7 +6,12 @@ records, except that the page cache may already have written back a prefix of th
 and the record being written at that moment may be torn: `recover` then finds a torn tail
 (a real WAL's CRC check) and truncates it. `recover` rebuilds the `MemoryStorage` a
 restarted node starts from, replaying records in order with Raft's overwrite-on-conflict.
-Pure: no files, only lists.
+
+`promise` is the node's promise file (raft/core/promise.py), a record apart from the log:
+`record_promise` makes it durable at once (the driver syncs it before going on). `lose_tail`
+is a damaged disk, not a crash: durable records at the end of the log are gone (a truncated
+file, an emptied segment), entries the node had acknowledged among them, while the promise
+survives. Pure: no files, only lists.
 """
 
 from __future__ import annotations
@@ -14,7 +19,15 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from concord_resp.raft.core import ConfState, Entry, HardState, MemoryStorage, Snapshot
+from concord_resp.raft.core import (
+    NOTHING_PROMISED,
+    ConfState,
+    Entry,
+    HardState,
+    MemoryStorage,
+    Promise,
+    Snapshot,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +67,61 @@ class Disk:
         self.durable: list[Record | TornRecord] = []
         self.unsynced: list[Record] = []
         self.durable_hard_state = HardState(0, None, 0)
+        self.promise = NOTHING_PROMISED
+        self.damaged = False  # `lose_tail`/`lose_after` took entries since the last recovery
+
+    def record_promise(self, promise: Promise) -> None:
+        self.promise = promise
+
+    def lose_tail(self, rng: random.Random) -> tuple[int, int] | None:
+        """Damage: the durable log loses its end from somewhere inside its entries (never
+        the snapshot it starts with). Returns the first and last entry index lost (None:
+        no entry to lose)."""
+        start = self._after_snapshot()
+        indexes = sorted(
+            {
+                e.index
+                for r in self.durable[start:]
+                if isinstance(r, EntriesRecord)
+                for e in r.entries
+            }
+        )
+        if not indexes:
+            return None
+        keep = rng.choice(indexes) - 1
+        return self.lose_after(keep)
+
+    def lose_after(self, index: int) -> tuple[int, int] | None:
+        """Damage: the durable log is cut just before the first record holding an entry past
+        `index` (that record keeps its entries up to `index`). Returns the first and last
+        entry index lost, or None if nothing was past it."""
+        durable = self.durable
+        start = self._after_snapshot()
+        for position in range(start, len(durable)):
+            record = durable[position]
+            if isinstance(record, EntriesRecord) and record.entries[-1].index > index:
+                break
+        else:
+            return None
+        assert isinstance(record, EntriesRecord)
+        lost = [
+            e.index for r in durable[position:] if isinstance(r, EntriesRecord) for e in r.entries
+        ]
+        kept = tuple(e for e in record.entries if e.index <= index)
+        self.damaged = True
+        del durable[position:]
+        if kept:
+            durable.append(EntriesRecord(kept))
+        hard_states = [r.hard_state for r in durable if isinstance(r, HardStateRecord)]
+        self.durable_hard_state = hard_states[-1] if hard_states else HardState(0, None, 0)
+        return min(i for i in lost if i > index), max(lost)
+
+    def _after_snapshot(self) -> int:
+        """The position after the newest snapshot record (damage never reaches before it)."""
+        return max(
+            (i + 1 for i, r in enumerate(self.durable) if isinstance(r, SnapshotRecord)),
+            default=0,
+        )
 
     def write(self, record: Record) -> None:
         self.unsynced.append(record)

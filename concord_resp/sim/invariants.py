@@ -135,6 +135,11 @@ class Invariants:
                 f"another node had {seen}"
             )
 
+    def disk_damaged(self, node: str) -> None:
+        """`node`'s disk lost records (a damaged disk, not the software): its durable term is
+        checked afresh from what is left."""
+        self.durable_terms.pop(node, None)
+
     def durable_term(self, node: str, term: int) -> None:
         before = self.durable_terms.get(node, 0)
         if term < before:

@@ -5,8 +5,11 @@ Each fault carries its own end (heal, restart, resume, skew over) scheduled in s
 most `max_down` nodes are down or paused at once so that the cluster keeps making progress
 (a stalled cluster hides bugs). Membership changes go through `propose_conf_change` on the
 leader like an operator's would, one at a time, retried while the leader refuses them; a
-removed node is shut down once its removal is applied. `stop()` ends new faults; `heal()`
-undoes the ones in force.
+removed node is shut down once its removal is applied. A crash may also damage the node's
+disk (`p_damage`: the end of its durable log is lost); a node that then refuses to start
+is replaced as an operator would: removed first, whatever the faults, then a new node (an
+empty data directory) added as a learner. `stop()` ends new faults; `heal()` undoes the ones
+in force.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from concord_resp.raft.core import ConfChange, ConfChangeType, ProposalDropped, 
 
 from .config import Profile
 from .network import Network, make_partition
-from .node import DOWN, PAUSED, REMOVED, UP, SimNode
+from .node import DOWN, PAUSED, REFUSED, REMOVED, UP, SimNode
 from .trace import Trace
 
 
@@ -57,6 +60,9 @@ class Nemesis:
         self.skews: dict[str, int] = {}
         self.removals: dict[str, int] = {}  # node -> step it is shut down
         self.change: PendingChange | None = None
+        self.refusals: list[str] = []  # nodes that refused to start, to be removed
+        self.replacements = 0  # removed refusing nodes whose replacement is still to add
+        self.promotions: list[str] = []  # replacements to make voters once caught up
         self.leader_seen: tuple[str, int] = ("", 0)
         self.isolate_at: int | None = None
         self.stats = {
@@ -66,6 +72,8 @@ class Nemesis:
             "transfers": 0,
             "conf_changes": 0,
             "skews": 0,
+            "damaged": 0,
+            "refused": 0,
         }
 
     def _emit(self, text: str) -> None:
@@ -143,7 +151,7 @@ class Nemesis:
         ]
 
     def _down_count(self) -> int:
-        return sum(1 for n in self.world.nodes.values() if n.status in (DOWN, PAUSED))
+        return sum(1 for n in self.world.nodes.values() if n.status in (DOWN, PAUSED, REFUSED))
 
     def _victim(self, p_leader: float) -> SimNode | None:
         live = self._live()
@@ -222,6 +230,13 @@ class Nemesis:
             self._emit(f"{victim.id} will crash right after its fsync")
             return
         victim.crash(" (fsync in flight)" if victim.fsync_pending() else "")
+        if profile.p_damage and self._may_damage() and rng.random() < profile.p_damage:
+            lost = victim.disk.lose_tail(rng)
+            if lost is not None:
+                self.stats["damaged"] += 1
+                self._emit(
+                    f"{victim.id}'s disk loses the end of its log: entries {lost[0]}..{lost[1]}"
+                )
 
     def _crash_term_fsync(self, now: int) -> None:
         """Crash nodes in the middle of making a new term or vote durable."""
@@ -302,7 +317,38 @@ class Nemesis:
         self.stats["conf_changes"] += 1
         self._emit(f"operator: {change.type.name} {change.node}")
 
+    def _may_damage(self) -> bool:
+        """A disk is damaged only while the cluster can replace the node: no replacement
+        under way, and at least 3 voters (the 2 left must still make a majority)."""
+        if self.refusals or self.replacements or self.promotions or self.change is not None:
+            return False
+        leader = self.world.leader()
+        return leader is not None and leader.rn is not None and len(leader.rn.raft.voters) >= 3
+
+    def refused(self, node_id: str) -> None:
+        """A node refused to start (its disk broke its promise): the operator replaces it."""
+        self.stats["refused"] += 1
+        self.restarts.pop(node_id, None)
+        if node_id not in self.refusals:
+            self.refusals.append(node_id)
+
     def _drive_change(self, now: int) -> None:
+        if self.change is None and self.refusals:
+            node_id = self.refusals.pop(0)
+            self.change = PendingChange(ConfChange(ConfChangeType.REMOVE, node_id), now)
+            self.stats["conf_changes"] += 1
+            self._emit(f"operator: REMOVE {node_id} (it refused to start)")
+        elif self.change is None and self.replacements and self.active:
+            # A replacement: an empty data directory, added as a learner.
+            self.replacements -= 1
+            node = self.world.add_node()
+            change = ConfChange(ConfChangeType.ADD_LEARNER, node.id)
+            self.change = PendingChange(change, now)
+            self.stats["conf_changes"] += 1
+            self._emit(f"operator: ADD_LEARNER {node.id} (replaces a node that refused)")
+            self.promotions.append(node.id)
+        elif self.change is None and self.promotions:
+            self._promote_replacement(now)
         pending = self.change
         if pending is None or now < pending.next_try:
             return
@@ -330,6 +376,25 @@ class Nemesis:
         pending.next_try = now + 150  # then check again (and re-propose if it was lost)
         self._emit(f"operator: {leader.id} proposes {change.type.name} {change.node} at {index}")
 
+    def _promote_replacement(self, now: int) -> None:
+        leader = self.world.leader()
+        if leader is None or leader.rn is None:
+            return
+        raft = leader.rn.raft
+        node_id = self.promotions[0]
+        if node_id not in raft.learners:
+            if node_id not in raft.voters and self.world.nodes[node_id].status == REMOVED:
+                self.promotions.pop(0)  # removed meanwhile (churn)
+            elif node_id in raft.voters:
+                self.promotions.pop(0)
+            return
+        progress = raft.progress.get(node_id)
+        if progress is not None and progress.match + 5 >= raft.log.committed:
+            self.promotions.pop(0)
+            self.change = PendingChange(ConfChange(ConfChangeType.ADD_VOTER, node_id), now)
+            self.stats["conf_changes"] += 1
+            self._emit(f"operator: ADD_VOTER {node_id} (the replacement has caught up)")
+
     def conf_applied(self, change: ConfChange) -> None:
         """A node applied a committed change: the operator's change is done."""
         pending = self.change
@@ -344,6 +409,8 @@ class Nemesis:
         if change.type == ConfChangeType.REMOVE and change.node not in self.removals:
             self.removals[change.node] = now + self.rng.randint(0, 30)
             self.restarts.pop(change.node, None)
+            if self.world.nodes[change.node].status == REFUSED:
+                self.replacements += 1
 
     # -- the end ---------------------------------------------------------------------------
 

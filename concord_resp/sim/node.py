@@ -8,7 +8,13 @@ The driver follows the Ready contract to the letter, with the fsync taking simul
   `messages_after_persist`, apply the snapshot and `committed_entries`, hand out
   `read_states`, `advance`.
 A crash in between loses the unsynced writes and the unsent responses. A restart rebuilds
-everything from the disk's durable records. Between batches the node compacts (snapshot of
+everything from the disk's durable records. The node keeps its promise as the driver does
+(raft/core/promise.py): lowered before a batch that shortens the log, raised after the
+batch's fsync and before its responses leave. A restart whose log breaks the promise (a
+damaged disk, `Disk.lose_tail`) refuses to start, as `concord-server` does: the node stays
+down (REFUSED) until the operator replaces it (the nemesis). `SimBug.IGNORE_BROKEN_PROMISE`
+starts it anyway, the negative control; `PROMISE_BEFORE_FSYNC` raises the promise too early,
+which a crash then shows as a false alarm (the invariant: only a damaged disk breaks it). Between batches the node compacts (snapshot of
 the state machine at its applied index, disk rewritten) every `compact_every` applied
 entries, or at once when a peer added after its last snapshot needs one. Every input is followed by `_observe`, which
 feeds the invariant checker (leaders, commits); the batch feeds it the appended entries, the
@@ -22,17 +28,20 @@ from typing import Protocol
 
 from concord_resp.checker import Value
 from concord_resp.raft.core import (
+    BrokenPromise,
     ConfChange,
     Config,
     ConfState,
     Entry,
     EntryKind,
     Message,
+    Promise,
     ProposalDropped,
     RawNode,
     Ready,
     Role,
     Snapshot,
+    check_promise,
     decode_conf_change,
 )
 
@@ -45,6 +54,7 @@ from .trace import Trace
 from .workload import Request, Response
 
 UP, DOWN, PAUSED, REMOVED = "up", "down", "paused", "removed"
+REFUSED = "refused"  # its log broke its promise: it will not start (see the module doc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,8 @@ class Host(Protocol):
     def respond(self, response: Response) -> None: ...
 
     def conf_applied(self, node: SimNode, index: int, change: ConfChange) -> None: ...
+
+    def refused(self, node: SimNode, broken: BrokenPromise) -> None: ...
 
 
 class SimNode:
@@ -96,6 +108,7 @@ class SimNode:
         self.rn: RawNode | None = None
         self.kv = KeyValue()
         self.inflight: Ready | None = None
+        self.inflight_end: int | None = None  # where the batch in flight leaves the log's end
         self.fsync_at = 0
         self.crash_after_fsync = False
         self.compact_soon = False
@@ -109,8 +122,28 @@ class SimNode:
     # -- life cycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Boot (or restart) from the durable records on the disk."""
+        """Boot (or restart) from the durable records on the disk, unless they broke the
+        node's promise."""
         storage, torn = self.disk.recover(self.initial)
+        hard = storage.hard_state
+        voted = hard.voted_for is not None
+        broken = check_promise(self.disk.promise, hard.term, storage.last_index(), voted)
+        damaged, self.disk.damaged = self.disk.damaged, False
+        if broken is not None and not damaged:
+            # A crash (lost unsynced writes, a torn record) is never damage: a false alarm.
+            raise SafetyViolation(
+                f"{self.id}'s log breaks its promise after a mere crash: {broken.describe()}"
+            )
+        if broken is not None:
+            if SimBug.IGNORE_BROKEN_PROMISE not in self.config.bugs:
+                self.status = REFUSED
+                if self.trace.enabled:
+                    self.trace.emit(f"{self.id} refuses to start: {broken.describe()}")
+                self.host.refused(self, broken)
+                return
+            # Started anyway: what the disk holds is all it promises from now on.
+            self.disk.record_promise(Promise(hard.term, storage.last_index(), voted))
+            self.invariants.disk_damaged(self.id)
         self.incarnation += 1
         raft_config = Config(
             self.id,
@@ -320,6 +353,18 @@ class SimNode:
     def _start_ready(self, now: int, rn: RawNode) -> None:
         ready = rn.ready()
         disk = self.disk
+        end = rn.last_index() if ready.entries or ready.snapshot is not None else None
+        lower = disk.promise.before_write(end)
+        if lower is not None:
+            disk.record_promise(lower)  # before a write that shortens the log
+        self.inflight_end = end
+        if SimBug.PROMISE_BEFORE_FSYNC in self.config.bugs:
+            hard = ready.hard_state
+            early = disk.promise.after_write(
+                hard.term if hard else 0, end, hard is not None and hard.voted_for is not None
+            )
+            if early is not None:
+                disk.record_promise(early)
         if ready.snapshot is not None:
             meta = ready.snapshot.meta
             self.invariants.committed_at(self.id, meta.index, meta.term)
@@ -350,8 +395,16 @@ class SimNode:
             self.disk.fsync()
             self.invariants.durable_term(self.id, self.disk.durable_hard_state.term)
             if self.crash_after_fsync:
-                self.crash(" after its fsync, before sending")
+                self.crash(" after its fsync, before its promise and sending")
                 return
+        hard = ready.hard_state
+        raised = self.disk.promise.after_write(
+            hard.term if hard else 0,
+            self.inflight_end,
+            hard is not None and hard.voted_for is not None,
+        )
+        if raised is not None:
+            self.disk.record_promise(raised)
         storage = rn.storage
         if ready.snapshot is not None:
             storage.apply_snapshot(ready.snapshot)

@@ -4,16 +4,24 @@ A committed Raft entry of kind NORMAL carries one of these, CBOR-encoded as a li
 element is its kind (the format every version has written, so old logs still load):
 
     [0, time_us, db, argv, session]                Command: one write command
+    [0, time_us, db, argv, session, user]          ... that runs Lua, for a user whose ACL
+                                                    rules its script's calls are checked with
     [1, time_us, db, [argv, ...], watches, session] Transaction: MULTI/EXEC, all or nothing;
                                                     watches = [[db, key, version, alive], ...]
+    [1, time_us, db, [argv, ...], watches, session, user]  ... that runs Lua, for a user
     [2, time_us, db, [key, ...]]                   Expiry: active expiry, delete those of the
                                                     keys still expired at the entry's time
     [3, time_us, db, [[name, value], ...], session] Configure: set replicated parameters (the
-                                                    encoding thresholds, `store.encoding`)
+                                                    encoding thresholds, `store.encoding`, and
+                                                    requirepass)
     [4, time_us, db, reason, [[session id, seq], ...], session]
                                                     Unblock: end those blocked clients' waits
                                                     (`UNBLOCK_*`: timeout, disconnection,
                                                     CLIENT UNBLOCK, their node gone)
+    [5, time_us, db, mode, [[name, [rule, ...]], ...], session]
+                                                    SetUsers: every ACL user at once (ACL LOAD;
+                                                    mode 1: a node's start-up users, applied
+                                                    only if the users were never configured)
 
 `time_us` is the leader's timestamp; `session` is None or [session id, sequence number, floor]
 (`Session`). The classes are plain slotted dataclasses, not changed once proposed (not
@@ -37,6 +45,10 @@ OP_MULTI: Final = 1
 OP_EXPIRE: Final = 2
 OP_CONFIGURE: Final = 3
 OP_UNBLOCK: Final = 4
+OP_SET_USERS: Final = 5
+
+USERS_LOAD: Final = 0  # SetUsers modes: ACL LOAD
+USERS_BOOTSTRAP: Final = 1  # a node's --requirepass/--aclfile, if nothing was configured
 
 # Why an Unblock entry ends waits (see `state.blocked`):
 UNBLOCK_TIMEOUT: Final = 0  # the deadline passed (proposed by the leader; checked at apply)
@@ -72,6 +84,7 @@ class Command:
     db: int
     argv: list[bytes]
     session: Session | None = None
+    user: bytes | None = None  # a restricted ACL user running a script (None: no checks)
 
 
 @dataclass(slots=True)
@@ -82,6 +95,7 @@ class Transaction:
     commands: list[list[bytes]]
     watches: list[Watch]
     session: Session | None = None
+    user: bytes | None = None  # as Command's
 
 
 @dataclass(slots=True)
@@ -98,12 +112,13 @@ class Expiry:
 
 @dataclass(slots=True)
 class Configure:
-    """CONFIG SET of replicated parameters: (field of `EncodingConfig`, value) pairs."""
+    """CONFIG SET of replicated parameters: (field of `EncodingConfig`, value) pairs, and
+    (`requirepass`, password)."""
 
     KIND: ClassVar[int] = OP_CONFIGURE
     time_us: int
     db: int
-    settings: list[tuple[str, int]]
+    settings: list[tuple[str, int | bytes]]
     session: Session | None = None
 
 
@@ -119,7 +134,19 @@ class Unblock:
     session: Session | None = None
 
 
-Op: TypeAlias = Command | Transaction | Expiry | Configure | Unblock
+@dataclass(slots=True)
+class SetUsers:
+    """Every ACL user at once: (name, rules) pairs; `mode` USERS_LOAD or USERS_BOOTSTRAP."""
+
+    KIND: ClassVar[int] = OP_SET_USERS
+    time_us: int
+    db: int
+    mode: int
+    users: list[tuple[bytes, list[bytes]]]
+    session: Session | None = None
+
+
+Op: TypeAlias = Command | Transaction | Expiry | Configure | Unblock | SetUsers
 
 
 def _session_wire(session: Session | None) -> list[Any] | None:
@@ -131,12 +158,15 @@ def encode_op(op: Op) -> bytes:
     if isinstance(op, Command):
         session = op.session
         wire = None if session is None else [session.id, session.seq, session.floor]
+        if op.user is not None:
+            return cbor2.dumps([OP_COMMAND, op.time_us, op.db, op.argv, wire, op.user])
         return cbor2.dumps([OP_COMMAND, op.time_us, op.db, op.argv, wire])
     if isinstance(op, Transaction):
         watches = [list(watch) for watch in op.watches]
-        return cbor2.dumps(
-            [OP_MULTI, op.time_us, op.db, op.commands, watches, _session_wire(op.session)]
-        )
+        fields = [OP_MULTI, op.time_us, op.db, op.commands, watches, _session_wire(op.session)]
+        if op.user is not None:
+            fields.append(op.user)
+        return cbor2.dumps(fields)
     if isinstance(op, Configure):
         settings = [list(pair) for pair in op.settings]
         return cbor2.dumps([OP_CONFIGURE, op.time_us, op.db, settings, _session_wire(op.session)])
@@ -144,6 +174,11 @@ def encode_op(op: Op) -> bytes:
         waiters = [list(waiter) for waiter in op.waiters]
         return cbor2.dumps(
             [OP_UNBLOCK, op.time_us, op.db, op.reason, waiters, _session_wire(op.session)]
+        )
+    if isinstance(op, SetUsers):
+        users = [[name, rules] for name, rules in op.users]
+        return cbor2.dumps(
+            [OP_SET_USERS, op.time_us, op.db, op.mode, users, _session_wire(op.session)]
         )
     return cbor2.dumps([OP_EXPIRE, op.time_us, op.db, op.keys])
 
@@ -175,24 +210,38 @@ def decode_op(data: bytes) -> Op:
     try:
         wire = cbor2.loads(data)
         kind = wire[0]
-        if kind == OP_COMMAND and len(wire) == 5:
+        size = len(wire)
+        if kind == OP_COMMAND and (size == 5 or size == 6):
             # Every write's entry on every follower: the checks are written out.
-            _, time_us, db, argv, session = wire
+            if size == 5:
+                _, time_us, db, argv, session = wire
+                user = None
+            else:
+                _, time_us, db, argv, session, user = wire
+                _user(user)
             if type(time_us) is not int or type(db) is not int or type(argv) is not list:
                 raise ValueError("malformed command entry")
             for item in argv:
                 if type(item) is not bytes:
                     raise ValueError("arguments must be bytes")
             if session is None:
-                return Command(time_us, db, argv)
+                return Command(time_us, db, argv, None, user)
             session_id, seq, floor = session
             if type(session_id) is not str or type(seq) is not int or type(floor) is not int:
                 raise ValueError("a session is [text, integer, integer]")
-            return Command(time_us, db, argv, Session(session_id, seq, floor))
-        if kind == OP_MULTI and len(wire) == 6:
+            return Command(time_us, db, argv, Session(session_id, seq, floor), user)
+        if kind == OP_MULTI and len(wire) in (6, 7):
             commands = [_argv(argv) for argv in _list(wire[3])]
             watches = [_watch(watch) for watch in _list(wire[4])]
-            return Transaction(_int(wire[1]), _int(wire[2]), commands, watches, _session(wire[5]))
+            return Transaction(
+                _int(wire[1]),
+                _int(wire[2]),
+                commands,
+                watches,
+                _session(wire[5]),
+                _user(wire[6]) if len(wire) == 7 else None,
+            )
+
         if kind == OP_EXPIRE and len(wire) == 4:
             return Expiry(_int(wire[1]), _int(wire[2]), _argv(wire[3]))
         if kind == OP_UNBLOCK and len(wire) == 6:
@@ -204,16 +253,40 @@ def decode_op(data: bytes) -> Op:
         if kind == OP_CONFIGURE and len(wire) == 5:
             settings = checked_settings(_list(wire[3]))
             return Configure(_int(wire[1]), _int(wire[2]), settings, _session(wire[4]))
+        if kind == OP_SET_USERS and len(wire) == 6:
+            mode, users = checked_users(wire[3], _list(wire[4]))
+            return SetUsers(_int(wire[1]), _int(wire[2]), mode, users, _session(wire[5]))
     except (cbor2.CBORDecodeError, TypeError, IndexError, KeyError, ValueError) as error:
         raise EntryError(f"undecodable entry payload: {error}") from None
     raise EntryError(f"not an entry of this version: {data[:60]!r}")
 
 
-def checked_settings(pairs: list[Any]) -> list[tuple[str, int]]:
-    """Configure's (field, value) pairs, checked: fields of `EncodingConfig`, integers."""
-    settings: list[tuple[str, int]] = []
+def checked_users(mode: object, users: list[Any]) -> tuple[int, list[tuple[bytes, list[bytes]]]]:
+    """SetUsers' mode and (name, rules) pairs, checked."""
+    if mode not in (USERS_LOAD, USERS_BOOTSTRAP):
+        raise ValueError(f"users mode must be 0 or 1, not {mode!r:.20}")
+    checked: list[tuple[bytes, list[bytes]]] = []
+    for pair in users:
+        if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not bytes:
+            raise ValueError("a user is [name, [rule, ...]]")
+        checked.append((pair[0], _argv(pair[1])))
+    return mode, checked
+
+
+REQUIREPASS: Final = "requirepass"
+"""Configure's one setting that is not an encoding threshold: the default user's password
+(bytes; empty: none), as CONFIG SET requirepass sets it."""
+
+
+def checked_settings(pairs: list[Any]) -> list[tuple[str, int | bytes]]:
+    """Configure's (field, value) pairs, checked: fields of `EncodingConfig` with integers,
+    or `requirepass` with bytes."""
+    settings: list[tuple[str, int | bytes]] = []
     for pair in pairs:
         name, value = _list(pair)
+        if name == REQUIREPASS and type(value) is bytes:
+            settings.append((name, value))
+            continue
         if name not in FIELDS or type(value) is not int:
             raise ValueError(f"not a replicated setting: {pair!r:.60}")
         settings.append((name, value))
@@ -248,6 +321,12 @@ def _argv(value: object) -> list[bytes]:
     if not all(type(item) is bytes for item in items):
         raise ValueError("arguments must be bytes")
     return items
+
+
+def _user(value: object) -> bytes:
+    if type(value) is not bytes:
+        raise ValueError("a user name is bytes")
+    return value
 
 
 def _session(value: object) -> Session | None:

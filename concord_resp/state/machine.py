@@ -21,18 +21,23 @@ from ..commands.blocking import UNBLOCKED, Block, serve, timed_out_reply
 from ..commands.context import Rng
 from ..resp import NULL_ARRAY, OK, ErrorReply, Reply
 from ..scripting import Scripting
+from ..security import Catalog, RuleError, Users
 from ..store import Keyspace
 from .blocked import BLOCK_AGAIN, BLOCKED, Blocked, Waiter
 from .entries import (
+    REQUIREPASS,
     UNBLOCK_CLIENT_ERROR,
     UNBLOCK_CLIENT_TIMEOUT,
     UNBLOCK_NODE_GONE,
     UNBLOCK_TIMEOUT,
+    USERS_BOOTSTRAP,
+    USERS_LOAD,
     Command,
     Configure,
     Expiry,
     Op,
     Session,
+    SetUsers,
     Transaction,
     Unblock,
     Watch,
@@ -100,12 +105,14 @@ class StateMachine:
         self.members = Members()
         self.blocked = Blocked()
         self.scripting = Scripting(table)
+        self.users = Users(Catalog(table))
         self.sections: tuple[Section, ...] = (
             self.sessions,
             self.members,
             self.blocked,
             self.scripting.scripts,
             self.scripting.functions,
+            self.users,
         )
 
     def reset(self) -> None:
@@ -150,10 +157,19 @@ class StateMachine:
                 return Applied(index, BLOCKED, op.db, session)  # a retry of a blocked command
         db_after = op.db
         ctx = Context(
-            self.keyspace, db_after, time_us, index, _SeededRng(index), self.stats, self.scripting
+            self.keyspace,
+            db_after,
+            time_us,
+            index,
+            _SeededRng(index),
+            self.stats,
+            self.scripting,
+            self.users,
         )
         ctx.logged = True
         completions: list[Completion] = _NO_COMPLETIONS  # (a list of its own once one is made)
+        if (type(op) is Command or type(op) is Transaction) and op.user is not None:
+            ctx.user = self.users.script_user(op.user)
         if type(op) is Command:
             reply = self.run(ctx, op.argv)
             if type(reply) is Block:
@@ -162,11 +178,12 @@ class StateMachine:
             reply = self._transaction(ctx, op.commands, op.watches)
             db_after = ctx.db_index
         elif type(op) is Configure:
-            self.keyspace.config = self.keyspace.config.changed(op.settings)
-            reply = OK
+            reply = self._configure(op)
         elif type(op) is Unblock:
             completions = []
             reply = self._unblock(ctx, op, completions)
+        elif type(op) is SetUsers:
+            reply = self._set_users(op)
         else:
             reply = self._expiry(ctx, op)  # type: ignore[arg-type]
         touched = self.keyspace.take_touched()
@@ -294,6 +311,26 @@ class StateMachine:
                 ready.extend((d, k) for d, k in more if k is not None and (d, k) != db_key)
         return every
 
+    def _configure(self, op: Configure) -> Reply:
+        encoding: list[tuple[str, int]] = []
+        for name, value in op.settings:
+            if name == REQUIREPASS:
+                self.users.set_requirepass(value)  # type: ignore[arg-type]
+            else:
+                encoding.append((name, value))  # type: ignore[arg-type]
+        if encoding:
+            self.keyspace.config = self.keyspace.config.changed(encoding)
+        return OK
+
+    def _set_users(self, op: SetUsers) -> Reply:
+        """ACL LOAD (every user at once) or a node's start-up users (ignored once the users
+        were configured: the reply is then 0)."""
+        try:
+            applied = self.users.replace(op.users, bootstrap=op.mode == USERS_BOOTSTRAP)
+        except RuleError as error:
+            return ErrorReply(b"ERR " + error.reason.encode())
+        return OK if op.mode == USERS_LOAD else int(applied)
+
     def _expiry(self, ctx: Context, op: Expiry) -> Reply:
         db = ctx.db
         deleted = 0
@@ -309,7 +346,14 @@ class StateMachine:
         """A context for a command run locally (a read), at the node's time."""
         now_us = max(now_us, self.last_time_us)
         return Context(
-            self.keyspace, db, now_us, self.applied_index, rng, self.stats, self.scripting
+            self.keyspace,
+            db,
+            now_us,
+            self.applied_index,
+            rng,
+            self.stats,
+            self.scripting,
+            self.users,
         )
 
     def resolve(self, argv: list[bytes]) -> CommandSpec:

@@ -22,8 +22,8 @@ from .machine import StateMachine
 from .sections import Section
 
 MAGIC: Final = "concord-snapshot"
-FORMAT: Final = 5
-READABLE_FORMATS: Final = (1, 2, 3, 4, 5)
+FORMAT: Final = 6
+READABLE_FORMATS: Final = (1, 2, 3, 4, 5, 6)
 """1: key rows `[key, bytes, raw, ...]` (strings only); 2: rows name the value's type;
 3: the encoding thresholds (a "config" record) and the collection types; 4: the script cache
 (a "scripts" section); 5: the function libraries (a "functions" section)."""
@@ -72,7 +72,8 @@ def snapshot_records(machine: StateMachine) -> Iterator[list[Any]]:
         ["keys", [[key, type tag, payload, expires_ms|None, version, override|None], ...]]
         ["tombstones", [[key, version], ...]]                     oldest first
         each section's records: ["sessions", ...], ["members", ...], ["blocked", ...],
-                                ["scripts", ...], ["functions", ...] (see those modules)
+                                ["scripts", ...], ["functions", ...], ["acl-configured"],
+                                ["acl-user", name, rules] (see those modules)
         ["end", record_count]
 
     Keys and tombstones come in chunks of CHUNK. A key row's tag and payload come from the
@@ -152,7 +153,8 @@ def _restore_keyspace_record(
     """Apply one keyspace record of a snapshot of `snapshot_format`; returns the database
     the records after it belong to."""
     if kind == "config":
-        machine.keyspace.config = machine.keyspace.config.changed(checked_settings(record[1]))
+        settings = [(n, v) for n, v in checked_settings(record[1]) if type(v) is int]
+        machine.keyspace.config = machine.keyspace.config.changed(settings)
     elif kind == "db":
         if type(record[1]) is not int or record[1] < 0:
             raise ValueError(f"database {record[1]!r}")

@@ -25,6 +25,22 @@ COMMANDS: dict[str, list[str]] = {
     "ping": [],
     "echo": [],
     "hello": [],
+    "auth": [],
+    "acl": [
+        "cat",
+        "deluser",
+        "dryrun",
+        "genpass",
+        "getuser",
+        "help",
+        "list",
+        "load",
+        "log",
+        "save",
+        "setuser",
+        "users",
+        "whoami",
+    ],
     "quit": [],
     "reset": [],
     "select": [],
@@ -370,6 +386,35 @@ def main() -> None:
     out["commands"] = commands
     Path(args.out).write_text(json.dumps(out, indent=1, sort_keys=False) + "\n")
     print(f"wrote {len(commands)} commands to {args.out}")
+    write_acl_commands(sock, reader, Path(args.out).parents[1] / "security/redis_acl_commands.json")
+
+
+def _categories(info: list[Any]) -> list[str]:
+    return sorted(item["+"].removeprefix("@") for item in info[6]["~"])
+
+
+def write_acl_commands(sock: socket.socket, reader: Resp3, target: Path) -> None:
+    """The commands and subcommands Redis has and Concord does not serve, with their ACL
+    categories, for ACL rules and ACL CAT (`security.acl.Catalog`): sorted by name."""
+    names = call(sock, reader, "COMMAND", "LIST")
+    assert isinstance(names, list)
+    extra: list[object] = []
+    for name in sorted(str(n) for n in names if "|" not in str(n)):
+        (info,) = call(sock, reader, "COMMAND", "INFO", name)  # type: ignore[misc]
+        served = COMMANDS.get(name)
+        subs = info[9] if isinstance(info[9], list) else []
+        missing = sorted(
+            [sub[0], _categories(sub)]
+            for sub in subs
+            if served is None or sub[0].split("|")[1] not in served
+        )
+        if served is None:
+            extra.append([name, _categories(info), missing])
+        elif missing:
+            extra.append([name, None, missing])  # a served command's other subcommands
+    lines = ",\n".join(json.dumps(entry) for entry in extra)
+    target.write_text(f"[\n{lines}\n]\n")
+    print(f"wrote {len(extra)} commands Concord does not serve to {target}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Membership changes between `RaftNode`s over the in-memory link: a new node added as a
 learner catches up and is promoted to voter; adding it again changes nothing; removals that
 would leave no reachable quorum are refused unless forced; removing the leader hands over
-leadership first; a removed node knows it."""
+leadership first; a removed node knows it, and believes a notice that it was removed only
+when its own log agrees."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import trio
 
 from concord_resp.cluster import ClusterError, RaftNode
+from concord_resp.cluster import peer_protocol as pp
 from concord_resp.store.digest import dataset_digest
 from tests.support.node_link import Link, cluster, follower, leader_of, make_node, write
 from tests.support.waiting import wait_until
@@ -132,3 +134,52 @@ async def test_force_removes_even_without_a_reachable_quorum(tmp_path: Path) -> 
             await wait_until(
                 lambda: first.machine.keyspace.dbs[0].get(b"k", 0) == b"after", interval=0.01
             )
+
+
+async def test_a_notice_of_removal_the_log_does_not_show_is_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with cluster(tmp_path) as link:
+        lead = await leader_of(link)
+        target = follower(link, lead)
+        assert await write(lead, b"SET", b"k", b"v") == b"+OK\r\n"
+        with trio.fail_after(5):
+            await wait_until(lambda: target.machine.applied_index == lead.machine.applied_index)
+        applied, term = target.machine.applied_index, target.refresh_status().term
+        notices = {
+            "an entry it does not hold": (lead.name, pp.Removed(applied + 50, term)),
+            "an entry it applied, which removes no one": (lead.name, pp.Removed(applied, term)),
+            "the first entry": (lead.name, pp.Removed(1, 1)),
+            "from no member": ("stranger", pp.Removed(applied + 1, term)),
+        }
+        for sender, notice in notices.values():
+            target.deliver(sender, pp.encode(notice))
+        # Served after the notices were stepped (a write goes through the same rounds).
+        assert await write(target, b"SET", b"after", b"notices") == b"+OK\r\n"
+        assert not target.removed
+        assert target.name in lead.refresh_status().voters
+        ignored = [r for r in caplog.records if "ignoring a notice from" in r.getMessage()]
+        assert len(ignored) == 3  # the stranger's is not even looked at
+
+
+async def test_a_removed_node_that_never_applied_its_removal_believes_the_notice(
+    tmp_path: Path,
+) -> None:
+    async with cluster(tmp_path) as link:
+        lead = await leader_of(link)
+        second = follower(link, lead)
+        assert await write(lead, b"SET", b"k", b"v") == b"+OK\r\n"
+        assert lead.rn is not None
+        removal = lead.rn.last_index() + 1  # the index the removal will take
+
+        def hold_commit(sender: str, to: str, frame: object) -> object:
+            # `second` gets every entry but never learns that the removal is committed.
+            if to == second.name and isinstance(frame, list) and frame[0] == "raft":
+                frame[1][7] = min(frame[1][7], removal - 1)  # the message's commit index
+            return frame
+
+        link.filter = hold_commit
+        assert await lead.leader_request(["remove", second.name, False]) == "removed"
+        with trio.fail_after(5):
+            await wait_until(lambda: second.removed, interval=0.01)
+        assert second.machine.applied_index < removal <= second.storage.last_index()

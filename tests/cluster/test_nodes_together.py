@@ -2,7 +2,8 @@
 
 What is shown here: writes forwarded by followers are applied once even when they arrive
 twice, every node converges on the same data, a follower reads its own cluster's latest
-write, and a node cut off from the others answers `CLUSTERDOWN` / `TIMEOUT` instead of serving.
+write, a write too large for one peer frame is refused, and a node cut off from the others
+answers `CLUSTERDOWN` / `TIMEOUT` instead of serving.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 import trio
 
 from concord_resp.cluster import ClusterError, Proposal
+from concord_resp.resp import OK
 from concord_resp.state import OP_COMMAND, OP_EXPIRE, OP_MULTI
 from tests.support.node_link import NAMES, cluster, converged, follower, leader_of, write
 from tests.support.waiting import wait_until
@@ -44,6 +46,53 @@ async def test_a_forwarded_write_delivered_twice_is_applied_once(tmp_path: Path)
             await transaction.wait()
         assert transaction.reply == [3, 4]
         assert await converged(link, b"counter") == {b"4"}
+
+
+async def test_writes_too_large_for_one_peer_frame_are_refused_and_the_rest_go_on(
+    tmp_path: Path,
+) -> None:
+    limit = 4096
+    async with cluster(tmp_path, max_entry_bytes=limit) as link:
+        lead = await leader_of(link)
+        other = follower(link, lead)
+        forwards: list[bytes] = []
+
+        def record(sender: str, to: str, frame: object) -> object:
+            if isinstance(frame, list) and frame[0] == "fwd":
+                forwards.append(cbor2.dumps(frame))
+            return frame
+
+        link.filter = record
+        for node in (lead, other):  # proposed, or forwarded
+            reply = await write(node, b"SET", b"big", b"v" * limit)
+            assert reply.startswith(b"-ERR write of ")
+            assert b"is too large for the peer link (at most 4096 bytes" in reply
+        # A round of writes too large together for one frame goes in several.
+        proposals = [Proposal(OP_COMMAND, 0, [b"SET", b"k%d" % i, b"v" * 1000]) for i in range(8)]
+        for proposal in proposals:
+            other.submit(proposal)
+        with trio.fail_after(10):
+            for proposal in proposals:
+                await proposal.wait()
+        assert [p.reply for p in proposals] == [OK] * 8
+        assert len(forwards) >= 3
+        assert all(len(frame) <= limit for frame in forwards)
+        assert await converged(link, b"k7") == {b"v" * 1000}
+        assert await converged(link, b"big") == {None}
+
+
+async def test_an_entry_too_large_for_the_link_is_not_sent_and_the_leader_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (An entry from before --cluster-max-frame was lowered: writes are refused before.)
+    async with cluster(tmp_path, write_timeout=0.5) as link:
+        lead = await leader_of(link)
+        link.max_frame = 4096
+        reply = await write(lead, b"SET", b"big", b"v" * 8192)
+        assert reply == b"-TIMEOUT not committed yet\r\n"  # no follower could get it
+        assert lead.is_leader
+        too_large = [r for r in caplog.records if "cannot send a frame to" in r.getMessage()]
+        assert 1 <= len(too_large) <= 2  # once a minute per follower, while Raft retries
 
 
 async def test_a_resent_write_is_applied_once(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import redis
 
 from tests.support.cluster import LocalCluster
 from tests.support.jepsen import Workload, WorkloadKind, assert_valid, now
+from tests.support.tls import make_tls_files
 
 PROGRESS = 25  # acknowledged writes each phase must reach
 FAULT_ERRORS = (
@@ -34,12 +35,16 @@ FAULT_ERRORS = (
 
 @contextmanager
 def faulted(
-    tmp_path: Path, size: int, kind: WorkloadKind, seed: int = 0
+    tmp_path: Path, size: int, kind: WorkloadKind, seed: int = 0, *, tls: bool = False
 ) -> Iterator[tuple[LocalCluster, Workload]]:
-    """A healthy cluster under load; after the body, final reads and the checker."""
-    with LocalCluster(tmp_path, size) as cluster:
+    """A healthy cluster under load; after the body, final reads and the checker. With
+    `tls`: TLS only, clients and peer links alike."""
+    files = make_tls_files(tmp_path / "certs") if tls else None
+    with LocalCluster(tmp_path, size, tls=files) as cluster:
         cluster.leader()
-        workload = Workload(cluster.ports, kind=kind, clients=2 * size, seed=seed).start()
+        workload = Workload(
+            cluster.ports, kind=kind, clients=2 * size, seed=seed, tls=files
+        ).start()
         try:
             workload.wait_for(PROGRESS, writes=True)
             yield cluster, workload
@@ -83,8 +88,9 @@ def assert_refused(workload: Workload, minority: Collection[str], start: int, en
     assert inside, "no call on the cut-off side completed during the fault"
 
 
-def test_kill_9_leader_then_restart(tmp_path: Path) -> None:
-    with faulted(tmp_path, 3, "register") as (cluster, workload):
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_kill_9_leader_then_restart(tmp_path: Path, tls: bool) -> None:
+    with faulted(tmp_path, 3, "register", tls=tls) as (cluster, workload):
         old = cluster.leader()
         cluster.kill(old)
         cluster.leader(exclude={old})
@@ -135,8 +141,9 @@ def test_sigstop_leader_until_replaced_then_sigcont(tmp_path: Path) -> None:
         assert across, "no call was pending on the stopped leader: the scenario tested nothing"
 
 
-def test_isolate_leader_then_heal(tmp_path: Path) -> None:
-    with faulted(tmp_path, 3, "list") as (cluster, workload):
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_isolate_leader_then_heal(tmp_path: Path, tls: bool) -> None:
+    with faulted(tmp_path, 3, "list", tls=tls) as (cluster, workload):
         old = cluster.leader()
         others = [n for n in cluster.names if n != old]
         assert cluster.proxy is not None

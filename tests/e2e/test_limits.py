@@ -18,12 +18,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import redis
 
 from tests.support.cluster import LocalCluster
-from tests.support.processes import ConcordProcess
+from tests.support.processes import ConcordProcess, free_port
+from tests.support.tls import make_tls_files
 
 MB = 1024 * 1024
 GET_BIG = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n"
@@ -144,6 +146,45 @@ def test_a_slow_reader_holds_bounded_memory_and_others_are_served(
             assert recent > 0
         assert client.get("big") == b"x" * MB
     finally:
+        client.close()
+        pinger.close()
+
+
+def test_a_slow_reader_over_tls_is_held_back_too(
+    concord_factory: Callable[..., ConcordProcess], tmp_path: Path
+) -> None:
+    """With TLS, what the socket has not taken is ciphertext in the TLS layer: it is the
+    output buffer, and backpressure holds the client back on it as on a plain socket."""
+    files = make_tls_files(tmp_path / "certs")
+    tls_port = free_port()
+    server = concord_factory("--tls-port", str(tls_port), *files.server_args(auth_clients="no"))
+    client = redis.Redis(port=server.port, socket_timeout=10)
+    pinger = redis.Redis(port=server.port, socket_timeout=10)
+    raw = socket.create_connection(("127.0.0.1", tls_port))
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    slow = files.context().wrap_socket(raw)
+    try:
+        client.set("big", b"x" * MB)
+        baseline = baseline_rss(server, client)
+        slow.settimeout(0.2)
+        sent = 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and sent < 2000:
+            try:
+                slow.sendall(GET_BIG * 100)
+                sent += 100
+            except TimeoutError:
+                break  # the server stopped reading it
+        seen = watch(server, pinger, seconds=1.5)
+        held = omem_of_others(client)
+        assert held
+        assert 0 < max(held) <= 4 * MB, held
+        assert seen.peak <= baseline + 32 * MB, (baseline, seen.peak)
+        assert seen.p90 < PING_BOUND
+        served = int(client.info("commandstats")["cmdstat_get"]["calls"])
+        assert served < 100  # of the GETs it sent: held back, not run
+    finally:
+        slow.close()
         client.close()
         pinger.close()
 

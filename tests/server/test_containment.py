@@ -60,6 +60,13 @@ SAMPLES: dict[str, str] = {
     "raft.transfer_leader": "RAFT.TRANSFER_LEADER",
     "raft.node|add": "RAFT.NODE ADD n9 127.0.0.1:1@2",
     "raft.node|remove": "RAFT.NODE REMOVE n9",
+    "auth": "AUTH default nopassword",
+    "acl|whoami": "ACL WHOAMI",
+    "acl|genpass": "ACL GENPASS",
+    "acl|log": "ACL LOG",
+    "acl|save": "ACL SAVE",
+    "acl|load": "ACL LOAD",
+    "acl|help": "ACL HELP",
 }
 # Never queued: the transaction's own commands, and QUIT and RESET, which run at once
 # (tests/server/test_transactions.py).

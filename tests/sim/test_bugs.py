@@ -4,7 +4,9 @@ Each bug is hunted with the fault mix it needs (`BUG_PROFILES`): figure 8 needs 
 off right after their election; stale reads need an old leader cut off and paused while
 clients still talk to it; votes and acknowledgements sent before they are durable need
 crashes between the write and the fsync; truncating on a matching append needs reordered
-and duplicated appends; applying a retry twice needs clients that retry quickly.
+and duplicated appends; applying a retry twice needs clients that retry quickly; starting
+a node whose disk lost acknowledged entries needs damaged disks; a promise made before its
+fsync needs crashes between the write and the fsync.
 """
 
 import os
@@ -26,6 +28,11 @@ EXPECTED = {
     SimBug.ACK_BEFORE_PERSIST: {"safety", "core"},
     SimBug.TRUNCATE_ON_MATCH: {"safety", "core"},
     SimBug.APPLY_RETRY_TWICE: {"linearizability"},
+    # A damaged node started anyway: a leader tells it to commit entries it lost ("core"),
+    # or it helps elect a leader without them ("safety"; tests/sim/test_damaged_disk.py).
+    SimBug.IGNORE_BROKEN_PROMISE: {"safety", "core", "linearizability"},
+    # A promise made before the fsync: a crash reads as a damaged disk (a false alarm).
+    SimBug.PROMISE_BEFORE_FSYNC: {"safety"},
 }
 
 

@@ -6,12 +6,15 @@ import cbor2
 import pytest
 
 from concord_resp.state import (
+    USERS_BOOTSTRAP,
+    USERS_LOAD,
     Command,
     Configure,
     EntryError,
     Expiry,
     Op,
     Session,
+    SetUsers,
     Transaction,
     decode_op,
     encode_op,
@@ -25,6 +28,11 @@ OPS: list[Op] = [
     Expiry(14, 5, [b"a", b"b"]),
     Configure(15, 0, [("hash_max_listpack_entries", 4), ("list_max_listpack_size", -3)]),
     Configure(16, 2, [("set_max_intset_entries", 0)], Session("n3:ef", 2, 2)),
+    Configure(17, 0, [("requirepass", b"sekret")], Session("n3:ef", 3, 3)),
+    Command(18, 0, [b"EVAL", b"return 1", b"0"], Session("n1:ab", 8, 8), b"alice"),
+    Transaction(19, 0, [[b"EVAL", b"return 1", b"0"]], [], Session("n1:ab", 9, 9), b"bob"),
+    SetUsers(20, 0, USERS_LOAD, [(b"default", [b"on", b"nopass"]), (b"u", [])]),
+    SetUsers(21, 0, USERS_BOOTSTRAP, [(b"default", [b">pw"])], Session("n1:ab", 10, 10)),
 ]
 
 
@@ -61,6 +69,12 @@ def test_the_wire_form_is_the_first_releases() -> None:
         cbor2.dumps([3, 10, 0, [["maxclients", 4]], None]),  # not a replicated parameter
         cbor2.dumps([3, 10, 0, [["set_max_intset_entries", "4"]], None]),
         cbor2.dumps([3, 10, 0, [["set_max_intset_entries"]], None]),
+        cbor2.dumps([3, 10, 0, [["requirepass", 4]], None]),
+        cbor2.dumps([0, 10, 0, [b"EVAL"], None, "not bytes"]),
+        cbor2.dumps([1, 10, 0, [[b"EVAL"]], [], None, 7]),
+        cbor2.dumps([5, 10, 0, 9, [], None]),  # no such mode
+        cbor2.dumps([5, 10, 0, 0, [[b"u"]], None]),
+        cbor2.dumps([5, 10, 0, 0, [[b"u", [7]]], None]),
     ],
 )
 def test_what_is_not_an_entry_is_refused(wire: bytes) -> None:

@@ -7,6 +7,7 @@ from concord_resp.commands import build_table
 from concord_resp.resp import NULL_ARRAY, SimpleString
 from concord_resp.state import (
     Command,
+    Configure,
     Expiry,
     Session,
     StateMachine,
@@ -82,12 +83,15 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     machine.apply(4, Command(T, 0, [b"SCRIPT", b"LOAD", b"return 1"]))
     library = b"#!lua name=lib\nredis.register_function('f', function() return 1 end)"
     machine.apply(5, Command(T, 0, [b"FUNCTION", b"LOAD", library]))
+    machine.apply(6, Command(T, 0, [b"ACL", b"SETUSER", b"u", b"on", b">p", b"~k*", b"+get"]))
+    machine.apply(7, Configure(T, 0, [("requirepass", b"pw")]))
     assert [s.kinds for s in machine.sections] == [
         ("sessions",),
         ("members",),
         ("blocked",),
         ("scripts",),
         ("functions",),
+        ("acl-user", "acl-configured", "acl-requirepass"),
     ]
     restored = StateMachine(TABLE)
     restore_records(restored, snapshot_records(machine))
@@ -97,12 +101,24 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     live = StateMachine(TABLE)
     live.adopt(restored)
     assert live.members.added == restored.members.added
-    assert live.applied_index == 5
+    assert live.applied_index == 7
     assert list(live.scripting.scripts.bodies.values()) == [b"return 1"]
     assert list(live.scripting.functions.libraries) == [b"lib"]
+    assert live.users.names() == [b"default", b"u"]
+    assert live.users.configured
+    assert live.users.requirepass == b"pw"
+    assert live.users.default.can_log_in(b"pw")
+    assert not live.users.default.can_log_in(b"x")
+    user = live.users.get(b"u")
+    assert user is not None
+    assert user.describe(live.users.catalog) == (
+        machine.users.by_name[b"u"].describe(machine.users.catalog)
+    )
     live.reset()
     assert not live.sessions.table
     assert not live.members.added
     assert not live.scripting.scripts.bodies
     assert not live.scripting.functions.libraries
+    assert live.users.names() == [b"default"]
+    assert not live.users.configured
     assert live.applied_index == 0

@@ -35,6 +35,7 @@ import redis
 from concord_resp.operator import ToolError, call
 from tests.support.processes import ConcordProcess, wait_until_serving
 from tests.support.proxy import FaultProxy
+from tests.support.tls import TlsFiles
 from tests.support.workload import connect
 
 HOST: Final = "127.0.0.1"
@@ -136,8 +137,14 @@ class LocalCluster:
         *,
         proxied: bool = True,
         extra_args: Iterable[str] = (),
+        password: str | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.base_dir = base_dir
+        self.password = password  # the default user's, if the members require one
+        # With `tls`: TLS only (each member's client port is a TLS port) and TLS peer links.
+        self.tls = tls
+        tls_args = [] if tls is None else tls.cluster_args()
         self.size = size
         self.extra_args = list(extra_args)
         self.members: dict[str, Member] = {}
@@ -166,12 +173,16 @@ class LocalCluster:
                 "--fsync",
                 "always",
                 *TIMING,
+                *self._tls_client_port(member.port),
+                *tls_args,
                 *extra_args,  # later flags win, so callers may override the timing
             ]
+            member.process.tls = None if tls is None else tls.context()
         self.proxy: FaultProxy | None = None
         if proxied:
             self.proxy = FaultProxy(
-                {m.name: (m.cluster_port, m.listen_port) for m in self.members.values()}
+                {m.name: (m.cluster_port, m.listen_port) for m in self.members.values()},
+                tls=None if tls is None else tls.peer_contexts(),
             )
         self._proxy_started = False
 
@@ -208,7 +219,7 @@ class LocalCluster:
             member.paused = member.down = False
         for member in starting:
             assert member.process.process is not None
-            wait_until_serving(member.port, member.process.process, member.log)
+            wait_until_serving(member.port, member.process.process, member.log, member.process.tls)
 
     def kill_all(self) -> None:
         """kill -9 every member (paused ones too), as close to together as possible."""
@@ -265,8 +276,11 @@ class LocalCluster:
             "--fsync",
             "always",
             *TIMING,
+            *self._tls_client_port(port),
+            *([] if self.tls is None else [*self.tls.cluster_args(), "--tls-replication", "yes"]),
             *self.extra_args,
         ]
+        process.tls = None if self.tls is None else self.tls.context()
         member = self.members[name] = Member(name, port, cluster_port, listen_port, process)
         process.start(wait=True)
         member.down = False
@@ -310,13 +324,25 @@ class LocalCluster:
         """Members running and not paused."""
         return [m.name for m in self.members.values() if m.running and not m.paused]
 
+    def _tls_client_port(self, port: int) -> list[str]:
+        return [] if self.tls is None else ["--tls-port", str(port), "--port", "0"]
+
     def client(self, name: str, *, timeout: float = 10.0) -> redis.Redis:
         """A redis-py client for `name` that never retries behind the caller's back."""
-        return connect(self.members[name].port, timeout=timeout)
+        return connect(
+            self.members[name].port,
+            timeout=timeout,
+            password=self.password,
+            tls=None if self.tls is None else self.tls.redis_kwargs(),
+        )
 
     def raft_info(self, name: str, *, timeout: float = INFO_TIMEOUT) -> dict[str, str]:
         """The `# Raft` section of INFO of `name` (raises ToolError if it cannot answer)."""
-        reply = call(HOST, self.members[name].port, "INFO", "raft", timeout=timeout)
+        auth = None if self.password is None else (None, self.password)
+        tls = None if self.tls is None else self.tls.context()
+        reply = call(
+            HOST, self.members[name].port, "INFO", "raft", timeout=timeout, auth=auth, tls=tls
+        )
         if not isinstance(reply, str):
             raise ToolError(f"unexpected INFO reply {reply!r}")
         fields = {}

@@ -46,6 +46,7 @@ from concord_resp.checker import (
     check,
     encode_elements,
 )
+from tests.support.tls import TlsFiles
 
 HOST: Final = "127.0.0.1"
 OP_TIMEOUT: Final = 4.0  # above the servers' 2 s write/read timeouts: they answer first
@@ -67,14 +68,17 @@ class Link:
     """One client connection: a typed face on redis-py's (untyped) low-level `Connection`.
     No retries, no CLIENT SETINFO on connect; raises redis-py's errors unchanged."""
 
-    def __init__(self, port: int, timeout: float) -> None:
-        self._connection = redis.Connection(  # type: ignore[no-untyped-call]
+    def __init__(self, port: int, timeout: float, tls: TlsFiles | None = None) -> None:
+        kind = redis.Connection if tls is None else redis.SSLConnection
+        extra = {} if tls is None else {"ssl_ca_certs": str(tls.ca), "ssl_check_hostname": False}
+        self._connection = kind(  # type: ignore[no-untyped-call]
             host=HOST,
             port=port,
             socket_timeout=timeout,
             socket_connect_timeout=CONNECT_TIMEOUT,
             retry=Retry(NoBackoff(), 0),
             driver_info=None,
+            **extra,
         )
         self._connection.connect()  # type: ignore[no-untyped-call]
 
@@ -118,8 +122,10 @@ class Workload:
         interval: float = 0.03,
         seed: int = 0,
         op_timeout: float = OP_TIMEOUT,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.ports = dict(ports)
+        self.tls = tls  # the clients connect over TLS (a cluster's TLS-only ports)
         self.kind = kind
         self.keys = [b"%s:%d" % (kind.encode(), number) for number in range(keys)]
         self.interval = interval  # pause between two calls of one client
@@ -335,7 +341,7 @@ class Workload:
         return "info" if write else "fail"
 
     def _connect(self, node: str) -> Link:
-        return Link(self.ports[node], self.op_timeout)
+        return Link(self.ports[node], self.op_timeout, self.tls)
 
     def _finish(
         self,

@@ -18,7 +18,7 @@ import trio
 
 from concord_resp.cluster import Member, NodeConfig, Proposal, RaftNode
 from concord_resp.commands import build_table
-from concord_resp.raft.driver.transport import PeerLink
+from concord_resp.raft.driver.transport import FrameTooLarge, PeerLink
 from concord_resp.raft.driver.wal import WriteAheadLog
 from concord_resp.resp import encode_reply
 from concord_resp.state import OP_COMMAND, StateMachine
@@ -37,6 +37,7 @@ class Link:
         self.forwards_seen = 0
         # (sender, to, frame) -> the frame to deliver, or None to lose it
         self.filter: Callable[[str, str, Any], Any] | None = None
+        self.max_frame = 1 << 30  # a larger frame is refused by `send`, as PeerTransport does
 
     def transport(self, sender: str) -> _Transport:
         return _Transport(self, sender)
@@ -45,7 +46,10 @@ class Link:
         if sender in self.cut or to in self.cut or to not in self.nodes:
             return True  # sent into the void, as TCP to a dead peer would be at first
         target = self.nodes[to]
-        frame = cbor2.loads(cbor2.dumps(frame))  # what the peer would decode off the wire
+        wire = cbor2.dumps(frame)
+        if len(wire) > self.max_frame:
+            raise FrameTooLarge(f"frame of {len(wire)} bytes exceeds max_frame {self.max_frame}")
+        frame = cbor2.loads(wire)  # what the peer would decode off the wire
         if self.filter is not None:
             frame = self.filter(sender, to, frame)
             if frame is None:

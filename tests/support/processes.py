@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -24,24 +25,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ping(port: int, timeout: float = 1.0) -> bytes | None:
-    """Send PING; return the raw first reply line, or None if nothing answered."""
+def ping(port: int, timeout: float = 1.0, tls: ssl.SSLContext | None = None) -> bytes | None:
+    """Send PING (over TLS if `tls`); return the raw first reply, or None if nothing answered."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+            sock = raw if tls is None else tls.wrap_socket(raw)
             sock.sendall(b"*1\r\n$4\r\nPING\r\n")
             return sock.recv(256)
     except OSError:
         return None
 
 
-def wait_until_serving(port: int, process: subprocess.Popen[bytes], log: Path | None) -> None:
+def wait_until_serving(
+    port: int,
+    process: subprocess.Popen[bytes],
+    log: Path | None,
+    tls: ssl.SSLContext | None = None,
+) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             text = log.read_text() if log and log.exists() else ""
             raise RuntimeError(f"server exited with {process.returncode} at start-up:\n{text}")
-        if ping(port) == b"+PONG\r\n":
-            return
+        reply = ping(port, tls=tls)
+        if reply == b"+PONG\r\n" or (reply or b"").startswith(b"-NOAUTH"):
+            return  # (a server that wants a password serves too)
         time.sleep(0.02)
     raise TimeoutError(f"server on port {port} did not answer PING within {STARTUP_TIMEOUT}s")
 
@@ -55,6 +63,7 @@ class ConcordProcess:
         self.args = list(args)
         self.log = data_dir.parent / f"{data_dir.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.tls: ssl.SSLContext | None = None  # `port` is a TLS port: PING over TLS
 
     @property
     def pid(self) -> int:
@@ -82,7 +91,7 @@ class ConcordProcess:
                 self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
         if wait:
-            wait_until_serving(self.port, self.process, self.log)
+            wait_until_serving(self.port, self.process, self.log, self.tls)
         return self
 
     def kill(self) -> None:

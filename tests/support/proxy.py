@@ -15,6 +15,7 @@ cancels it and joins the thread, closing every listener and socket.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -53,8 +54,15 @@ class FaultProxy:
     the other members dial for that node and forwards to where the node really listens.
     """
 
-    def __init__(self, routes: Mapping[str, tuple[int, int]]) -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, tuple[int, int]],
+        tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
+    ) -> None:
         self.routes = dict(routes)
+        # TLS peer links: the proxy ends each TLS connection (as a member would, with the
+        # test CA's certificate) to read the hello frame, and dials the node with TLS again.
+        self.tls = tls
         self._blocked: set[Link] = set()
         self._connections: set[_Connection] = set()
         self._accepted: Counter[Link] = Counter()
@@ -192,10 +200,14 @@ class FaultProxy:
             partial(trio.serve_listeners, handler, listeners, handler_nursery=nursery)
         )
 
-    async def _handle(self, dst: str, target_port: int, stream: trio.SocketStream) -> None:
+    async def _handle(self, dst: str, target_port: int, accepted: trio.SocketStream) -> None:
         head: tuple[str, bytes] | None = None
+        stream: trio.abc.Stream = accepted
         try:
             with trio.move_on_after(HANDSHAKE_TIMEOUT):
+                if self.tls is not None:
+                    stream = trio.SSLStream(accepted, self.tls[0], server_side=True)
+                    await stream.do_handshake()
                 head = await _read_hello(stream)
             if head is None:
                 return
@@ -209,7 +221,10 @@ class FaultProxy:
             self._connections.add(connection)
             try:
                 with connection.scope:
-                    upstream = await trio.open_tcp_stream(HOST, target_port)
+                    upstream: trio.abc.Stream = await trio.open_tcp_stream(HOST, target_port)
+                    if self.tls is not None:
+                        upstream = trio.SSLStream(upstream, self.tls[1], server_hostname=HOST)
+                        await upstream.do_handshake()
                     try:
                         await upstream.send_all(raw)
                         async with trio.open_nursery() as pipes:
@@ -226,7 +241,7 @@ class FaultProxy:
             await trio.aclose_forcefully(stream)
 
 
-async def _read_hello(stream: trio.SocketStream) -> tuple[str, bytes] | None:
+async def _read_hello(stream: trio.abc.Stream) -> tuple[str, bytes] | None:
     """The dialer's name and every byte read so far (the hello frame and anything after it),
     or None if the first frame is not a transport hello."""
     reader = FrameReader(HANDSHAKE_MAX)
@@ -247,7 +262,7 @@ async def _read_hello(stream: trio.SocketStream) -> tuple[str, bytes] | None:
         reader.feed(data)
 
 
-async def _pipe(source: trio.SocketStream, sink: trio.SocketStream, both: trio.CancelScope) -> None:
+async def _pipe(source: trio.abc.Stream, sink: trio.abc.Stream, both: trio.CancelScope) -> None:
     """Copy until either side ends, then end the whole connection (no half-open links)."""
     try:
         while True:

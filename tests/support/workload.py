@@ -22,11 +22,20 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 
-def connect(port: int, *, timeout: float = 10.0) -> redis.Redis:
-    """A redis-py client for 127.0.0.1:port that never retries behind the test's back."""
+def connect(
+    port: int,
+    *,
+    timeout: float = 10.0,
+    password: str | None = None,
+    tls: dict[str, object] | None = None,
+) -> redis.Redis:
+    """A redis-py client for 127.0.0.1:port that never retries behind the test's back (over
+    TLS with `tls`: `TlsFiles.redis_kwargs()`)."""
     return redis.Redis(
         host="127.0.0.1",
         port=port,
+        password=password,
+        **(tls or {}),  # type: ignore[arg-type]
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),

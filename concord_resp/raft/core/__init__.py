@@ -7,6 +7,7 @@ election timeout's jitter comes from an injected, seeded RNG.
 
 from .config import Bug, Config, ProposalDropped
 from .log import RaftInvariantError, RaftLog
+from .promise import NOTHING_PROMISED, BrokenPromise, Promise, check_promise
 from .raft import Raft
 from .rawnode import PeerStatus, RawNode, Status
 from .storage import Compacted, MemoryStorage, StorageError, Unavailable
@@ -34,7 +35,9 @@ from .types import (
 )
 
 __all__ = [
+    "NOTHING_PROMISED",
     "NO_NODE",
+    "BrokenPromise",
     "Bug",
     "Compacted",
     "ConfChange",
@@ -50,6 +53,7 @@ __all__ = [
     "MessageType",
     "NodeId",
     "PeerStatus",
+    "Promise",
     "ProposalDropped",
     "Raft",
     "RaftInvariantError",
@@ -65,6 +69,7 @@ __all__ = [
     "StorageError",
     "Term",
     "Unavailable",
+    "check_promise",
     "decode_conf_change",
     "encode_conf_change",
 ]

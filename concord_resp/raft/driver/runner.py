@@ -13,7 +13,8 @@ through the `Ready` batches in the order their contract sets:
 4. committed entries are applied, in order (`Application.apply`);
 5. read states go to the application; `advance`; `Application.after_ready`.
 
-Term and vote are durable before any message that depends on them is sent (thesis 3.8).
+Term and vote are durable before any message that depends on them is sent (thesis 3.8), and
+so is the promise that covers them (the log writer keeps it: log_writer.py).
 A failed log write stops the node: going on could acknowledge what is not on disk.
 """
 
@@ -25,6 +26,7 @@ import trio
 
 from ..core import Entry, HardState, Message, RawNode, ReadState, Ready, Snapshot
 from .log_writer import LogWriter
+from .promise_file import PromiseFile
 from .wal import WriteAheadLog, encode_entry, encode_hard_state, encode_snapshot_mark
 
 
@@ -54,12 +56,18 @@ class Application(Protocol):
 
 
 class ReadyRunner:
-    def __init__(self, rn: RawNode, wal: WriteAheadLog, app: Application) -> None:
+    def __init__(
+        self,
+        rn: RawNode,
+        wal: WriteAheadLog,
+        app: Application,
+        promise: PromiseFile | None = None,
+    ) -> None:
         self.rn = rn
         self.storage = rn.storage
         self.wal = wal
         self.app = app
-        self.writer = LogWriter(wal, self._notify_durable)
+        self.writer = LogWriter(wal, self._notify_durable, promise)
         self._token: trio.lowlevel.TrioToken | None = None
         self._wake = trio.Event()
         self._durable = trio.Event()
@@ -106,7 +114,15 @@ class ReadyRunner:
         if hard is not None and persist_hard_state:
             records.append(encode_hard_state(HardState(hard.term, hard.voted_for, hard.commit)))
         if records:
-            ticket = self.writer.append(b"".join(records), rn.last_index() + 1, len(ready.entries))
+            last = rn.last_index()
+            ticket = self.writer.append(
+                b"".join(records),
+                last + 1,
+                len(ready.entries),
+                end=last if ready.entries or snapshot is not None else None,
+                term=hard.term if hard is not None and persist_hard_state else 0,
+                voted=hard is not None and hard.voted_for is not None,
+            )
             await self.until_durable(ticket)
             if snapshot is not None:
                 storage.apply_snapshot(snapshot)
@@ -157,3 +173,5 @@ class ReadyRunner:
                 record = encode_hard_state(HardState(status.term, status.vote, commit))
                 self.wal.write(record, durable_last + 1)
         self.wal.close()
+        if self.writer.promise is not None:
+            self.writer.promise.close()

@@ -1,43 +1,56 @@
 """The peer transport: frames between cluster members over trio TCP (DESIGN.md section 2).
 
 A frame is any CBOR-encodable value; the transport never looks inside one after the handshake.
-On the wire a frame is `u32 big-endian length | CBOR payload`. Each node dials every peer and
-uses that outbound connection only to send; it receives on the connections its peers dialed.
-The dialer's first frame is `{"cluster", "from", "to", "version"}` (the version of the peer
-protocol spoken over the link; a dialer that sends none speaks version 1); the acceptor
-answers `{"ok": True}`, or `{"error": text}` and closes (another cluster, a handshake
-addressed to another name, or a protocol version it does not speak).
+On the wire a frame is `u32 big-endian length | CBOR payload` (`framing`). Each node dials
+every peer and uses that outbound connection only to send; it receives on the connections its
+peers dialed. A connection carries frames only once `handshake` has authenticated both ends:
+the same cluster, the protocol version, the names, and proof of the cluster secret both ways.
 
-Rules: memory is bounded (a per-peer queue of at most `queue_size` frames and
-`max_queued_bytes` bytes; a frame that does not fit is dropped and counted, never waited for,
-since Raft tolerates lost messages); delivery is at most once and in order per sender (a new
-connection from a sender supersedes its old one, whose unread frames are lost); a frame larger
-than `max_frame` is a protocol error that closes its connection. Every task lives in the
-nursery of `serve`; cancelling it closes every socket.
+Rules: before authentication a dialer may make us read `HANDSHAKE_BYTES` at most, within
+`handshake_timeout`, and at most `max_unauthenticated` connections are in their handshake at
+once (a new one closes the oldest, so idle strangers cannot lock members out for long); every
+refusal is logged, at warning level once a minute per cause. After it, a frame larger than
+`max_frame` is a protocol error that closes its connection. Memory is bounded (a per-peer
+queue of at most `queue_size` frames and `max_queued_bytes` bytes; a frame that does not fit
+is dropped and counted, never waited for, since Raft tolerates lost messages); delivery is at
+most once and in order per sender (a new connection from a sender supersedes its old one,
+whose unread frames are lost). Every task lives in the nursery of `serve`; cancelling it
+closes every socket. Streams are used through trio's `Stream` interface only.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import struct
-from collections import deque
-from collections.abc import Callable
+import ssl
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 import cbor2
 import trio
 
+from ...security.peer_auth import ClusterSecret
+from . import handshake
+from .framing import HEADER, RECEIVE_MIN, FrameProtocolError, FrameReader, encode_frame
+from .handshake import HandshakeFailed, HandshakeReader, Identity
+
+__all__ = [
+    "FrameProtocolError",
+    "FrameReader",
+    "FrameTooLarge",
+    "PeerLink",
+    "PeerTransport",
+    "Transport",
+    "encode_frame",
+]
+
 log = logging.getLogger("concord.transport")
 
-_HEADER: Final = struct.Struct(">I")
-_HANDSHAKE_MAX: Final = 64 * 1024  # an unauthenticated dialer may not make us buffer more
 _BATCH_BYTES: Final = 1 << 20  # one send_all carries at most this much (or one larger frame)
-_RECEIVE_MIN: Final = 1 << 16
-_RECEIVE_MAX: Final = 1 << 22
 _WARN_INTERVAL: Final = 60.0  # a repeated refusal is logged at warning level this often
-_NEED_MORE: Final = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,79 +85,11 @@ class Transport(Protocol):
         ...
 
 
-class FrameProtocolError(Exception):
-    """A peer broke the framing (oversized or undecodable frame): its connection is closed."""
-
-
-def encode_frame(frame: object) -> bytes:
-    """One frame as it goes on the wire (header included)."""
-    payload = cbor2.dumps(frame)
-    return _HEADER.pack(len(payload)) + payload
-
-
-class FrameReader:
-    """Sans-IO frame decoder: `feed` bytes, `pop_frames` decoded values."""
-
-    def __init__(self, max_frame: int) -> None:
-        self.max_frame = max_frame
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
-
-    def receive_size(self) -> int:
-        """How many bytes to ask the socket for: enough to finish a large frame in few calls."""
-        buffer = self._buffer
-        missing = _HEADER.size - len(buffer)
-        if missing <= 0:
-            (length,) = _HEADER.unpack_from(buffer)
-            missing = _HEADER.size + length - len(buffer)
-        return min(max(missing, _RECEIVE_MIN), _RECEIVE_MAX)
-
-    def pop_frames(self, limit: int | None = None) -> list[object]:
-        """Decode every complete frame (at most `limit`). A bad frame raises
-        `FrameProtocolError`, but only once the good frames before it have been returned."""
-        frames: list[object] = []
-        buffer = self._buffer
-        end = len(buffer)
-        position = 0
-        with memoryview(buffer) as view:
-            while end - position >= _HEADER.size and (limit is None or len(frames) < limit):
-                (length,) = _HEADER.unpack_from(buffer, position)
-                if length > self.max_frame:
-                    if frames:
-                        break
-                    raise FrameProtocolError(
-                        f"frame of {length} bytes exceeds the limit of {self.max_frame}"
-                    )
-                start = position + _HEADER.size
-                if end - start < length:
-                    break
-                try:
-                    frames.append(cbor2.loads(view[start : start + length]))
-                except cbor2.CBORDecodeError as error:
-                    if frames:
-                        break
-                    raise FrameProtocolError(f"undecodable frame: {error}") from None
-                position = start + length
-        del buffer[:position]
-        return frames
-
-
-async def _receive_one(stream: trio.SocketStream, reader: FrameReader) -> object:
-    while True:
-        frames = reader.pop_frames(limit=1)
-        if frames:
-            return frames[0]
-        data = await stream.receive_some(reader.receive_size())
-        if not data:
-            raise FrameProtocolError("connection closed during the handshake")
-        reader.feed(data)
-
-
-def _remote(stream: trio.SocketStream) -> str:
+def _remote(stream: trio.abc.Stream) -> str:
+    """host:port of the other end, for the log ("?" when the stream is not a socket's)."""
+    sock = getattr(stream, "socket", None)
     try:
-        host, port = stream.socket.getpeername()[:2]
+        host, port = sock.getpeername()[:2] if sock is not None else ("?", "?")
     except OSError:
         return "?"
     return f"{host}:{port}"
@@ -178,6 +123,10 @@ class _Inbound:
         self.scope: trio.CancelScope | None = None  # the live connection from this sender
 
 
+class FrameTooLarge(ValueError):
+    """`send` of a frame over `max_frame`: the peer would refuse it."""
+
+
 class PeerTransport:
     """Frames to and from the other members of one cluster."""
 
@@ -196,15 +145,28 @@ class PeerTransport:
         backoff_max: float = 2.0,
         connect_timeout: float = 5.0,
         on_link_change: Callable[[str, bool], None] | None = None,
-        version: int = 1,
+        version: int = 2,
+        secret: ClusterSecret | None = None,
+        handshake_timeout: float = 5.0,
+        max_unauthenticated: int = 16,
+        tls_server: ssl.SSLContext | None = None,
+        tls_client: ssl.SSLContext | None = None,
     ) -> None:
         """`on_frame(sender, frame)` runs in the event loop for each frame received, in
         arrival order; an exception from it ends `serve` (a bug there must stop the node).
         `on_link_change(peer, connected)` is told when an outbound link comes up or goes
-        down (the cluster layer may report the peer unreachable to Raft)."""
+        down (the cluster layer may report the peer unreachable to Raft). Without a
+        `secret`, the handshake proves nothing: listen on loopback only. With
+        `tls_server` and `tls_client` (`tls-cluster`), every link is mutual TLS, each end's
+        certificate checked against the CA, before the handshake."""
+        self._tls_server = tls_server
+        self._tls_client = tls_client
         self.name = name
         self.cluster_id = cluster_id
         self.version = version  # of the peer protocol this node speaks
+        self.identity = Identity(name, cluster_id, version, secret)
+        self.handshake_timeout = handshake_timeout
+        self.max_unauthenticated = max_unauthenticated
         self.queue_size = queue_size
         self.max_queued_bytes = max_queued_bytes
         self.max_frame = max_frame
@@ -219,6 +181,8 @@ class PeerTransport:
         self._inbound: dict[str, _Inbound] = {}
         self._nursery: trio.Nursery | None = None
         self._warned: dict[tuple[str, ...], float] = {}
+        # Connections still in their handshake, oldest first: closed first when over the bound.
+        self._unauthenticated: OrderedDict[object, trio.CancelScope] = OrderedDict()
         self.set_peers(peers)
 
     # -- public API ----------------------------------------------------------------------
@@ -250,7 +214,7 @@ class PeerTransport:
 
     def send(self, to: str, frame: object) -> bool:
         """Queue `frame` for peer `to` without blocking. False if it was dropped: unknown
-        peer, or its queue is full. Raises `ValueError` for a frame over `max_frame` (the
+        peer, or its queue is full. Raises `FrameTooLarge` for a frame over `max_frame` (the
         caller must chunk; the peer would refuse it) and `cbor2.CBOREncodeError` for a value
         CBOR cannot carry: both are bugs of the caller."""
         peer = self._peers.get(to)
@@ -262,7 +226,7 @@ class PeerTransport:
         payload = cbor2.dumps(frame)
         size = len(payload)
         if size > self.max_frame:
-            raise ValueError(f"frame of {size} bytes exceeds max_frame {self.max_frame}")
+            raise FrameTooLarge(f"frame of {size} bytes exceeds max_frame {self.max_frame}")
         # One frame always fits an empty queue, whatever its size: a big snapshot chunk
         # must not be starved by the byte bound.
         if peer.queue and peer.queued_bytes + size > self.max_queued_bytes:
@@ -341,36 +305,19 @@ class PeerTransport:
         """One connection's life: dial, handshake, pump frames until it breaks. Returns
         when the handshake was accepted, or None if it never was."""
         host, port = peer.address
-        stream: trio.SocketStream | None = None
-        reply: object = _NEED_MORE
+        stream: trio.abc.Stream | None = None
+        authenticated = False
         try:
             with trio.move_on_after(self._connect_timeout):
                 # trio's SocketStream sets TCP_NODELAY: frames leave as soon as written.
                 stream = await trio.open_tcp_stream(host, port)
-                hello = {
-                    "cluster": self.cluster_id,
-                    "from": self.name,
-                    "to": peer.name,
-                    "version": self.version,
-                }
-                await stream.send_all(encode_frame(hello))
-                reply = await _receive_one(stream, FrameReader(_HANDSHAKE_MAX))
-            if stream is None or reply is _NEED_MORE:
+                if self._tls_client is not None:
+                    stream = trio.SSLStream(stream, self._tls_client, server_hostname=host)
+                    await stream.do_handshake()
+                await handshake.dial(stream, self.identity, peer.name)
+                authenticated = True
+            if stream is None or not authenticated:
                 peer.last_error = "connect or handshake timed out"
-                return None
-            if not (isinstance(reply, dict) and reply.get("ok") is True):
-                text = reply.get("error") if isinstance(reply, dict) else None
-                peer.last_error = f"refused: {text if isinstance(text, str) else reply!r:.200}"
-                self._warn(
-                    ("refused", peer.name, peer.last_error),
-                    "peer %s at %s:%d refused the link (this node: %r of cluster %r): %s",
-                    peer.name,
-                    host,
-                    port,
-                    self.name,
-                    self.cluster_id,
-                    text,
-                )
                 return None
             connected_at = trio.current_time()
             self._link_up(peer)
@@ -384,6 +331,16 @@ class PeerTransport:
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as error:
             peer.last_error = str(error) or type(error).__name__
             log.debug("link to %s at %s:%d failed: %s", peer.name, host, port, peer.last_error)
+            return None
+        except HandshakeFailed as error:
+            if error.by_peer:
+                peer.last_error = f"refused: {error.reason}"
+                message = "peer %s at %s:%d refused the link (this node: %r): %s"
+            else:
+                peer.last_error = error.reason
+                message = "peer %s at %s:%d failed the handshake (this node: %r): %s"
+            key = ("refused", peer.name, peer.last_error)
+            self._warn(key, message, peer.name, host, port, self.name, error.reason)
             return None
         except FrameProtocolError as error:
             peer.last_error = str(error)
@@ -410,7 +367,7 @@ class PeerTransport:
         if self._on_link_change is not None:  # every "up" is paired with one "down"
             self._on_link_change(peer.name, False)
 
-    async def _pump(self, peer: _Peer, stream: trio.SocketStream, link: trio.CancelScope) -> None:
+    async def _pump(self, peer: _Peer, stream: trio.abc.Stream, link: trio.CancelScope) -> None:
         """Send whatever is queued, many frames per `send_all`, until the link breaks."""
         queue = peer.queue
         while True:
@@ -421,7 +378,7 @@ class PeerTransport:
             size = 0
             while queue and (not parts or size + len(queue[0]) <= _BATCH_BYTES):
                 payload = queue.popleft()
-                parts.append(_HEADER.pack(len(payload)))
+                parts.append(HEADER.pack(len(payload)))
                 parts.append(payload)
                 size += len(payload)
             count = len(parts) // 2
@@ -439,11 +396,11 @@ class PeerTransport:
             peer.frames_sent += count
 
     async def _watch_close(
-        self, peer: _Peer, stream: trio.SocketStream, link: trio.CancelScope
+        self, peer: _Peer, stream: trio.abc.Stream, link: trio.CancelScope
     ) -> None:
         """The acceptor never writes after its answer: any read result ends the link."""
         try:
-            data = await stream.receive_some(_RECEIVE_MIN)
+            data = await stream.receive_some(RECEIVE_MIN)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
             peer.last_error = str(error.__cause__ or error) or "connection lost"
         else:
@@ -453,69 +410,68 @@ class PeerTransport:
     # -- inbound -------------------------------------------------------------------------
 
     async def _accept(self, listeners: list[trio.SocketListener], nursery: trio.Nursery) -> None:
-        await trio.serve_listeners(self._handle_inbound, listeners, handler_nursery=nursery)
+        await trio.serve_listeners(self.handle_inbound, listeners, handler_nursery=nursery)
 
-    async def _handle_inbound(self, stream: trio.SocketStream) -> None:
+    async def handle_inbound(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection a peer dialed (from our listener, or any stream: a TLS
+        one, a test's): handshake, then its frames until it ends. The caller closes it."""
         remote = _remote(stream)
-        reader = FrameReader(_HANDSHAKE_MAX)
+        reader = HandshakeReader()
         sender: str | None = None
-        accepted = False
         try:
-            with trio.move_on_after(self._connect_timeout):
-                hello = await _receive_one(stream, reader)
-                sender, refusal = self._check_handshake(hello, remote)
-                if sender is None:
-                    await stream.send_all(encode_frame({"error": refusal}))
-                    return
-                await stream.send_all(encode_frame({"ok": True}))
-                accepted = True
-            if sender is None or not accepted:
-                log.debug("peer connection from %s: no handshake in time", remote)
+            with self._unauthenticated_slot() as slot:
+                with trio.move_on_after(self.handshake_timeout):
+                    if self._tls_server is not None:
+                        stream = trio.SSLStream(stream, self._tls_server, server_side=True)
+                        await stream.do_handshake()
+                    sender = await handshake.accept(stream, self.identity, reader)
+            if sender is None:
+                why = "closed: too many handshakes at once" if slot.cancel_called else "too slow"
+                self._warn(
+                    ("handshake", remote.rpartition(":")[0], why),
+                    "peer connection from %s: no handshake (%s)",
+                    remote,
+                    why,
+                )
                 return
-            reader.max_frame = self.max_frame
-            await self._receive_frames(sender, stream, reader)
+            self._inbound_from(sender)
+            frames = reader.frames
+            frames.max_frame = self.max_frame
+            await self._receive_frames(sender, stream, frames)
+        except HandshakeFailed as error:
+            detail = f" ({error.detail})" if error.detail else ""
+            self._warn(
+                ("refusing", remote.rpartition(":")[0], error.cause),
+                "refused peer link from %s (claims to be node %r; this node %r): %s%s",
+                remote,
+                error.claimed,
+                self.name,
+                error.reason,
+                detail,
+            )
         except (trio.BrokenResourceError, trio.ClosedResourceError) as error:
             log.debug("peer connection from %s (%s) lost: %s", remote, sender, error)
         except FrameProtocolError as error:
-            log.warning("peer connection from %s (%s): %s; closing it", remote, sender, error)
+            who = sender or "not authenticated"
+            key = ("protocol", remote.rpartition(":")[0], who, str(error))
+            self._warn(key, "peer connection from %s (%s): %s; closing it", remote, who, error)
 
-    def _check_handshake(self, hello: object, remote: str) -> tuple[str | None, str]:
-        """The sender's name, or None and the reason it is refused (logged here)."""
-        cluster = sender = to = None
-        version: object = 1
-        if isinstance(hello, dict):
-            cluster, sender, to = hello.get("cluster"), hello.get("from"), hello.get("to")
-            version = hello.get("version", 1)
-        if not (isinstance(cluster, str) and isinstance(sender, str) and isinstance(to, str)):
-            text = "malformed handshake"
-        elif version != self.version:
-            text = (
-                f"peer protocol version {version!r:.20}: node {self.name!r} speaks version"
-                f" {self.version}"
-            )
-        elif cluster != self.cluster_id:
-            text = (
-                f"cluster id mismatch: node {self.name!r} is in cluster "
-                f"{self.cluster_id!r}, the dialer {sender!r} in cluster {cluster!r}"
-            )
-        elif to != self.name:
-            text = f"this node is {self.name!r}, not {to!r}"
-        elif sender == self.name:
-            text = f"this node is already named {sender!r}"
-        else:
-            self._inbound_from(sender)
-            return sender, ""
-        self._warn(
-            ("refusing", remote.rpartition(":")[0], repr(sender), repr(cluster), text),
-            "refused peer link from %s (node %r of cluster %r; this node %r of cluster %r): %s",
-            remote,
-            sender,
-            cluster,
-            self.name,
-            self.cluster_id,
-            text,
-        )
-        return None, text
+    @contextmanager
+    def _unauthenticated_slot(self) -> Iterator[trio.CancelScope]:
+        """A place among the connections in their handshake: when they are all taken,
+        the oldest is closed (a member's handshake takes a round trip; a stranger's may
+        take the whole timeout)."""
+        waiting = self._unauthenticated
+        while len(waiting) >= self.max_unauthenticated:
+            _, oldest = waiting.popitem(last=False)
+            oldest.cancel()
+        key = object()
+        with trio.CancelScope() as scope:
+            waiting[key] = scope
+            try:
+                yield scope
+            finally:
+                waiting.pop(key, None)
 
     def _inbound_from(self, sender: str) -> None:
         peer = self._peers.get(sender)
@@ -523,7 +479,7 @@ class PeerTransport:
             peer.redial.set()  # it is up: skip the rest of our backoff towards it
 
     async def _receive_frames(
-        self, sender: str, stream: trio.SocketStream, reader: FrameReader
+        self, sender: str, stream: trio.abc.Stream, reader: FrameReader
     ) -> None:
         inbound = self._inbound.get(sender)
         if inbound is None:

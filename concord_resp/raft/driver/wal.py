@@ -22,14 +22,18 @@ Recovery (`replay`): every record's CRC is checked. Batches are written one afte
 one thread, each only after the previous one's fsync returned, so damage is forgivable only
 in the last batch: that one may not have been fully on disk when the machine stopped, and an
 OS crash may leave any of its pages unwritten, not just the last. Damage in the last segment
-with no intact batch marker after it is therefore an unacknowledged write: it is cut off with
-a warning. Damage with a batch marker after it (a later write exists, so this one's fsync had
-returned), in an earlier segment, or a record whose CRC matches but which is not a log record
-stops the node with `WalCorruptError` naming the file and byte offset: silently dropping
-acknowledged data is never an option. A segment is synced before the next one is started,
-whatever the fsync setting, so only the last one can be torn. (With `--fsync never` nothing
-orders batches on disk, so an OS crash can leave a hole that stops start-up; that mode is
-documented as unsafe.)
+with no intact batch marker after it is therefore taken for a write cut short: it is cut off
+with a warning. Damage with a batch marker after it (a later write exists, so this one's
+fsync had returned), in an earlier segment, or a record whose CRC matches but which is not a
+log record stops the node with `WalCorruptError` naming the file and byte offset: silently
+dropping acknowledged data is never an option. A segment is synced before the next one is
+started, whatever the fsync setting, so only the last one can be torn. (With `--fsync never`
+nothing orders batches on disk, so an OS crash can leave a hole that stops start-up; that
+mode is documented as unsafe.)
+
+Whether a cut-short write had been acknowledged, the log alone cannot tell: a truncated file
+looks the same. `replay(cut=False)` leaves such a tail in place (`torn_tail`) for recovery to
+compare with the node's promise (promise_file.py); `cut_torn_tail` then says which it was.
 
 This module is synchronous on purpose; the driver calls `write` from a worker thread so the
 fsync never blocks the event loop. Only one thread writes at a time.
@@ -64,6 +68,20 @@ _SEGMENT_NAME: Final = re.compile(r"[0-9]{20}\.wal")
 
 class WalCorruptError(Exception):
     """The log is damaged where no torn last write explains it: start-up must stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class TornTail:
+    """The end of the last segment, from `offset` to `size`, holds a write cut short."""
+
+    path: Path
+    offset: int
+    size: int
+    problem: str
+
+    @property
+    def discarded(self) -> int:
+        return self.size - self.offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +224,7 @@ class WriteAheadLog:
         self._size = 0
         self._first_index = 0  # the index the open segment is named by
         self._wrote = False  # anything written since the log was opened
+        self.torn_tail: TornTail | None = None  # found by `replay(cut=False)`, not cut yet
         self.bytes_written = 0
         self.fsyncs = 0  # syncs made by `write` (one per group commit)
         try:
@@ -226,11 +245,15 @@ class WriteAheadLog:
 
     # -- reading -------------------------------------------------------------------------
 
-    def replay(self) -> Iterator[Record]:
-        """Every record in order, checking CRCs and cutting off a torn tail."""
+    def replay(self, *, cut: bool = True) -> Iterator[Record]:
+        """Every record in order, checking CRCs. A torn tail is cut off (with a warning that
+        cannot say whether it was acknowledged), or with `cut=False` left in `torn_tail`."""
+        self.torn_tail = None
         segments = self.segments()
         for number, path in enumerate(segments):
             yield from self._replay_segment(path, last=number == len(segments) - 1)
+        if cut:
+            self.cut_torn_tail("a write cut short; whether it was acknowledged is not known")
 
     def _replay_segment(self, path: Path, *, last: bool) -> Iterator[Record]:
         data = path.read_bytes()
@@ -238,7 +261,7 @@ class WriteAheadLog:
             # A crash while the segment was being created leaves a prefix of the magic, or
             # zeros where the file system extended the file before writing its data.
             if last and (MAGIC.startswith(data) or not any(data)):
-                self._cut(path, 0, len(data), "incomplete segment header")
+                self.torn_tail = TornTail(path, 0, len(data), "incomplete segment header")
                 return
             raise WalCorruptError(f"{path}: byte offset 0: not a Concord log segment")
         pos = len(MAGIC)
@@ -253,7 +276,8 @@ class WriteAheadLog:
                 following = _find_intact_marker(data, pos + 1)
                 if last and following is None:
                     # The whole unacknowledged batch goes: a batch is all or nothing.
-                    self._cut(path, batch_start if pos < batch_end else pos, end, problem)
+                    cut = batch_start if pos < batch_end else pos
+                    self.torn_tail = TornTail(path, cut, end, problem)
                     return
                 where = "" if following is None else f" (a later batch starts at {following})"
                 raise WalCorruptError(f"{path}: byte offset {pos}: {problem}{where}")
@@ -281,16 +305,21 @@ class WriteAheadLog:
             # The file ends inside the last batch: its write was cut short.
             if not last:
                 raise WalCorruptError(f"{path}: byte offset {batch_start}: a batch is cut short")
-            self._cut(path, batch_start, end, "a batch cut short")
+            self.torn_tail = TornTail(path, batch_start, end, "a batch cut short")
 
-    def _cut(self, path: Path, offset: int, size: int, problem: str) -> None:
+    def cut_torn_tail(self, what: str) -> None:
+        """Cut off the torn tail `replay` found, if any, with a warning saying `what` it was."""
+        torn, self.torn_tail = self.torn_tail, None
+        if torn is None:
+            return
+        path, offset = torn.path, torn.offset
         log.warning(
-            "%s: %s at byte offset %d; discarding the last %d bytes (a write that was never"
-            " acknowledged)",
+            "%s: %s at byte offset %d; discarding the last %d bytes (%s)",
             path,
-            problem,
+            torn.problem,
             offset,
-            size - offset,
+            torn.discarded,
+            what,
         )
         with open(path, "r+b") as file:
             if offset < len(MAGIC):

@@ -8,6 +8,7 @@ persistence    SAVE, BGSAVE, LASTSAVE
 cluster        RAFT.* (operator requests to the leader)
 transactions   MULTI, EXEC, DISCARD, WATCH, UNWATCH
 scripting      SCRIPT KILL, SCRIPT HELP (the rest of scripting is pure: `concord_resp.scripting`)
+security       AUTH, ACL WHOAMI/LOG/GENPASS/SAVE/LOAD/HELP (the rest of ACL is pure: `security`)
 """
 
 from . import (
@@ -18,6 +19,7 @@ from . import (
     introspection,
     persistence,
     scripting,
+    security,
     transactions,
 )
 from .base import CONNECTION, AtReadPoint, ConnectionHandler, Submission
@@ -34,5 +36,6 @@ __all__ = [
     "introspection",
     "persistence",
     "scripting",
+    "security",
     "transactions",
 ]

@@ -12,15 +12,23 @@ from ... import REDIS_VERSION
 from ...commands import CommandError
 from ...resp import OK, Map, Reply, SimpleString, string2ll
 from ..client import ClientState
-from .base import handler
+from .base import AtReadPoint, handler
 from .client import set_name
+from .security import WRONGPASS, authenticate
 
 if TYPE_CHECKING:
     from ..dispatch import Dispatcher
 
 
 @handler("hello")
-def hello(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+def hello(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply | AtReadPoint:
+    if any(arg.lower() == b"auth" for arg in argv[2:]):
+        # Authenticating: at a read point, as AUTH (the users are replicated state).
+        return AtReadPoint(lambda: _hello(d, client, argv))
+    return _hello(d, client, argv)
+
+
+def _hello(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     version = 0
     j = 1
     if len(argv) >= 2:
@@ -36,8 +44,8 @@ def hello(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
         more = len(argv) - 1 - j
         option = argv[j].lower()
         if option == b"auth" and more >= 2:
-            if argv[j + 1] != b"default":  # the only user; it takes any password
-                raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+            if not authenticate(d, client, argv[j + 1], argv[j + 2], argv[0]):
+                raise WRONGPASS
             j += 2
         elif option == b"setname" and more >= 1:
             set_name(client, argv[j + 1])
@@ -45,6 +53,12 @@ def hello(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
         else:
             raise CommandError(b"ERR Syntax error in HELLO option '%s'" % argv[j])
         j += 1
+    if not client.authenticated and d.state.users().auth_required():
+        raise CommandError(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the"
+            " HELLO AUTH <user> <pass> option can be used to authenticate the client and"
+            " select the RESP protocol version at the same time"
+        )
     if version:
         client.proto = version
     return Map(
@@ -76,6 +90,9 @@ def reset(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     client.name = b""
     client.readonly = False
     client.no_touch = False
+    users = d.state.users()  # back to the default user, authenticated if it needs no password
+    client.user = users.default
+    client.authenticated = not users.auth_required()
     return SimpleString(b"RESET")
 
 

@@ -28,9 +28,12 @@ from typing import TYPE_CHECKING, Final
 from ...cluster import Proposal
 from ...commands import CommandError, CommandSpec, Route
 from ...resp import NULL_ARRAY, OK, ErrorReply, Raw, Reply, encode_reply
+from ...security import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY
+from ...security.log import MULTI
 from ...state import OP_MULTI, Watch
 from ..client import ClientState
 from .base import AtReadPoint, Submission, handler
+from .security import log_denial
 
 if TYPE_CHECKING:
     from ..dispatch import Dispatcher
@@ -90,13 +93,18 @@ def exec_(
     client.reset_multi()
     if dirty:
         raise CommandError(EXECABORT)
+    denied = _denied_now(d, client, queued)
+    runnable = [command for i, command in enumerate(queued) if i not in denied]
     # Through the log if any command is (EVAL may write without Redis's `write` flag), or
     # runs Lua (it runs off the event loop, as logged scripts do).
-    if not any(spec.route is Route.LOG or spec.runs_lua for spec, _ in queued):
-        return AtReadPoint(lambda: _exec_locally(d, client, queued, watches))
-    local = [spec.handler is None for spec, _ in queued]
-    logged = [cmd for (_, cmd), is_local in zip(queued, local, strict=True) if not is_local]
+    if not any(spec.route is Route.LOG or spec.runs_lua for spec, _ in runnable):
+        return AtReadPoint(lambda: _exec_locally(d, client, queued, watches, denied))
+    local = [spec.handler is None for spec, _ in runnable]
+    logged = [cmd for (_, cmd), is_local in zip(runnable, local, strict=True) if not is_local]
     proposal = Proposal(OP_MULTI, client.db, logged, watches)
+    user = client.user
+    if user is not None and user.restricted and any(spec.runs_lua for spec, _ in runnable):
+        proposal.user = user.name  # its scripts' calls are checked as its
     barrier = any(local) or any(spec.name == "select" for spec, _ in queued)
 
     def finish(applied: Proposal) -> Reply:
@@ -104,13 +112,46 @@ def exec_(
         reply = applied.reply
         if not isinstance(reply, list):  # aborted by WATCH (a null array), or failed
             return reply
-        return _finish(d, client, queued, iter(reply))
+        return _finish(d, client, queued, iter(reply), denied)
 
     return Submission(proposal, finish, barrier)
 
 
+_DENIED_REASONS: Final = {
+    DENIED_CMD: "no permission to execute the command or subcommand",
+    DENIED_KEY: "no permission to touch the specified keys",
+    DENIED_CHANNEL: "no permission to access one of the channels used as arguments",
+}
+
+
+def _denied_now(d: Dispatcher, client: ClientState, queued: Queued) -> dict[int, ErrorReply]:
+    """The queued commands the client's user may no longer run (its rules changed since
+    they were queued), by position, with Redis's error; each is logged in ACL LOG."""
+    user = client.user
+    if user is None or not user.restricted:
+        return {}
+    catalog = d.state.users().catalog
+    denied: dict[int, ErrorReply] = {}
+    for i, (spec, argv) in enumerate(queued):
+        denial = user.check(catalog, spec, argv)
+        if denial is None:
+            continue
+        obj = spec.name.encode() if denial.reason == DENIED_CMD else argv[denial.position]
+        log_denial(d.state, client, denial.reason, obj, context=MULTI)
+        denied[i] = ErrorReply(
+            b"NOPERM ACLs rules changed between the moment the transaction was accumulated"
+            b" and the EXEC call. This command is no longer allowed for the following reason: "
+            + _DENIED_REASONS[denial.reason].encode()
+        )
+    return denied
+
+
 def _exec_locally(
-    d: Dispatcher, client: ClientState, queued: Queued, watches: list[Watch]
+    d: Dispatcher,
+    client: ClientState,
+    queued: Queued,
+    watches: list[Watch],
+    denied: dict[int, ErrorReply],
 ) -> Reply:
     """A transaction that writes nothing: check the watches and run it here and now."""
     machine = d.machine
@@ -122,21 +163,32 @@ def _exec_locally(
 
     def applied() -> Iterator[Reply]:
         # Pure commands run in order against one context (one time, SELECT carries over).
-        for spec, cmd_argv in queued:
-            if spec.handler is not None:
+        for i, (spec, cmd_argv) in enumerate(queued):
+            if spec.handler is not None and i not in denied:
                 reply = machine.run(ctx, cmd_argv)
                 client.db = ctx.db_index
                 yield reply
 
-    return _finish(d, client, queued, applied())
+    return _finish(d, client, queued, applied(), denied)
 
 
-def _finish(d: Dispatcher, client: ClientState, queued: Queued, applied: Iterator[Reply]) -> Raw:
+def _finish(
+    d: Dispatcher,
+    client: ClientState,
+    queued: Queued,
+    applied: Iterator[Reply],
+    denied: dict[int, ErrorReply],
+) -> Raw:
     """EXEC's array: applied replies in order, local commands run in their place, each
-    encoded as it comes and counted once it has run."""
+    encoded as it comes and counted once it has run; a command the client's user may no
+    longer run gets its error in its place."""
     metrics = d.state.metrics
     parts: list[bytes] = []
-    for spec, argv in queued:
+    for i, (spec, argv) in enumerate(queued):
+        refused = denied.get(i)
+        if refused is not None:
+            parts.append(encode_reply(refused, client.proto))
+            continue
         if spec.handler is None:
             client.in_exec = True
             try:

@@ -536,7 +536,33 @@ def test_a_hole_inside_the_last_batch_drops_that_batch(
     with caplog.at_level(logging.WARNING, logger="concord.wal"):
         assert replay(tmp_path) == records  # the whole unsynced batch is gone, nothing else
     assert path.stat().st_size == marker
-    assert "never acknowledged" in caplog.text
+    # The log alone cannot tell a crash from a truncation: recovery, which has the node's
+    # promise, says which (tests/raft/driver/test_recovery.py).
+    assert "whether it was acknowledged is not known" in caplog.text
+    assert "never acknowledged" not in caplog.text
+
+
+def test_replay_without_cut_leaves_the_torn_tail_for_the_caller(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = make_log(tmp_path, 4)
+    path = last_segment(tmp_path)
+    intact = path.stat().st_size
+    _partial_payload(path)
+    damaged = path.read_bytes()
+    wal = WriteAheadLog(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="concord.wal"):
+        assert list(wal.replay(cut=False)) == records
+    assert not caplog.records
+    assert path.read_bytes() == damaged  # nothing cut yet
+    torn = wal.torn_tail
+    assert torn is not None
+    assert (torn.path, torn.offset, torn.size) == (path, intact, len(damaged))
+    with caplog.at_level(logging.WARNING, logger="concord.wal"):
+        wal.cut_torn_tail("what the caller knows")
+    assert path.stat().st_size == intact
+    assert "(what the caller knows)" in caplog.text
+    assert wal.torn_tail is None
 
 
 def crash(wal: WriteAheadLog) -> None:
