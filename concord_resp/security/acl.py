@@ -25,10 +25,9 @@ from importlib import resources
 from typing import Any, Final
 
 from ..commands import CommandSpec, CommandTable
-from ..commands.keyspecs import parse_key_specs
-from ..commands.spec import from_typed_json
 from ..commands.glob import glob_match
-from ..commands.keyspecs import key_references
+from ..commands.keyspecs import key_references, parse_key_specs
+from ..commands.spec import from_typed_json
 from ..resp import split_args
 
 CATEGORIES: Final = (
