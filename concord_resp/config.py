@@ -18,6 +18,43 @@ MB: Final = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
+class OutputBufferLimit:
+    """One client class's `client-output-buffer-limit`: a client whose unsent replies reach
+    `hard` bytes is closed at once, one that stays at `soft` bytes or more for longer than
+    `soft_seconds` is closed then (0 bytes: no such limit)."""
+
+    hard: int = 0
+    soft: int = 0
+    soft_seconds: int = 0
+
+
+# The classes in Redis's order (CLIENT_TYPE_NORMAL, _SLAVE, _PUBSUB): CONFIG GET lists them
+# so. `replica` is another name for `slave`; `master` is refused, as in Redis.
+OUTPUT_CLASSES: Final = ("normal", "slave", "pubsub")
+OUTPUT_CLASS_NAMES: Final = {"normal": 0, "slave": 1, "replica": 1, "pubsub": 2}
+NORMAL: Final = 0
+OutputBufferLimits = tuple[OutputBufferLimit, OutputBufferLimit, OutputBufferLimit]
+DEFAULT_OUTPUT_LIMITS: Final[OutputBufferLimits] = (
+    OutputBufferLimit(0, 0, 0),
+    OutputBufferLimit(256 * MB, 64 * MB, 60),
+    OutputBufferLimit(32 * MB, 8 * MB, 60),
+)
+NOEVICTION_ONLY: Final = (
+    "Concord never evicts keys (they are replicated data): only noeviction is supported"
+)
+MAXMEMORY_POLICIES: Final = (
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     bind: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -44,6 +81,9 @@ class Config:
     snapshot_entries: int = 100_000  # applied entries between snapshots; 0: no limit
     snapshot_bytes: int = 256 << 20  # applied command bytes between snapshots; 0: no limit
     snapshot_catchup_entries: int = 1000  # entries kept in memory behind the newest snapshot
+    maxmemory: int = 0  # bytes of used_memory over which denyoom writes are refused; 0: none
+    maxmemory_clients: int = 0  # bytes, or -percent of maxmemory (Redis's encoding); 0: none
+    client_output_buffer_limit: OutputBufferLimits = DEFAULT_OUTPUT_LIMITS
     # Security: the start-up users (proposed once to a cluster whose users were never set).
     requirepass: str = ""
     aclfile: str = ""
@@ -90,6 +130,9 @@ class RuntimeSettings:
     client_query_buffer_limit: int
     loglevel: str
     busy_reply_threshold_ms: int = 5000  # Redis's busy-reply-threshold (lua-time-limit)
+    maxmemory: int = 0
+    maxmemory_clients: int = 0
+    client_output_buffer_limit: OutputBufferLimits = DEFAULT_OUTPUT_LIMITS
     acllog_max_len: int = 128
     protected_mode: bool = True
 
@@ -100,9 +143,25 @@ class RuntimeSettings:
             proto_max_bulk_len=config.proto_max_bulk_len,
             client_query_buffer_limit=config.client_query_buffer_limit,
             loglevel=config.loglevel,
+            maxmemory=config.maxmemory,
+            maxmemory_clients=config.maxmemory_clients,
+            client_output_buffer_limit=config.client_output_buffer_limit,
             acllog_max_len=config.acllog_max_len,
             protected_mode=config.protected_mode,
         )
+
+    def client_eviction_limit(self) -> int:
+        """The bytes of client buffers over which the biggest client is closed (Redis's
+        `getClientEvictionLimit`): maxmemory-clients in bytes, or its percentage of
+        maxmemory, never under 128 KB; 0 when there is no such limit."""
+        setting = self.maxmemory_clients
+        if setting < 0 and self.maxmemory > 0:
+            limit = int(self.maxmemory * -setting / 100)
+        elif setting > 0:
+            limit = setting
+        else:
+            return 0
+        return max(limit, 128 * 1024)
 
 
 class ConfigError(ValueError):
@@ -138,6 +197,75 @@ def memtoull(text: bytes) -> int | None:
         return None  # (more than 20 digits cannot fit: strtoull's ERANGE)
     # strtoull of no digits is 0, as in Redis ("k" is 0 bytes).
     return int(text[:digits_end] or b"0") * unit
+
+
+def parse_output_buffer_limits(
+    words: list[bytes], current: OutputBufferLimits
+) -> OutputBufferLimits:
+    """`<class> <hard> <soft> <soft seconds>` groups over `current` (Redis's
+    `updateClientOutputBufferLimit`: all or nothing). ValueError carries Redis's reason."""
+    if len(words) % 4:
+        raise ValueError("Wrong number of arguments in buffer limit configuration.")
+    limits = list(current)
+    for at in range(0, len(words), 4):
+        kind = OUTPUT_CLASS_NAMES.get(words[at].decode("latin-1").lower())
+        if kind is None:
+            raise ValueError("Invalid client class specified in buffer limit configuration.")
+        hard, soft = memtoull(words[at + 1]), memtoull(words[at + 2])
+        seconds = _strtoll(words[at + 3])
+        if hard is None or soft is None or seconds is None or seconds < 0:
+            raise ValueError(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+            )
+        limits[kind] = OutputBufferLimit(hard, soft, seconds)
+    return limits[0], limits[1], limits[2]
+
+
+def format_output_buffer_limits(limits: OutputBufferLimits) -> str:
+    """CONFIG GET's text: every class, in Redis's order and names."""
+    return " ".join(
+        f"{name} {limit.hard} {limit.soft} {limit.soft_seconds}"
+        for name, limit in zip(OUTPUT_CLASSES, limits, strict=True)
+    )
+
+
+def _strtoll(text: bytes) -> int | None:
+    """C's `strtoll(text, &end, 10)` with `*end == 0` required, then stored in an `int` (as
+    Redis stores soft_seconds): leading blanks and a sign are accepted, "" is 0."""
+    stripped = text.lstrip(b" \t\n\v\f\r")
+    digits = stripped[1:] if stripped[:1] in (b"+", b"-") else stripped
+    if not digits.isdigit():
+        return 0 if not text else None
+    number = max(min(int(stripped), 2**63 - 1), -(2**63))  # strtoll saturates
+    number &= 0xFFFFFFFF  # then the int keeps the low 32 bits
+    return number - 2**32 if number >= 2**31 else number
+
+
+def parse_maxmemory_clients(text: bytes) -> int:
+    """A `maxmemory-clients` value (Redis's numericParseString and boundary check for a
+    MEMORY | PERCENT ssize_t): bytes, or `N%` of maxmemory stored as -N. ValueError carries
+    Redis's reason."""
+    size = memtoull(text)
+    if size is None:
+        digits = text[:-1]
+        if not (
+            len(text) > 1
+            and text.endswith(b"%")
+            and (digits == b"0" or (digits[:1] in b"123456789" and digits.isdigit()))
+            and len(digits) < 20
+        ):
+            raise ValueError("argument must be a memory or percent value")
+        value = -int(digits)
+    else:
+        value = size & (2**64 - 1)  # an unsigned long long read as a long long
+        value = value - 2**64 if value >= 2**63 else value
+    if value < -100:
+        raise ValueError("percentage argument must be less or equal to 100")
+    return value
+
+
+def format_memory_or_percent(value: int) -> str:
+    return f"{-value}%" if value < 0 else str(value)
 
 
 def parse_memory(text: str) -> int:
@@ -192,6 +320,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="log verbosity (default notice)",
     )
     parser.add_argument("--logfile", default="", help="log to this file instead of stderr")
+    parser.add_argument(
+        "--maxmemory",
+        default="0",
+        help="refuse writes that may add memory (-OOM) while the node's used_memory (its RSS)"
+        " is over this; 0: no limit (default 0)",
+    )
+    parser.add_argument(
+        "--maxmemory-policy",
+        default="noeviction",
+        help="only noeviction: Concord never evicts keys (default noeviction)",
+    )
+    parser.add_argument(
+        "--maxmemory-clients",
+        default="0",
+        help="close the client using the most buffer memory while all clients' buffers hold"
+        " this much (bytes, or N%% of --maxmemory); 0: no limit (default 0)",
+    )
+    parser.add_argument(
+        "--client-output-buffer-limit",
+        action="append",
+        default=[],
+        metavar="'CLASS HARD SOFT SECONDS'",
+        help="close a client whose unsent replies reach HARD bytes, or stay at SOFT bytes or"
+        " more for SECONDS (class normal, pubsub or replica; 0: no limit; repeatable;"
+        " default: 'normal 0 0 0' 'replica 256mb 64mb 60' 'pubsub 32mb 8mb 60')",
+    )
     parser.add_argument(
         "--hz", type=int, default=10, help="active expiry cycles per second (default 10)"
     )
@@ -394,6 +548,7 @@ def config_from_args(argv: list[str] | None = None) -> Config:
     query_buffer = parse_memory(args.client_query_buffer_limit)
     if query_buffer < 1024 * 1024:
         raise ConfigError("--client-query-buffer-limit must be at least 1mb")
+    maxmemory, maxmemory_clients, output_limits = _client_limits(args)
     segment = parse_memory(args.segment_size)
     if segment < 64 * 1024:
         raise ConfigError("--segment-size must be at least 64kb")
@@ -480,9 +635,31 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         tls_cluster=args.tls_cluster == "yes",
         tls_replication=args.tls_replication == "yes",
         snapshot_catchup_entries=args.snapshot_catchup_entries,
+        maxmemory=maxmemory,
+        maxmemory_clients=maxmemory_clients,
+        client_output_buffer_limit=output_limits,
         cluster_secret=read_cluster_secret(args),
         cluster_max_frame=max_frame,
     )
+
+
+def _client_limits(args: argparse.Namespace) -> tuple[int, int, OutputBufferLimits]:
+    """--maxmemory, --maxmemory-policy, --maxmemory-clients, --client-output-buffer-limit."""
+    if args.maxmemory_policy.lower() not in MAXMEMORY_POLICIES:
+        raise ConfigError(f"--maxmemory-policy must be one of {', '.join(MAXMEMORY_POLICIES)}")
+    if args.maxmemory_policy.lower() != "noeviction":
+        raise ConfigError(NOEVICTION_ONLY)
+    try:
+        maxmemory_clients = parse_maxmemory_clients(args.maxmemory_clients.strip().encode())
+    except ValueError as error:
+        raise ConfigError(f"--maxmemory-clients: {error}") from None
+    output_limits = DEFAULT_OUTPUT_LIMITS
+    for text in args.client_output_buffer_limit:
+        try:
+            output_limits = parse_output_buffer_limits(text.encode().split(), output_limits)
+        except ValueError as error:
+            raise ConfigError(f"--client-output-buffer-limit {text!r}: {error}") from None
+    return parse_memory(args.maxmemory), maxmemory_clients, output_limits
 
 
 def parse_members(text: str) -> dict[str, tuple[str, int, int]]:

@@ -395,6 +395,7 @@ class Server:
                         await root.start(self._run_transport)
                     root.start_soon(self._run_node, node_scope)
                     root.start_soon(self._sample_ops)
+                    root.start_soon(self._watch_limits)
                     if self.startup_users is not None:
                         root.start_soon(self._bootstrap_users, self.startup_users)
                     log.info("ready to accept connections")
@@ -482,6 +483,27 @@ class Server:
         while True:
             self.state.sample_ops()
             await trio.sleep(0.1)
+
+    async def _watch_limits(self) -> None:
+        """maxmemory's sample of used_memory (every 10 ms while a maxmemory is set: reading
+        it costs a few microseconds) and the clients cron (`limits`, every 100 ms while a
+        client holds a buffer); asleep while there is neither."""
+        state = self.state
+        buffers = state.buffers
+        next_cron = 0.0
+        while True:
+            maxmemory = state.settings.maxmemory
+            if maxmemory:
+                state.sample_used_memory()
+            elif not buffers.holders:
+                buffers.wanted = trio.Event()
+                await buffers.wanted.wait()  # (CONFIG SET maxmemory, or a client's buffer)
+                continue
+            now = trio.current_time()
+            if now >= next_cron:
+                buffers.cron(state, now)
+                next_cron = now + 0.1
+            await trio.sleep(0.01 if maxmemory else 0.1)
 
     async def _bootstrap_users(self, users: list[tuple[bytes, list[bytes]]]) -> None:
         """Propose this node's start-up users until the cluster's users are set (by this

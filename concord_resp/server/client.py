@@ -42,6 +42,9 @@ class ClientState:
     wait_unblocked: Callable[[Proposal], Awaitable[None]] | None = None
     last_command: str = "NULL"
     query_buffer: int = 0
+    deferred_reads: int = 0  # reads deferred behind its writes, since none were owed
+    omem: int = 0  # bytes of replies its socket has not taken (CLIENT LIST omem)
+    oll: int = 0  # in how many pieces (CLIENT LIST oll)
     closing: bool = False  # QUIT or CLIENT KILL: close after the reply is sent
     killed: bool = False  # CLIENT KILL by another client: closed at once
     no_evict: bool = False
@@ -86,7 +89,8 @@ class ClientState:
     def describe(self, now: float | None = None, *, watch_broken: bool = False) -> bytes:
         """One CLIENT LIST / CLIENT INFO line: Redis 7.0's fields, then 7.2's lib-name/ver.
 
-        Memory and buffer fields are fixed: Python gives no honest per-client numbers.
+        `omem`/`oll` are the replies its socket has not taken and `tot-mem` adds the query
+        buffer; the other memory fields are fixed: Python gives no honest numbers for them.
         """
         now = time.monotonic() if now is None else now
         multi = len(self.queued) if self.in_multi else -1
@@ -95,7 +99,8 @@ class ClientState:
             f"name={self.name.decode('latin-1')} age={int(now - self.created)} "
             f"idle={int(now - self.last_active)} flags={self.flags(watch_broken=watch_broken)} "
             f"db={self.db} sub=0 psub=0 ssub=0 multi={multi} qbuf={self.query_buffer} "
-            f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+            f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={self.oll} "
+            f"omem={self.omem} tot-mem={self.omem + self.query_buffer} "
             f"events=r cmd={self.last_command} user={self.user_name()} redir=-1 resp={self.proto} "
             f"lib-name={self.lib_name.decode('latin-1')} lib-ver={self.lib_ver.decode('latin-1')}"
         ).encode()

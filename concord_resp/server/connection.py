@@ -11,6 +11,16 @@ the connection's task: when the node applies an entry the outbox is queued in th
 once (one send per client per run, however many of its writes the run held). If the socket cannot take everything, a
 drain task finishes the job, and the connection reads no further requests until it has.
 
+Backpressure: a batch whose replies pass `OUTPUT_PAUSE_BYTES` sends them before it goes on,
+and waits for the socket to take them (the client to read), so a client pipelining reads of
+big values without reading the replies holds at most about that much, and yields to the
+others meanwhile. Replies completed by the node (writes', and reads deferred behind a
+client's writes, `dispatch.MAX_DEFERRED` at most) are sent as soon as they pass that many
+bytes rather than after the run of applies. What the socket has not taken is the client's
+output buffer, which `limits` bounds (client-output-buffer-limit, maxmemory-clients). A
+client that goes away or is closed for its limits is dropped at once: what it sent and was
+not run yet, and the replies it was owed, are let go, not worked through.
+
 Shutdown lets in-flight work finish: a connection with nothing pending is closed at once; one
 with replies owed is asked to stop, and stops when its outbox is empty.
 """
@@ -28,8 +38,9 @@ import trio
 from ..cluster import Proposal
 from ..resp import RequestParser, encode_error
 from .client import ClientState
-from .dispatch import Dispatcher
-from .pending import Pending
+from .dispatch import OUTPUT_PAUSE_BYTES, Dispatcher
+from .limits import QUERY_TRACKED
+from .pending import Pending, ReadReply
 from .state import ServerState
 from .tls import TlsSocket
 
@@ -86,10 +97,14 @@ class Outbox:
         "_send_raw",
         "_sock",
         "_tls",
+        "_unsent_plain",
+        "buffered",
         "client",
         "closed",
         "items",
         "queued",
+        "ready",
+        "soft_since",
         "state",
     )
 
@@ -114,6 +129,10 @@ class Outbox:
         self._last: Pending | None = None
         # What the socket did not take yet, as views (a big reply is never copied again).
         self._backlog: deque[memoryview] = deque()
+        self._unsent_plain = 0  # bytes in the backlog
+        self.buffered = 0  # and the TLS ciphertext not sent: the client's output buffer
+        self.ready = 0  # bytes of replies the node completed since the last flush
+        self.soft_since: float | None = None  # over its soft limit since (`limits`)
         self._drained: trio.Event | None = None  # set when a drain task has emptied the backlog
         self.closed = False
 
@@ -127,8 +146,18 @@ class Outbox:
         self._last = pending
         pending.notify(self._applied)
 
-    def _applied(self) -> None:
-        self._flush_queue.add(self)
+    def _applied(self, size: int) -> None:
+        self.ready += size
+        if self.ready < OUTPUT_PAUSE_BYTES or self.closed:
+            self._flush_queue.add(self)
+            return
+        # Big replies (reads deferred behind writes, a script's) are sent, or held and their
+        # limits checked, at once: a run of applies does not pile them up.
+        try:
+            self.flush()
+        except Exception:
+            log.exception("internal error sending replies to client id=%d", self.client.id)
+            self.fail()
 
     def unfinished(self) -> Pending | None:
         last = self._last
@@ -144,6 +173,7 @@ class Outbox:
     def flush(self) -> None:
         """Send every reply that is ready, up to the first one that is not. Never blocks."""
         items = self.items
+        self.ready = 0
         ready: list[bytes] = []
         while items:
             head = items[0]
@@ -169,23 +199,72 @@ class Outbox:
         if self.client.cancel is not None:
             self.client.cancel()
 
+    def close_now(self) -> None:
+        """Close the client at once (over its output buffer limit, or evicted for
+        maxmemory-clients), as CLIENT KILL does: what it is owed is dropped."""
+        client = self.client
+        self.drop()
+        client.closing = client.killed = True
+        self.state.clients.remove(client)
+        if client.cancel is not None:
+            client.cancel()
+
+    def drop(self) -> None:
+        """The client is gone or being closed: let go of every reply owed to it, and of
+        the reads deferred for it (they will not run). Its task stops at its next turn."""
+        self.closed = True
+        self.client.closing = True
+        for item in self.items:
+            if type(item) is ReadReply:
+                item.cancelled = True
+        self.items.clear()
+        self._backlog.clear()
+        self._unsent_plain = self.buffered = self.client.omem = self.client.oll = 0
+        self.state.buffers.release(self)
+        if self._drained is not None:
+            self._drained.set()  # a batch waiting for the socket to drain goes on, and stops
+
+    def _measure(self, grew: bool) -> None:
+        """The output buffer, on the slow path only: what the socket has not taken (the
+        backlog, and with TLS the ciphertext waiting). The limits see it when it grew, and
+        forget a client that holds nothing."""
+        tls = self._tls
+        tls_unsent = tls.unsent if tls is not None else 0
+        self.buffered = held = self._unsent_plain + tls_unsent
+        client = self.client
+        client.omem = held
+        client.oll = len(self._backlog) + (tls_unsent > 0)
+        buffers = self.state.buffers
+        if grew:
+            buffers.track(self)
+            buffers.check(self.state, self, trio.current_time())
+        elif not held:
+            self.soft_since = None
+            if client.query_buffer < QUERY_TRACKED:
+                buffers.release(self)
+
     def _send(self, data: bytes) -> None:
         self.state.metrics.net_output_bytes += len(data)
         if self._backlog:
             self._backlog.append(memoryview(data))
+            self._unsent_plain += len(data)
+            self._measure(grew=True)
             return
         try:
             sent = self._send_raw(data)
         except BlockingIOError:
             sent = 0
         except OSError:
-            self.closed = True  # the client went away; its task will notice
+            self.drop()  # the client went away; its task will notice
             return
         if sent < len(data):
             self._backlog.append(memoryview(data)[sent:])
+            self._unsent_plain += len(data) - sent
             self._start_drain()
+            self._measure(grew=True)
         elif self._tls is not None and self._tls.unsent:
             self._start_drain()  # (TLS took it all; the socket not all of its ciphertext)
+            self._measure(grew=True)
 
     def _start_drain(self) -> None:
         drained = self._drained
@@ -202,30 +281,46 @@ class Outbox:
                     await trio.lowlevel.wait_writable(self._sock)
                     if tls is not None and tls.unsent:
                         tls.flush()
+                        self._measure(grew=False)
                         continue
+                    if not backlog:
+                        break  # (dropped meanwhile)
                     sent = self._send_raw(backlog[0])
                 except BlockingIOError:
                     continue
                 except (OSError, trio.ClosedResourceError):
-                    self.closed = True
+                    self.drop()
                     break
                 if sent == len(backlog[0]):
                     backlog.popleft()
                 else:
                     backlog[0] = backlog[0][sent:]
+                self._unsent_plain -= sent
+                self._measure(grew=False)
         finally:
             if self.closed:
-                self._backlog.clear()
+                self.drop()
             if self._drained is not None:
                 self._drained.set()
 
     async def settle(self) -> None:
-        """Wait until every owed reply is applied and sent (before closing or reading on)."""
-        if self._last is not None and not self._last.done:
+        """Wait until every owed reply is applied and sent (before closing or reading on);
+        nothing to wait for once the client is gone."""
+        if self._last is not None and not self._last.done and not self.closed:
             await self._last.wait()
         self.flush()
         if self._drained is not None:
             await self._drained.wait()
+
+    async def make_room(self) -> None:
+        """Backpressure inside a batch (see the module docstring): send what is ready, wait
+        until the socket has taken it, and let the other tasks run meanwhile."""
+        self.flush()
+        drained = self._drained
+        if drained is not None and not drained.is_set():
+            await drained.wait()
+        else:
+            await trio.lowlevel.checkpoint()
 
     async def wait_sent(self) -> None:
         """Flow control before reading more: a client with many replies owed (a long
@@ -281,8 +376,7 @@ async def serve_connection(
                 except OSError:
                     data = b""
                 if not data:
-                    outbox.closed = True  # gone: nothing more can reach it
-                    client.closing = True
+                    outbox.drop()  # gone: nothing more can reach it
                     watching.cancel_scope.cancel()
                     return
                 stashed.append(data)
@@ -306,9 +400,11 @@ async def serve_connection(
             if not data or client.stop_requested:
                 # The client closed its side (or we are shutting down): replies still owed
                 # for writes it sent are delivered first, as Redis does after a half-close.
-                if not client.killed:
+                if not client.killed and not outbox.closed:
                     await outbox.settle()
                 return
+            if outbox.closed:
+                return  # gone, or closed for its limits: what it sent is not run
             client.busy = True
             state.metrics.net_input_bytes += len(data)
             client.last_active = time.monotonic()
@@ -316,8 +412,15 @@ async def serve_connection(
             parser.max_query_buffer = settings.client_query_buffer_limit
             commands = parser.feed(data)
             client.query_buffer = parser.buffered
+            if client.query_buffer >= QUERY_TRACKED:  # a big argument on its way
+                state.buffers.track(outbox)
+                state.buffers.evict(state)
+                if outbox.closed:
+                    return
             if commands:
                 await dispatch(client, commands, outbox)
+                if outbox.closed:
+                    return
             if parser.broken and not client.closing:
                 # (A QUIT earlier in the batch ends the connection before the bad request.)
                 client.closing = True
@@ -339,6 +442,6 @@ async def serve_connection(
         log.exception("internal error serving client id=%d addr=%s", client.id, client.addr)
         outbox.fail()
     finally:
-        outbox.closed = True
+        outbox.drop()
         trio.lowlevel.notify_closing(sock)
         sock.close()

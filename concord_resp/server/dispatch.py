@@ -1,8 +1,12 @@
 """The dispatch pipeline: one batch of a client's requests in, the batch's replies out.
 
 Checks run in Redis's order: lookup + arity -> authentication (NOAUTH) -> `no_multi` inside
-MULTI -> ACL (NOPERM: the command, its keys; logged in ACL LOG) -> a running script (BUSY) ->
-removed/loading -> MULTI queueing -> route. Each command's route is declared in the command table (`commands.registry`):
+MULTI -> ACL (NOPERM: the command, its keys; logged in ACL LOG) -> maxmemory (OOM) -> a
+running script (BUSY) -> removed/loading -> MULTI queueing -> route. Over maxmemory, this node
+(the one the client is connected to) refuses what Redis refuses, when the command arrives and
+before anything is proposed: the log never holds a decision that depends on a node's memory,
+so replicas never differ. Each command's route is declared in the command table
+(`commands.registry`):
 
     LOG         a write: a `Proposal` to the node, answered once applied (no read point
                 first: WATCH is checked when the entry is applied)
@@ -41,7 +45,7 @@ from ..commands import CommandError, CommandSpec, Route
 from ..commands.registry import SERVE_CONNECTION, SERVE_READ, SERVE_WRITE
 from ..resp import ErrorReply, Reply, encode_error, encode_reply
 from ..scripting import sha1hex
-from ..scripting.scripts import parse_shebang
+from ..scripting.scripts import ALLOW_OOM, NO_WRITES, parse_shebang
 from ..security import DENIED_CMD, DENIED_KEY, User
 from ..state import OP_COMMAND
 from .client import ClientState
@@ -65,6 +69,17 @@ SERVED_WHEN_REMOVED: Final = frozenset({"ping", "info", "quit", "hello", "reset"
 
 # Commands that run at once even inside MULTI (Redis's processCommand list).
 NOT_QUEUED: Final = frozenset({"exec", "discard", "quit", "reset", "multi", "watch"})
+OOM: Final = CommandError(b"OOM command not allowed when used memory > 'maxmemory'.")
+# Inside MULTI over maxmemory, Redis queues nothing more (queueing takes memory) but these.
+QUEUED_DESPITE_OOM: Final = frozenset({"exec", "discard", "quit", "reset"})
+SCRIPT_COMMANDS: Final = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro"})
+FUNCTION_COMMANDS: Final = frozenset({"fcall", "fcall_ro"})
+# Backpressure (see `connection`): a batch's replies are sent, and the socket waited for,
+# each time they pass this many bytes. Reads deferred behind a client's writes run later
+# (their replies' sizes unknown until then): a client may have this many owed before its
+# batch waits for them to run and be sent; their replies are bounded by its limits.
+OUTPUT_PAUSE_BYTES: Final = 256 * 1024
+MAX_DEFERRED: Final = 1000
 
 
 class ReplySink(Protocol):
@@ -76,6 +91,10 @@ class ReplySink(Protocol):
 
     def unfinished(self) -> Pending | None:
         """The newest pending reply not applied yet, if any."""
+        ...
+
+    async def make_room(self) -> None:
+        """Send the replies that are ready and wait until the client has taken them."""
         ...
 
 
@@ -148,6 +167,39 @@ class Dispatcher:
 
     def now_us(self) -> int:
         return time.time_ns() // 1000
+
+    def _refused_for_memory(
+        self, client: ClientState, spec: CommandSpec, argv: list[bytes]
+    ) -> bool:
+        """Over maxmemory: whether Redis's processCommand refuses this command with -OOM
+        (a `denyoom` command, a script whose flags make it one, EXEC of a transaction
+        holding one, and anything to queue inside MULTI)."""
+        name = spec.name
+        if client.in_multi:
+            if name == "exec":
+                return any(self._grows_memory(queued, args) for queued, args in client.queued)
+            return name not in QUEUED_DESPITE_OOM
+        return self._grows_memory(spec, argv)
+
+    def _grows_memory(self, spec: CommandSpec, argv: list[bytes]) -> bool:
+        """Whether the command counts as `denyoom` (Redis's getCommandFlags): a script or
+        function with declared flags does unless they say `allow-oom` or `no-writes`; a
+        script without a shebang does not (Redis then refuses its first memory-growing call
+        inside, which Concord does not: see README, Limits)."""
+        name = spec.name
+        flags: int | None = None
+        if name in SCRIPT_COMMANDS:
+            if name.startswith("evalsha"):
+                body = self.machine.scripting.scripts.bodies.get(argv[1].lower())
+            else:
+                body = argv[1]
+            flags = _script_flags(body) if body is not None else None
+        elif name in FUNCTION_COMMANDS:
+            found = self.machine.scripting.functions.find(argv[1])
+            flags = found[1].flags if found is not None else None
+        if flags is None:
+            return "denyoom" in spec.flags
+        return not flags & (ALLOW_OOM | NO_WRITES)
 
     async def run_batch(self, client: ClientState, commands: list[list[bytes]]) -> list[bytes]:
         """Execute a batch and wait for all of it; returns the encoded replies in order."""
@@ -260,6 +312,10 @@ class Dispatcher:
         applier = node.applier
         machine, metrics = self.machine, self.metrics
         read_point = False  # this batch has a linearizable read point already
+        over_maxmemory = self.state.over_maxmemory  # (sampled; one decision per batch)
+        unsent = 0  # bytes of replies pushed since the batch last made room (backpressure)
+        if client.deferred_reads and sink.unfinished() is None:
+            client.deferred_reads = 0  # (they have all been run)
         for argv in commands:
             try:
                 spec = self.table.lookup(argv)
@@ -279,6 +335,9 @@ class Dispatcher:
                 if refusal is not None:
                     push(self._reject(client, argv, refusal))
                     continue
+            if over_maxmemory and self._refused_for_memory(client, spec, argv):
+                push(self._reject(client, argv, OOM))
+                continue
             if applier.busy and not spec.allow_busy:
                 busy = await self._until_free()
                 if busy is not None:
@@ -297,8 +356,11 @@ class Dispatcher:
             if serve == SERVE_WRITE and spec.runs_lua:
                 read_form = self._read_only_script(spec, argv)
                 if read_form is not None:  # a cached `no-writes` script: a read, on any node
-                    push(await self._lua_read(client, read_form, argv, sink, read_point, spec))
+                    ran = await self._lua_read(client, read_form, argv, sink, read_point, spec)
+                    unsent = await self._pushed(sink, ran, unsent)
                     read_point = not client.readonly
+                    if client.closing:
+                        break
                     continue
             if serve == SERVE_WRITE:
                 proposal = Proposal(OP_COMMAND, client.db, argv)
@@ -317,18 +379,29 @@ class Dispatcher:
                         break
                 continue
             if serve == SERVE_READ and spec.runs_lua:
-                push(await self._lua_read(client, spec, argv, sink, read_point))
+                ran = await self._lua_read(client, spec, argv, sink, read_point)
+                unsent = await self._pushed(sink, ran, unsent)
                 read_point = not client.readonly
+                if client.closing:
+                    break
                 continue
             if serve == SERVE_READ:
                 after = client.last_write
-                if after is not None and sink.unfinished() is not None:
-                    # Behind this client's writes not applied yet: the node runs it in its
-                    # turn, and the rest of the pipeline is submitted meanwhile.
-                    read = ReadReply(self, spec, argv, client.db, client.proto)
-                    sink.push_pending(read)
-                    node.defer_read(read.run, read.fail, after, client.readonly)
-                    continue
+                if after is not None and (waiting := sink.unfinished()) is not None:
+                    if client.deferred_reads < MAX_DEFERRED:
+                        # Behind this client's writes not applied yet: the node runs it in
+                        # its turn, and the rest of the pipeline is submitted meanwhile.
+                        client.deferred_reads += 1
+                        read = ReadReply(self, spec, argv, client.db, client.proto)
+                        sink.push_pending(read)
+                        node.defer_read(read.run, read.fail, after, client.readonly)
+                        continue
+                    # As many owed as it may have: let them run and be sent first.
+                    await waiting.wait()
+                    await sink.make_room()
+                    client.deferred_reads = unsent = 0
+                    if client.closing:
+                        break
                 # One read point serves the batch; a lone leader is its own (no wait).
                 if not read_point and not node.reads.alone_and_current():
                     failure = await self._read_point(client, spec)
@@ -359,7 +432,14 @@ class Dispatcher:
                     reply if type(reply) is ErrorReply else None,
                 )
                 client.db = ctx.db_index
-                push(encode_reply(reply, client.proto))
+                encoded = encode_reply(reply, client.proto)
+                push(encoded)
+                unsent += len(encoded)
+                if unsent > OUTPUT_PAUSE_BYTES:
+                    unsent = 0
+                    await sink.make_room()
+                    if client.closing:
+                        break
                 continue
             waiting = sink.unfinished()
             if waiting is not None:
@@ -376,11 +456,21 @@ class Dispatcher:
                 if busy is not None:
                     push(self._reject(client, argv, busy))
                     continue
-            reply = await self._run_local(client, spec, argv, sink, read_point)
-            if reply is not None:
-                push(reply)
+            local_reply = await self._run_local(client, spec, argv, sink, read_point)
+            if local_reply is not None:
+                unsent = await self._pushed(sink, local_reply, unsent)
             if client.closing:
                 break
+
+    async def _pushed(self, sink: ReplySink, reply: bytes, unsent: int) -> int:
+        """Push a reply off the read path (a script's, a connection-level command's) and,
+        past the bound, make room (see OUTPUT_PAUSE_BYTES); the batch's unsent bytes now."""
+        sink.push(reply)
+        unsent += len(reply)
+        if unsent <= OUTPUT_PAUSE_BYTES:
+            return unsent
+        await sink.make_room()
+        return 0
 
     async def _wait_unblocked(
         self, client: ClientState, proposal: Proposal, reply: Pending
@@ -487,6 +577,16 @@ class Dispatcher:
         return encode_error(message)
 
 
+def _script_flags(body: bytes) -> int | None:
+    """A script's declared flags; None without a shebang (or with a malformed one: the
+    script's own run answers that error)."""
+    try:
+        shebang = parse_shebang(body)
+    except CommandError:
+        return None
+    return shebang.flags if shebang.present else None
+
+
 class CollectingSink:
     """A sink that keeps every reply, for callers that want the whole batch at once."""
 
@@ -504,6 +604,9 @@ class CollectingSink:
     def unfinished(self) -> Pending | None:
         last = self.last
         return last if last is not None and not last.done else None
+
+    async def make_room(self) -> None:
+        await trio.lowlevel.checkpoint()
 
     async def replies(self) -> list[bytes]:
         if self.last is not None:

@@ -25,6 +25,7 @@ import trio
 
 from .. import REDIS_VERSION
 from ..commands.blocking import has_timeout
+from .state import rss_bytes
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -66,14 +67,6 @@ def _human(size: int) -> str:
             return f"{int(value)}B" if unit == "B" else f"{value:.2f}{unit}"
         value /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:  # pragma: no cover - not Linux
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _system_memory() -> int:
@@ -125,7 +118,7 @@ def _clients(state: ServerState) -> Fields:
         ("cluster_connections", 0),
         ("maxclients", state.settings.maxclients),
         ("client_recent_max_input_buffer", 0),
-        ("client_recent_max_output_buffer", 0),
+        ("client_recent_max_output_buffer", state.buffers.biggest_output()),
         ("blocked_clients", blocked),
         ("tracking_clients", 0),
         ("clients_in_timeout_table", timed),
@@ -137,7 +130,7 @@ def _clients(state: ServerState) -> Fields:
 def _memory(state: ServerState) -> Fields:
     # Python has no allocator statistics worth the name: the process's RSS stands in for
     # used_memory (it is what an operator sizing a machine cares about).
-    rss = _rss_bytes()
+    rss = rss_bytes()
     peak = max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     system = _system_memory()
     scripting = state.machine.scripting
@@ -171,8 +164,8 @@ def _memory(state: ServerState) -> Fields:
         ("used_memory_functions", functions_bytes),
         ("used_memory_scripts", scripts_eval + functions_bytes),
         ("used_memory_scripts_human", _human(scripts_eval + functions_bytes)),
-        ("maxmemory", 0),
-        ("maxmemory_human", "0B"),
+        ("maxmemory", state.settings.maxmemory),
+        ("maxmemory_human", _human(state.settings.maxmemory)),
         ("maxmemory_policy", "noeviction"),
         ("mem_allocator", "pymalloc"),
     ]
@@ -230,7 +223,7 @@ def _stats(state: ServerState) -> Fields:
         ("sync_partial_err", 0),
         ("expired_keys", state.machine.keyspace.expired_deletions()),
         ("evicted_keys", 0),
-        ("evicted_clients", 0),
+        ("evicted_clients", state.buffers.evicted),
         ("keyspace_hits", stats.keyspace_hits),
         ("keyspace_misses", stats.keyspace_misses),
         ("pubsub_channels", 0),

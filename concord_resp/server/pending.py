@@ -47,7 +47,7 @@ class Pending:
     def __init__(self) -> None:
         self.done = False
         self._encoded = b""
-        self._callback: Callable[[], None] | None = None
+        self._callback: Callable[[int], None] | None = None
         self._event: trio.Event | None = None
 
     @property
@@ -55,8 +55,9 @@ class Pending:
         assert self.done, "a reply read before it was known"
         return self._encoded
 
-    def notify(self, callback: Callable[[], None]) -> None:
-        """Call `callback` once the reply is ready (the outbox then sends it)."""
+    def notify(self, callback: Callable[[int], None]) -> None:
+        """Call `callback` with the reply's size once it is ready (the outbox then sends
+        it: at once if it is big, with the others after the run of applies otherwise)."""
         self._callback = callback
 
     async def wait(self) -> None:
@@ -72,7 +73,7 @@ class Pending:
             self._event.set()
         callback, self._callback = self._callback, None
         if callback is not None:
-            callback()
+            callback(len(encoded))
 
 
 class _ProposalReply(Pending):
@@ -142,7 +143,7 @@ class SubmittedReply(_ProposalReply):
 class ReadReply(Pending):
     """A pure read run by the node when its turn comes (see the module docstring)."""
 
-    __slots__ = ("argv", "db", "dispatcher", "proto", "spec")
+    __slots__ = ("argv", "cancelled", "db", "dispatcher", "proto", "spec")
 
     def __init__(
         self, dispatcher: Dispatcher, spec: CommandSpec, argv: list[bytes], db: int, proto: int
@@ -153,9 +154,13 @@ class ReadReply(Pending):
         self.argv = argv
         self.db = db  # as when it was sent: a SELECT after it does not change what it reads
         self.proto = proto
+        self.cancelled = False  # its client is gone: nobody will read the reply
 
     def run(self) -> None:
         """Run the read on the state as it is now (the node calls this at the read's turn)."""
+        if self.cancelled:
+            self._finish(b"")
+            return
         d, spec = self.dispatcher, self.spec
         started = time.perf_counter_ns()
         ctx = d.machine.read_context(self.db, d.now_us(), d.rng)

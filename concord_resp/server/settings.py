@@ -7,10 +7,12 @@ not have answer like unknown names do in Redis (nothing for GET, an error for SE
 The encoding thresholds (`hash-max-listpack-entries` and the like, `store.encoding`) are
 replicated state: CONFIG SET turns them into a log entry, so they are the same on every node.
 
-Parameters that Concord's design fixes (it always logs writes, listens where it was started,
-never evicts) are declared `immutable` and refused with Redis's "can't set immutable config";
-`dir` is `protected`, as in a default Redis. CONFIG SET is all or nothing: every name is checked
-first, then every value is parsed, and only when all are valid is any of them applied.
+Parameters that Concord's design fixes (it always logs writes, listens where it was started)
+are declared `immutable` and refused with Redis's "can't set immutable config"; `dir` is
+`protected`, as in a default Redis. Concord never evicts keys: `maxmemory-policy` takes
+Redis's names, and refuses every one but `noeviction` with a reason of its own. CONFIG SET
+is all or nothing: every name is checked first, then every value is parsed, and only when
+all are valid is any of them applied.
 """
 
 from __future__ import annotations
@@ -22,14 +24,26 @@ from typing import TYPE_CHECKING, Final
 
 from ..commands import CommandError
 from ..commands.glob import glob_match
-from ..config import LOG_LEVELS, memtoull
-from ..limits import INT_MAX, LLONG_MAX, UINT_MAX
+from ..config import (
+    DEFAULT_OUTPUT_LIMITS,
+    LOG_LEVELS,
+    MAXMEMORY_POLICIES,
+    NOEVICTION_ONLY,
+    format_memory_or_percent,
+    format_output_buffer_limits,
+    memtoull,
+    parse_maxmemory_clients,
+    parse_output_buffer_limits,
+)
+from ..limits import INT_MAX, LLONG_MAX, UINT_MAX, ULONG_MAX
 from ..resp import string2ll
 from ..state.entries import REQUIREPASS
 from ..store import ENCODING_PARAMETERS, EncodingParameter
 
 if TYPE_CHECKING:
     from .state import ServerState
+
+log = logging.getLogger("concord.server")
 
 MIN_HZ: Final = 1
 MAX_HZ: Final = 500  # Redis clamps hz to [1, 500]
@@ -94,6 +108,55 @@ def _int_parser(low: int, high: int, *, memory: bool = False) -> Parser:
         return number
 
     return parse
+
+
+def _maxmemory_policy_parser(text: bytes) -> object:
+    policy = _enum_parser(*MAXMEMORY_POLICIES)(text)
+    if policy != "noeviction":
+        raise InvalidValue(NOEVICTION_ONLY)
+    return policy
+
+
+def _maxmemory_clients_parser(text: bytes) -> object:
+    try:
+        return parse_maxmemory_clients(text)
+    except ValueError as error:
+        raise InvalidValue(str(error)) from None
+
+
+def _output_limits_parser(text: bytes) -> object:
+    """A multi-argument value, split at each space as Redis splits it ("" changes nothing).
+    What it leaves unnamed keeps its current value: the parser returns the groups, checked,
+    and the applier lays them over the limits of the moment."""
+    words = text.split(b" ") if text else []
+    try:
+        parse_output_buffer_limits(words, DEFAULT_OUTPUT_LIMITS)
+    except ValueError as error:
+        raise InvalidValue(str(error)) from None
+    return words
+
+
+def _apply_output_limits(state: ServerState, value: object) -> None:
+    assert isinstance(value, list)
+    settings = state.settings
+    settings.client_output_buffer_limit = parse_output_buffer_limits(
+        value, settings.client_output_buffer_limit
+    )
+
+
+def _apply_maxmemory(state: ServerState, value: object) -> None:
+    assert isinstance(value, int)
+    state.settings.maxmemory = value
+    state.buffers.wanted.set()  # (the sampler wakes)
+    used = state.sample_used_memory()
+    if value and value < used:
+        log.warning(
+            "WARNING: the new maxmemory value set via CONFIG SET (%d) is smaller than the"
+            " current memory usage (%d). This will result in key eviction and/or the inability"
+            " to accept new write commands depending on the maxmemory-policy.",
+            value,
+            used,
+        )
 
 
 def _bool_parser(text: bytes) -> object:
@@ -172,8 +235,30 @@ PARAMETERS: list[Parameter] = [
         _int_parser(1, UINT_MAX),
         _setting("maxclients"),
     ),
-    Parameter("maxmemory", _fixed("0")),
-    Parameter("maxmemory-policy", _fixed("noeviction")),
+    Parameter(
+        "maxmemory",
+        lambda s: str(s.settings.maxmemory),
+        _int_parser(0, ULONG_MAX, memory=True),
+        _apply_maxmemory,
+    ),
+    Parameter(
+        "maxmemory-policy",
+        _fixed("noeviction"),
+        _maxmemory_policy_parser,
+        lambda state, value: None,
+    ),
+    Parameter(
+        "maxmemory-clients",
+        lambda s: format_memory_or_percent(s.settings.maxmemory_clients),
+        _maxmemory_clients_parser,
+        _setting("maxmemory_clients"),
+    ),
+    Parameter(
+        "client-output-buffer-limit",
+        lambda s: format_output_buffer_limits(s.settings.client_output_buffer_limit),
+        _output_limits_parser,
+        _apply_output_limits,
+    ),
     Parameter("timeout", _fixed("0")),
     Parameter("tcp-keepalive", _fixed("0")),
     Parameter(

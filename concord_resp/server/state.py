@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import secrets
 import time
 
@@ -14,6 +15,16 @@ from ..security import Users
 from ..security.log import AclLog
 from ..state import StateMachine
 from .client import ClientRegistry
+from .limits import ClientBuffers
+
+
+def rss_bytes() -> int:
+    """The process's resident set: what INFO memory reports as used_memory."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # pragma: no cover - not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 class ServerState:
@@ -35,6 +46,11 @@ class ServerState:
         self.tcp_port = config.port
         self.tls_port = config.tls_port
         self._samples: list[tuple[float, int]] = []
+        self.buffers = ClientBuffers()  # the clients' buffers the limits apply to
+        # maxmemory: denyoom commands are refused while the last sample was over it
+        # (sampled often by the server, and at once by CONFIG SET maxmemory).
+        self.used_memory = 0
+        self.over_maxmemory = False
         self.acl_log = AclLog()  # this node's ACL LOG
         # This node's start-up users (--aclfile/--requirepass) while the cluster's users were
         # never set: they guard this node until its bootstrap entry (or another's) is applied.
@@ -46,6 +62,13 @@ class ServerState:
         if provisional is None or self.machine.users.configured:
             return self.machine.users
         return provisional
+
+    def sample_used_memory(self) -> int:
+        """Read used_memory now and decide whether the node is over maxmemory."""
+        self.used_memory = used = rss_bytes()
+        maxmemory = self.settings.maxmemory
+        self.over_maxmemory = bool(maxmemory) and used > maxmemory
+        return used
 
     def sample_ops(self) -> None:
         """Called every 100 ms: keep 16 samples of the command rate, as Redis does."""

@@ -66,6 +66,10 @@ def test_invalid_flags_exit_with_status_2(tmp_path: Path) -> None:
         ["--client-query-buffer-limit", "0"],
         ["--snapshot-entries", "-1"],
         ["--snapshot-catchup-entries", "-1"],
+        ["--maxmemory", "lots"],
+        ["--maxmemory-policy", "allkeys-lru"],
+        ["--maxmemory-clients", "200%"],
+        ["--client-output-buffer-limit", "normal 1 2"],
     ):
         result = server("--dir", str(tmp_path / "data"), *args)
         assert result.returncode == 2, (args, result.stderr)

@@ -189,7 +189,7 @@ async def test_config_parameters_concord_fixes(node: InProcess) -> None:
         b"-ERR CONFIG SET failed (possibly related to argument 'save') - Concord does not "
         b'write RDB snapshots: only "" is accepted\r\n'
     )
-    for name in ("appendonly", "port", "bind", "maxmemory", "timeout"):
+    for name in ("appendonly", "port", "bind", "timeout"):
         assert await node.one(client, f"CONFIG SET {name} 1") == (
             b"-ERR CONFIG SET failed (possibly related to argument '%s') - can't set "
             b"immutable config\r\n" % name.encode()
