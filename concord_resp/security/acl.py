@@ -22,11 +22,12 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 
 from ..commands import CommandSpec, CommandTable
 from ..commands.glob import glob_match
-from ..commands.keyspecs import key_references
+from ..commands.keyspecs import key_references, parse_key_specs
+from ..commands.spec import from_typed_json
 from ..resp import split_args
 
 CATEGORIES: Final = (
@@ -59,6 +60,16 @@ DENIED_CMD: Final = 1
 DENIED_KEY: Final = 2
 DENIED_AUTH: Final = 3  # (ACL LOG only)
 DENIED_CHANNEL: Final = 4
+
+# The commands whose arguments ACL checks as channels (Redis's commands_with_channels, the
+# publishing and subscribing ones): first argument, how many (-1: the rest), patterns?
+CHANNEL_ARGUMENTS: Final = {
+    "subscribe": (1, -1, False),
+    "ssubscribe": (1, -1, False),
+    "psubscribe": (1, -1, True),
+    "publish": (1, 1, False),
+    "spublish": (1, 1, False),
+}
 
 READ: Final = 1
 WRITE: Final = 2
@@ -124,29 +135,41 @@ def has_spaces(text: bytes) -> bool:
     return any(c in b" \t\n\v\f\r\x00" for c in text)
 
 
-@dataclass(frozen=True, slots=True)
-class AclCommand:
-    """A Redis command (or subcommand) Concord does not serve, known to ACL rules and ACL CAT
-    so that rules written for Redis load (`+publish`, `-config|rewrite`)."""
-
-    name: str
-    acl_categories: tuple[str, ...]
-    subcommands: dict[bytes, AclCommand]
+def _names(value: object) -> list[str]:
+    assert isinstance(value, dict)
+    return [item["+"] if isinstance(item, dict) else item for item in value.get("~", [])]
 
 
-Named = CommandSpec | AclCommand
+def _spec(info: list[Any], subcommands: list[CommandSpec] = ()) -> CommandSpec:  # type: ignore[assignment]
+    """A Redis command Concord does not serve, from its COMMAND INFO entry: known to ACL rules,
+    ACL CAT and ACL DRYRUN (its key specs too), never run."""
+    name, arity, flags, first, last, step, acl = info[:7]
+    spec = CommandSpec(
+        name=name,
+        arity=arity,
+        flags=frozenset(_names(flags)),
+        first_key=first,
+        last_key=last,
+        key_step=step,
+        acl_categories=tuple(_names(acl)),
+        group="",
+        info=None,
+        docs=None,
+        key_specs=parse_key_specs(from_typed_json(info[8])),
+    )
+    spec.subcommands = {sub.name.split("|")[1].encode(): sub for sub in subcommands}
+    spec.is_container = bool(subcommands)
+    return spec
 
 
-def _redis_only_commands() -> list[tuple[str, tuple[str, ...] | None, list[AclCommand]]]:
-    """(name, categories or None for a served command, its other subcommands), as captured
+def _redis_only_commands() -> list[tuple[str, CommandSpec | None, list[CommandSpec]]]:
+    """(name, its spec or None for a served command, its other subcommands), as captured
     from Redis 7.0 by scripts/dev/gen_command_specs.py."""
     text = resources.files(__package__).joinpath("redis_acl_commands.json").read_text()
-    out = []
-    for name, categories, subs in json.loads(text):
-        children = [AclCommand(sub, tuple("@" + c for c in cats), {}) for sub, cats in subs]
-        out.append(
-            (name, None if categories is None else tuple("@" + c for c in categories), children)
-        )
+    out: list[tuple[str, CommandSpec | None, list[CommandSpec]]] = []
+    for name, entry in json.loads(text):
+        subs = [_spec(sub["info"]) for sub in entry["subcommands"]]
+        out.append((name, None if entry["info"] is None else _spec(entry["info"], subs), subs))
     return out
 
 
@@ -158,24 +181,24 @@ class Catalog:
     def __init__(self, table: CommandTable) -> None:
         self.table = table
         self.ids: dict[str, int] = {}
-        self.order: list[Named] = []  # every command, each subcommand after its parent
-        self._others: dict[bytes, Named] = {}  # Redis's commands Concord does not serve
+        self.order: list[CommandSpec] = []  # every command, each subcommand after its parent
+        # Redis's commands (and subcommands) Concord does not serve, by full name.
+        self._others: dict[bytes, CommandSpec] = {}
         extra = _redis_only_commands()
-        extra_subs = {name: subs for name, cats, subs in extra if cats is None}
-        children: dict[str, list[Named]] = {}
+        extra_subs = {name: subs for name, parent, subs in extra if parent is None}
+        children: dict[str, list[CommandSpec]] = {}
         for spec in table.commands():
-            kids: list[Named] = [*spec.subcommands.values(), *extra_subs.get(spec.name, [])]
+            kids = [*spec.subcommands.values(), *extra_subs.get(spec.name, [])]
             children[spec.name] = kids
             for entry in (spec, *kids):
                 self._add(entry)
-        for name, cats, subs in extra:
-            if cats is None:
+        for name, parent, subs in extra:
+            if parent is None:
                 continue
-            parent = AclCommand(name, cats, {sub.name.split("|")[1].encode(): sub for sub in subs})
             children[name] = list(subs)
             for entry in (parent, *subs):
-                self._add(entry)
-        for other in (s for subs in extra_subs.values() for s in subs):
+                self._add(entry, other=True)
+        for other in (sub for subs in extra_subs.values() for sub in subs):
             self._others[other.name.encode()] = other
         self.future = 1 << len(self.order)  # "future commands": only +@all sets it
         self.everything = (self.future << 1) - 1
@@ -196,33 +219,37 @@ class Catalog:
                     self.members[name] |= 1 << bit
                     self.sets[name] |= self.with_subs[bit]
 
-    def _add(self, entry: Named) -> None:
+    def _add(self, entry: CommandSpec, *, other: bool = False) -> None:
         self.ids[entry.name] = len(self.order)
         self.order.append(entry)
-        if isinstance(entry, AclCommand) and "|" not in entry.name:
+        if other:
             self._others[entry.name.encode()] = entry
 
-    def command(self, name: bytes) -> Named | None:
+    def command(self, name: bytes) -> CommandSpec | None:
         """The command a rule names (`get`, `config|get`, `publish`), as ACLLookupCommand."""
         lowered = name.lower()
         spec = self.table.by_name(lowered)
+        return spec if spec is not None else self._others.get(lowered)
+
+    def find(self, argv: list[bytes]) -> CommandSpec | None:
+        """The command argv names, served or not (ACL DRYRUN of a command Concord lacks)."""
+        spec = self.table.find(argv)
         if spec is not None:
             return spec
-        found = self._others.get(lowered)
-        if found is None and lowered.count(b"|") == 1:
-            parent, _, sub = lowered.partition(b"|")
-            holder = self._others.get(parent)
-            if holder is not None:
-                return holder.subcommands.get(sub)
-        return found
+        name = argv[0].lower()
+        if len(argv) >= 2 and (name in self._others or self.table.by_name(name) is not None):
+            sub = self._others.get(name + b"|" + argv[1].lower())
+            if sub is not None:
+                return sub
+        return self._others.get(name)
 
-    def subcommands_of(self, entry: Named) -> bool:
+    def subcommands_of(self, entry: CommandSpec) -> bool:
         """Whether a command has subcommands (served or not)."""
         return bool(entry.subcommands) or any(
             other.startswith(entry.name.encode() + b"|") for other in self._others
         )
 
-    def in_category(self, category: str) -> list[Named]:
+    def in_category(self, category: str) -> list[CommandSpec]:
         members = self.members[category]
         return [entry for i, entry in enumerate(self.order) if members >> i & 1]
 
@@ -367,7 +394,7 @@ class Selector:
         if not any(first.lower() == arg.lower() for arg in allowed):
             allowed.append(first)
 
-    def _change(self, catalog: Catalog, spec: Named, allow: bool) -> None:
+    def _change(self, catalog: Catalog, spec: CommandSpec, allow: bool) -> None:
         """Allow or refuse a command with its subcommands (ACLChangeSelectorPerm)."""
         bit = catalog.ids[spec.name]
         mask = catalog.with_subs[bit]
@@ -408,6 +435,14 @@ class Selector:
             for position, permission in keys.get(spec, argv):
                 if not self.key_allowed(argv[position], permission):
                     return DENIED_KEY, position
+        if not self.allchannels:
+            channels = CHANNEL_ARGUMENTS.get(spec.name)
+            if channels is not None:
+                start, count, is_pattern = channels
+                stop = len(argv) if count < 0 else min(start + count, len(argv))
+                for position in range(start, stop):
+                    if not self.channel_allowed(argv[position], is_pattern):
+                        return DENIED_CHANNEL, position
         return OK, 0
 
     def key_allowed(self, key: bytes, permission: int) -> bool:

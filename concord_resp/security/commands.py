@@ -120,7 +120,7 @@ def acl_dryrun(ctx: Context, argv: list[bytes]) -> Reply:
     if user is None:
         raise CommandError(f"ERR User '{_text(argv[2])}' not found")
     tested = argv[3:]
-    spec = users.catalog.table.find(tested)
+    spec = users.catalog.find(tested)  # (Redis's commands Concord does not serve too)
     if spec is None:
         raise CommandError(f"ERR Command '{_text(argv[3])}' not found")
     if not spec.arity_ok(len(tested)):

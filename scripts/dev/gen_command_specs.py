@@ -389,13 +389,11 @@ def main() -> None:
     write_acl_commands(sock, reader, Path(args.out).parents[1] / "security/redis_acl_commands.json")
 
 
-def _categories(info: list[Any]) -> list[str]:
-    return sorted(item["+"].removeprefix("@") for item in info[6]["~"])
-
-
 def write_acl_commands(sock: socket.socket, reader: Resp3, target: Path) -> None:
-    """The commands and subcommands Redis has and Concord does not serve, with their ACL
-    categories, for ACL rules and ACL CAT (`security.acl.Catalog`): sorted by name."""
+    """The commands and subcommands Redis has and Concord does not serve, as COMMAND INFO
+    entries (typed JSON, like redis_commands.json), for ACL rules, ACL CAT and ACL DRYRUN
+    (`security.acl.Catalog`): sorted by name; a served command's other subcommands under
+    its name with no entry of its own."""
     names = call(sock, reader, "COMMAND", "LIST")
     assert isinstance(names, list)
     extra: list[object] = []
@@ -404,17 +402,21 @@ def write_acl_commands(sock: socket.socket, reader: Resp3, target: Path) -> None
         served = COMMANDS.get(name)
         subs = info[9] if isinstance(info[9], list) else []
         missing = sorted(
-            [sub[0], _categories(sub)]
-            for sub in subs
-            if served is None or sub[0].split("|")[1] not in served
+            (sub for sub in subs if served is None or sub[0].split("|")[1] not in served),
+            key=lambda sub: sub[0],
         )
         if served is None:
-            extra.append([name, _categories(info), missing])
+            extra.append([name, {**_entry(info), "subcommands": [_entry(s) for s in missing]}])
         elif missing:
-            extra.append([name, None, missing])  # a served command's other subcommands
+            extra.append([name, {"info": None, "subcommands": [_entry(s) for s in missing]}])
     lines = ",\n".join(json.dumps(entry) for entry in extra)
     target.write_text(f"[\n{lines}\n]\n")
     print(f"wrote {len(extra)} commands Concord does not serve to {target}")
+
+
+def _entry(info: list[Any]) -> dict[str, Any]:
+    """A COMMAND INFO entry without its subcommands (given apart)."""
+    return {"info": [*info[:9], {"~": []}]}
 
 
 if __name__ == "__main__":

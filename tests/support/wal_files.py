@@ -81,8 +81,13 @@ def set_entry(index: int, key: bytes, value: bytes, time_us: int = 0) -> bytes:
 def write_set_log(data_dir: Path, count: int) -> None:
     """A log of `count` SETs (key:N -> value:N), written directly: much faster than a server.
 
-    The log is what a one-member node writes: its hard state, then entries 1..count.
+    The log is what a one-member node writes: its hard state, then entries 1..count. The
+    `meta` beside it is that of a data directory from before the promise file (which the
+    server then makes from what the log holds), so the log is not taken for damage.
     """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"version": 1, "name": "n1", "cluster_id": "00" * 16}
+    (data_dir / "meta").write_bytes(cbor2.dumps(meta))
     wal = WriteAheadLog(data_dir / "wal", fsync=False)
     wal.open_for_append(1)
     wal.write(encode_hard_state(HardState(1, "n1", 0)), 1)
