@@ -432,10 +432,8 @@ class Dispatcher:
                     reply if type(reply) is ErrorReply else None,
                 )
                 client.db = ctx.db_index
-                encoded = encode_reply(reply, client.proto)
-                push(encoded)
-                unsent += len(encoded)
-                if unsent > OUTPUT_PAUSE_BYTES:
+                push(encoded := encode_reply(reply, client.proto))
+                if (unsent := unsent + len(encoded)) > OUTPUT_PAUSE_BYTES:  # backpressure
                     unsent = 0
                     await sink.make_room()
                     if client.closing:
