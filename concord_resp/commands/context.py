@@ -66,6 +66,13 @@ class Context:
         # Applying a log entry (every replica runs it), not a read on this node only.
         self.logged = False
 
+    def notify(self, kind: int, event: bytes, key: bytes) -> None:
+        """A keyspace notification (`store.events`: `kind` is a NOTIFY_* class) for a key of
+        the selected database, published if its class is on."""
+        events = self.keyspace.events
+        if events.flags & kind:
+            events.notify(kind, event, key, self.db.number)
+
     def select(self, db_index: int) -> None:
         self.db_index = db_index
         self.db = self.keyspace.dbs[db_index]

@@ -21,6 +21,7 @@ from .replies import (
     Pairs,
     Push,
     Raw,
+    Receivers,
     RespSet,
     SimpleString,
     Verbatim,
@@ -206,6 +207,10 @@ def _encode_big_number(value: object, proto: int, out: list[bytes]) -> None:
         out.append(b"$%d\r\n%s\r\n" % (len(text), text))
 
 
+def _encode_receivers(value: object, proto: int, out: list[bytes]) -> None:
+    out.append(b":%d\r\n" % value.count)  # type: ignore[attr-defined]
+
+
 def _encode_null_array(value: object, proto: int, out: list[bytes]) -> None:
     out.append(_NULL_ARRAY2 if proto == 2 else _NULL3)
 
@@ -229,6 +234,7 @@ _ENCODERS: dict[type, _Encoder] = {
     bool: _encode_bool,
     Verbatim: _encode_verbatim,
     BigNumber: _encode_big_number,
+    Receivers: _encode_receivers,
     type(NULL_ARRAY): _encode_null_array,
 }
 

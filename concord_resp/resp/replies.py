@@ -84,6 +84,21 @@ class Push(list):  # type: ignore[type-arg]
     __slots__ = ()
 
 
+class Receivers:
+    """PUBLISH's reply: how many clients received the message, an integer. Known only once
+    the node serving the publisher has delivered the message (`count`), so the pure handler
+    returns this and that node fills it in; elsewhere (a script's `redis.call`) it stays 0,
+    the same on every replica."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __repr__(self) -> str:
+        return f"Receivers({self.count})"
+
+
 class Verbatim:
     """A RESP3 verbatim string (`=15\\r\\ntxt:Some string`); a bulk string in RESP2."""
 

@@ -39,6 +39,7 @@ from ..limits import INT_MAX, LLONG_MAX, UINT_MAX, ULONG_MAX
 from ..resp import string2ll
 from ..state.entries import REQUIREPASS
 from ..store import ENCODING_PARAMETERS, EncodingParameter
+from ..store.events import format_classes, parse_classes
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -164,6 +165,13 @@ def _bool_parser(text: bytes) -> object:
     if lowered not in (b"yes", b"no"):
         raise InvalidValue("argument must be 'yes' or 'no'")
     return lowered == b"yes"
+
+
+def _notify_parser(text: bytes) -> object:
+    flags = parse_classes(text)
+    if flags is None:
+        raise InvalidValue("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+    return flags
 
 
 def _password_parser(text: bytes) -> object:
@@ -294,6 +302,14 @@ PARAMETERS: list[Parameter] = [
         lambda s: s.machine.users.requirepass.decode("utf-8", "surrogateescape"),
         _password_parser,
         replicated=REQUIREPASS,
+    ),
+    # Which keyspace notifications entries publish: replicated, so every node publishes the
+    # same ones for the same writes.
+    Parameter(
+        "notify-keyspace-events",
+        lambda s: format_classes(s.machine.keyspace.config.notify_keyspace_events).decode(),
+        _notify_parser,
+        replicated="notify_keyspace_events",
     ),
     Parameter("aclfile", lambda s: s.config.aclfile),
     Parameter(

@@ -23,6 +23,7 @@ from ..resp import NULL_ARRAY, OK, ErrorReply, Reply
 from ..scripting import Scripting
 from ..security import Catalog, RuleError, Users
 from ..store import Keyspace
+from ..store.events import Message
 from .blocked import BLOCK_AGAIN, BLOCKED, Blocked, Waiter
 from .entries import (
     REQUIREPASS,
@@ -65,7 +66,9 @@ class Applied:
     """What applying one entry did: its reply, for the session that proposed it (`session`,
     None for an entry with no session, such as an expiry); the completions of other client
     sessions the entry answered (none yet: a blocked pop served by a push will be one); and
-    the keys it touched as (database, key), or (database, None) for a whole database."""
+    the keys it touched as (database, key), or (database, None) for a whole database; and
+    the messages it published (PUBLISH, keyspace notifications: `store.events`), in order,
+    for every node to deliver to its own subscribers."""
 
     index: int
     reply: Reply
@@ -73,6 +76,7 @@ class Applied:
     session: Session | None = None
     touched: list[tuple[int, bytes | None]] | tuple[()] = ()
     completions: tuple[Completion, ...] = ()
+    messages: list[Message] | tuple[()] = ()
 
 
 class _SeededRng:
@@ -193,6 +197,9 @@ class StateMachine:
             touched = self._serve_waiters(index, time_us, touched, completions)
         if session is not None and reply is not BLOCKED:
             sessions.record(session, reply, db_after)
+        if self.keyspace.events.messages:
+            messages = self.keyspace.events.take()
+            return Applied(index, reply, db_after, session, touched, tuple(completions), messages)
         if completions:
             return Applied(index, reply, db_after, session, touched, tuple(completions))
         return Applied(index, reply, db_after, session, touched)

@@ -21,6 +21,7 @@ from ..resp.replies import (
     Map,
     MapPairs,
     Pairs,
+    Receivers,
     RespSet,
     SimpleString,
     Verbatim,
@@ -130,6 +131,10 @@ class ReplyTreeError(ValueError):
 def encode_reply_tree(reply: Reply) -> Any:
     if reply is None or type(reply) is int:
         return reply
+    if type(reply) is Receivers:
+        # PUBLISH's count is this node's own (its subscribers): stored as 0, the same on
+        # every replica (a retry answered from a restored snapshot says 0).
+        return 0
     if isinstance(reply, SimpleString):
         return [_SIMPLE, bytes(reply)]
     if isinstance(reply, ErrorReply):

@@ -31,6 +31,9 @@ class EncodingConfig:
     # Not an encoding, but replicated alike: where every replica stops a script.
     script_instruction_limit: int = 200_000_000
     script_memory_limit: int = 128 * 1024 * 1024  # bytes a script may grow the Lua heap by
+    # Which keyspace notifications entries publish (`store.events` flags): every replica
+    # must publish the same ones.
+    notify_keyspace_events: int = 0
 
     def changed(self, settings: list[tuple[str, int]]) -> EncodingConfig:
         """A copy with (field name, value) pairs set."""
@@ -107,4 +110,8 @@ ENCODING_PARAMETERS: Final = (
         "script-memory-limit", None, "script_memory_limit", 1024 * 1024, LLONG_MAX, True
     ),
 )
-FIELDS: Final = frozenset(parameter.field for parameter in ENCODING_PARAMETERS)
+# Every field a `Configure` entry may set: the thresholds above, and the notification classes
+# (`notify-keyspace-events`, whose parameter parses letters: `server.settings`).
+FIELDS: Final = frozenset(parameter.field for parameter in ENCODING_PARAMETERS) | {
+    "notify_keyspace_events"
+}

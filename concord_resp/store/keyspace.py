@@ -18,6 +18,7 @@ from typing import Any, Final, TypeAlias, TypeVar, overload
 from sortedcontainers import SortedList
 
 from .encoding import EncodingConfig
+from .events import NOTIFY_EXPIRED, NOTIFY_NEW, Events
 from .types import value_type
 
 Value: TypeAlias = object
@@ -61,6 +62,7 @@ class Database:
         "clock",
         "data",
         "encoding_overrides",
+        "events",
         "expired_deletions",
         "expires",
         "expiry_index",
@@ -73,10 +75,14 @@ class Database:
     )
 
     def __init__(
-        self, number: int = 0, journal: list[tuple[int, bytes | None]] | None = None
+        self,
+        number: int = 0,
+        journal: list[tuple[int, bytes | None]] | None = None,
+        events: Events | None = None,
     ) -> None:
         self.number = number  # what SELECT names it (SWAPDB changes it)
         self.journal: list[tuple[int, bytes | None]] = [] if journal is None else journal
+        self.events = Events() if events is None else events  # shared, as the journal
         self.data: dict[bytes, Value] = {}
         self.expires: dict[bytes, int] = {}
         self.expiry_index: SortedList = SortedList()  # (when, key), for active expiry
@@ -185,6 +191,8 @@ class Database:
         """Store a value; the key's TTL is cleared unless `keep_ttl`."""
         data = self.data
         if key not in data:
+            if self.events.flags & NOTIFY_NEW:
+                self.events.notify(NOTIFY_NEW, b"new", key, self.number)
             if self.scan_index is not None:
                 self.scan_index.add((zlib.crc32(key), key))
             if self.tombstones:
@@ -271,6 +279,7 @@ class Database:
         """Delete an expired key. Logically it was already gone: its version is kept."""
         self.expired_deletions += 1
         self._remove(key, self.versions[key])
+        self.events.notify(NOTIFY_EXPIRED, b"expired", key, self.number)
 
     def set_expiry(self, key: bytes, when: int, index: int) -> None:
         """Give an existing key an absolute expiry time (ms)."""
@@ -382,12 +391,24 @@ class Keyspace:
     """The 16 databases of a node's state machine, and the encoding thresholds their values
     are converted by (`config`, replicated: see `store.encoding`)."""
 
-    __slots__ = ("config", "dbs", "journal")
+    __slots__ = ("_config", "dbs", "events", "journal")
 
     def __init__(self) -> None:
         self.journal: list[tuple[int, bytes | None]] = []  # see Database
-        self.dbs: list[Database] = [Database(number, self.journal) for number in range(DATABASES)]
-        self.config = EncodingConfig()
+        self.events = Events()  # what entries publish (see `store.events`)
+        self.dbs: list[Database] = [
+            Database(number, self.journal, self.events) for number in range(DATABASES)
+        ]
+        self._config = EncodingConfig()
+
+    @property
+    def config(self) -> EncodingConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: EncodingConfig) -> None:
+        self._config = config
+        self.events.flags = config.notify_keyspace_events
 
     def take_touched(self) -> list[tuple[int, bytes | None]] | tuple[()]:
         """What was changed since the last call: (database, key, or None for all of it),
