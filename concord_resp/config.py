@@ -33,6 +33,7 @@ class OutputBufferLimit:
 OUTPUT_CLASSES: Final = ("normal", "slave", "pubsub")
 OUTPUT_CLASS_NAMES: Final = {"normal": 0, "slave": 1, "replica": 1, "pubsub": 2}
 NORMAL: Final = 0
+PUBSUB: Final = 2
 OutputBufferLimits = tuple[OutputBufferLimit, OutputBufferLimit, OutputBufferLimit]
 DEFAULT_OUTPUT_LIMITS: Final[OutputBufferLimits] = (
     OutputBufferLimit(0, 0, 0),

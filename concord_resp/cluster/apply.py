@@ -83,6 +83,8 @@ def apply_normal(node: RaftNode, entry: Entry, op: Op) -> None:
         reads.serve_before(session.seq)  # reads deferred before it see the state without it
     started = time.perf_counter_ns()
     applied = machine.apply(entry.index, op)
+    if applied.messages and node.deliver_messages is not None:
+        node.deliver_messages(applied.messages)  # (first: PUBLISH's reply counts receivers)
     proposals.applied(applied, (time.perf_counter_ns() - started) // 1000)
 
 
@@ -127,7 +129,10 @@ async def apply_in_worker(node: RaftNode, run: list[tuple[Entry, Op]]) -> None:
     ops = [(entry.index, op) for entry, op in run]
     node.snapshots.bytes_since += sum(len(entry.data) for entry, _ in run)
     results = await node.applier.exclusive(lambda: results_of(machine.apply, ops))
+    deliver = node.deliver_messages
     for applied, elapsed_us in results:
+        if applied.messages and deliver is not None:
+            deliver(applied.messages)
         proposals.applied(applied, elapsed_us)
     proposals.forget_before(machine.applied_index)
 

@@ -49,6 +49,7 @@ from ..raft.driver.runner import ReadyRunner
 from ..raft.driver.transport import FrameTooLarge, Transport
 from ..raft.driver.wal import WriteAheadLog
 from ..state import StateMachine
+from ..store.events import Message as Published
 from . import peer_protocol
 from .admin import Admin
 from .applier import Applier
@@ -95,6 +96,9 @@ class RaftNode:
         self.loading = True
         self.loaded_entries = 0
         self.after_apply: Callable[[], None] | None = None  # replies ready: the server sends
+        # Messages an applied entry published (PUBLISH, keyspace notifications): the server
+        # delivers them to this node's subscribers, before the entry's replies are made.
+        self.deliver_messages: Callable[[list[Published]], None] | None = None
         self.last_contact: dict[str, float] = {}
         self.proposals = Proposals(self)
         self.reads = Reads(self)

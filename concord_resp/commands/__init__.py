@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (handlers register on import)
     keys,
     lists,
     memory,
+    pubsub,
     server_cmds,
     sets,
     sort,

@@ -351,6 +351,7 @@ class Server:
         self.dispatcher = Dispatcher(self.state)
         self.flush_queue = FlushQueue()
         self.node.after_apply = self.flush_queue.flush
+        self.node.deliver_messages = self.state.pubsub.deliver
         self.shutdown = trio.Event()
         self.port = config.port
         self._accepting = True

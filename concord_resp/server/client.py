@@ -54,6 +54,13 @@ class ClientState:
     busy: bool = False  # running a batch: shutdown lets it finish
     replies_owed: Callable[[], bool] = lambda: False  # replies not sent yet (set by the connection)
     stop_requested: bool = False  # shutting down: stop after the current batch
+    # Its channels, patterns and shard channels (`pubsub`: CHANNELS, PATTERNS, SHARD), each
+    # in subscription order.
+    subscriptions: tuple[dict[bytes, None], dict[bytes, None], dict[bytes, None]] = field(
+        default_factory=lambda: ({}, {}, {})
+    )
+    # How a pushed message reaches it (set by the connection: its outbox).
+    send_push: Callable[[bytes], None] | None = None
     user: User | None = None  # None: the default user of a server without ACL (tests)
     authenticated: bool = True  # False until AUTH if the default user needed a password
 
@@ -63,9 +70,17 @@ class ClientState:
         self.queued = []
         self.watches = {}
 
+    @property
+    def subscribed(self) -> bool:
+        """In subscribed mode (Redis's CLIENT_PUBSUB): subscribed to anything."""
+        channels, patterns, shard = self.subscriptions
+        return bool(channels or patterns or shard)
+
     def flags(self, *, watch_broken: bool = False) -> str:
         """Redis's one-letter flags, in Redis's order (`N` when none applies)."""
-        flags = "x" if self.in_multi else ""
+        flags = "P" if self.subscribed else ""
+        if self.in_multi:
+            flags += "x"
         if self.blocking is not None and self.blocking.blocked:
             flags += "b"
         if watch_broken:
@@ -98,7 +113,8 @@ class ClientState:
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
             f"name={self.name.decode('latin-1')} age={int(now - self.created)} "
             f"idle={int(now - self.last_active)} flags={self.flags(watch_broken=watch_broken)} "
-            f"db={self.db} sub=0 psub=0 ssub=0 multi={multi} qbuf={self.query_buffer} "
+            f"db={self.db} sub={len(self.subscriptions[0])} psub={len(self.subscriptions[1])} "
+            f"ssub={len(self.subscriptions[2])} multi={multi} qbuf={self.query_buffer} "
             f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={self.oll} "
             f"omem={self.omem} tot-mem={self.omem + self.query_buffer} "
             f"events=r cmd={self.last_command} user={self.user_name()} redir=-1 resp={self.proto} "

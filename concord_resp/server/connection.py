@@ -146,6 +146,25 @@ class Outbox:
         self._last = pending
         pending.notify(self._applied)
 
+    def push_message(self, data: bytes) -> None:
+        """A message pushed to the client (pub/sub): it goes ahead of the replies not known
+        yet, as Redis writes a message into the output buffer at once, so a subscriber
+        waiting on a write (or blocked) still gets its messages. Sent with the next flush."""
+        if self.closed:
+            return
+        items = self.items
+        last = self._last
+        if last is None or last.done:
+            items.append(data)
+        else:
+            for position, item in enumerate(items):
+                if type(item) is not bytes and not item.done:  # type: ignore[union-attr]
+                    items.insert(position, data)
+                    break
+            else:
+                items.append(data)
+        self._flush_queue.add(self)
+
     def _applied(self, size: int) -> None:
         self.ready += size
         if self.ready < OUTPUT_PAUSE_BYTES or self.closed:
@@ -348,6 +367,7 @@ async def serve_connection(
     )
     outbox = Outbox(sock, client, state, nursery, flush_queue, tls)
     client.replies_owed = lambda: not outbox.idle
+    client.send_push = outbox.push_message
     wait_readable = trio.lowlevel.wait_readable
     recv = sock.recv if tls is None else tls.recv
     dispatch = dispatcher.dispatch
@@ -443,5 +463,6 @@ async def serve_connection(
         outbox.fail()
     finally:
         outbox.drop()
+        state.pubsub.forget(client)
         trio.lowlevel.notify_closing(sock)
         sock.close()

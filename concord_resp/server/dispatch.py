@@ -69,6 +69,20 @@ SERVED_WHEN_REMOVED: Final = frozenset({"ping", "info", "quit", "hello", "reset"
 
 # Commands that run at once even inside MULTI (Redis's processCommand list).
 NOT_QUEUED: Final = frozenset({"exec", "discard", "quit", "reset", "multi", "watch"})
+# What a RESP2 client in subscribed mode may run.
+SUBSCRIBED_MODE: Final = frozenset(
+    {
+        "ping",
+        "subscribe",
+        "ssubscribe",
+        "unsubscribe",
+        "sunsubscribe",
+        "psubscribe",
+        "punsubscribe",
+        "quit",
+        "reset",
+    }
+)
 OOM: Final = CommandError(b"OOM command not allowed when used memory > 'maxmemory'.")
 # Inside MULTI over maxmemory, Redis queues nothing more (queueing takes memory) but these.
 QUEUED_DESPITE_OOM: Final = frozenset({"exec", "discard", "quit", "reset"})
@@ -338,6 +352,13 @@ class Dispatcher:
             if over_maxmemory and self._refused_for_memory(client, spec, argv):
                 push(self._reject(client, argv, OOM))
                 continue
+            if client.proto == 2 and client.subscribed:
+                if spec.name not in SUBSCRIBED_MODE:
+                    push(self._reject(client, argv, _subscribed_only(spec)))
+                    continue
+                if spec.name == "ping" and len(argv) <= 2:  # (RESP2 subscribers get a pair)
+                    push(encode_reply([b"pong", argv[1] if len(argv) == 2 else b""], 2))
+                    continue
             if applier.busy and not spec.allow_busy:
                 busy = await self._until_free()
                 if busy is not None:
@@ -432,6 +453,8 @@ class Dispatcher:
                     reply if type(reply) is ErrorReply else None,
                 )
                 client.db = ctx.db_index
+                if machine.keyspace.events.messages:  # key misses (class m): this node's
+                    self.state.deliver_now(machine.keyspace.events.take())
                 push(encoded := encode_reply(reply, client.proto))
                 if (unsent := unsent + len(encoded)) > OUTPUT_PAUSE_BYTES:  # backpressure
                     unsent = 0
@@ -573,6 +596,13 @@ class Dispatcher:
         message = b"ERR internal error while running '%s'" % spec.name.encode()
         self.metrics.failed(spec.name, message)
         return encode_error(message)
+
+
+def _subscribed_only(spec: CommandSpec) -> CommandError:
+    return CommandError(
+        f"ERR Can't execute '{spec.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING /"
+        " QUIT / RESET are allowed in this context"
+    )
 
 
 def _script_flags(body: bytes) -> int | None:

@@ -25,6 +25,7 @@ import trio
 
 from .. import REDIS_VERSION
 from ..commands.blocking import has_timeout
+from .pubsub import CHANNELS, PATTERNS, SHARD
 from .state import rss_bytes
 
 if TYPE_CHECKING:
@@ -226,9 +227,9 @@ def _stats(state: ServerState) -> Fields:
         ("evicted_clients", state.buffers.evicted),
         ("keyspace_hits", stats.keyspace_hits),
         ("keyspace_misses", stats.keyspace_misses),
-        ("pubsub_channels", 0),
-        ("pubsub_patterns", 0),
-        ("pubsubshard_channels", 0),
+        ("pubsub_channels", state.pubsub.count(CHANNELS)),
+        ("pubsub_patterns", state.pubsub.count(PATTERNS)),
+        ("pubsubshard_channels", state.pubsub.count(SHARD)),
         ("latest_fork_usec", 0),
         ("total_forks", 0),
         ("migrate_cached_sockets", 0),

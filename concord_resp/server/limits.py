@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 import trio
 
-from ..config import NORMAL, OutputBufferLimit
+from ..config import NORMAL, PUBSUB, OutputBufferLimit
 
 if TYPE_CHECKING:
     from .client import ClientState
@@ -62,9 +62,9 @@ def over_output_limit(
 
 
 def client_class(client: ClientState) -> int:
-    """The limits' class of a client. Every client is `normal` until pub/sub exists (a
-    client in subscribed mode will be `pubsub`); no client is a replica."""
-    return NORMAL
+    """The limits' class of a client: `pubsub` in subscribed mode (as Redis's
+    getClientType), else `normal`; no client is a replica."""
+    return PUBSUB if client.subscribed else NORMAL
 
 
 def describe(client: ClientState) -> str:

@@ -15,8 +15,10 @@ from ..metrics import Metrics
 from ..security import Users
 from ..security.log import AclLog
 from ..state import StateMachine
+from ..store.events import Message
 from .client import ClientRegistry
 from .limits import ClientBuffers
+from .pubsub import PubSub
 
 PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE")
 _statm: list[int] = []  # /proc/self/statm, kept open: maxmemory reads it a hundred times a second
@@ -57,9 +59,17 @@ class ServerState:
         self.used_memory = 0
         self.over_maxmemory = False
         self.acl_log = AclLog()  # this node's ACL LOG
+        self.pubsub = PubSub()  # this node's subscribers (messages come from every apply)
         # This node's start-up users (--aclfile/--requirepass) while the cluster's users were
         # never set: they guard this node until its bootstrap entry (or another's) is applied.
         self.provisional_users: Users | None = None
+
+    def deliver_now(self, messages: list[Message] | tuple[()]) -> None:
+        """Messages published off the apply loop (a read's key misses): delivered and sent
+        now, not with the next run of applies."""
+        self.pubsub.deliver(messages)  # type: ignore[arg-type]
+        if self.node.after_apply is not None:
+            self.node.after_apply()
 
     def users(self) -> Users:
         """The users connections authenticate against and are checked with."""

@@ -5,6 +5,7 @@ client         CLIENT ...
 config         CONFIG ...
 introspection  COMMAND ..., INFO
 persistence    SAVE, BGSAVE, LASTSAVE
+pubsub         SUBSCRIBE & co, PUBSUB (this node's subscriptions; PUBLISH is pure)
 cluster        RAFT.* (operator requests to the leader)
 transactions   MULTI, EXEC, DISCARD, WATCH, UNWATCH
 scripting      SCRIPT KILL, SCRIPT HELP (the rest of scripting is pure: `concord_resp.scripting`)
@@ -18,6 +19,7 @@ from . import (
     connection,
     introspection,
     persistence,
+    pubsub,
     scripting,
     security,
     transactions,
@@ -35,6 +37,7 @@ __all__ = [
     "connection",
     "introspection",
     "persistence",
+    "pubsub",
     "scripting",
     "security",
     "transactions",

@@ -85,6 +85,7 @@ def reset(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     """Redis's `clearClientConnectionState`. NO-EVICT survives, as in 7.0; NO-TOUCH is
     cleared as 7.2 (where it exists) does; lib-name/lib-ver stay (they name the library)."""
     client.reset_multi()
+    d.state.pubsub.forget(client)
     client.db = 0
     client.proto = 2
     client.name = b""
