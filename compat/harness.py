@@ -22,8 +22,8 @@ is compared, or do something that is not a command:
     !scan        the next line is `SCAN <args without cursor>` (or `SSCAN|HSCAN|ZSCAN key
                  <args without cursor>`): the full iteration is run on both servers and the
                  sets of keys (members; field/value pairs for HSCAN and ZSCAN) are compared
-    !proto N     switch both connections to RESP N (sends HELLO N and compares its reply
-                 with the `id` normalised)
+    !proto N [NAME]  switch client NAME (default `main`) to RESP N on both servers (sends
+                 HELLO N and compares its reply with the `id` normalised)
 
 Blocking commands need more than one client. Every command runs on the current client,
 `main` unless a directive names another; a named client is connected on first use (to each
@@ -32,7 +32,8 @@ server), starts in RESP2 and is closed at the end:
     !on NAME     the next command runs on client NAME
     !send NAME   the next command is sent on client NAME without reading its reply (a
                  blocking command: the reply is read later by `!reply`)
-    !reply NAME  read the reply owed to client NAME on both servers and compare it
+    !reply NAME  read the reply owed to client NAME on both servers and compare it (also a
+                 message pushed to a subscriber: pub/sub, keyspace notifications)
     !blocked N   wait (at most 10 s) until each server reports `blocked_clients:N` in INFO
                  clients: the clients sent blocking commands are waiting, in order
 
@@ -261,8 +262,9 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                 parts = text.split()
                 if parts[0] == "!proto":
                     argv = [b"HELLO", parts[1].encode()]
-                    a = normalise_ids(redis.call(argv).raw)
-                    b = normalise_ids(concord.call(argv).raw)
+                    r, c = pair(parts[2] if len(parts) > 2 else "main")
+                    a = normalise_ids(r.call(argv).raw)
+                    b = normalise_ids(c.call(argv).raw)
                     if a != b:
                         mismatches.append(Mismatch(number, text, a, b))
                     continue

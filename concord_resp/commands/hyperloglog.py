@@ -110,7 +110,7 @@ def pfadd(ctx: Context, argv: list[bytes]) -> Reply:
     return 1
 
 
-@command("pfcount")
+@command("pfcount", route=Route.READ)
 def pfcount(ctx: Context, argv: list[bytes]) -> Reply:
     if len(argv) > 2:
         merged = ZERO_REGISTERS

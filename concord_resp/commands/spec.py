@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from ..resp import Map, Reply, RespSet, SimpleString
 from .context import Context
@@ -255,6 +255,8 @@ def _spec_from_info(info: list[object], docs: dict[str, object]) -> CommandSpec:
     assert isinstance(last, int)
     assert isinstance(step, int)
     flag_set = frozenset(_strings(flags))
+    if name in MAY_REPLICATE:
+        flag_set |= {"may_replicate"}
     doc_pairs = dict(docs["%"])  # type: ignore[call-overload]
     spec = CommandSpec(
         name=name,
@@ -286,6 +288,11 @@ def _spec_from_info(info: list[object], docs: dict[str, object]) -> CommandSpec:
         spec.subcommands[sub_name.split("|", 1)[1].encode()] = sub
     spec.is_container = bool(spec.subcommands)
     return spec
+
+
+# Redis's CMD_MAY_REPLICATE, which COMMAND INFO does not show (src/commands/*.json, 7.0): a
+# read-only script may not run them, CLIENT PAUSE WRITE holds them.
+MAY_REPLICATE: Final = frozenset({"eval", "evalsha", "fcall", "pfcount", "publish", "spublish"})
 
 
 def load_redis_specs() -> list[CommandSpec]:

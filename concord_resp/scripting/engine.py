@@ -30,6 +30,7 @@ from ..resp import (
     MapPairs,
     Pairs,
     Push,
+    Receivers,
     Reply,
     RespSet,
     SimpleString,
@@ -451,6 +452,8 @@ class LuaEngine:
             if resp == 2:
                 return text
             return self._table_from({b"big_number": text})
+        if kind is Receivers:
+            return 0  # PUBLISH: not delivered yet (and a count no replica could agree on)
         raise TypeError(f"no Lua form for reply {reply!r}")
 
     # -- the redis table (Python functions: C functions to Lua) -----------------------------

@@ -67,6 +67,18 @@ SAMPLES: dict[str, str] = {
     "acl|save": "ACL SAVE",
     "acl|load": "ACL LOAD",
     "acl|help": "ACL HELP",
+    "subscribe": "SUBSCRIBE ch",
+    "psubscribe": "PSUBSCRIBE ch*",
+    "ssubscribe": "SSUBSCRIBE ch",
+    "unsubscribe": "UNSUBSCRIBE",
+    "punsubscribe": "PUNSUBSCRIBE",
+    "sunsubscribe": "SUNSUBSCRIBE ch",
+    "pubsub|channels": "PUBSUB CHANNELS",
+    "pubsub|shardchannels": "PUBSUB SHARDCHANNELS x*",
+    "pubsub|numsub": "PUBSUB NUMSUB a b",
+    "pubsub|shardnumsub": "PUBSUB SHARDNUMSUB a",
+    "pubsub|numpat": "PUBSUB NUMPAT",
+    "pubsub|help": "PUBSUB HELP",
 }
 # Never queued: the transaction's own commands, and QUIT and RESET, which run at once
 # (tests/server/test_transactions.py).

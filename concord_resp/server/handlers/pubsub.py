@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...commands import CommandError, Route
+from ...commands.errors import subcommand_syntax
 from ...resp import Raw, Reply
 from ..client import ClientState
 from ..pubsub import CHANNELS, PATTERNS, SHARD
@@ -66,12 +67,18 @@ def sunsubscribe(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply
 
 @handler("pubsub|channels", route=Route.LOCAL)
 def pubsub_channels(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
-    return d.state.pubsub.names(CHANNELS, argv[2] if len(argv) > 2 else None)
+    return _names(d, argv, CHANNELS)
 
 
 @handler("pubsub|shardchannels", route=Route.LOCAL)
 def pubsub_shardchannels(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
-    return d.state.pubsub.names(SHARD, argv[2] if len(argv) > 2 else None)
+    return _names(d, argv, SHARD)
+
+
+def _names(d: Dispatcher, argv: list[bytes], kind: int) -> Reply:
+    if len(argv) > 3:  # (the table allows any number: Redis's handler takes one pattern)
+        raise subcommand_syntax(argv[1], "pubsub")
+    return d.state.pubsub.names(kind, argv[2] if len(argv) == 3 else None)
 
 
 @handler("pubsub|numsub", route=Route.LOCAL)
