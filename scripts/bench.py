@@ -22,6 +22,8 @@ comparison within one run, not absolute capacity.
     scripts/bench --data-only     # SET/GET at -c 50, then HSET, LPUSH, LPOP, SADD, ZADD, ZRANGE
     scripts/bench --scripts-only  # EVALSHA (a script that INCRs) beside INCR, at -c 50
     scripts/bench --tls-only      # SET/GET over TLS beside plain TCP (Concord and Redis)
+    scripts/bench --events-only   # PUBLISH (subscribers on every node) and XADD beside SET,
+                                  # and the publish-to-delivery latency across nodes
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +93,14 @@ INCR_SCRIPT = "return redis.call('incr', KEYS[1])"
 INCR_SHA = hashlib.sha1(INCR_SCRIPT.encode()).hexdigest()
 COMMANDS["EVALSHA"] = ["EVALSHA", INCR_SHA, "1", "counter:__rand_int__"]
 SCRIPT_OPTIONS = ("-c 50 -P 1", "-c 50 -P 16")
+
+# Events (issue 15): PUBLISH to a channel with a subscriber on every node, and XADD to a
+# capped stream, beside SET on the same server in the same run (each at least half of SET).
+EVENT_CHANNEL = b"bench:events"
+COMMANDS["PUBLISH"] = ["PUBLISH", EVENT_CHANNEL.decode(), "hello"]
+COMMANDS["XADD"] = ["XADD", "bench:stream", "MAXLEN", "~", "10000", "*", "field", "value"]
+EVENT_OPTIONS = ("-c 50 -P 1", "-c 50 -P 16")
+LATENCY_MESSAGES = 2000
 
 WORKLOADS = [
     ("SET", "-c 50 -P 1"),
@@ -313,6 +324,138 @@ def tls_table(work: Path, quick: bool) -> None:
         redis.stop()
 
 
+class Drain:
+    """A subscriber that reads (and drops) everything published to `channel`, on a thread,
+    so the publishers' servers deliver to a reader that keeps up."""
+
+    def __init__(self, port: int, channel: bytes) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=0.2)
+        self.sock.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n" % (len(channel), channel))
+        self.received = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping:
+            try:
+                data = self.sock.recv(1 << 20)
+            except TimeoutError:
+                continue
+            if not data:
+                return
+            self.received += len(data)
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def publish_latency(pub_port: int, sub_port: int, count: int) -> tuple[float, float]:
+    """One message at a time, published through `pub_port` and received by a subscriber of
+    `sub_port`: p50 and p99 (ms) from sending PUBLISH to the subscriber reading it."""
+    channel = b"bench:latency"
+    arrived: dict[bytes, float] = {}
+    sub = socket.create_connection(("127.0.0.1", sub_port), timeout=30)
+    sub.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n" % (len(channel), channel))
+    ready = threading.Event()
+
+    def listen() -> None:
+        reader = hiredis.Reader()
+        while len(arrived) < count:
+            data = sub.recv(1 << 16)
+            if not data:
+                return
+            now = time.perf_counter()
+            reader.feed(data)
+            while (reply := reader.gets()) is not False:
+                if reply[0] == b"subscribe":
+                    ready.set()
+                elif reply[0] == b"message":
+                    arrived[reply[2]] = now
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    if not ready.wait(30):
+        raise RuntimeError("the latency subscriber never subscribed")
+    sent: dict[bytes, float] = {}
+    reader = hiredis.Reader()
+    with socket.create_connection(("127.0.0.1", pub_port), timeout=30) as pub:
+        for number in range(count):
+            payload = b"%d" % number
+            sent[payload] = time.perf_counter()
+            pub.sendall(
+                b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                % (len(channel), channel, len(payload), payload)
+            )
+            while reader.gets() is False:
+                reader.feed(pub.recv(1 << 16))
+    listener.join(30)
+    sub.close()
+    delays = sorted((arrived[p] - sent[p]) * 1000 for p in sent if p in arrived)
+    if len(delays) < count:
+        raise RuntimeError(f"{count - len(delays)} messages never arrived")
+    return delays[len(delays) // 2], delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+
+
+def events_table(
+    ports: dict[str, int],
+    cluster: LocalCluster | None,
+    redis_port: int,
+    quick: bool,
+    measured: dict[tuple[str, str, str], Result],
+) -> None:
+    """PUBLISH (a subscriber on every node of the server under test) and XADD beside SET;
+    then the publish-to-delivery latency across nodes."""
+    names = [*ports, "redis"]
+    every = {**ports, "redis": redis_port}
+    drained = set(every.values()) | (set(cluster.ports.values()) if cluster else set())
+    drains = [Drain(port, EVENT_CHANNEL) for port in sorted(drained)]
+    try:
+        print()
+        print("# events: PUBLISH with a subscriber on every node (a cluster's: all three), and")
+        print("# XADD to a stream capped at ~10k entries; ratio = to SET on the same server with")
+        print("# the same options, in this run")
+        print(
+            f"{'test':<8} {'options':<12}"
+            + "".join(f"{n + ' ops/s':>16} {'ratio':>6}" for n in names)
+        )
+        for options in EVENT_OPTIONS:
+            requests = requests_for(options, quick)
+            for test in ("SET", "PUBLISH", "XADD"):
+                cells = []
+                for name in names:
+                    result = measured.get((test, options, name)) if test == "SET" else None
+                    if result is None:
+                        result = run_benchmark(every[name], test, options, requests)
+                        measured[(test, options, name)] = result
+                    base = measured[("SET", options, name)]
+                    cells.append(f"{result.rps:>16,.0f} {result.rps / base.rps:>6.2f}")
+                print(f"{test:<8} {options:<12}" + "".join(cells), flush=True)
+    finally:
+        for drain in drains:
+            drain.stop()
+    count = LATENCY_MESSAGES // 10 if quick else LATENCY_MESSAGES
+    print()
+    print(f"# publish-to-delivery latency, {count} messages one at a time (ms)")
+    pairs: list[tuple[str, int, int]] = []
+    if cluster is not None:
+        leader = cluster.leader()
+        followers = [n for n in cluster.names if n != leader]
+        pairs.append(("leader -> follower", cluster.ports[leader], cluster.ports[followers[0]]))
+        pairs.append(
+            ("follower -> other follower", cluster.ports[followers[0]], cluster.ports[followers[1]])
+        )
+        pairs.append(("follower -> leader", cluster.ports[followers[0]], cluster.ports[leader]))
+    if "single" in ports:
+        pairs.append(("single node", ports["single"], ports["single"]))
+    pairs.append(("redis", redis_port, redis_port))
+    for label, pub_port, sub_port in pairs:
+        p50, p99 = publish_latency(pub_port, sub_port, count)
+        print(f"{label:<28} p50 {p50:>7.3f}   p99 {p99:>7.3f}", flush=True)
+
+
 def requests_for(options: str, quick: bool) -> int:
     if options == "-c 1":
         base = 20_000
@@ -378,6 +521,11 @@ def main() -> None:
     parser.add_argument(
         "--tls-only", action="store_true", help="only SET/GET over TLS beside plain TCP"
     )
+    parser.add_argument(
+        "--events-only",
+        action="store_true",
+        help="only SET, PUBLISH and XADD at -c 50, and the publish-to-delivery latency",
+    )
     args = parser.parse_args()
     if shutil.which("redis-benchmark") is None:
         sys.exit("redis-benchmark not found (scripts/_env.sh installs redis-tools)")
@@ -420,6 +568,8 @@ def main() -> None:
         print("-" * len(header))
         measured: dict[tuple[str, str, str], Result] = {}
         workloads = [] if args.pipeline_only or args.scripts_only else WORKLOADS
+        if args.events_only:
+            workloads = [w for w in WORKLOADS if w[0] == "SET" and w[1] in EVENT_OPTIONS]
         if args.data_only:
             workloads = [w for w in WORKLOADS if w[1] in ("-c 50 -P 1", "-c 50 -P 16")]
         for test, options in workloads:
@@ -429,11 +579,14 @@ def main() -> None:
             measured.update({(test, options, n): r for n, r in zip(targets, ours, strict=True)})
             measured[(test, options, "redis")] = theirs
             print(row(test, options, list(ours), theirs), flush=True)
-        if not (args.pipeline_only or args.no_data or args.scripts_only):
+        only = args.pipeline_only or args.scripts_only or args.data_only or args.events_only
+        if not (args.pipeline_only or args.no_data or args.scripts_only or args.events_only):
             data_table(ports, redis.port, args.quick, measured)
-        if not (args.pipeline_only or args.data_only):
+        if not only or args.events_only:
+            events_table(ports, cluster, redis.port, args.quick, measured)
+        if not (args.pipeline_only or args.data_only or args.events_only):
             script_table(ports, redis.port, args.quick)
-        if not (args.no_pipeline or args.data_only or args.scripts_only):
+        if not (args.no_pipeline or args.data_only or args.scripts_only or args.events_only):
             pipeline_table(ports, redis.port, args.quick)
     finally:
         if single is not None:
