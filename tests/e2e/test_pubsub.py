@@ -10,6 +10,7 @@ middle loses no acknowledged message and duplicates none.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 import redis
 
 from tests.support.cluster import LocalCluster
+from tests.support.processes import ConcordProcess
 
 MESSAGES_PER_PUBLISHER = 60
 
@@ -229,3 +231,26 @@ def test_a_leader_killed_while_publishing_loses_and_duplicates_nothing(tmp_path:
         finally:
             for listener in listeners.values():
                 listener.close()
+
+
+def test_a_subscriber_that_does_not_read_is_closed_at_the_pubsub_limit(
+    concord_factory: Callable[..., ConcordProcess],
+) -> None:
+    server = concord_factory("--client-output-buffer-limit", "pubsub 1mb 0 0")
+    publisher = redis.Redis(port=server.port, socket_timeout=10)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            sock.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nslow\r\n")
+            wait_for("the subscription", lambda: _subscribed(publisher, "slow", 1))
+            payload = b"x" * (64 * 1024)
+            for _ in range(200):  # 12.5 MB, never read
+                if publisher.publish("slow", payload) == 0:
+                    break  # closed: no receiver any more
+            else:
+                raise AssertionError("the subscriber was never closed")
+            assert publisher.client_list(_type="pubsub") == []
+            assert "for overcoming of output buffer limits." in server.output()
+            assert publisher.ping()
+    finally:
+        publisher.close()

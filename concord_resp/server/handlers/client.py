@@ -180,6 +180,12 @@ def client_info(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     return _describe(d, [client])
 
 
+def _type_of(client: ClientState) -> bytes:
+    """Redis's getClientType: `pubsub` in subscribed mode, else `normal` (Concord has no
+    replica or master connections)."""
+    return b"pubsub" if client.subscribed else b"normal"
+
+
 def _client_type(name: bytes) -> bytes:
     kind = name.lower()
     if kind not in CLIENT_TYPES:
@@ -192,8 +198,7 @@ def client_list(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     # Redis: `TYPE t` only as the sole option; `ID id...` lists in argument order.
     if len(argv) == 4 and argv[2].lower() == b"type":
         kind = _client_type(argv[3])
-        # Every Concord client is a normal one (no replicas, no pub/sub yet).
-        return _describe(d, d.state.clients if kind == b"normal" else [])
+        return _describe(d, [c for c in d.state.clients if _type_of(c) == kind])
     if len(argv) > 3 and argv[2].lower() == b"id":
         listed: list[ClientState] = []
         for arg in argv[3:]:
@@ -222,7 +227,7 @@ class _KillFilter:
             return False
         if self.laddr is not None and other.laddr.encode() != self.laddr:
             return False
-        if self.kind is not None and self.kind != b"normal":
+        if self.kind is not None and self.kind != _type_of(other):
             return False
         if self.client_id is not None and other.id != self.client_id:
             return False
