@@ -595,6 +595,10 @@ class User:
             s.allcommands and s.allkeys and s.allchannels for s in self.selectors
         )
 
+    def channel_permitted(self, channel: bytes, is_pattern: bool) -> bool:
+        """Whether any selector lets it subscribe to `channel` (a pattern: literally)."""
+        return any(s.channel_allowed(channel, is_pattern) for s in self.selectors)
+
     @property
     def root(self) -> Selector:
         return self.selectors[0]

@@ -32,6 +32,9 @@ class Users:
         self.requirepass = b""  # as CONFIG SET requirepass last set it (CONFIG GET shows it)
         # The node's hook: these users are gone (their connections close).
         self.on_removed: Callable[[list[bytes]], None] | None = None
+        # ACL SETUSER changed a user: the node closes its subscribers whose channels it no
+        # longer allows (Redis's ACLKillPubsubClientsIfNeeded).
+        self.on_changed: Callable[[User], None] | None = None
 
     @property
     def default(self) -> User:
@@ -65,6 +68,8 @@ class Users:
             self.by_name[name] = updated
         else:
             existing.copy_from(updated)
+            if self.on_changed is not None:
+                self.on_changed(existing)
         self.configured = True
 
     def set_requirepass(self, password: bytes) -> None:

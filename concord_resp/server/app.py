@@ -45,7 +45,12 @@ from .client import ClientState
 from .connection import FlushQueue, send_all, serve_connection
 from .dispatch import Dispatcher
 from .handlers import CONNECTION
-from .handlers.security import AclFileError, close_clients_of, startup_users
+from .handlers.security import (
+    AclFileError,
+    close_clients_of,
+    close_unpermitted_subscribers,
+    startup_users,
+)
 from .peer_link import (
     PeerLinkError,
     check_peer_addresses,
@@ -336,6 +341,7 @@ class Server:
         self.transport: PeerTransport | None = None
         self.state = ServerState(config, table, self.machine, self.node)
         self.machine.users.on_removed = partial(close_clients_of, self.state)
+        self.machine.users.on_changed = partial(close_unpermitted_subscribers, self.state)
         try:
             self.startup_users = startup_users(self.state)
         except AclFileError as error:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 from ...cluster import Proposal
 from ...commands import CommandError, Route
 from ...resp import OK, Reply, string2ll
-from ...security import DENIED_AUTH, RuleError
+from ...security import DENIED_AUTH, RuleError, User
 from ...security.acl import has_spaces, user_from_rules
 from ...security.commands import user_line
 from ...security.log import MULTI, TOPLEVEL, LogEntry
@@ -319,3 +319,21 @@ def close_clients_of(state: ServerState, names: list[bytes]) -> None:
             state.clients.remove(other)
             if other.cancel is not None:
                 other.cancel()
+
+
+def close_unpermitted_subscribers(state: ServerState, user: User) -> None:
+    """ACL SETUSER changed `user`: close its clients subscribed to a channel, pattern or shard
+    channel it no longer allows, as Redis does (on every node: the change is an entry)."""
+    for other in state.clients:
+        if other.user is not user or not other.subscribed:
+            continue
+        channels, patterns, shard = other.subscriptions
+        if all(user.channel_permitted(c, False) for c in [*channels, *shard]) and all(
+            user.channel_permitted(p, True) for p in patterns
+        ):
+            continue
+        other.closing = True
+        other.killed = True
+        state.clients.remove(other)
+        if other.cancel is not None:
+            other.cancel()
