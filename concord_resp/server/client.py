@@ -59,6 +59,7 @@ class ClientState:
     subscriptions: tuple[dict[bytes, None], dict[bytes, None], dict[bytes, None]] = field(
         default_factory=lambda: ({}, {}, {})
     )
+    subscribed: bool = False  # subscribed to anything: Redis's CLIENT_PUBSUB (`pubsub` keeps it)
     # How a pushed message reaches it (set by the connection: its outbox).
     send_push: Callable[[bytes], None] | None = None
     user: User | None = None  # None: the default user of a server without ACL (tests)
@@ -69,12 +70,6 @@ class ClientState:
         self.multi_dirty = False
         self.queued = []
         self.watches = {}
-
-    @property
-    def subscribed(self) -> bool:
-        """In subscribed mode (Redis's CLIENT_PUBSUB): subscribed to anything."""
-        channels, patterns, shard = self.subscriptions
-        return bool(channels or patterns or shard)
 
     def flags(self, *, watch_broken: bool = False) -> str:
         """Redis's one-letter flags, in Redis's order (`N` when none applies)."""

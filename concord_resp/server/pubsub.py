@@ -80,6 +80,7 @@ class PubSub:
             replies.append(
                 subscription_bytes(client.proto, _SUBSCRIBED[kind], name, _count(client, kind))
             )
+        client.subscribed = True
         return replies
 
     def unsubscribe(
@@ -108,6 +109,8 @@ class PubSub:
             replies.append(
                 subscription_bytes(client.proto, _UNSUBSCRIBED[kind], None, _count(client, kind))
             )
+        channels, patterns, shard = client.subscriptions
+        client.subscribed = bool(channels or patterns or shard)
         return replies
 
     def forget(self, client: ClientState) -> None:
