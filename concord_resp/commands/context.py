@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..store import Database, Keyspace
+from ..store.events import NOTIFY_GENERIC
 
 
 class Rng(Protocol):
@@ -72,6 +73,13 @@ class Context:
         events = self.keyspace.events
         if events.flags & kind:
             events.notify(kind, event, key, self.db.number)
+
+    def notify_if_deleted(self, key: bytes) -> None:
+        """`del` for a key of the selected database a command has just emptied (Redis
+        publishes the command's own event first, then this)."""
+        events = self.keyspace.events
+        if events.flags & NOTIFY_GENERIC and key not in self.db.data:
+            events.notify(NOTIFY_GENERIC, b"del", key, self.db.number)
 
     def select(self, db_index: int) -> None:
         self.db_index = db_index

@@ -169,7 +169,10 @@ def _exec_locally(
                 client.db = ctx.db_index
                 yield reply
 
-    return _finish(d, client, queued, applied(), denied)
+    reply = _finish(d, client, queued, applied(), denied)
+    if machine.keyspace.events.messages:  # its key misses (class m): this node's
+        d.state.deliver_now(machine.keyspace.events.take())
+    return reply
 
 
 def _finish(
