@@ -180,16 +180,16 @@ def _bitfield(ctx: Context, argv: list[bytes], read_only: bool) -> Reply:
         reply, field_changed = _run(overlay, operation)
         replies.append(reply)
         changed = changed or field_changed
-        # Redis counts every SET/INCRBY that was not refused (OVERFLOW FAIL), even one
-        # writing the value already there: any such publishes `setbit`.
         written = written or (operation.opcode != GET and reply is not None)
     if value is not None and not changed and size <= len(value):
         keep_raw(ctx, key, value)
-    else:
-        with changing_bits(ctx, key, value, size) as raw:
-            for byte, patched in overlay.patch.items():
-                raw[byte] = patched
-    if written:
+        return replies
+    with changing_bits(ctx, key, value, size) as raw:
+        for byte, patched in overlay.patch.items():
+            raw[byte] = patched
+    # Redis publishes `setbit` when a field changed, or when the string was created or grown
+    # and a SET/INCRBY was not refused (OVERFLOW FAIL).
+    if changed or written:
         ctx.notify(NOTIFY_STRING, b"setbit", key)
     return replies
 
