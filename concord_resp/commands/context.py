@@ -31,6 +31,7 @@ class Context:
         "index",
         "keyspace",
         "logged",
+        "notifying",
         "now",
         "now_us",
         "rng",
@@ -66,6 +67,10 @@ class Context:
         self.deny_blocking = False
         # Applying a log entry (every replica runs it), not a read on this node only.
         self.logged = False
+        # The notification classes on (`store.events`), constant while a context is used
+        # (only a Configure entry changes them): hot handlers test this before `notify`,
+        # so notifications that are off cost one attribute test.
+        self.notifying = keyspace.events.flags
 
     def notify(self, kind: int, event: bytes, key: bytes) -> None:
         """A keyspace notification (`store.events`: `kind` is a NOTIFY_* class) for a key of

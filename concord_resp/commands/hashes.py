@@ -50,7 +50,8 @@ def hset(ctx: Context, argv: list[bytes]) -> Reply:
         created = 0
         for i in range(2, len(argv), 2):
             created += hash_.set_field(argv[i], argv[i + 1], config)
-    ctx.notify(NOTIFY_HASH, b"hset", key)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_HASH, b"hset", key)
     # Redis tells the two apart by the command's second letter.
     return created if argv[0][1:2] in (b"s", b"S") else OK
 

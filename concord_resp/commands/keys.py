@@ -51,7 +51,8 @@ def delete(ctx: Context, argv: list[bytes]) -> Reply:
     for key in argv[1:]:
         if db.get_for_write(key, ctx.now) is not None:
             db.delete(key, ctx.index)
-            ctx.notify(NOTIFY_GENERIC, b"del", key)
+            if ctx.notifying:
+                ctx.notify(NOTIFY_GENERIC, b"del", key)
             deleted += 1
     return deleted
 

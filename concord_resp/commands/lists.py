@@ -84,7 +84,8 @@ def _push(ctx: Context, argv: list[bytes], left: bool, only_existing: bool) -> R
         else:
             lst.extend(argv[2:])
         length = len(lst)
-    ctx.notify(NOTIFY_LIST, b"lpush" if left else b"rpush", key)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_LIST, b"lpush" if left else b"rpush", key)
     return length
 
 
@@ -142,8 +143,9 @@ def pop_elements(ctx: Context, key: bytes, left: bool, count: int) -> list[bytes
 
 
 def _notify_popped(ctx: Context, key: bytes, left: bool) -> None:
-    ctx.notify(NOTIFY_LIST, b"lpop" if left else b"rpop", key)
-    ctx.notify_if_deleted(key)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_LIST, b"lpop" if left else b"rpop", key)
+        ctx.notify_if_deleted(key)
 
 
 def move_element(

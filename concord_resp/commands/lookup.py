@@ -31,7 +31,8 @@ def lookup_read(ctx: Context, key: bytes, *, purge: bool = False) -> Value | Non
     value = db.get_for_write(key, ctx.now) if purge else db.get(key, ctx.now)
     if value is None:
         ctx.stats.keyspace_misses += 1
-        ctx.notify(NOTIFY_KEY_MISS, b"keymiss", key)
+        if ctx.notifying & NOTIFY_KEY_MISS:
+            ctx.notify(NOTIFY_KEY_MISS, b"keymiss", key)
     else:
         ctx.stats.keyspace_hits += 1
     return value
@@ -48,7 +49,7 @@ def lookup_notouch(ctx: Context, key: bytes, *, keymiss: bool = True) -> Value |
     value = ctx.db.peek(key, ctx.now)
     if value is None:
         ctx.stats.keyspace_misses += 1
-        if keymiss:
+        if keymiss and ctx.notifying & NOTIFY_KEY_MISS:
             ctx.notify(NOTIFY_KEY_MISS, b"keymiss", key)
     else:
         ctx.stats.keyspace_hits += 1
@@ -84,7 +85,8 @@ def get_string(ctx: Context, key: bytes, *, purge: bool = False) -> String | Non
     value = db.get_for_write(key, ctx.now) if purge else db.get(key, ctx.now)
     if value is None:
         ctx.stats.keyspace_misses += 1
-        ctx.notify(NOTIFY_KEY_MISS, b"keymiss", key)
+        if ctx.notifying & NOTIFY_KEY_MISS:
+            ctx.notify(NOTIFY_KEY_MISS, b"keymiss", key)
         return None
     ctx.stats.keyspace_hits += 1
     if type(value) is bytes or type(value) is bytearray:

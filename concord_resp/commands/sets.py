@@ -52,7 +52,8 @@ def sadd(ctx: Context, argv: list[bytes]) -> Reply:
     else:
         with ctx.db.changing(key, ctx.index, SetValue) as changed:
             added = sum(changed.add(member, config) for member in members)
-    ctx.notify(NOTIFY_SET, b"sadd", key)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_SET, b"sadd", key)
     return added
 
 
@@ -64,8 +65,9 @@ def srem(ctx: Context, argv: list[bytes]) -> Reply:
         return 0
     with ctx.db.changing(key, ctx.index, SetValue) as changed:
         removed = sum(changed.remove(member) for member in members)
-    ctx.notify(NOTIFY_SET, b"srem", key)
-    ctx.notify_if_deleted(key)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_SET, b"srem", key)
+        ctx.notify_if_deleted(key)
     return removed
 
 

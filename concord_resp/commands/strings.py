@@ -141,10 +141,12 @@ def _store(
     The caller has looked key up for write already."""
     db = ctx.db
     db.set(key, value, ctx.index, keep_ttl=keep_ttl or when is not None)
-    ctx.notify(NOTIFY_STRING, event, key)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_STRING, event, key)
     if when is not None:
         db.set_expiry(key, when, ctx.index)
-        ctx.notify(NOTIFY_GENERIC, b"expire", key)
+        if ctx.notifying:
+            ctx.notify(NOTIFY_GENERIC, b"expire", key)
 
 
 # -- GET / SET family ------------------------------------------------------------------

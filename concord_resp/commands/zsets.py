@@ -138,7 +138,8 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> Reply:
                     changed.insert(member, score, config)
                 else:
                     changed.update(member, score)
-        ctx.notify(NOTIFY_ZSET, b"zincr" if incr else b"zadd", key)
+        if ctx.notifying:
+            ctx.notify(NOTIFY_ZSET, b"zincr" if incr else b"zadd", key)
     if incr:
         return result if processed else None
     return added + updated if ch else added
@@ -216,8 +217,9 @@ def pop_pairs(ctx: Context, key: bytes, highest: bool, count: int) -> list[tuple
     ZPOPMAX and ZMPOP, and of their blocking forms."""
     with ctx.db.changing(key, ctx.index, ZSet) as zset:
         pairs = [zset.pop(highest) for _ in range(min(count, len(zset)))]
-    ctx.notify(NOTIFY_ZSET, b"zpopmax" if highest else b"zpopmin", key)
-    ctx.notify_if_deleted(key)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_ZSET, b"zpopmax" if highest else b"zpopmin", key)
+        ctx.notify_if_deleted(key)
     return pairs
 
 
