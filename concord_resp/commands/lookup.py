@@ -2,11 +2,11 @@
 
 A read lookup counts a keyspace hit or miss (INFO) and records an access (OBJECT IDLETIME); a
 NOTOUCH lookup (EXISTS, TYPE, TTL, OBJECT, SCAN ... TYPE) counts but records no access; a
-write lookup counts nothing. A read or NOTOUCH lookup that misses publishes `keymiss` (class
-m); a write lookup does not, as in Redis. Reads never delete; a write lookup, or a read lookup made by a
+write lookup counts nothing. Reads never delete; a write lookup, or a read lookup made by a
 write command (`purge`), deletes an expired key first, as a Redis primary does, so a write
 never inherits a past expiry. The typed forms raise WRONGTYPE for a key of another type and
-give None for a missing one.
+give None for a missing one. A read or NOTOUCH lookup that misses publishes `keymiss`
+(notification class m; not OBJECT's and MEMORY's, as in Redis), a write lookup does not.
 """
 
 from __future__ import annotations
