@@ -455,6 +455,8 @@ class Dispatcher:
                     reply = ErrorReply(error.message)
                 except Exception:
                     push(self.internal_error(spec, argv))
+                    if machine.keyspace.events.messages:  # (none left for the next entry)
+                        self.state.deliver_now(machine.keyspace.events.take())
                     continue
                 metrics.counted(
                     metrics.command(spec.name),
