@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..resp import Reply, string2ll
+from ..store.events import NOTIFY_STRING
 from ..store.types import STRING, String
 from .bitmaps import changing_bits, keep_raw, parse_bit_offset
 from .context import Context
@@ -174,17 +175,22 @@ def _bitfield(ctx: Context, argv: list[bytes], read_only: bool) -> Reply:
     size = max(op.offset + op.bits - 1 for op in writes) // 8 + 1
     overlay = _Overlay(value)
     replies: list[Reply] = []
-    changed = False
+    changed = written = False
     for operation in operations:
         reply, field_changed = _run(overlay, operation)
         replies.append(reply)
         changed = changed or field_changed
+        written = written or (operation.opcode != GET and reply is not None)
     if value is not None and not changed and size <= len(value):
         keep_raw(ctx, key, value)
         return replies
     with changing_bits(ctx, key, value, size) as raw:
-        for byte, written in overlay.patch.items():
-            raw[byte] = written
+        for byte, patched in overlay.patch.items():
+            raw[byte] = patched
+    # Redis publishes `setbit` when a field changed, or when the string was created or grown
+    # and a SET/INCRBY was not refused (OVERFLOW FAIL).
+    if changed or written:
+        ctx.notify(NOTIFY_STRING, b"setbit", key)
     return replies
 
 

@@ -17,6 +17,7 @@ from typing import Final
 
 from ..limits import LLONG_MIN
 from ..resp import Reply, string2ll
+from ..store.events import NOTIFY_GENERIC, NOTIFY_STRING
 from ..store.types import STRING, String
 from .context import Context
 from .errors import SYNTAX, CommandError
@@ -112,6 +113,7 @@ def setbit(ctx: Context, argv: list[bytes]) -> Reply:
         return old
     with changing_bits(ctx, key, value, byte + 1) as raw:
         raw[byte] = (raw[byte] & ~(1 << shift)) | (on << shift)
+    ctx.notify(NOTIFY_STRING, b"setbit", key)
     return old
 
 
@@ -260,8 +262,8 @@ def bitop(ctx: Context, argv: list[bytes]) -> Reply:
     size = max(len(source) if source is not None else 0 for source in sources)
     target = argv[2]
     if not size:
-        if lookup_write(ctx, target) is not None:
-            ctx.db.delete(target, ctx.index)
+        if ctx.db.delete(target, ctx.index):  # (no lookup first, as in Redis)
+            ctx.notify(NOTIFY_GENERIC, b"del", target)
         return 0
     # Little-endian integers: a shorter string is zero-padded on the right for free.
     numbers = (0 if source is None else range_int(source, 0, len(source)) for source in sources)
@@ -279,4 +281,5 @@ def bitop(ctx: Context, argv: list[bytes]) -> Reply:
             result ^= number
     lookup_write(ctx, target)
     ctx.db.set(target, bytearray(result.to_bytes(size, "little")), ctx.index)
+    ctx.notify(NOTIFY_STRING, b"set", target)
     return size

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..store import Database, Keyspace
+from ..store.events import NOTIFY_GENERIC
 
 
 class Rng(Protocol):
@@ -30,6 +31,7 @@ class Context:
         "index",
         "keyspace",
         "logged",
+        "notifying",
         "now",
         "now_us",
         "rng",
@@ -65,6 +67,10 @@ class Context:
         self.deny_blocking = False
         # Applying a log entry (every replica runs it), not a read on this node only.
         self.logged = False
+        # The notification classes on (`store.events`), constant while a context is used
+        # (only a Configure entry changes them): hot handlers test this before `notify`,
+        # so notifications that are off cost one attribute test.
+        self.notifying = keyspace.events.flags
 
     def notify(self, kind: int, event: bytes, key: bytes) -> None:
         """A keyspace notification (`store.events`: `kind` is a NOTIFY_* class) for a key of
@@ -72,6 +78,13 @@ class Context:
         events = self.keyspace.events
         if events.flags & kind:
             events.notify(kind, event, key, self.db.number)
+
+    def notify_if_deleted(self, key: bytes) -> None:
+        """`del` for a key of the selected database a command has just emptied (Redis
+        publishes the command's own event first, then this)."""
+        events = self.keyspace.events
+        if events.flags & NOTIFY_GENERIC and key not in self.db.data:
+            events.notify(NOTIFY_GENERIC, b"del", key, self.db.number)
 
     def select(self, db_index: int) -> None:
         self.db_index = db_index

@@ -20,6 +20,7 @@ from typing import Final
 
 from ..limits import LLONG_MIN
 from ..resp import OK, Reply
+from ..store.events import NOTIFY_GENERIC
 from ..store.rdb import BadPayload, dump_payload, footer_is_valid, load_payload
 from .context import Context
 from .errors import SYNTAX, CommandError
@@ -83,11 +84,12 @@ def restore(ctx: Context, argv: list[bytes]) -> Reply:
         value = load_payload(payload, ctx.keyspace.config)
     except BadPayload:
         raise CommandError(BAD_DATA) from None
-    if replace:
-        db.delete(key, ctx.index)
+    deleted = replace and db.delete(key, ctx.index)
     if ttl and not absolute:
         ttl = _wrap(ttl + ctx.now)  # Redis adds in a C long long
     if ttl and ttl <= ctx.now:  # checkAlreadyExpired: nothing is created
+        if deleted:
+            ctx.notify(NOTIFY_GENERIC, b"del", key)
         return OK
     db.set(key, value, ctx.index)
     if ttl:
@@ -95,6 +97,7 @@ def restore(ctx: Context, argv: list[bytes]) -> Reply:
     # The node-local access time (OBJECT IDLETIME): now, or the restored idle time.
     idle_seconds = 0 if idle is None else redis_idle_time(ctx.now, idle)
     db.access[key] = (ctx.now // 1000 - idle_seconds) * 1000
+    ctx.notify(NOTIFY_GENERIC, b"restore", key)
     return OK
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Final, NamedTuple
 
 from ..resp import NULL_ARRAY, HumanDouble, Reply
+from ..store.events import NOTIFY_GENERIC, NOTIFY_ZSET
 from ..store.types.zset import ZSET, ScoreRange, ZSet
 from .context import Context
 from .csort import merge_sort, partial_quicksort
@@ -313,7 +314,8 @@ def _search(ctx: Context, argv: list[bytes], source_at: int, flags: int) -> Repl
         raise CommandError(ANY_NEEDS_COUNT)
     if zset is None:
         if store is not None:
-            ctx.db.delete(store, ctx.index)
+            if ctx.db.delete(store, ctx.index):
+                ctx.notify(NOTIFY_GENERIC, b"del", store)
             return 0
         return []
     if count and order == UNSORTED and not any_found:
@@ -328,7 +330,8 @@ def _search(ctx: Context, argv: list[bytes], source_at: int, flags: int) -> Repl
         points = sort_points(points, order == DESCENDING, returned)
     del points[returned:]
     if store is not None:
-        return _store(ctx, store, points, conversion, store_dist)
+        event = b"geosearchstore" if flags & SEARCH_STORE else b"georadiusstore"
+        return _store(ctx, store, points, conversion, store_dist, event)
     if not (withdist or withhash or withcoord):
         return [point.member for point in points]
     reply: list[Reply] = []
@@ -383,12 +386,18 @@ def _scan_cell(zset: ZSet, cell: Cell, shape: Shape, points: list[Point], limit:
 
 
 def _store(
-    ctx: Context, key: bytes, points: list[Point], conversion: float, store_dist: bool
+    ctx: Context,
+    key: bytes,
+    points: list[Point],
+    conversion: float,
+    store_dist: bool,
+    event: bytes,
 ) -> int:
-    """The result stored at `key` (scores: geohashes, or distances in the unit); no result
-    deletes the key."""
+    """The result stored at `key` (scores: geohashes, or distances in the unit; notified as
+    `event`); no result deletes the key."""
     if not points:
-        ctx.db.delete(key, ctx.index)
+        if ctx.db.delete(key, ctx.index):
+            ctx.notify(NOTIFY_GENERIC, b"del", key)
         return 0
     scores = {
         point.member: point.distance / conversion if store_dist else point.score for point in points
@@ -397,6 +406,7 @@ def _store(
     result.to_listpack_if_small(ctx.keyspace.config)
     lookup_write(ctx, key)
     ctx.db.set(key, result, ctx.index)
+    ctx.notify(NOTIFY_ZSET, event, key)
     return len(points)
 
 

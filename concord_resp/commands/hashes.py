@@ -16,6 +16,7 @@ from typing import Final
 
 from ..limits import LLONG_MAX, LLONG_MIN
 from ..resp import OK, Map, Pairs, Reply, string2ll
+from ..store.events import NOTIFY_HASH
 from ..store.types.hash import HASH, HashValue
 from .context import Context
 from .errors import OVERFLOW, SYNTAX, CommandError, wrong_arity
@@ -49,6 +50,8 @@ def hset(ctx: Context, argv: list[bytes]) -> Reply:
         created = 0
         for i in range(2, len(argv), 2):
             created += hash_.set_field(argv[i], argv[i + 1], config)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_HASH, b"hset", key)
     # Redis tells the two apart by the command's second letter.
     return created if argv[0][1:2] in (b"s", b"S") else OK
 
@@ -63,6 +66,7 @@ def hsetnx(ctx: Context, argv: list[bytes]) -> Reply:
     with ctx.db.changing(key, ctx.index, HashValue) as changed:
         changed.try_conversion((field, value), config)
         changed.set_field(field, value, config)
+    ctx.notify(NOTIFY_HASH, b"hset", key)
     return 1
 
 
@@ -76,6 +80,8 @@ def hdel(ctx: Context, argv: list[bytes]) -> Reply:
     with ctx.db.changing(key, ctx.index, HashValue) as changed:
         for field in fields:
             deleted += changed.delete_field(field)
+    ctx.notify(NOTIFY_HASH, b"hdel", key)
+    ctx.notify_if_deleted(key)
     return deleted
 
 
@@ -96,6 +102,7 @@ def hincrby(ctx: Context, argv: list[bytes]) -> Reply:
     value += increment
     with ctx.db.changing(key, ctx.index, HashValue) as changed:
         changed.set_field(field, b"%d" % value, ctx.keyspace.config)
+    ctx.notify(NOTIFY_HASH, b"hincrby", key)
     return value
 
 
@@ -118,6 +125,7 @@ def hincrbyfloat(ctx: Context, argv: list[bytes]) -> Reply:
     text = format_long_double_human(total)
     with ctx.db.changing(key, ctx.index, HashValue) as changed:
         changed.set_field(field, text, ctx.keyspace.config)
+    ctx.notify(NOTIFY_HASH, b"hincrbyfloat", key)
     return text
 
 

@@ -18,6 +18,7 @@ import random
 from typing import Final
 
 from ..resp import OK, Reply, SimpleString
+from ..store.events import NOTIFY_STRING
 from ..store.types import STRING, String
 from .bitmaps import keep_raw
 from .context import Context
@@ -107,6 +108,7 @@ def pfadd(ctx: Context, argv: list[bytes]) -> Reply:
         return 0
     sketch.invalidate()
     _store(ctx, key, sketch)
+    ctx.notify(NOTIFY_STRING, b"pfadd", key)
     return 1
 
 
@@ -149,6 +151,8 @@ def pfmerge(ctx: Context, argv: list[bytes]) -> Reply:
     sketch.merge(merged, ctx.keyspace.config.hll_sparse_max_bytes)
     sketch.invalidate()
     _store(ctx, target, sketch)
+    # Redis publishes PFMERGE as a PFADD (a mass-add of elements).
+    ctx.notify(NOTIFY_STRING, b"pfadd", target)
     return OK
 
 

@@ -16,6 +16,7 @@ from typing import Final
 from ..limits import LLONG_MAX, ULONG_MAX
 from ..resp import OK, Reply, SimpleString
 from ..store import Database, Value
+from ..store.events import NOTIFY_GENERIC
 from ..store.types import type_name, value_type
 from ..store.types.member_index import scan_batch
 from .context import Context
@@ -50,6 +51,8 @@ def delete(ctx: Context, argv: list[bytes]) -> Reply:
     for key in argv[1:]:
         if db.get_for_write(key, ctx.now) is not None:
             db.delete(key, ctx.index)
+            if ctx.notifying:
+                ctx.notify(NOTIFY_GENERIC, b"del", key)
             deleted += 1
     return deleted
 
@@ -112,8 +115,10 @@ def _expire(ctx: Context, argv: list[bytes], name: str, unit_ms: int, relative: 
         return 0
     if when <= ctx.now:  # checkAlreadyExpired
         db.delete(key, ctx.index)
+        ctx.notify(NOTIFY_GENERIC, b"del", key)
     else:
         db.set_expiry(key, when, ctx.index)
+        ctx.notify(NOTIFY_GENERIC, b"expire", key)
     return 1
 
 
@@ -184,7 +189,10 @@ def persist(ctx: Context, argv: list[bytes]) -> Reply:
     db, key = ctx.db, argv[1]
     if db.get_for_write(key, ctx.now) is None:
         return 0
-    return int(db.persist(key, ctx.index))
+    if not db.persist(key, ctx.index):
+        return 0
+    ctx.notify(NOTIFY_GENERIC, b"persist", key)
+    return 1
 
 
 # -- renaming, copying, moving ------------------------------------------------------------
@@ -202,6 +210,8 @@ def _rename(ctx: Context, argv: list[bytes], nx: bool) -> Reply:
             return 0
         db.delete(target, ctx.index)
     db.transfer(source, db, target, ctx.index)
+    ctx.notify(NOTIFY_GENERIC, b"rename_from", source)
+    ctx.notify(NOTIFY_GENERIC, b"rename_to", target)
     return 1 if nx else OK
 
 
@@ -226,6 +236,9 @@ def move(ctx: Context, argv: list[bytes]) -> Reply:
     if target.get_for_write(key, ctx.now) is not None:
         return 0
     source.transfer(key, target, key, ctx.index)
+    events = ctx.keyspace.events
+    events.notify(NOTIFY_GENERIC, b"move_from", key, source.number)
+    events.notify(NOTIFY_GENERIC, b"move_to", key, target.number)
     return 1
 
 
@@ -267,6 +280,7 @@ def copy(ctx: Context, argv: list[bytes]) -> Reply:
     encoding, refcount = override if override is not None else kind.encoding(value)
     if override is not None or refcount != 1:
         target.override_encoding(new_key, encoding, 1)
+    ctx.keyspace.events.notify(NOTIFY_GENERIC, b"copy_to", new_key, target.number)
     return 1
 
 
@@ -379,7 +393,7 @@ def _encoding_and_refcount(db: Database, key: bytes, value: Value) -> tuple[byte
 
 @command("object|encoding")
 def object_encoding(ctx: Context, argv: list[bytes]) -> Reply:
-    value = lookup_notouch(ctx, argv[2])
+    value = lookup_notouch(ctx, argv[2], keymiss=False)
     if value is None:
         return None
     return _encoding_and_refcount(ctx.db, argv[2], value)[0]
@@ -387,7 +401,7 @@ def object_encoding(ctx: Context, argv: list[bytes]) -> Reply:
 
 @command("object|refcount")
 def object_refcount(ctx: Context, argv: list[bytes]) -> Reply:
-    value = lookup_notouch(ctx, argv[2])
+    value = lookup_notouch(ctx, argv[2], keymiss=False)
     if value is None:
         return None
     return _encoding_and_refcount(ctx.db, argv[2], value)[1]
@@ -396,7 +410,7 @@ def object_refcount(ctx: Context, argv: list[bytes]) -> Reply:
 @command("object|idletime")
 def object_idletime(ctx: Context, argv: list[bytes]) -> Reply:
     db, key = ctx.db, argv[2]
-    if lookup_notouch(ctx, key) is None:
+    if lookup_notouch(ctx, key, keymiss=False) is None:
         return None
     accessed = db.last_access(key)
     if accessed is None:
@@ -407,7 +421,7 @@ def object_idletime(ctx: Context, argv: list[bytes]) -> Reply:
 
 @command("object|freq")
 def object_freq(ctx: Context, argv: list[bytes]) -> Reply:
-    if lookup_notouch(ctx, argv[2]) is None:
+    if lookup_notouch(ctx, argv[2], keymiss=False) is None:
         return None
     # Concord has no LFU eviction policy, so frequencies are never tracked.
     raise CommandError(LFU_NOT_SELECTED)

@@ -15,6 +15,7 @@ from itertools import islice
 from typing import Final
 
 from ..resp import NULL_ARRAY, OK, Reply
+from ..store.events import NOTIFY_LIST
 from ..store.types.list import LIST, ListValue
 from .context import Context
 from .errors import NO_SUCH_KEY, SYNTAX, CommandError, wrong_arity
@@ -82,7 +83,10 @@ def _push(ctx: Context, argv: list[bytes], left: bool, only_existing: bool) -> R
             lst.extendleft(argv[2:])
         else:
             lst.extend(argv[2:])
-        return len(lst)
+        length = len(lst)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_LIST, b"lpush" if left else b"rpush", key)
+    return length
 
 
 @command("lpush")
@@ -120,7 +124,9 @@ def linsert(ctx: Context, argv: list[bytes]) -> Reply:
         return -1
     with ctx.db.changing(key, ctx.index, ListValue) as changed:
         changed.insert(position + (where == b"after"), argv[4])
-        return len(changed)
+        length = len(changed)
+    ctx.notify(NOTIFY_LIST, b"linsert", key)
+    return length
 
 
 # -- popping ------------------------------------------------------------------------------
@@ -128,23 +134,44 @@ def linsert(ctx: Context, argv: list[bytes]) -> Reply:
 
 def pop_elements(ctx: Context, key: bytes, left: bool, count: int) -> list[bytes]:
     """Pop up to `count` (>= 1) elements of the non-empty list at `key`, in pop order; an
-    emptied list is deleted."""
+    emptied list is deleted (notified: the pop, then `del`)."""
     with ctx.db.changing(key, ctx.index, ListValue) as lst:
         pop = lst.popleft if left else lst.pop
-        return [pop() for _ in range(min(count, len(lst)))]
+        popped = [pop() for _ in range(min(count, len(lst)))]
+    _notify_popped(ctx, key, left)
+    return popped
+
+
+def _notify_popped(ctx: Context, key: bytes, left: bool) -> None:
+    if ctx.notifying:
+        ctx.notify(NOTIFY_LIST, b"lpop" if left else b"rpop", key)
+        ctx.notify_if_deleted(key)
 
 
 def move_element(
     ctx: Context, source: bytes, destination: bytes, left: bool, to_left: bool
 ) -> bytes:
     """LMOVE's work once both keys are checked: pop from the non-empty `source`, push onto
-    `destination` (created if missing); returns the element."""
-    (element,) = pop_elements(ctx, source, left, 1)
-    with ctx.db.changing(destination, ctx.index, ListValue) as target:
-        if to_left:
-            target.appendleft(element)
-        else:
-            target.append(element)
+    `destination` (created if missing); returns the element. Notified as Redis does: the
+    push, then the pop (and `del` for an emptied source)."""
+    db = ctx.db
+    if source == destination:  # a rotation: the list is never empty in between
+        with db.changing(source, ctx.index, ListValue) as lst:
+            element = lst.popleft() if left else lst.pop()
+            if to_left:
+                lst.appendleft(element)
+            else:
+                lst.append(element)
+    else:
+        with db.changing(source, ctx.index, ListValue) as lst:
+            element = lst.popleft() if left else lst.pop()
+        with db.changing(destination, ctx.index, ListValue) as target:
+            if to_left:
+                target.appendleft(element)
+            else:
+                target.append(element)
+    ctx.notify(NOTIFY_LIST, b"lpush" if to_left else b"rpush", destination)
+    _notify_popped(ctx, source, left)
     return element
 
 
@@ -342,6 +369,7 @@ def lset(ctx: Context, argv: list[bytes]) -> Reply:
         raise CommandError(INDEX_OUT_OF_RANGE)
     with ctx.db.changing(key, ctx.index, ListValue) as changed:
         changed[index] = argv[3]
+    ctx.notify(NOTIFY_LIST, b"lset", key)
     return OK
 
 
@@ -360,6 +388,8 @@ def ltrim(ctx: Context, argv: list[bytes]) -> Reply:
     start = max(start, 0)
     if start > end or start >= size:
         ctx.db.delete(key, ctx.index)  # nothing is kept
+        ctx.notify(NOTIFY_LIST, b"ltrim", key)
+        ctx.notify_if_deleted(key)
         return OK
     end = min(end, size - 1)
     # Redis signals the key as modified even when nothing is trimmed.
@@ -373,6 +403,7 @@ def ltrim(ctx: Context, argv: list[bytes]) -> Reply:
                 changed.popleft()
             for _ in range(size - 1 - end):
                 changed.pop()
+    ctx.notify(NOTIFY_LIST, b"ltrim", key)
     return OK
 
 
@@ -399,4 +430,6 @@ def lrem(ctx: Context, argv: list[bytes]) -> Reply:
     with ctx.db.changing(key, ctx.index, ListValue) as changed:
         changed.clear()
         changed.extend(kept)
+    ctx.notify(NOTIFY_LIST, b"lrem", key)
+    ctx.notify_if_deleted(key)
     return removed

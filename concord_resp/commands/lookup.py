@@ -5,7 +5,8 @@ NOTOUCH lookup (EXISTS, TYPE, TTL, OBJECT, SCAN ... TYPE) counts but records no 
 write lookup counts nothing. Reads never delete; a write lookup, or a read lookup made by a
 write command (`purge`), deletes an expired key first, as a Redis primary does, so a write
 never inherits a past expiry. The typed forms raise WRONGTYPE for a key of another type and
-give None for a missing one.
+give None for a missing one. A read or NOTOUCH lookup that misses publishes `keymiss`
+(notification class m; not OBJECT's and MEMORY's, as in Redis), a write lookup does not.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import TypeVar, cast
 
 from ..store import Value
+from ..store.events import NOTIFY_KEY_MISS
 from ..store.types import String, ValueType
 from .context import Context
 from .errors import WRONGTYPE, CommandError
@@ -29,6 +31,8 @@ def lookup_read(ctx: Context, key: bytes, *, purge: bool = False) -> Value | Non
     value = db.get_for_write(key, ctx.now) if purge else db.get(key, ctx.now)
     if value is None:
         ctx.stats.keyspace_misses += 1
+        if ctx.notifying & NOTIFY_KEY_MISS:
+            ctx.notify(NOTIFY_KEY_MISS, b"keymiss", key)
     else:
         ctx.stats.keyspace_hits += 1
     return value
@@ -39,11 +43,14 @@ def lookup_write(ctx: Context, key: bytes) -> Value | None:
     return ctx.db.get_for_write(key, ctx.now)
 
 
-def lookup_notouch(ctx: Context, key: bytes) -> Value | None:
-    """Redis's `lookupKeyReadWithFlags(LOOKUP_NOTOUCH)`: a counted read that is no access."""
+def lookup_notouch(ctx: Context, key: bytes, *, keymiss: bool = True) -> Value | None:
+    """Redis's `lookupKeyReadWithFlags(LOOKUP_NOTOUCH)`: a counted read that is no access.
+    Without `keymiss` (OBJECT's LOOKUP_NONOTIFY) a miss publishes nothing."""
     value = ctx.db.peek(key, ctx.now)
     if value is None:
         ctx.stats.keyspace_misses += 1
+        if keymiss and ctx.notifying & NOTIFY_KEY_MISS:
+            ctx.notify(NOTIFY_KEY_MISS, b"keymiss", key)
     else:
         ctx.stats.keyspace_hits += 1
     return value
@@ -78,6 +85,8 @@ def get_string(ctx: Context, key: bytes, *, purge: bool = False) -> String | Non
     value = db.get_for_write(key, ctx.now) if purge else db.get(key, ctx.now)
     if value is None:
         ctx.stats.keyspace_misses += 1
+        if ctx.notifying & NOTIFY_KEY_MISS:
+            ctx.notify(NOTIFY_KEY_MISS, b"keymiss", key)
         return None
     ctx.stats.keyspace_hits += 1
     if type(value) is bytes or type(value) is bytearray:

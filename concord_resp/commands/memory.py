@@ -43,7 +43,7 @@ def memory_usage(ctx: Context, argv: list[bytes]) -> Reply:
         else:
             raise CommandError(SYNTAX)
     key = argv[2]
-    value = lookup_notouch(ctx, key)
+    value = lookup_notouch(ctx, key, keymiss=False)  # Redis finds it in the dict: no event
     if value is None:
         return None
     return value_type(value).estimated_size(value) + SDS_HEADER + len(key) + 1 + DICT_ENTRY

@@ -18,6 +18,7 @@ from typing import Final
 
 from ..resp import Reply, RespSet
 from ..store.encoding import EncodingConfig
+from ..store.events import NOTIFY_GENERIC, NOTIFY_SET
 from ..store.types.set import SET, SetValue
 from .context import Context
 from .errors import SYNTAX, CommandError
@@ -45,11 +46,15 @@ def sadd(ctx: Context, argv: list[bytes]) -> Reply:
     if set_ is None:
         first = members[0]
         with ctx.db.changing(key, ctx.index, lambda: SetValue.for_member(first)) as created:
-            return sum(created.add(member, config) for member in members)
-    if all(member in set_ for member in members):
+            added = sum(created.add(member, config) for member in members)
+    elif all(member in set_ for member in members):
         return 0
-    with ctx.db.changing(key, ctx.index, SetValue) as changed:
-        return sum(changed.add(member, config) for member in members)
+    else:
+        with ctx.db.changing(key, ctx.index, SetValue) as changed:
+            added = sum(changed.add(member, config) for member in members)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_SET, b"sadd", key)
+    return added
 
 
 @command("srem")
@@ -59,7 +64,11 @@ def srem(ctx: Context, argv: list[bytes]) -> Reply:
     if set_ is None or not any(member in set_ for member in members):
         return 0
     with ctx.db.changing(key, ctx.index, SetValue) as changed:
-        return sum(changed.remove(member) for member in members)
+        removed = sum(changed.remove(member) for member in members)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_SET, b"srem", key)
+        ctx.notify_if_deleted(key)
+    return removed
 
 
 @command("smove")
@@ -78,11 +87,14 @@ def smove(ctx: Context, argv: list[bytes]) -> Reply:
         return 0
     with ctx.db.changing(source, ctx.index, SetValue) as changed:
         changed.remove(member)
+    ctx.notify(NOTIFY_SET, b"srem", source)
+    ctx.notify_if_deleted(source)
     if target_set is None or member not in target_set:
         with ctx.db.changing(
             destination, ctx.index, lambda: SetValue.for_member(member)
         ) as created:
             created.add(member, ctx.keyspace.config)
+        ctx.notify(NOTIFY_SET, b"sadd", destination)
     return 1
 
 
@@ -101,6 +113,8 @@ def spop(ctx: Context, argv: list[bytes]) -> Reply:
     with ctx.db.changing(key, ctx.index, SetValue) as changed:
         member = changed.picker()(ctx.rng.randrange(len(changed)))
         changed.remove(member)
+    ctx.notify(NOTIFY_SET, b"spop", key)
+    ctx.notify_if_deleted(key)
     return member
 
 
@@ -110,11 +124,13 @@ def _spop_count(ctx: Context, key: bytes, count: int) -> Reply:
     if set_ is None or count == 0:
         return RespSet()
     size, config, rng = len(set_), ctx.keyspace.config, ctx.rng
+    ctx.notify(NOTIFY_SET, b"spop", key)
     if count >= size:
         # CASE 1: the whole set, answered as SUNION of it answers, and the key deleted.
         lookup_read(ctx, key)
         whole = _combine([set_], config, diff=False)
         ctx.db.delete(key, ctx.index)
+        ctx.notify_if_deleted(key)
         return RespSet(whole)
     remaining = size - count
     with ctx.db.changing(key, ctx.index, SetValue) as changed:
@@ -270,14 +286,16 @@ def _combine(sets: list[SetValue | None], config: EncodingConfig, diff: bool) ->
     return result
 
 
-def _store(ctx: Context, destination: bytes, result: SetValue) -> int:
+def _store(ctx: Context, destination: bytes, result: SetValue, event: bytes) -> int:
     """Redis's *STORE ending: a non-empty result replaces the destination (whatever it
-    held; its TTL goes), an empty one deletes it."""
+    held; its TTL goes; notified as `event`), an empty one deletes it (`del`)."""
     if result:
         ctx.db.get_for_write(destination, ctx.now)
         ctx.db.set(destination, result, ctx.index)
+        ctx.notify(NOTIFY_SET, event, destination)
         return len(result)
-    ctx.db.delete(destination, ctx.index)
+    if ctx.db.delete(destination, ctx.index):
+        ctx.notify(NOTIFY_GENERIC, b"del", destination)
     return 0
 
 
@@ -318,7 +336,7 @@ def sinterstore(ctx: Context, argv: list[bytes]) -> Reply:
         config = ctx.keyspace.config
         for member in _intersection(_present(sets)):
             result.add(member, config)
-    return _store(ctx, argv[1], result)
+    return _store(ctx, argv[1], result, b"sinterstore")
 
 
 @command("sunion")
@@ -330,7 +348,7 @@ def sunion(ctx: Context, argv: list[bytes]) -> Reply:
 @command("sunionstore")
 def sunionstore(ctx: Context, argv: list[bytes]) -> Reply:
     sets = _lookup_sets(ctx, argv[2:], purge=True)
-    return _store(ctx, argv[1], _combine(sets, ctx.keyspace.config, diff=False))
+    return _store(ctx, argv[1], _combine(sets, ctx.keyspace.config, diff=False), b"sunionstore")
 
 
 @command("sdiff")
@@ -342,7 +360,7 @@ def sdiff(ctx: Context, argv: list[bytes]) -> Reply:
 @command("sdiffstore")
 def sdiffstore(ctx: Context, argv: list[bytes]) -> Reply:
     sets = _lookup_sets(ctx, argv[2:], purge=True)
-    return _store(ctx, argv[1], _combine(sets, ctx.keyspace.config, diff=True))
+    return _store(ctx, argv[1], _combine(sets, ctx.keyspace.config, diff=True), b"sdiffstore")
 
 
 def _present(sets: list[SetValue | None]) -> list[SetValue]:

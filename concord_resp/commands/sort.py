@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Final
 
 from ..resp import Reply
+from ..store.events import NOTIFY_GENERIC, NOTIFY_LIST
 from ..store.types import LIST, SET, ZSET, HashValue, ListValue, SetValue, ZSet
 from .context import Context
 from .csort import partial_quicksort
@@ -273,12 +274,13 @@ def sort_generic(ctx: Context, argv: list[bytes], readonly: bool) -> Reply:
     if request.store is None:
         return results
     destination = request.store
-    lookup_write(ctx, destination)
     if results:
+        lookup_write(ctx, destination)
         stored = ListValue(b"" if result is None else result for result in results)
         ctx.db.set(destination, stored, ctx.index)
-    else:
-        ctx.db.delete(destination, ctx.index)
+        ctx.notify(NOTIFY_LIST, b"sortstore", destination)
+    elif ctx.db.delete(destination, ctx.index):  # (no lookup first, as in Redis)
+        ctx.notify(NOTIFY_GENERIC, b"del", destination)
     return len(results)
 
 

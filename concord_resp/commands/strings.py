@@ -16,6 +16,7 @@ from typing import Final
 
 from ..limits import LLONG_MAX, LLONG_MIN
 from ..resp import OK, Map, Reply, string2ll
+from ..store.events import NOTIFY_GENERIC, NOTIFY_STRING
 from ..store.types import STRING, String
 from .context import Context
 from .errors import (
@@ -129,13 +130,23 @@ def _expiry_time(ctx: Context, opts: _StringOptions, name: str) -> int | None:
 
 
 def _store(
-    ctx: Context, key: bytes, value: String, when: int | None = None, keep_ttl: bool = False
+    ctx: Context,
+    key: bytes,
+    value: String,
+    when: int | None = None,
+    keep_ttl: bool = False,
+    event: bytes = b"set",
 ) -> None:
-    """Redis's `setKey` (+ `setExpire`). The caller has looked key up for write already."""
+    """Redis's `setKey` (+ `setExpire`), with their notifications (`event`, then `expire`).
+    The caller has looked key up for write already."""
     db = ctx.db
     db.set(key, value, ctx.index, keep_ttl=keep_ttl or when is not None)
+    if ctx.notifying:
+        ctx.notify(NOTIFY_STRING, event, key)
     if when is not None:
         db.set_expiry(key, when, ctx.index)
+        if ctx.notifying:
+            ctx.notify(NOTIFY_GENERIC, b"expire", key)
 
 
 # -- GET / SET family ------------------------------------------------------------------
@@ -197,6 +208,7 @@ def getdel(ctx: Context, argv: list[bytes]) -> Reply:
     old = string_reply(get_string(ctx, argv[1], purge=True))
     if old is not None:
         ctx.db.delete(argv[1], ctx.index)
+        ctx.notify(NOTIFY_GENERIC, b"del", argv[1])
     return old
 
 
@@ -212,10 +224,12 @@ def getex(ctx: Context, argv: list[bytes]) -> Reply:
     if when is not None:
         if opts.expiry in (b"exat", b"pxat") and when <= ctx.now:  # checkAlreadyExpired
             db.delete(key, ctx.index)
+            ctx.notify(NOTIFY_GENERIC, b"del", key)
         else:
             db.set_expiry(key, when, ctx.index)
-    elif opts.persist:
-        db.persist(key, ctx.index)
+            ctx.notify(NOTIFY_GENERIC, b"expire", key)
+    elif opts.persist and db.persist(key, ctx.index):
+        ctx.notify(NOTIFY_GENERIC, b"persist", key)
     return value
 
 
@@ -278,12 +292,13 @@ def append(ctx: Context, argv: list[bytes]) -> Reply:
     key, tail = argv[1], argv[2]
     value = get_string_for_write(ctx, key)
     if value is None:
-        _store(ctx, key, tail)  # a new key holds the argument as is, like Redis
+        _store(ctx, key, tail, event=b"append")  # a new key holds the argument as is
         return len(tail)
     check_string_length(len(value), len(tail))
     raw = _raw_string(ctx, key, value)  # even an empty tail makes it raw, as in Redis
     with ctx.db.changing(key, ctx.index):
         raw.extend(tail)
+    ctx.notify(NOTIFY_STRING, b"append", key)
     return len(raw)
 
 
@@ -304,6 +319,7 @@ def setrange(ctx: Context, argv: list[bytes]) -> Reply:
         if end > len(raw):
             raw.extend(bytes(end - len(raw)))  # the gap is zero-filled
         raw[offset:end] = patch
+    ctx.notify(NOTIFY_STRING, b"setrange", key)
     return len(raw)
 
 
@@ -317,7 +333,7 @@ def _increment(ctx: Context, key: bytes, delta: int) -> Reply:
     result = current + delta
     if not LLONG_MIN <= result <= LLONG_MAX:
         raise CommandError(OVERFLOW)
-    _store(ctx, key, b"%d" % result, keep_ttl=True)
+    _store(ctx, key, b"%d" % result, keep_ttl=True, event=b"incrby")
     return result
 
 
@@ -357,7 +373,7 @@ def incrbyfloat(ctx: Context, argv: list[bytes]) -> Reply:
     if total is None:  # an infinite operand, or an overflow
         raise CommandError(NAN_OR_INFINITY)
     text = format_long_double_human(total)
-    _store(ctx, key, text, keep_ttl=True)
+    _store(ctx, key, text, keep_ttl=True, event=b"incrbyfloat")
     if len(text) <= 20 and string2ll(text) is not None:
         # Redis stores the text without tryObjectEncoding: "3" here is embstr, not int.
         ctx.db.override_encoding(key, b"embstr", 1)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from ..resp import Reply
+from ..store.events import NOTIFY_GENERIC, NOTIFY_ZSET
 from ..store.types import type_name
 from ..store.types.zset import ZSet
 from .context import Context
@@ -146,12 +147,17 @@ def _algebra(
     if destination is None:
         return scored(zset.order, withscores)
     if not result:
-        ctx.db.delete(destination, ctx.index)
+        if ctx.db.delete(destination, ctx.index):
+            ctx.notify(NOTIFY_GENERIC, b"del", destination)
         return 0
     zset.to_listpack_if_small(ctx.keyspace.config)
     lookup_write(ctx, destination)
     ctx.db.set(destination, zset, ctx.index)
+    ctx.notify(NOTIFY_ZSET, _STORE_EVENTS[op], destination)
     return len(zset)
+
+
+_STORE_EVENTS: Final = {UNION: b"zunionstore", INTER: b"zinterstore", DIFF: b"zdiffstore"}
 
 
 def _weighted(source: Source, score: float) -> float:

@@ -19,6 +19,7 @@ from itertools import islice, takewhile
 from typing import Final
 
 from ..resp import Reply
+from ..store.events import NOTIFY_GENERIC, NOTIFY_ZSET
 from ..store.types.zset import LEX_MAX, LEX_MIN, ZSET, LexBound, LexRange, ScoreRange, ZSet
 from .context import Context
 from .errors import SYNTAX, CommandError
@@ -227,7 +228,8 @@ def store_result(
     """ZRANGESTORE's result: built member by member (`known`: the length Redis knew when it
     chose the starting encoding, -1 if none), stored at `destination` (deleted if empty)."""
     if not items:
-        ctx.db.delete(destination, ctx.index)
+        if ctx.db.delete(destination, ctx.index):
+            ctx.notify(NOTIFY_GENERIC, b"del", destination)
         return 0
     config = ctx.keyspace.config
     result = ZSet(listpack=known <= config.zset_max_listpack_entries)
@@ -235,6 +237,7 @@ def store_result(
         result.insert(member, score, config)
     lookup_write(ctx, destination)
     ctx.db.set(destination, result, ctx.index)
+    ctx.notify(NOTIFY_ZSET, b"zrangestore", destination)
     return len(items)
 
 
@@ -299,11 +302,14 @@ def zlexcount(ctx: Context, argv: list[bytes]) -> Reply:
 # -- removing ranges ----------------------------------------------------------------------
 
 
-def _remove_positions(ctx: Context, key: bytes, first: int, stop: int) -> int:
+def _remove_positions(ctx: Context, key: bytes, first: int, stop: int, event: bytes) -> int:
     if first >= stop:
         return 0
     with ctx.db.changing(key, ctx.index, ZSet) as zset:
-        return zset.remove_positions(first, stop)
+        removed = zset.remove_positions(first, stop)
+    ctx.notify(NOTIFY_ZSET, event, key)
+    ctx.notify_if_deleted(key)
+    return removed
 
 
 @command("zremrangebyrank")
@@ -313,7 +319,7 @@ def zremrangebyrank(ctx: Context, argv: list[bytes]) -> Reply:
     if zset is None:
         return 0
     first, stop = rank_range_positions(len(zset), start, end)
-    return _remove_positions(ctx, argv[1], first, stop)
+    return _remove_positions(ctx, argv[1], first, stop, b"zremrangebyrank")
 
 
 @command("zremrangebyscore")
@@ -323,7 +329,7 @@ def zremrangebyscore(ctx: Context, argv: list[bytes]) -> Reply:
     if zset is None:
         return 0
     first, stop = zset.score_range_positions(spec)
-    return _remove_positions(ctx, argv[1], first, stop)
+    return _remove_positions(ctx, argv[1], first, stop, b"zremrangebyscore")
 
 
 @command("zremrangebylex")
@@ -333,4 +339,4 @@ def zremrangebylex(ctx: Context, argv: list[bytes]) -> Reply:
     if zset is None:
         return 0
     first, stop = zset.lex_range_positions(spec)
-    return _remove_positions(ctx, argv[1], first, stop)
+    return _remove_positions(ctx, argv[1], first, stop, b"zremrangebylex")

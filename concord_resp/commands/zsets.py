@@ -17,6 +17,7 @@ from typing import Final
 
 from ..limits import LLONG_MAX
 from ..resp import NULL_ARRAY, Pairs, Reply
+from ..store.events import NOTIFY_ZSET
 from ..store.types.zset import ZSET, ZSet, format_score, listpack_score_text
 from .context import Context
 from .errors import SYNTAX, CommandError
@@ -137,6 +138,8 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> Reply:
                     changed.insert(member, score, config)
                 else:
                     changed.update(member, score)
+        if ctx.notifying:
+            ctx.notify(NOTIFY_ZSET, b"zincr" if incr else b"zadd", key)
     if incr:
         return result if processed else None
     return added + updated if ch else added
@@ -157,6 +160,8 @@ def zrem(ctx: Context, argv: list[bytes]) -> Reply:
             deleted += changed.remove(member)
             if not changed:
                 break
+    ctx.notify(NOTIFY_ZSET, b"zrem", key)
+    ctx.notify_if_deleted(key)
     return deleted
 
 
@@ -211,7 +216,11 @@ def pop_pairs(ctx: Context, key: bytes, highest: bool, count: int) -> list[tuple
     highest) first, as (member, score); an emptied sorted set is deleted. The pop of ZPOPMIN,
     ZPOPMAX and ZMPOP, and of their blocking forms."""
     with ctx.db.changing(key, ctx.index, ZSet) as zset:
-        return [zset.pop(highest) for _ in range(min(count, len(zset)))]
+        pairs = [zset.pop(highest) for _ in range(min(count, len(zset)))]
+    if ctx.notifying:
+        ctx.notify(NOTIFY_ZSET, b"zpopmax" if highest else b"zpopmin", key)
+        ctx.notify_if_deleted(key)
+    return pairs
 
 
 def pop_zset(ctx: Context, key: bytes, highest: bool, count: int) -> Reply:

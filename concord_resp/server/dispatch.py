@@ -48,6 +48,7 @@ from ..scripting import sha1hex
 from ..scripting.scripts import ALLOW_OOM, NO_WRITES, parse_shebang
 from ..security import DENIED_CMD, DENIED_KEY, User
 from ..state import OP_COMMAND
+from ..store.events import Message
 from .client import ClientState
 from .handlers import AtReadPoint, Submission
 from .handlers.security import log_denial
@@ -299,16 +300,24 @@ class Dispatcher:
         handler = spec.handler
         assert handler is not None
 
+        events = self.machine.keyspace.events
+        misses: list[Message] | tuple[()] = ()
+
         def run() -> Reply:
+            nonlocal misses
             try:
                 return handler(ctx, argv)
             except CommandError as error:
                 return ErrorReply(error.message)
+            finally:  # taken while the machine is held: no entry may collect them
+                misses = events.take()
 
         try:
             reply = await self.node.applier.exclusive(run)
         except Exception:
             return self.internal_error(spec, argv)
+        if misses:  # the script's key misses (class m): this node's
+            self.state.deliver_now(misses)
         metrics = self.metrics
         metrics.counted(
             metrics.command((counted_as or spec).name),
@@ -446,6 +455,8 @@ class Dispatcher:
                     reply = ErrorReply(error.message)
                 except Exception:
                     push(self.internal_error(spec, argv))
+                    if machine.keyspace.events.messages:  # (none left for the next entry)
+                        self.state.deliver_now(machine.keyspace.events.take())
                     continue
                 metrics.counted(
                     metrics.command(spec.name),

@@ -171,6 +171,10 @@ class ReadReply(Pending):
         except Exception:
             self._finish(d.internal_error(spec, self.argv))
             return
+        finally:
+            events = d.machine.keyspace.events
+            if events.messages:  # its key misses (class m): this node's, not the next entry's
+                d.state.deliver_now(events.take())
         failed = reply if isinstance(reply, ErrorReply) else None
         d.metrics.called(spec.name, (time.perf_counter_ns() - started) // 1000, failed)
         try:

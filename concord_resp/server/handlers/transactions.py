@@ -169,7 +169,11 @@ def _exec_locally(
                 client.db = ctx.db_index
                 yield reply
 
-    return _finish(d, client, queued, applied(), denied)
+    try:
+        return _finish(d, client, queued, applied(), denied)
+    finally:
+        if machine.keyspace.events.messages:  # its key misses (class m): this node's
+            d.state.deliver_now(machine.keyspace.events.take())
 
 
 def _finish(
