@@ -252,6 +252,8 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
     try:
         for client in (redis, concord):
             client.call([b"FLUSHALL"])
+            # (a scenario that stopped half-way must not leave notifications on)
+            client.call([b"CONFIG", b"SET", b"notify-keyspace-events", b""])
         mode = ""
         target = "main"
         for number, line in enumerate(path.read_text().splitlines(), start=1):

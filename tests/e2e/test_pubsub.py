@@ -150,7 +150,11 @@ def test_keyspace_notifications_are_the_same_on_every_node_expiry_included(
     names = concord_cluster.names
     admin = concord_cluster.client(names[0])
     listeners = {
-        name: Listener(concord_cluster.client(name), channels=[], patterns=["__key*@0__:e2e:kn:*"])
+        name: Listener(
+            concord_cluster.client(name),
+            channels=[],
+            patterns=["__keyspace@0__:e2e:kn:*", "__keyevent@0__:*"],
+        )
         for name in names
     }
     try:
