@@ -284,7 +284,9 @@ def xadd(ctx: Context, argv: list[bytes]) -> Reply:
         if given is None:
             new_id = stream.next_id(ctx.now)
         elif not seq_given and given[0] == last[0]:
-            new_id = None if last[1] == U64_MAX else (last[0], last[1] + 1)
+            if last[1] == U64_MAX:  # (Redis fails here without errno EDOM)
+                raise CommandError("ERR Elements are too large to be stored")
+            new_id = (last[0], last[1] + 1)
         else:
             new_id = given
         if new_id is None or new_id <= last:
