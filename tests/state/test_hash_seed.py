@@ -244,7 +244,8 @@ def test_the_workload_runs_and_leaves_every_kind_of_state() -> None:
     assert [machine.blocked.waiters[w].argv[0] for w in waiters[2:]] == [b"XREAD", b"XREADGROUP"]
     stream = dbs[0].data[b"stream"]
     assert list(stream.groups) == [b"ga", b"gm", b"gz"]
-    assert len(stream.nodes) > 1 and stream.groups[b"ga"].pel
+    assert len(stream.nodes) > 1
+    assert stream.groups[b"ga"].pel
     assert list(dbs[0].data[b"list"])[-1] == b"m"
     for key, encoding in ((b"hash", b"hashtable"), (b"set", b"hashtable"), (b"zset", b"skiplist")):
         value = dbs[0].data[key]

@@ -65,7 +65,8 @@ def test_approximate_trimming_removes_whole_nodes_only() -> None:
     stream = filled(250)
     assert stream.trim(180, None, approx=True, limit=10000) == 0  # 250 - 100 < 180
     assert stream.trim(140, None, approx=True, limit=10000) == 100
-    assert len(stream) == 150 and stream.first_id == (101, 0)
+    assert len(stream) == 150
+    assert stream.first_id == (101, 0)
     assert stream.trim(140, None, approx=False, limit=0) == 10
     assert stream.first_id == (111, 0)
     node = stream.node_of((111, 0))
@@ -73,7 +74,8 @@ def test_approximate_trimming_removes_whole_nodes_only() -> None:
     assert stream.trim(None, (240, 0), approx=True, limit=10000) == 90  # the first node
     assert stream.trim(0, None, approx=True, limit=10) == 0  # LIMIT below a node
     assert stream.trim(None, (300, 0), approx=False, limit=0) == 50
-    assert len(stream) == 0 and stream.first_id == (0, 0)
+    assert len(stream) == 0
+    assert stream.first_id == (0, 0)
 
 
 def test_radix_tree_nodes_as_rax_counts_them() -> None:
@@ -125,9 +127,10 @@ def test_snapshot_and_copy_keep_everything() -> None:
     copy = STREAM.duplicate(stream)
     copy.groups[b"g"].consumers[b"alice"].pel.clear()
     copy.append((500, 0), [b"f", b"v"], 4096, 100)
-    assert len(stream) == 119 and stream.groups[b"g"].consumers[b"alice"].pel
+    assert len(stream) == 119
+    assert stream.groups[b"g"].consumers[b"alice"].pel
     assert not STREAM.is_empty(StreamValue())  # Redis keeps an empty stream
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="stream payload"):
         STREAM.from_snapshot([1, 2, 3])
 
 
