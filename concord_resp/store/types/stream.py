@@ -440,7 +440,7 @@ class StreamType(ValueType[StreamValue]):
                     group.pel[_id([ms, seq])] = nack
                     consumer.pel[_id([ms, seq])] = nack
                 value.groups[group.name] = group
-        except (KeyError, TypeError) as error:
+        except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"stream payload: {error}") from None
         return value
 
