@@ -186,6 +186,9 @@ class TrimArgs:
 def parse_trim_args(ctx: Context, argv: list[bytes], xadd: bool) -> TrimArgs:
     """streamParseAddOrTrimArgsOrReply."""
     args = TrimArgs()
+    if xadd and argv[2] == b"*":  # the common XADD key * ...: no option to parse
+        args.position = 2
+        return args
     limit_given = False
     i = 2
     while i < len(argv):

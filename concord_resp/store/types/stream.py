@@ -63,12 +63,18 @@ def int_entry_size(number: int) -> int:
 
 def item_entry_size(item: bytes) -> int:
     """Bytes of a listpack entry of a string (lpAppend: an integer text is an integer)."""
-    number = string2ll(item) if len(item) <= 20 else None
-    if number is not None:
-        return int_entry_size(number)
     size = len(item)
-    data = size + (1 if size < 64 else 2 if size < 4096 else 5)
+    if 0 < size <= 20 and item[0] in _NUMBER_START:
+        number = string2ll(item)
+        if number is not None:
+            return int_entry_size(number)
+    if size < 64:
+        return size + 2  # (the common case: a 1-byte header and a 1-byte back-length)
+    data = size + (2 if size < 4096 else 5)
     return data + (1 if data < 128 else 2 if data < 1 << 14 else 3 if data < 1 << 21 else 4)
+
+
+_NUMBER_START: Final = frozenset(b"-0123456789")
 
 
 class StreamNode:
@@ -91,21 +97,18 @@ class StreamNode:
         """lpBytes of the node's listpack."""
         return 7 + int_entry_size(self.live) + int_entry_size(self.deleted) + self.rest
 
-    def entry_size(self, stream_id: StreamID, pairs: list[bytes]) -> tuple[int, bool]:
-        """(bytes, same fields) of an entry appended to this node."""
-        numfields = len(pairs) // 2
-        same = numfields == len(self.fields) and all(
-            pairs[2 * i] == field for i, field in enumerate(self.fields)
-        )
-        ms_diff = (stream_id[0] - self.master[0]) & U64_MAX
-        seq_diff = (stream_id[1] - self.master[1]) & U64_MAX
-        size = 2 + _u64_size(ms_diff) + _u64_size(seq_diff)
-        size += sum(item_entry_size(value) for value in pairs[1::2])
-        lp_count = numfields + 3
-        if not same:
-            size += int_entry_size(numfields) + sum(item_entry_size(f) for f in pairs[::2])
-            lp_count += numfields + 1
-        return size + int_entry_size(lp_count), same
+    def entry_size(self, stream_id: StreamID, pairs: list[bytes]) -> int:
+        """Bytes of an entry appended to this node (streamAppendItem's layout)."""
+        fields = pairs[::2]
+        numfields = len(fields)
+        same = numfields == len(self.fields) and tuple(fields) == self.fields
+        size = 2 + _u64_size((stream_id[0] - self.master[0]) & U64_MAX)
+        size += _u64_size((stream_id[1] - self.master[1]) & U64_MAX)
+        size += sum(map(item_entry_size, pairs[1::2]))
+        if same:
+            return size + int_entry_size(numfields + 3)
+        size += int_entry_size(numfields) + sum(map(item_entry_size, fields))
+        return size + int_entry_size(2 * numfields + 4)
 
 
 def _u64_size(number: int) -> int:
@@ -204,18 +207,18 @@ class StreamValue:
     ) -> None:
         """streamAppendItem once the ID is known to be past the last one: into the tail node,
         or a new node when the tail is full."""
-        node: StreamNode | None = self.nodes.peekitem(-1)[1] if self.nodes else None
+        nodes = self.nodes
+        node: StreamNode | None = nodes.peekitem(-1)[1] if nodes else None
         if node is not None:
             limit = max_bytes if 0 < max_bytes <= LISTPACK_MAX_SIZE else LISTPACK_MAX_SIZE
-            if node.size() + sum(len(item) for item in pairs) >= limit or (
-                max_entries and node.live + node.deleted >= max_entries
-            ):
+            if (max_entries and node.live + node.deleted >= max_entries) or node.size() + sum(
+                map(len, pairs)
+            ) >= limit:
                 node = None
         if node is None:
             node = StreamNode(stream_id, tuple(pairs[::2]))
-            self.nodes[stream_id] = node
-        size, _ = node.entry_size(stream_id, pairs)
-        node.rest += size
+            nodes[stream_id] = node
+        node.rest += node.entry_size(stream_id, pairs)
         node.live += 1
         node.last = stream_id
         self.entries[stream_id] = pairs
