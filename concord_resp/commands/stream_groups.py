@@ -265,7 +265,7 @@ def deliver_history(
 
 @command("xreadgroup")
 def xreadgroup(ctx: Context, argv: list[bytes]) -> Reply:
-    args = parse_read_args(argv, group_form=True)
+    args = parse_read_args(argv, group_form=True, in_script=ctx.in_script)
     assert args.group is not None
     assert args.consumer is not None
     half = (len(argv) - args.streams_at) // 2

@@ -441,7 +441,7 @@ class ReadArgs:
         self.streams_at = 0  # index of the first key
 
 
-def parse_read_args(argv: list[bytes], group_form: bool) -> ReadArgs:
+def parse_read_args(argv: list[bytes], group_form: bool, in_script: bool = False) -> ReadArgs:
     """The options of XREAD and XREADGROUP (xreadCommand's parsing, in its order)."""
     args = ReadArgs()
     i = 1
@@ -449,6 +449,11 @@ def parse_read_args(argv: list[bytes], group_form: bool) -> ReadArgs:
         more = len(argv) - i - 1
         opt = option_name(argv[i])
         if opt == b"block" and more:
+            if in_script:
+                raise CommandError(
+                    b"ERR %s command is not allowed with BLOCK option from scripts"
+                    % argv[0].split(b"\0")[0]
+                )
             timeout = parse_int(argv[i + 1], TIMEOUT_NOT_INTEGER)
             if timeout < 0:
                 raise CommandError(TIMEOUT_NEGATIVE)
@@ -509,7 +514,7 @@ def read_timeout_ms(argv: list[bytes]) -> int:
 
 @command("xread")
 def xread(ctx: Context, argv: list[bytes]) -> Reply:
-    args = parse_read_args(argv, group_form=False)
+    args = parse_read_args(argv, group_form=False, in_script=ctx.in_script)
     half = (len(argv) - args.streams_at) // 2
     keys = argv[args.streams_at : args.streams_at + half]
     ids: list[StreamID] = []
