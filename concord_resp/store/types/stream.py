@@ -258,11 +258,11 @@ class StreamValue:
         then (unless `approx`) entries inside the first node that cannot go whole; at most
         `limit` entries when it is not 0. Returns how many were removed."""
         removed = 0
-        entries = self.entries
-        for master in list(self.nodes.keys()):
+        entries, nodes = self.entries, self.nodes
+        while nodes:  # (always the head node: it goes whole, or trimming ends in it)
             if maxlen is not None and len(entries) <= maxlen:
                 break
-            node: StreamNode = self.nodes[master]
+            master, node = nodes.peekitem(0)
             live = node.live
             if limit and removed + live > limit:
                 break
@@ -274,7 +274,7 @@ class StreamValue:
             if remove_node:
                 for stream_id in list(entries.irange(master, node.last)):
                     del entries[stream_id]
-                del self.nodes[master]
+                del nodes[master]
                 removed += live
                 continue
             if approx:
