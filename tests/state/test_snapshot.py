@@ -203,7 +203,7 @@ def test_key_rows_name_the_type_of_their_value() -> None:
     m.apply(3, Command(SECOND, 0, [b"SET", b"n", b"1", b"PX", b"5000"]))
     records = list(snapshot_records(m))
     assert records[0][:2] == ["concord-snapshot", FORMAT]
-    assert FORMAT == 6
+    assert FORMAT == 7
     assert records[1] == ["config", [list(pair) for pair in EncodingConfig().as_pairs()]]
     assert records[3] == [
         "keys",
