@@ -42,10 +42,10 @@ from .streams import (
     entry_reply,
     increment_id,
     parse_id,
-    parse_interval,
     parse_read_args,
     range_bounds,
     range_reply,
+    start_bound,
 )
 
 NOGROUP_BLOCKED: Final = ErrorReply(
@@ -512,12 +512,7 @@ def xclaim(ctx: Context, argv: list[bytes]) -> Reply:
 def xautoclaim(ctx: Context, argv: list[bytes]) -> Reply:
     key = argv[1]
     min_idle = max(parse_int(argv[4], "ERR Invalid min-idle-time argument for XAUTOCLAIM"), 0)
-    start, exclusive = parse_interval(argv[5], 0)
-    if exclusive:
-        moved = increment_id(start)
-        if moved is None:
-            raise CommandError("ERR invalid start ID for the interval")
-        start = moved
+    start = start_bound(argv[5])
     count = 100
     justid = False
     j = 6

@@ -134,14 +134,20 @@ def decrement_id(stream_id: StreamID) -> StreamID | None:
     return None
 
 
-def range_bounds(start_arg: bytes, end_arg: bytes) -> tuple[StreamID, StreamID]:
-    """The inclusive bounds of XRANGE-style arguments (`(` made inclusive)."""
-    start, start_ex = parse_interval(start_arg, 0)
-    if start_ex:
+def start_bound(arg: bytes) -> StreamID:
+    """The inclusive start of a range argument (`(` excludes: the next ID)."""
+    start, exclusive = parse_interval(arg, 0)
+    if exclusive:
         moved = increment_id(start)
         if moved is None:
             raise CommandError("ERR invalid start ID for the interval")
         start = moved
+    return start
+
+
+def range_bounds(start_arg: bytes, end_arg: bytes) -> tuple[StreamID, StreamID]:
+    """The inclusive bounds of XRANGE-style arguments (`(` made inclusive)."""
+    start = start_bound(start_arg)
     end, end_ex = parse_interval(end_arg, U64_MAX)
     if end_ex:
         moved = decrement_id(end)
