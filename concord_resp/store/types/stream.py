@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any, Final
 
 from sortedcontainers import SortedDict
@@ -37,8 +38,13 @@ LISTPACK_MAX_SIZE: Final = 1 << 30  # STREAM_LISTPACK_MAX_SIZE
 FLAG_DELETED: Final = 1
 FLAG_SAMEFIELDS: Final = 2
 INVALID_ENTRIES_READ: Final = -1  # SCG_INVALID_ENTRIES_READ (ULLONG_MAX in Redis)
-STREAM_HEADER: Final = 96  # sizeof(stream) + sizeof(rax), roughly, for MEMORY USAGE
-RAX_NODE: Final = 40  # one radix tree node with a 16-byte key, roughly
+# For MEMORY USAGE: the sizes of Redis's structures on 64 bits.
+STREAM_STRUCT: Final = 80  # sizeof(stream)
+GROUP_STRUCT: Final = 40  # sizeof(streamCG)
+NACK_STRUCT: Final = 24  # sizeof(streamNACK)
+CONSUMER_STRUCT: Final = 24  # sizeof(streamConsumer)
+LISTPACK_PREALLOC: Final = 4096  # STREAM_LISTPACK_MAX_PRE_ALLOCATE
+SIZE_SAMPLES: Final = 5  # MEMORY USAGE's default SAMPLES
 
 
 def format_id(stream_id: StreamID) -> bytes:
@@ -351,25 +357,46 @@ class StreamValue:
             group.last_id = stream_id
 
     def radix_tree_nodes(self) -> int:
-        """rax's node count for the nodes' 16-byte keys, as a compressed trie holds them:
-        the root, one node per key, one per branching prefix, and one compressed node per
-        edge from a branching node to a prefix that is neither a key nor a branch."""
-        keys = [ms.to_bytes(8, "big") + seq.to_bytes(8, "big") for ms, seq in self.nodes]
-        if not keys:
-            return 1
-        branches: dict[bytes, set[int]] = {}
-        for left, right in itertools.pairwise(keys):
-            common = 0
-            while left[common] == right[common]:
-                common += 1
-            prefix = left[:common]
-            branches.setdefault(prefix, set()).update((left[common], right[common]))
-        count = 1 + len(keys) + len([p for p in branches if p])
-        for prefix, children in branches.items():
-            for child in children:
-                if len(prefix) + 1 < 16 and prefix + bytes((child,)) not in branches:
-                    count += 1
-        return count
+        """XINFO's radix-tree-nodes: rax's node count for the macro nodes' keys."""
+        return rax_nodes(list(self.nodes))
+
+
+def rax_nodes(ids: list[StreamID]) -> int:
+    """How many nodes rax uses for these IDs (sorted) as 16-byte big-endian keys, as a
+    compressed trie holds them: the root, one node per key, one per branching prefix, and
+    one compressed node per edge from a branching node to a prefix that is neither a key
+    nor a branch. (Checked against Redis's XINFO for random sets of keys.)"""
+    keys = [ms.to_bytes(8, "big") + seq.to_bytes(8, "big") for ms, seq in ids]
+    if not keys:
+        return 1
+    branches: dict[bytes, set[int]] = {}  # (only counted: its order reaches nothing)
+    for left, right in itertools.pairwise(keys):
+        common = 0
+        while left[common] == right[common]:
+            common += 1
+        prefix = left[:common]
+        branches.setdefault(prefix, set()).update((left[common], right[common]))
+    count = 1 + len(keys) + len([p for p in branches if p])
+    for prefix, children in branches.items():
+        for child in children:
+            if len(prefix) + 1 < 16 and prefix + bytes((child,)) not in branches:
+                count += 1
+    return count
+
+
+def rax_memory(ids: list[StreamID]) -> int:
+    """Redis's streamRadixTreeMemoryUsage (which, as written, leaves out sizeof(rax))."""
+    return len(ids) * 16 + rax_nodes(ids) * (4 + 8 * 30)
+
+
+def allocated(size: int) -> int:
+    """jemalloc's size class for an allocation of `size` bytes (4 classes per doubling)."""
+    if size <= 8:
+        return 8
+    if size <= 128:
+        return (size + 15) // 16 * 16
+    step = 1 << (size - 1).bit_length() - 3
+    return (size + step - 1) // step * step
 
 
 def pairs_size(pairs: Iterable[bytes]) -> int:
@@ -451,10 +478,22 @@ class StreamType(ValueType[StreamValue]):
         return self.from_snapshot(self.to_snapshot(value))
 
     def estimated_size(self, value: StreamValue) -> int:
-        size: int = OBJECT_HEADER + STREAM_HEADER
-        size += sum(node.size() + RAX_NODE for node in value.nodes.values())
+        # object.c's objectComputeSize for streams: the rax, the first few listpacks'
+        # allocations averaged over all but the last, the last one's (preallocated: 4096
+        # bytes, as stream-node-max-bytes is by default), the groups' PELs and consumers.
+        size: int = OBJECT_HEADER + STREAM_STRUCT + rax_memory(list(value.nodes))
+        nodes = value.nodes
+        if nodes:
+            sampled = [allocated(node.size()) for node in islice(nodes.values(), SIZE_SAMPLES)]
+            tail = allocated(max(nodes.peekitem(-1)[1].size(), LISTPACK_PREALLOC))
+            if len(nodes) <= SIZE_SAMPLES:
+                size += sum(sampled[:-1]) + tail
+            else:
+                size += sum(sampled) // len(sampled) * (len(nodes) - 1) + tail
         for group in value.groups.values():
-            size += 64 + 48 * len(group.pel) + 64 * len(group.consumers)
+            size += GROUP_STRUCT + rax_memory(list(group.pel)) + NACK_STRUCT * len(group.pel)
+            for consumer in group.consumers.values():
+                size += CONSUMER_STRUCT + len(consumer.name) + rax_memory(list(consumer.pel))
         return size
 
     def is_empty(self, value: StreamValue) -> bool:
