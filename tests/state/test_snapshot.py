@@ -21,6 +21,7 @@ from concord_resp.resp.replies import (
     HumanDouble,
     Map,
     MapPairs,
+    NestedMap,
     Pairs,
     RespSet,
     SimpleString,
@@ -188,6 +189,7 @@ def test_every_kind_of_reply_survives_the_session_table() -> None:
         HumanDouble(b"13.36138933897018433"),
         MapPairs([(b"k", 1), ([b"a list key"], b"v")]),  # a script's {map=...}
         BigNumber(b"12345678901234567890123"),  # a script's {big_number=...}
+        NestedMap([(b"stream", [[b"1-0", [b"f", b"v"]], [b"2-0", NULL_ARRAY]])]),  # XREAD
     ]
     for reply in replies:
         tree = cbor2.loads(cbor2.dumps(encode_reply_tree(reply)))
