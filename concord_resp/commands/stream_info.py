@@ -32,6 +32,7 @@ def _entries_read(group: Group) -> int | None:
 
 @command("xinfo|stream")
 def xinfo_stream(ctx: Context, argv: list[bytes]) -> Reply:
+    stream = _stream(ctx, argv[2])  # (the key before the options, as Redis looks it up)
     options = argv[3:]
     full = bool(options)
     count = 10
@@ -44,7 +45,6 @@ def xinfo_stream(ctx: Context, argv: list[bytes]) -> Reply:
             count = parse_int(options[2])
             if count < 0:
                 count = 10
-    stream = _stream(ctx, argv[2])
     info = Map()
     info[b"length"] = len(stream)
     info[b"radix-tree-keys"] = len(stream.nodes)

@@ -177,7 +177,17 @@ def range_reply(
 
 
 class TrimArgs:
-    __slots__ = ("approx", "id_arg", "limit", "maxlen", "minid", "no_mkstream", "position")
+    __slots__ = (
+        "approx",
+        "given",
+        "id_arg",
+        "limit",
+        "maxlen",
+        "minid",
+        "no_mkstream",
+        "position",
+        "seq_given",
+    )
 
     def __init__(self) -> None:
         self.maxlen: int | None = None
@@ -186,6 +196,8 @@ class TrimArgs:
         self.limit = 0
         self.no_mkstream = False
         self.id_arg: bytes | None = None  # XADD's ID argument, None for `*`
+        self.given: StreamID | None = None  # the ID it gives
+        self.seq_given = True  # False for `ms-*`
         self.position = 0  # where XADD's ID argument is
 
 
@@ -234,6 +246,7 @@ def parse_trim_args(ctx: Context, argv: list[bytes], xadd: bool) -> TrimArgs:
             continue
         if xadd:
             args.id_arg = argv[i]
+            args.given, args.seq_given = parse_add_id(argv[i])  # (before the arity check)
             break
         raise CommandError(SYNTAX)
     args.position = i
@@ -272,12 +285,9 @@ def xadd(ctx: Context, argv: list[bytes]) -> Reply:
     fields = argv[args.position + 1 :]
     if len(fields) < 2 or len(fields) % 2:
         raise wrong_arity("xadd")
-    given: StreamID | None = None
-    seq_given = True
-    if args.id_arg is not None:
-        given, seq_given = parse_add_id(args.id_arg)
-        if seq_given and given == MIN_ID:
-            raise CommandError("ERR The ID specified in XADD must be greater than 0-0")
+    given, seq_given = args.given, args.seq_given
+    if given == MIN_ID and seq_given:
+        raise CommandError("ERR The ID specified in XADD must be greater than 0-0")
     key = argv[1]
     stream = lookup_write_typed(ctx, key, STREAM)
     if stream is None and args.no_mkstream:
