@@ -160,7 +160,7 @@ def _cases() -> list[Case]:
                 ["XTRIM", "k", "MAXLEN", "100"],
                 ["XSETID", "k", "200-0", "ENTRIESADDED", "500", "MAXDELETEDID", "150-0"],
             ],
-            False,  # Redis's nodes keep the deleted entries (flagged); Concord's do not
+            True,  # (deleted entries stay in their node, flagged, in both)
         ),
     ]
 

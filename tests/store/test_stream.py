@@ -166,3 +166,20 @@ def test_malformed_stream_payloads_are_refused() -> None:
     for cut in (5, 40, len(payload) // 2, len(payload) - 3):
         with pytest.raises(BadPayload):
             load_object(Reader(payload[:cut]), CONFIG)
+
+
+def test_deleted_entries_stay_in_their_node_until_it_dies() -> None:
+    stream = filled(150)
+    stream.delete((5, 0))
+    stream.trim(None, (3, 0), approx=False, limit=0)
+    node = stream.node_of((50, 0))
+    assert node.deleted == 3
+    assert [stream_id for stream_id, _ in node.dead] == [(1, 0), (2, 0), (5, 0)]
+    payload = save_object(stream, CONFIG)
+    again = load_object(Reader(payload), CONFIG)
+    assert isinstance(again, StreamValue)
+    assert save_object(again, CONFIG) == payload  # the flagged entries are written back
+    assert STREAM.to_snapshot(STREAM.from_snapshot(STREAM.to_snapshot(stream))) == shape(stream)
+    for n in range(101, 151):
+        stream.delete((n, 0))
+    assert len(stream.nodes) == 1  # the second node died with its last live entry

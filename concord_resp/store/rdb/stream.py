@@ -5,14 +5,14 @@ master entry `count | deleted | num-fields | fields... | 0`, then per entry `fla
 | seq-diff | [num-fields | fields...] | values... | lp-count`), the length, the last, first
 and max-deleted IDs, entries-added, then each group (name, last ID, entries read, the PEL
 with delivery times and counts, the consumers with their seen times and PEL IDs).
-Concord keeps no deleted entries, so a node it writes holds its live entries only (Redis
-writes the deleted ones too, flagged); a payload from Redis is read whole, its deleted
-entries counted in their node. Everything is checked (IDs in order, counts, every PEL entry
+A node keeps its deleted entries, flagged, until it dies, as Redis's does: DUMP writes the
+same listpacks as Redis. Everything is checked (IDs in order, counts, every PEL entry
 owned by a consumer): a malformed payload raises `BadPayload`. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+from heapq import merge
 from typing import Final
 
 from ..types.stream import (
@@ -45,17 +45,19 @@ def _signed(number: int) -> int:
 def node_listpack(stream: StreamValue, node: StreamNode) -> bytes:
     """The node's listpack, as streamAppendItem would have built it from its live entries."""
     fields = node.fields
-    entries = [listpack.integer_entry(node.live), listpack.integer_entry(0)]
+    entries = [listpack.integer_entry(node.live), listpack.integer_entry(len(node.dead))]
     entries.append(listpack.integer_entry(len(fields)))
     entries.extend(listpack.entry(field) for field in fields)
     entries.append(listpack.integer_entry(0))
     master_ms, master_seq = node.master
-    for (ms, seq), pairs in stream.range(node.master, node.last):
+    live = ((stream_id, pairs, 0) for stream_id, pairs in stream.range(node.master, node.last))
+    dead = ((stream_id, pairs, FLAG_DELETED) for stream_id, pairs in node.dead)
+    for (ms, seq), pairs, deleted in merge(live, dead, key=lambda entry: entry[0]):
         numfields = len(pairs) // 2
         same = numfields == len(fields) and all(
             pairs[2 * i] == field for i, field in enumerate(fields)
         )
-        entries.append(listpack.integer_entry(FLAG_SAMEFIELDS if same else 0))
+        entries.append(listpack.integer_entry((FLAG_SAMEFIELDS if same else 0) | deleted))
         entries.append(listpack.integer_entry(_signed((ms - master_ms) & U64_MAX)))
         entries.append(listpack.integer_entry(_signed((seq - master_seq) & U64_MAX)))
         if not same:
@@ -169,6 +171,7 @@ def _load_node(stream: StreamValue, master: StreamID, blob: bytes, after: Stream
         node.last = stream_id
         if flags & FLAG_DELETED:
             seen_deleted += 1
+            node.dead.append((stream_id, pairs))
         else:
             seen_live += 1
             stream.entries[stream_id] = pairs

@@ -7,8 +7,8 @@ nodes only, XINFO's radix-tree-keys/nodes, the RDB encoding) is modelled by `Str
 master ID and master fields, its live and deleted entry counts, the last ID it ever held and
 the listpack's size in bytes, computed with listpack.c's entry sizes, so a node is closed at
 the same entry as Redis closes it (`stream-node-max-bytes`/`-entries`, replicated in
-`EncodingConfig`). Deleted entries are not kept (only counted): a node dies with its last live
-entry, as in Redis. Consumer groups, their PELs and consumers are kept in SortedDicts (Redis's
+`EncodingConfig`). A deleted entry leaves `entries` but stays in its node, flagged, as in
+Redis (DUMP writes it), until the node dies with its last live entry. Consumer groups, their PELs and consumers are kept in SortedDicts (Redis's
 rax order: groups and consumers by name, PEL entries by ID); a NACK is shared between the
 group's PEL and its consumer's. Unlike other collections, an empty stream is kept.
 Pure: no clock (times are passed in), no randomness, no I/O.
@@ -17,6 +17,7 @@ Pure: no clock (times are passed in), no randomness, no I/O.
 from __future__ import annotations
 
 import itertools
+from bisect import insort
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, Final
@@ -86,18 +87,27 @@ _NUMBER_START: Final = frozenset(b"-0123456789")
 class StreamNode:
     """One macro node as Redis lays it out: the master entry and the entries after it."""
 
-    __slots__ = ("deleted", "fields", "last", "live", "master", "rest")
+    __slots__ = ("dead", "deleted", "fields", "last", "live", "master", "rest")
 
     def __init__(self, master: StreamID, fields: tuple[bytes, ...]) -> None:
         self.master = master
         self.fields = fields  # the master entry's fields (the first entry's)
         self.live = 0
         self.deleted = 0  # entries flagged deleted, still in the listpack
+        # Those entries, by ID: gone for every command, kept for the RDB encoding (DUMP
+        # writes the node as Redis holds it) until the node dies with its last live entry.
+        self.dead: list[tuple[StreamID, list[bytes]]] = []
         self.last = master  # the last ID the node holds (deleted or not)
         # Bytes of the listpack other than its header, the two counters and the end byte.
         self.rest = (
             int_entry_size(len(fields)) + sum(item_entry_size(f) for f in fields) + 2
         )  # (the master entry's terminating 0: 2 bytes)
+
+    def bury(self, stream_id: StreamID, pairs: list[bytes]) -> None:
+        """One of its live entries is deleted (XDEL, trimming inside the node)."""
+        self.live -= 1
+        self.deleted += 1
+        insort(self.dead, (stream_id, pairs))
 
     def size(self) -> int:
         """lpBytes of the node's listpack."""
@@ -240,10 +250,8 @@ class StreamValue:
 
     def _forget(self, stream_id: StreamID) -> None:
         """Mark one live entry deleted in its node (a node left with no live entry dies)."""
-        del self.entries[stream_id]
         node = self.node_of(stream_id)
-        node.live -= 1
-        node.deleted += 1
+        node.bury(stream_id, self.entries.pop(stream_id))
         if not node.live:
             del self.nodes[node.master]
 
@@ -290,9 +298,7 @@ class StreamValue:
                     break
                 if minid is not None and stream_id >= minid:
                     break
-                del entries[stream_id]
-                node.live -= 1
-                node.deleted += 1
+                node.bury(stream_id, entries.pop(stream_id))
                 removed += 1
             break
         if not entries:
@@ -422,7 +428,14 @@ class StreamType(ValueType[StreamValue]):
 
     def to_snapshot(self, value: StreamValue) -> Any:
         nodes = [
-            [list(n.master), list(n.fields), n.live, n.deleted, list(n.last), n.rest]
+            [
+                list(n.master),
+                list(n.fields),
+                n.live,
+                [[ms, seq, pairs] for (ms, seq), pairs in n.dead],
+                list(n.last),
+                n.rest,
+            ]
             for n in value.nodes.values()
         ]
         entries = [[ms, seq, pairs] for (ms, seq), pairs in value.entries.items()]
@@ -451,10 +464,13 @@ class StreamType(ValueType[StreamValue]):
             value.last_id, value.first_id = _id(last), _id(first)
             value.max_deleted_id = _id(max_deleted)
             value.entries_added = _int(added)
-            for master, fields, live, deleted, node_last, rest in nodes:
+            for master, fields, live, dead, node_last, rest in nodes:
                 node = StreamNode(_id(master), tuple(_bytes(f) for f in fields))
-                node.live, node.deleted, node.last = _int(live), _int(deleted), _id(node_last)
-                node.rest = _int(rest)
+                node.live, node.last, node.rest = _int(live), _id(node_last), _int(rest)
+                node.dead = [
+                    (_id([ms, seq]), [_bytes(i) for i in pairs]) for ms, seq, pairs in dead
+                ]
+                node.deleted = len(node.dead)
                 value.nodes[node.master] = node
             for ms, seq, pairs in entries:
                 if type(pairs) is not list or len(pairs) % 2:
