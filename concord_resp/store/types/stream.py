@@ -8,9 +8,10 @@ master ID and master fields, its live and deleted entry counts, the last ID it e
 the listpack's size in bytes, computed with listpack.c's entry sizes, so a node is closed at
 the same entry as Redis closes it (`stream-node-max-bytes`/`-entries`, replicated in
 `EncodingConfig`). A deleted entry leaves `entries` but stays in its node, flagged, as in
-Redis (DUMP writes it), until the node dies with its last live entry. Consumer groups, their PELs and consumers are kept in SortedDicts (Redis's
-rax order: groups and consumers by name, PEL entries by ID); a NACK is shared between the
-group's PEL and its consumer's. Unlike other collections, an empty stream is kept.
+Redis (DUMP writes it), until the node dies with its last live entry. Consumer groups, their
+PELs and consumers are kept in SortedDicts (Redis's rax order: groups and consumers by name,
+PEL entries by ID); a NACK is shared between the group's PEL and its consumer's. Unlike other
+collections, an empty stream is kept.
 Pure: no clock (times are passed in), no randomness, no I/O.
 """
 
