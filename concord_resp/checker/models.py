@@ -140,6 +140,28 @@ class RedisListModel:
         raise ValueError(f"RedisListModel has no operation {op.kind!r}")
 
 
+class RedisStreamModel:
+    """XADD key * v <value> and XRANGE key - + on one stream: the values in ID order must be
+    the values added, in the order they were applied (`*` IDs only grow), each once.
+
+    - xadd(value): replies with the new entry's ID (not checked: its time is the leader's);
+    - xrange: replies with every entry's value, as `encode_elements` writes them.
+    """
+
+    def init(self) -> ListState:
+        return ()
+
+    def read_only(self, op: Operation) -> bool:
+        return op.kind == "xrange"
+
+    def step(self, state: ListState, op: Operation) -> tuple[bool, ListState]:
+        if op.kind == "xrange":
+            return (op.status != "ok" or op.output == encode_elements(state)), state
+        if op.kind == "xadd":
+            return True, (*state, _bytes_argument(op))
+        raise ValueError(f"RedisStreamModel has no operation {op.kind!r}")
+
+
 def encode_elements(elements: tuple[bytes, ...] | list[bytes]) -> bytes:
     """A list reply as one history value: each element length-prefixed (unambiguous)."""
     return b"".join(b"%d:%s" % (len(element), element) for element in elements)

@@ -33,7 +33,8 @@ TIMEOUT_NEGATIVE: Final = "ERR timeout is negative"
 UNBLOCKED: Final = ErrorReply(b"UNBLOCKED client unblocked via CLIENT UNBLOCK")
 
 WAITS_FOR_LIST: Final = "list"  # what a waiter waits for: a list,
-WAITS_FOR_ZSET: Final = "zset"  # or a sorted set
+WAITS_FOR_ZSET: Final = "zset"  # or a sorted set,
+WAITS_FOR_STREAM: Final = "stream"  # or new entries of a stream (XREAD, XREADGROUP)
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class Block:
     keys: list[bytes]
     timeout_ms: int
     waits_for: str = WAITS_FOR_LIST
+    argv: list[bytes] | None = None  # the command the waiter runs again, if not the same
 
 
 def parse_timeout(arg: bytes) -> int:
@@ -61,6 +63,11 @@ def parse_timeout(arg: bytes) -> int:
 def has_timeout(argv: list[bytes]) -> bool:
     """Whether a blocking command waits with a timeout (INFO's clients_in_timeout_table)."""
     name = argv[0].lower()
+    if name in (b"xread", b"xreadgroup"):  # BLOCK <ms>, before STREAMS
+        for at, arg in enumerate(argv[1:-1], 1):
+            if arg.lower() == b"block":
+                return argv[at + 1] not in (b"0", b"-0")
+        return False
     at = {b"blmove": 5, b"brpoplpush": 3, b"blmpop": 1, b"bzmpop": 1}.get(name, len(argv) - 1)
     try:
         return parse_timeout(argv[at]) > 0
@@ -174,8 +181,12 @@ def serve(ctx: Context, argv: list[bytes], key: bytes) -> Reply | None:
     """Serve the waiter blocked by `argv` from `key`, which now holds elements: pop what the
     command pops (and push, for BLMOVE), and return its reply; None if the key holds a type
     this waiter does not wait for (it stays blocked), as Redis leaves such a client."""
-    value = ctx.db.get_for_write(key, ctx.now)
     name = argv[0].lower()
+    if name in (b"xread", b"xreadgroup"):
+        from .stream_groups import serve_stream  # (stream commands import this module)
+
+        return serve_stream(ctx, argv, key)
+    value = ctx.db.get_for_write(key, ctx.now)
     if name in (b"bzpopmin", b"bzpopmax", b"bzmpop"):
         if type(value) is not ZSet:
             return None

@@ -28,6 +28,7 @@ class Context:
         "db",
         "db_index",
         "deny_blocking",
+        "in_script",
         "index",
         "keyspace",
         "logged",
@@ -65,6 +66,7 @@ class Context:
         # Inside MULTI (later: a script) a blocking command does not block: it answers as
         # if it had timed out (Redis's CLIENT_DENY_BLOCKING).
         self.deny_blocking = False
+        self.in_script = False  # a script's redis.call (XREAD BLOCK refuses to run there)
         # Applying a log entry (every replica runs it), not a read on this node only.
         self.logged = False
         # The notification classes on (`store.events`), constant while a context is used

@@ -18,6 +18,7 @@ from .replies import (
     HumanDouble,
     Map,
     MapPairs,
+    NestedMap,
     Pairs,
     Push,
     Raw,
@@ -146,6 +147,16 @@ def _encode_map_pairs(value: object, proto: int, out: list[bytes]) -> None:
         _encode(item, proto, out)
 
 
+def _encode_nested_map(value: object, proto: int, out: list[bytes]) -> None:
+    pairs: list[tuple[object, object]] = value  # type: ignore[assignment]
+    out.append((b"%%%d\r\n" if proto == 3 else b"*%d\r\n") % len(pairs))
+    for key, item in pairs:
+        if proto == 2:
+            out.append(b"*2\r\n")
+        _encode(key, proto, out)
+        _encode(item, proto, out)
+
+
 def _encode_pairs(value: object, proto: int, out: list[bytes]) -> None:
     pairs: list[tuple[object, object]] = value  # type: ignore[assignment]
     if proto == 3:
@@ -227,6 +238,7 @@ _ENCODERS: dict[type, _Encoder] = {
     Push: _encode_push,
     Map: _encode_map,
     MapPairs: _encode_map_pairs,
+    NestedMap: _encode_nested_map,
     Pairs: _encode_pairs,
     Raw: _encode_raw,
     float: _encode_float,

@@ -12,6 +12,7 @@ and `encoder.encode_reply` renders them for RESP2 or RESP3. The mapping is:
     Verbatim            verbatim string      NULL_ARRAY     null array (RESP2 `*-1`)
     BigNumber           big number (RESP3)   Push           push (RESP3)
     MapPairs            map (RESP3) that may repeat a key (COMMAND DOCS of a name asked twice)
+    NestedMap           map (RESP3) of (key, value) pairs, an array of [key, value] in RESP2
     Pairs               (a, b) pairs: an array of 2-element arrays in RESP3, one flat array in
                         RESP2 (HRANDFIELD ... WITHVALUES, ZRANGE ... WITHSCORES)
     Raw                 bytes already encoded for the connection's protocol (a transaction's
@@ -53,6 +54,13 @@ class MapPairs(list):  # type: ignore[type-arg]
 class Pairs(list):  # type: ignore[type-arg]
     """A list of (a, b) tuples: RESP3 nests each pair in an array of two, RESP2 flattens
     them into one array (Redis's `addReplyArrayLen(c, 2)` only when `c->resp > 2`)."""
+
+    __slots__ = ()
+
+
+class NestedMap(list):  # type: ignore[type-arg]
+    """(key, value) pairs: a RESP3 map, in RESP2 an array of 2-element arrays (XREAD's
+    reply: Redis's `addReplyArrayLen(c, 2)` per key only when `c->resp == 2`)."""
 
     __slots__ = ()
 

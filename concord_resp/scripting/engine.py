@@ -28,6 +28,7 @@ from ..resp import (
     HumanDouble,
     Map,
     MapPairs,
+    NestedMap,
     Pairs,
     Push,
     Receivers,
@@ -410,8 +411,15 @@ class LuaEngine:
             if resp == 2 or kind is bytearray:
                 return bytes(reply)
             return self._table_from({b"double": float(reply)})
-        if kind is Map or kind is MapPairs or kind is Pairs:
+        if kind is Map or kind is MapPairs or kind is Pairs or kind is NestedMap:
             pairs = reply.items() if kind is Map else reply
+            if kind is NestedMap and resp == 2:
+                return self._table_from(
+                    [
+                        self._table_from([self.to_lua(a, resp), self.to_lua(b, resp)])
+                        for a, b in pairs
+                    ]
+                )
             if resp == 2:
                 flat: list[Any] = []
                 for key, value in pairs:

@@ -165,6 +165,7 @@ def _script_context(ctx: Context) -> Context:
     own.scripting = ctx.scripting
     own.acl, own.user = ctx.acl, ctx.user
     own.deny_blocking = True
+    own.in_script = True
     own.logged = ctx.logged
     return own
 

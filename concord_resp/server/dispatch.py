@@ -43,6 +43,7 @@ import trio
 from ..cluster import ClusterError, Proposal
 from ..commands import CommandError, CommandSpec, Route
 from ..commands.registry import SERVE_CONNECTION, SERVE_READ, SERVE_WRITE
+from ..commands.streams import blocking_read
 from ..resp import ErrorReply, Reply, encode_error, encode_reply
 from ..scripting import sha1hex
 from ..scripting.scripts import ALLOW_OOM, NO_WRITES, parse_shebang
@@ -383,6 +384,8 @@ class Dispatcher:
                 push(QUEUED_REPLY)
                 continue
             serve = spec.serve
+            if serve == SERVE_READ and spec.blocks and blocking_read(argv):
+                serve = SERVE_WRITE  # XREAD BLOCK: through the log, to wait as a waiter
             if serve == SERVE_WRITE and spec.runs_lua:
                 read_form = self._read_only_script(spec, argv)
                 if read_form is not None:  # a cached `no-writes` script: a read, on any node

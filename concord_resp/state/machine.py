@@ -17,7 +17,13 @@ import random
 from dataclasses import dataclass
 
 from ..commands import CommandError, CommandSpec, CommandTable, Context, Stats
-from ..commands.blocking import UNBLOCKED, Block, serve, timed_out_reply
+from ..commands.blocking import (
+    UNBLOCKED,
+    WAITS_FOR_STREAM,
+    Block,
+    serve,
+    timed_out_reply,
+)
 from ..commands.context import Rng
 from ..resp import NULL_ARRAY, OK, ErrorReply, Reply
 from ..scripting import Scripting
@@ -239,7 +245,15 @@ class StateMachine:
             return timed_out_reply(op.argv)
         deadline = ctx.now + block.timeout_ms if block.timeout_ms else 0
         self.blocked.add(
-            Waiter(session.id, session.seq, op.db, block.keys, deadline, op.argv, block.waits_for)
+            Waiter(
+                session.id,
+                session.seq,
+                op.db,
+                block.keys,
+                deadline,
+                op.argv if block.argv is None else block.argv,
+                block.waits_for,
+            )
         )
         return BLOCKED
 
@@ -299,11 +313,15 @@ class StateMachine:
                 continue
             seen.add(db_key)
             db, key = db_key
-            for waiter in blocked.queue(db, key):
+            queue = blocked.queue(db, key)
+            if key not in keyspace.dbs[db].data:
+                # A key deleted: only XREADGROUP's waiters hear of it (an error).
+                queue = [waiter for waiter in queue if waiter.waits_for == WAITS_FOR_STREAM]
+            for waiter in queue:
                 ctx = Context(
                     keyspace, db, time_us, index, _SeededRng(index), self.stats, self.scripting
                 )
-                if key not in ctx.db.data:
+                if key not in ctx.db.data and waiter.waits_for != WAITS_FOR_STREAM:
                     break  # emptied: the rest wait on
                 reply = serve(ctx, waiter.argv, key)
                 if reply is None:

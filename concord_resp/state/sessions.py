@@ -20,6 +20,7 @@ from ..resp.replies import (
     HumanDouble,
     Map,
     MapPairs,
+    NestedMap,
     Pairs,
     Receivers,
     RespSet,
@@ -121,7 +122,7 @@ class Sessions:
 
 # Tags for the reply tree; plain bytes, int and None stand for themselves.
 _SIMPLE, _ERROR, _ARRAY, _MAP, _SET, _DOUBLE, _BOOL, _VERBATIM, _BIG = range(9)
-_NULL_ARRAY, _PAIRS, _HUMAN, _MAP_PAIRS = range(9, 13)
+_NULL_ARRAY, _PAIRS, _HUMAN, _MAP_PAIRS, _NESTED_MAP = range(9, 14)
 
 
 class ReplyTreeError(ValueError):
@@ -153,6 +154,8 @@ def encode_reply_tree(reply: Reply) -> Any:
         return [_SET, [encode_reply_tree(item) for item in reply]]
     if isinstance(reply, MapPairs):
         return [_MAP_PAIRS, [[encode_reply_tree(k), encode_reply_tree(v)] for k, v in reply]]
+    if isinstance(reply, NestedMap):
+        return [_NESTED_MAP, [[encode_reply_tree(k), encode_reply_tree(v)] for k, v in reply]]
     if isinstance(reply, Pairs):
         return [_PAIRS, [[encode_reply_tree(a), encode_reply_tree(b)] for a, b in reply]]
     if isinstance(reply, (list, tuple)):
@@ -184,6 +187,8 @@ def decode_reply_tree(tree: Any) -> Reply:
         return Map((decode_reply_tree(k), decode_reply_tree(v)) for k, v in tree[1])
     if tag == _MAP_PAIRS:
         return MapPairs((decode_reply_tree(k), decode_reply_tree(v)) for k, v in tree[1])
+    if tag == _NESTED_MAP:
+        return NestedMap((decode_reply_tree(k), decode_reply_tree(v)) for k, v in tree[1])
     if tag == _PAIRS:
         return Pairs((decode_reply_tree(a), decode_reply_tree(b)) for a, b in tree[1])
     if tag == _SET:

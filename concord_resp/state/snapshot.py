@@ -22,11 +22,12 @@ from .machine import StateMachine
 from .sections import Section
 
 MAGIC: Final = "concord-snapshot"
-FORMAT: Final = 6
-READABLE_FORMATS: Final = (1, 2, 3, 4, 5, 6)
+FORMAT: Final = 7
+READABLE_FORMATS: Final = (1, 2, 3, 4, 5, 6, 7)
 """1: key rows `[key, bytes, raw, ...]` (strings only); 2: rows name the value's type;
 3: the encoding thresholds (a "config" record) and the collection types; 4: the script cache
-(a "scripts" section); 5: the function libraries (a "functions" section)."""
+(a "scripts" section); 5: the function libraries (a "functions" section); 6: the ACL users;
+7: streams (the "stream" type tag, stream-node-max-* in "config")."""
 CHUNK: Final = 1024  # keys (or tombstones) per record
 
 

@@ -28,6 +28,8 @@ class EncodingConfig:
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
     hll_sparse_max_bytes: int = 3000
+    stream_node_max_bytes: int = 4096
+    stream_node_max_entries: int = 100
     # Not an encoding, but replicated alike: where every replica stops a script.
     script_instruction_limit: int = 200_000_000
     script_memory_limit: int = 128 * 1024 * 1024  # bytes a script may grow the Lua heap by
@@ -103,6 +105,10 @@ ENCODING_PARAMETERS: Final = (
         True,
     ),
     EncodingParameter("hll-sparse-max-bytes", None, "hll_sparse_max_bytes", 0, LLONG_MAX, True),
+    EncodingParameter("stream-node-max-bytes", None, "stream_node_max_bytes", 0, LLONG_MAX, True),
+    EncodingParameter(
+        "stream-node-max-entries", None, "stream_node_max_entries", 0, LLONG_MAX, False
+    ),
     EncodingParameter(
         "script-instruction-limit", None, "script_instruction_limit", 1000, LLONG_MAX, False
     ),

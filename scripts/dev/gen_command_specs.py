@@ -279,6 +279,22 @@ COMMANDS: dict[str, list[str]] = {
     # cluster (Concord answers these: READONLY allows stale reads from the local node)
     "readonly": [],
     "readwrite": [],
+    # streams
+    "xadd": [],
+    "xrange": [],
+    "xrevrange": [],
+    "xlen": [],
+    "xdel": [],
+    "xtrim": [],
+    "xsetid": [],
+    "xread": [],
+    "xreadgroup": [],
+    "xgroup": ["create", "createconsumer", "delconsumer", "destroy", "setid", "help"],
+    "xack": [],
+    "xpending": [],
+    "xclaim": [],
+    "xautoclaim": [],
+    "xinfo": ["stream", "groups", "consumers", "help"],
 }
 
 

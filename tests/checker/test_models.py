@@ -8,6 +8,7 @@ import pytest
 from concord_resp.checker import (
     Operation,
     RedisListModel,
+    RedisStreamModel,
     RedisStringModel,
     Value,
     encode_elements,
@@ -145,3 +146,18 @@ def test_the_list_model_appends_and_reads_whole_lists() -> None:
     assert model.step(state, call("rpush", b"c", None, status="info"))[1] == (b"a", b"b", b"c")
     assert model.read_only(call("lrange", None, b""))
     assert encode_elements([b"ab", b""]) != encode_elements([b"a", b"b"])
+
+
+def test_the_stream_model_appends_values_and_reads_them_in_id_order() -> None:
+    model = RedisStreamModel()
+    state = model.init()
+    ok, state = model.step(state, call("xadd", b"a", b"1-0"))
+    assert ok
+    ok, state = model.step(state, call("xadd", b"b", None, status="info"))
+    assert ok
+    assert state == (b"a", b"b")
+    assert model.step(state, call("xrange", None, encode_elements([b"a", b"b"])))[0]
+    for wrong in ([b"a"], [b"a", b"b", b"b"], [b"b", b"a"]):
+        assert not model.step(state, call("xrange", None, encode_elements(wrong)))[0]
+    assert model.read_only(call("xrange", None, b""))
+    assert not model.read_only(call("xadd", b"c", b"2-0"))

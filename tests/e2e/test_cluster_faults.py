@@ -123,6 +123,16 @@ def test_kill_9_nodes_during_a_script_workload(tmp_path: Path) -> None:
             progress(workload, [victim], 5)
 
 
+def test_kill_9_a_node_during_a_stream_workload(tmp_path: Path) -> None:
+    # XADD * of unique values, XRANGE - +: every acknowledged entry is there once, in order.
+    with faulted(tmp_path, 3, "stream", seed=7) as (cluster, workload):
+        victim = cluster.leader()
+        cluster.kill(victim)
+        progress(workload, [n for n in cluster.names if n != victim])
+        cluster.start(victim)
+        progress(workload, [victim], 5)
+
+
 def test_sigstop_leader_until_replaced_then_sigcont(tmp_path: Path) -> None:
     # The old leader's own clients keep calls pending on it while it is stopped (their socket
     # timeout is longer than the pause); after SIGCONT it must neither answer a read from its

@@ -30,6 +30,8 @@ THRESHOLDS = {
     "zset-max-listpack-value": "64",
     "list-max-listpack-size": "-2",
     "list-compress-depth": "0",
+    "stream-node-max-entries": "100",
+    "stream-node-max-bytes": "4096",
 }
 
 
@@ -121,6 +123,45 @@ def _cases() -> list[Case]:
             False,
             {"hash-max-listpack-entries": "2"},
         ),
+        Case(
+            "stream",
+            [
+                ["XADD", "k", "1-1", "f", "v", "n", "12"],
+                ["XADD", "k", "1-2", "f", "w", "n", "-4096"],
+                ["XADD", "k", "5-0", "other", "x" * 100],
+            ],
+            True,
+        ),
+        Case(
+            "stream of nodes",
+            [["XADD", "k", f"{i}-{i % 3}", "f", f"v{i}", "n", i] for i in range(1, 300)],
+            True,
+            {"stream-node-max-entries": "50"},
+        ),
+        Case(
+            "stream of nodes with groups",
+            [
+                *[["XADD", "k", f"{i}-0", "f", f"v{i}", "n", i] for i in range(1, 300)],
+                ["XGROUP", "CREATE", "k", "g1", "0"],
+                ["XGROUP", "CREATE", "k", "g0", "$"],
+                ["XGROUP", "CREATECONSUMER", "k", "g0", "idle"],
+                ["XREADGROUP", "GROUP", "g1", "alice", "COUNT", "10", "STREAMS", "k", ">"],
+                ["XREADGROUP", "GROUP", "g1", "bob", "COUNT", "5", "STREAMS", "k", ">"],
+                ["XACK", "k", "g1", "2-0", "12-0"],
+            ],
+            False,  # seen and delivery times are each server's
+            {"stream-node-max-entries": "50"},
+        ),
+        Case(
+            "stream with deleted entries",
+            [
+                *[["XADD", "k", f"{i}-0", "f", f"v{i}"] for i in range(1, 120)],
+                ["XDEL", "k", "3-0", "110-0"],
+                ["XTRIM", "k", "MAXLEN", "100"],
+                ["XSETID", "k", "200-0", "ENTRIESADDED", "500", "MAXDELETEDID", "150-0"],
+            ],
+            True,  # (deleted entries stay in their node, flagged, in both)
+        ),
     ]
 
 
@@ -157,6 +198,20 @@ def _content(client: redis.Redis, key: str) -> object:
         return client.zrange(key, 0, -1, withscores=True)
     if kind == b"hash":
         return sorted(client.hgetall(key).items())
+    if kind == b"stream":  # the entries, the metadata, and the groups without times
+        info = client.xinfo_stream(key)
+        groups = client.xinfo_groups(key)
+        pending = [
+            [(p["message_id"], p["consumer"], p["times_delivered"]) for p in pel]
+            for pel in (client.xpending_range(key, g["name"], "-", "+", 1000) for g in groups)
+        ]
+        consumers = [
+            [(c["name"], c["pending"]) for c in client.xinfo_consumers(key, g["name"])]
+            for g in groups
+        ]
+        for unstable in ("first-entry", "last-entry"):
+            info.pop(unstable, None)
+        return client.xrange(key), sorted(info.items()), groups, pending, consumers
     raise AssertionError(f"unexpected type {kind!r}")
 
 

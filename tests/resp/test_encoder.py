@@ -24,6 +24,7 @@ from concord_resp.resp import (
     BigNumber,
     ErrorReply,
     Map,
+    NestedMap,
     Pairs,
     Push,
     RespSet,
@@ -183,6 +184,11 @@ def test_doubles_are_printed_like_glibc(value: float) -> None:
             b"*2\r\n*2\r\n$1\r\nm\r\n,1.5\r\n*2\r\n$1\r\nn\r\n,2\r\n",
         ),
         (Pairs(), b"*0\r\n", b"*0\r\n"),
+        (
+            NestedMap([(b"s", [b"1-0"])]),  # XREAD: [key, entries] pairs, a map in RESP3
+            b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n$3\r\n1-0\r\n",
+            b"%1\r\n$1\r\ns\r\n*1\r\n$3\r\n1-0\r\n",
+        ),
         (ErrorReply(b"ERR no"), b"-ERR no\r\n", b"-ERR no\r\n"),
     ],
 )

@@ -126,6 +126,32 @@ def workload() -> list[Op]:
         ),
         write(b"SCRIPT", b"LOAD", b"return redis.call('hgetall', KEYS[1])"),
     ]
+    # Streams: entries over several macro nodes, groups and consumers (by name, in rax
+    # order), PELs, and clients blocked in XREAD / XREADGROUP (waiters), some served.
+    ops += [
+        write(b"XADD", b"stream", b"*", b"f", m, b"n", b"%d" % n)
+        for n, m in enumerate(members[:250])
+    ]
+    ops += [write(b"XGROUP", b"CREATE", b"stream", name, b"0") for name in (b"gz", b"ga", b"gm")]
+    ops += [
+        write(b"XREADGROUP", b"GROUP", b"ga", name, b"COUNT", b"7", b"STREAMS", b"stream", b">")
+        for name in (b"c9", b"c1", b"c5", b"c3")
+    ]
+    ops += [
+        write(b"XDEL", b"stream", b"12000-5", b"12000-150"),
+        write(b"XACK", b"stream", b"ga", b"12000-1", b"12000-2"),
+        write(b"XCLAIM", b"stream", b"ga", b"c0", b"0", b"12000-3", b"12000-4"),
+        write(b"XAUTOCLAIM", b"stream", b"ga", b"c2", b"0", b"0", b"COUNT", b"3"),
+        write(b"XTRIM", b"stream", b"MAXLEN", b"~", b"120"),
+        write(b"XINFO", b"STREAM", b"stream", b"FULL"),
+        write(b"XINFO", b"GROUPS", b"stream"),
+        write(b"XREAD", b"BLOCK", b"0", b"STREAMS", b"wait1", b"$"),
+        write(b"XREADGROUP", b"GROUP", b"ga", b"cw", b"BLOCK", b"0", b"STREAMS", b"stream", b">"),
+        write(b"XADD", b"wait1", b"*", b"x", b"1"),
+        write(b"XREAD", b"BLOCK", b"0", b"STREAMS", b"wait2", b"stream", b"$", b"$"),
+        write(b"XGROUP", b"CREATE", b"wait3", b"g", b"$", b"MKSTREAM"),
+        write(b"XREADGROUP", b"GROUP", b"g", b"c", b"BLOCK", b"0", b"STREAMS", b"wait3", b">"),
+    ]
     # Function libraries (a section), loaded out of name order, and calls.
     code = b"#!lua name=%s\nredis.register_function('%s_f', function(k, a) return #a end)"
     ops += [
@@ -213,7 +239,13 @@ def test_the_workload_runs_and_leaves_every_kind_of_state() -> None:
     assert b"key:5" in dbs[5].tombstones
     assert dataset_digest(machine.keyspace) != bytes(20)
     assert list(machine.scripting.functions.libraries) == [b"alpha", b"mid", b"zeta"]
-    assert list(machine.blocked.waiters) == [("w2", 1), ("w4", 1)]  # w1, w3 were served
+    waiters = list(machine.blocked.waiters)
+    assert waiters[:2] == [("w2", 1), ("w4", 1)]  # w1, w3 were served
+    assert [machine.blocked.waiters[w].argv[0] for w in waiters[2:]] == [b"XREAD", b"XREADGROUP"]
+    stream = dbs[0].data[b"stream"]
+    assert list(stream.groups) == [b"ga", b"gm", b"gz"]
+    assert len(stream.nodes) > 1
+    assert stream.groups[b"ga"].pel
     assert list(dbs[0].data[b"list"])[-1] == b"m"
     for key, encoding in ((b"hash", b"hashtable"), (b"set", b"hashtable"), (b"zset", b"skiplist")):
         value = dbs[0].data[key]

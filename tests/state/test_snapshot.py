@@ -21,6 +21,7 @@ from concord_resp.resp.replies import (
     HumanDouble,
     Map,
     MapPairs,
+    NestedMap,
     Pairs,
     RespSet,
     SimpleString,
@@ -188,6 +189,7 @@ def test_every_kind_of_reply_survives_the_session_table() -> None:
         HumanDouble(b"13.36138933897018433"),
         MapPairs([(b"k", 1), ([b"a list key"], b"v")]),  # a script's {map=...}
         BigNumber(b"12345678901234567890123"),  # a script's {big_number=...}
+        NestedMap([(b"stream", [[b"1-0", [b"f", b"v"]], [b"2-0", NULL_ARRAY]])]),  # XREAD
     ]
     for reply in replies:
         tree = cbor2.loads(cbor2.dumps(encode_reply_tree(reply)))
@@ -203,7 +205,7 @@ def test_key_rows_name_the_type_of_their_value() -> None:
     m.apply(3, Command(SECOND, 0, [b"SET", b"n", b"1", b"PX", b"5000"]))
     records = list(snapshot_records(m))
     assert records[0][:2] == ["concord-snapshot", FORMAT]
-    assert FORMAT == 6
+    assert FORMAT == 7
     assert records[1] == ["config", [list(pair) for pair in EncodingConfig().as_pairs()]]
     assert records[3] == [
         "keys",
@@ -305,3 +307,29 @@ def test_a_snapshot_without_thresholds_loads_the_defaults() -> None:
     back.keyspace.config = EncodingConfig(zset_max_listpack_value=1)
     restore_records(back, records)
     assert back.keyspace.config == EncodingConfig()
+
+
+def test_streams_and_their_waiters_survive_a_snapshot() -> None:
+    m = machine()
+    ops = [
+        *[[b"XADD", b"s", b"*", b"n", b"%d" % n] for n in range(250)],
+        [b"XGROUP", b"CREATE", b"s", b"g", b"0"],
+        [b"XREADGROUP", b"GROUP", b"g", b"alice", b"COUNT", b"7", b"STREAMS", b"s", b">"],
+        [b"XDEL", b"s", b"10000-3"],
+        [b"XREAD", b"BLOCK", b"0", b"STREAMS", b"w", b"$"],
+        [b"XREADGROUP", b"GROUP", b"g", b"bob", b"BLOCK", b"0", b"STREAMS", b"s", b">"],
+    ]
+    for index, argv in enumerate(ops, start=1):
+        m.apply(index, Command(10 * SECOND + index, 0, argv, Session("c", index, 1)))
+    restored = machine()
+    restore_records(restored, over_the_wire(list(snapshot_records(m))))
+    assert dataset_digest(restored.keyspace) == dataset_digest(m.keyspace)
+    assert list(restored.blocked.waiters) == list(m.blocked.waiters)
+    later = [
+        [b"XINFO", b"STREAM", b"s", b"FULL"],
+        [b"XADD", b"w", b"*", b"x", b"1"],
+        [b"XPENDING", b"s", b"g"],
+    ]
+    for offset, argv in enumerate(later, start=len(ops) + 1):
+        op = Command(11 * SECOND + offset, 0, argv, Session("d", offset, 1))
+        assert m.apply(offset, op) == restored.apply(offset, op)

@@ -1,11 +1,12 @@
 """Jepsen-style client workloads against a cluster, recorded for the linearizability checker.
 
-`Workload(ports, kind="register"|"append"|"list"|"script")` runs client threads, each pinned
+`Workload(ports, kind="register"|"append"|"list"|"script"|"stream")` runs client threads, each pinned
 to one node (spread over every node, followers included) and each doing one call at a time on
 one of a few keys: GET, plus SET of a unique value (register) or APPEND of a unique token
 (append); or, on lists, LRANGE 0 -1 and RPUSH of a unique token (list: a lost, doubled or
 reordered element is an illegal history); or the append workload through Lua (script: EVAL
-of a script that APPENDs, EVAL_RO of one that GETs; the history is the append one).
+of a script that APPENDs, EVAL_RO of one that GETs; the history is the append one); or, on
+streams, XRANGE - + and XADD * of a unique value (stream: checked like the list).
 Every call goes into a `History` (what the checker reads) and into an `OpRecord` (node,
 interval, outcome, error) so tests can assert who served what during a fault.
 
@@ -40,6 +41,7 @@ from concord_resp.checker import (
     CheckResult,
     History,
     RedisListModel,
+    RedisStreamModel,
     RedisStringModel,
     Status,
     Value,
@@ -52,9 +54,15 @@ HOST: Final = "127.0.0.1"
 OP_TIMEOUT: Final = 4.0  # above the servers' 2 s write/read timeouts: they answer first
 CONNECT_TIMEOUT: Final = 1.0
 JOIN_TIMEOUT: Final = 15.0
-WorkloadKind = Literal["register", "append", "list", "script"]
-WRITE_KINDS: Final = frozenset(("set", "append", "rpush"))
-READ_KINDS: Final = {"register": "get", "append": "get", "list": "lrange", "script": "get"}
+WorkloadKind = Literal["register", "append", "list", "script", "stream"]
+WRITE_KINDS: Final = frozenset(("set", "append", "rpush", "xadd"))
+READ_KINDS: Final = {
+    "register": "get",
+    "append": "get",
+    "list": "lrange",
+    "script": "get",
+    "stream": "xrange",
+}
 APPEND_SCRIPT: Final = b"return redis.call('append', KEYS[1], ARGV[1])"
 GET_SCRIPT: Final = b"return redis.call('get', KEYS[1])"
 
@@ -236,6 +244,8 @@ class Workload:
     def check(self) -> CheckResult:
         if self.kind == "list":
             return check(self.history.operations(), RedisListModel())
+        if self.kind == "stream":
+            return check(self.history.operations(), RedisStreamModel())
         return check(self.history.operations(), RedisStringModel())
 
     def problems(self) -> list[str]:
@@ -279,6 +289,8 @@ class Workload:
             return "set", key, b"c%d-%d" % (number, sequence)
         if self.kind == "list":
             return "rpush", key, b"c%d-%d" % (number, sequence)
+        if self.kind == "stream":
+            return "xadd", key, b"c%d-%d" % (number, sequence)
         return "append", key, b"c%d-%d;" % (number, sequence)
 
     def _call(
@@ -304,6 +316,10 @@ class Workload:
         argv: list[bytes] = [kind.upper().encode(), key] + ([] if value is None else [value])
         if kind == "lrange":
             argv += [b"0", b"-1"]
+        elif kind == "xadd":
+            argv = [b"XADD", key, b"*", b"v", argv[2]]
+        elif kind == "xrange":
+            argv += [b"-", b"+"]
         if self.kind == "script":
             argv = (
                 [b"EVAL_RO", GET_SCRIPT, b"1", key]
@@ -327,6 +343,8 @@ class Workload:
             return None, True
         if kind == "lrange" and isinstance(reply, list):
             output: Value = encode_elements(reply)
+        elif kind == "xrange" and isinstance(reply, list):
+            output = encode_elements([fields[1] for _, fields in reply])
         else:
             output = reply if isinstance(reply, bytes | int) or reply is None else str(reply)
         self._finish(op_id, node, process, kind, key, invoked, "ok", output, None)

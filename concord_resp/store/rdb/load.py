@@ -9,7 +9,8 @@ set-max-intset-entries is a hashtable from the start, else an intset until a mem
 an integer; a HASH is a listpack until it has too many fields or a field or value is too
 long; a ZSET/ZSET_2 becomes a listpack after loading if it is small; a serialized listpack,
 ziplist or intset is converted only if it has too many elements (not for long ones). Streams
-and module values are refused, as are empty values, duplicate members, NaN scores and any
+(STREAM_LISTPACKS_2) are read by `stream.py`; older streams and module values are refused,
+as are empty values, duplicate members, NaN scores and any
 malformed structure, all with `BadPayload`. Redis checks a listpack or intset deeply only
 with sanitize-dump-payload; here every structure is checked fully, and a sorted set's
 listpack must be in (score, member) order, so a value that would break Redis later is
@@ -26,15 +27,16 @@ from typing import Final
 
 from ...resp import string2ll
 from ..encoding import EncodingConfig
-from ..types import HashValue, ListValue, SetValue, ZSet
+from ..types import HashValue, ListValue, SetValue, StreamValue, ZSet
 from ..types.hash import listpack_entry_size
 from ..types.set import INTSET_MAX_ENTRIES
 from ..types.zset import LISTPACK_MAX_SAFETY_SIZE
 from ..types.zset import ZSET as ZSET_TYPE
 from . import intset, listpack, object_types, ziplist
 from .primitives import BadPayload, Reader, c_double
+from .stream import load_stream
 
-Value = bytes | ListValue | SetValue | ZSet | HashValue
+Value = bytes | ListValue | SetValue | ZSet | HashValue | StreamValue
 
 SCORE_TEXT_MAX: Final = 127  # zzlStrtod copies at most this much
 
@@ -282,4 +284,5 @@ _LOADERS: Final[dict[int, Callable[[Reader, EncodingConfig], Value]]] = {
     object_types.HASH_LISTPACK: load_hash_listpack,
     object_types.ZSET_LISTPACK: load_zset_listpack,
     object_types.LIST_QUICKLIST_2: lambda reader, config: load_quicklist(reader, config, version=2),
+    object_types.STREAM_LISTPACKS_2: lambda reader, config: load_stream(reader),
 }

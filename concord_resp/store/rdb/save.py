@@ -3,7 +3,8 @@
 Each encoding has the RDB type Redis 7.0 gives it: a string (RDB_TYPE_STRING), a list
 (QUICKLIST_2: listpack nodes), an intset or hashtable set (SET_INTSET, SET), a listpack or
 skiplist sorted set (ZSET_LISTPACK, ZSET_2: members from the highest score down, scores as
-binary doubles), a listpack or hashtable hash (HASH_LISTPACK, HASH). Small encodings are
+binary doubles), a listpack or hashtable hash (HASH_LISTPACK, HASH), a stream
+(STREAM_LISTPACKS_2, `stream.py`). Small encodings are
 written as Redis lays out their memory (`listpack`, `intset`), hashtables member by member in
 the value's own order (Redis's is its hash order, which differs between processes anyway).
 Every embedded string goes through rdbSaveRawString's integer and LZF encodings. Pure: no I/O.
@@ -15,10 +16,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..encoding import EncodingConfig
-from ..types import HashValue, ListValue, SetValue, ZSet
+from ..types import HashValue, ListValue, SetValue, StreamValue, ZSet
 from ..types.zset import format_score, listpack_score_integer
 from . import intset, listpack, object_types, quicklist
 from .primitives import write_binary_double, write_length, write_lzf_blob, write_string
+from .stream import save_stream
 
 
 def save_string(out: bytearray, value: bytes | bytearray, config: EncodingConfig) -> int:
@@ -88,6 +90,11 @@ def save_hash(out: bytearray, value: HashValue, config: EncodingConfig) -> int:
     return object_types.HASH
 
 
+def save_stream_object(out: bytearray, value: StreamValue, config: EncodingConfig) -> int:
+    save_stream(out, value)
+    return object_types.STREAM_LISTPACKS_2
+
+
 _SAVERS: Final[dict[type, Callable[[bytearray, Any, EncodingConfig], int]]] = {
     bytes: save_string,
     bytearray: save_string,
@@ -95,6 +102,7 @@ _SAVERS: Final[dict[type, Callable[[bytearray, Any, EncodingConfig], int]]] = {
     SetValue: save_set,
     ZSet: save_zset,
     HashValue: save_hash,
+    StreamValue: save_stream_object,
 }
 
 

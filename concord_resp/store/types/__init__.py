@@ -18,6 +18,7 @@ from .hash import HASH, HashType, HashValue
 from .list import LIST, ListType, ListValue
 from .member_index import MemberIndex, scan_batch
 from .set import SET, SetType, SetValue
+from .stream import STREAM, StreamType, StreamValue
 from .string import STRING, String, StringType
 from .zset import ZSET, LexRange, ScoreRange, ZSet, ZSetType
 
@@ -25,6 +26,7 @@ __all__ = [
     "HASH",
     "LIST",
     "SET",
+    "STREAM",
     "STRING",
     "ZSET",
     "HashType",
@@ -36,6 +38,8 @@ __all__ = [
     "ScoreRange",
     "SetType",
     "SetValue",
+    "StreamType",
+    "StreamValue",
     "String",
     "StringType",
     "ValueType",
