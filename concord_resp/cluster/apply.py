@@ -86,6 +86,8 @@ def apply_normal(node: RaftNode, entry: Entry, op: Op) -> None:
     if applied.messages and node.deliver_messages is not None:
         node.deliver_messages(applied.messages)  # (first: PUBLISH's reply counts receivers)
     proposals.applied(applied, (time.perf_counter_ns() - started) // 1000)
+    if node.invalidate_keys is not None and applied.touched:
+        node.invalidate_keys(applied)  # (after: a writer gets its reply, then invalidations)
 
 
 def apply_other(node: RaftNode, entry: Entry) -> None:
@@ -134,6 +136,8 @@ async def apply_in_worker(node: RaftNode, run: list[tuple[Entry, Op]]) -> None:
         if applied.messages and deliver is not None:
             deliver(applied.messages)
         proposals.applied(applied, elapsed_us)
+        if node.invalidate_keys is not None and applied.touched:
+            node.invalidate_keys(applied)
     proposals.forget_before(machine.applied_index)
 
 

@@ -352,10 +352,19 @@ class Server:
         self.flush_queue = FlushQueue()
         self.node.after_apply = self.flush_queue.flush
         self.node.deliver_messages = self.state.pubsub.deliver
+        tracking = self.state.tracking
+        tracking.session_of = lambda: self.node.proposals.session
+        tracking.activate = self._track_writes
+        self.node.expiry.paused = lambda: self.state.pause.expiry_paused
         self.shutdown = trio.Event()
         self.port = config.port
         self._accepting = True
         self._clients_gone = trio.Event()  # set when the last client left, once stopping
+
+    def _track_writes(self, on: bool) -> None:
+        """A client of this node started tracking keys (or none is left): the node hands
+        the keys each entry touched to the tracking table (or nothing, at no cost)."""
+        self.node.invalidate_keys = self.state.tracking.invalidate if on else None
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         config = self.config

@@ -146,6 +146,9 @@ class Outbox:
         self._last = pending
         pending.notify(self._applied)
 
+    def push_silent(self, pending: Pending) -> None:
+        self._last = pending  # (never sent: CLIENT REPLY OFF or SKIP)
+
     def push_message(self, data: bytes) -> None:
         """A message pushed to the client (pub/sub): it goes ahead of the replies not known
         yet, as Redis writes a message into the output buffer at once, so a subscriber
@@ -464,5 +467,9 @@ async def serve_connection(
     finally:
         outbox.drop()
         state.pubsub.forget(client)
+        if client.tracking is not None:
+            state.tracking.disable(client)
+        if client.monitor:
+            state.monitors.remove(client)
         trio.lowlevel.notify_closing(sock)
         sock.close()

@@ -48,11 +48,12 @@ from ..scripting import sha1hex
 from ..scripting.scripts import ALLOW_OOM, NO_WRITES, parse_shebang
 from ..security import DENIED_CMD, DENIED_KEY, User
 from ..state import OP_COMMAND
-from .client import ClientState
+from .client import REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, ClientState
 from .handlers import AtReadPoint, Submission
 from .handlers.security import log_denial
 from .pending import Pending, ReadReply, SubmittedReply, WriteReply
 from .state import ServerState
+from .tracking import Tracking
 
 log = logging.getLogger("concord.server")
 
@@ -83,6 +84,7 @@ SUBSCRIBED_MODE: Final = frozenset(
         "reset",
     }
 )
+REPLICA_KEYSPACE: Final = CommandError("ERR Replica can't interact with the keyspace")
 OOM: Final = CommandError(b"OOM command not allowed when used memory > 'maxmemory'.")
 # Inside MULTI over maxmemory, Redis queues nothing more (queueing takes memory) but these.
 QUEUED_DESPITE_OOM: Final = frozenset({"exec", "discard", "quit", "reset"})
@@ -102,6 +104,11 @@ class ReplySink(Protocol):
     def push(self, reply: bytes) -> None: ...
 
     def push_pending(self, pending: Pending) -> None: ...
+
+    def push_silent(self, pending: Pending) -> None:
+        """A reply owed but not to be sent (CLIENT REPLY OFF/SKIP): it still orders what
+        comes after it (`unfinished`), and its bytes are dropped."""
+        ...
 
     def unfinished(self) -> Pending | None:
         """The newest pending reply not applied yet, if any."""
@@ -318,11 +325,14 @@ class Dispatcher:
         return encode_reply(reply, client.proto)
 
     async def dispatch(
-        self, client: ClientState, commands: list[list[bytes]], sink: ReplySink
+        self, client: ClientState, commands: list[list[bytes]], outbox: ReplySink
     ) -> None:
-        """Execute a batch of requests in order, pushing their replies into `sink`."""
+        """Execute a batch of requests in order, pushing their replies into `outbox`."""
+        sink = outbox
         push = sink.push
         node = self.node
+        state = self.state
+        paused = state.pause
         applier = node.applier
         machine, metrics = self.machine, self.metrics
         read_point = False  # this batch has a linearizable read point already
@@ -331,12 +341,20 @@ class Dispatcher:
         if client.deferred_reads and sink.unfinished() is None:
             client.deferred_reads = 0  # (they have all been run)
         for argv in commands:
+            if client.reply_mode:  # CLIENT REPLY OFF or SKIP: this command's replies?
+                sink = _reply_sink(client, outbox)
+                push = sink.push
+            elif sink is not outbox:
+                sink = outbox
+                push = sink.push
             try:
                 spec = self.table.lookup(argv)
             except CommandError as error:
                 push(self._reject(client, argv, error))
                 continue
             client.last_command = spec.name
+            if client.tracking is not None:
+                Tracking.next_command(client, client.tracking, spec)
             if not client.authenticated and self._needs_auth(spec):
                 push(self._reject(client, argv, NOAUTH))
                 continue
@@ -369,11 +387,23 @@ class Dispatcher:
                 if refusal is not None:
                     push(self._reject(client, argv, refusal))
                     continue
+            if client.monitor and _touches_keyspace(spec):
+                push(self._reject(client, argv, REPLICA_KEYSPACE))
+                continue
+            if paused.kind and paused.holds(self._may_replicate(client, spec, argv)):
+                await self._held(client, spec, argv)
+                if client.closing:
+                    break
             if client.in_multi and spec.name not in NOT_QUEUED:
                 client.queued.append((spec, argv))
                 push(QUEUED_REPLY)
                 continue
+            # Shown to this node's monitors: a write or script as it is sent, the others
+            # once they ran (as Redis shows a command after it: SELECT's new database).
+            monitored = bool(state.monitors.clients) and "admin" not in spec.flags
             serve = spec.serve
+            if monitored and (serve == SERVE_WRITE or spec.runs_lua):
+                self._feed_monitors(client, spec, argv)
             if serve == SERVE_WRITE and spec.runs_lua:
                 read_form = self._read_only_script(spec, argv)
                 if read_form is not None:  # a cached `no-writes` script: a read, on any node
@@ -392,6 +422,8 @@ class Dispatcher:
                 sink.push_pending(owed)
                 node.proposals.submit(proposal)
                 client.last_write = proposal
+                if client.tracking is not None and client.tracking.noloop:
+                    state.tracking.note_write(client, proposal.seq)
                 if spec.blocks:
                     # The client waits (BLPOP): nothing after it runs until it has its
                     # reply, as a blocked Redis client's next commands wait.
@@ -413,6 +445,10 @@ class Dispatcher:
                         # Behind this client's writes not applied yet: the node runs it in
                         # its turn, and the rest of the pipeline is submitted meanwhile.
                         client.deferred_reads += 1
+                        if client.tracking is not None:  # (remembered early: safe)
+                            state.tracking.remember(client, spec, argv)
+                        if monitored:
+                            self._feed_monitors(client, spec, argv)
                         read = ReadReply(self, spec, argv, client.db, client.proto)
                         sink.push_pending(read)
                         node.defer_read(read.run, read.fail, after, client.readonly)
@@ -453,6 +489,10 @@ class Dispatcher:
                     reply if type(reply) is ErrorReply else None,
                 )
                 client.db = ctx.db_index
+                if monitored:
+                    self._feed_monitors(client, spec, argv)
+                if client.tracking is not None:
+                    state.tracking.remember(client, spec, argv)
                 if machine.keyspace.events.messages:  # key misses (class m): this node's
                     self.state.deliver_now(machine.keyspace.events.take())
                 push(encoded := encode_reply(reply, client.proto))
@@ -477,11 +517,60 @@ class Dispatcher:
                 if busy is not None:
                     push(self._reject(client, argv, busy))
                     continue
+            if monitored and spec.name == "exec":  # (before it: its queued commands)
+                self._feed_monitors(client, spec, argv)
+                monitored = False
             local_reply = await self._run_local(client, spec, argv, sink, read_point)
+            if monitored:
+                self._feed_monitors(client, spec, argv)
+            if sink is not outbox and client.reply_mode == REPLY_ON:
+                sink = outbox  # (CLIENT REPLY ON: its own OK is sent)
+                push = sink.push
             if local_reply is not None:
                 unsent = await self._pushed(sink, local_reply, unsent)
             if client.closing:
                 break
+
+    def _may_replicate(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> bool:
+        """What a WRITE pause holds (Redis's is_may_replicate_command): a command flagged
+        `write` or `may_replicate`, EXEC of a transaction holding one; a script or function
+        that declares its flags counts as writing unless they say `no-writes`."""
+        name = spec.name
+        if name == "exec":
+            return any(self._may_replicate(client, queued, args) for queued, args in client.queued)
+        if name in SCRIPT_COMMANDS or name in FUNCTION_COMMANDS:
+            if name in FUNCTION_COMMANDS:
+                found = self.machine.scripting.functions.find(argv[1])
+                flags = found[1].flags if found is not None else None
+            else:
+                body = (
+                    self.machine.scripting.scripts.bodies.get(argv[1].lower())
+                    if name.startswith("evalsha")
+                    else argv[1]
+                )
+                flags = _script_flags(body) if body is not None else None
+            if flags is not None:
+                return not flags & NO_WRITES
+        return spec.is_write or "may_replicate" in spec.flags
+
+    async def _held(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> None:
+        """CLIENT PAUSE holds this command: wait (the client is not refused), then let the
+        held clients go in the order they came (`pause.ClientPause.wait`)."""
+        client.paused = True
+        try:
+            await self.state.pause.wait(self._may_replicate(client, spec, argv))
+        finally:
+            client.paused = False
+
+    def _feed_monitors(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> None:
+        """Show the command to this node's monitors (a transaction's, at EXEC: each queued
+        command, then EXEC; an aborted one only EXEC)."""
+        monitors = self.state.monitors
+        if spec.name == "exec" and client.in_multi and not client.multi_dirty:
+            for queued, args in client.queued:
+                if "admin" not in queued.flags:
+                    monitors.feed(client, args)
+        monitors.feed(client, argv)
 
     async def _pushed(self, sink: ReplySink, reply: bytes, unsent: int) -> int:
         """Push a reply off the read path (a script's, a connection-level command's) and,
@@ -598,6 +687,24 @@ class Dispatcher:
         return encode_error(message)
 
 
+def _reply_sink(client: ClientState, outbox: ReplySink) -> ReplySink:
+    """Where this command's replies go under CLIENT REPLY OFF or SKIP (Redis drops every
+    reply, errors included, but pushed messages), moving SKIP on by one command."""
+    mode = client.reply_mode
+    if mode == REPLY_SKIP:
+        client.reply_mode = REPLY_ON  # (the skipped command was the one before)
+        return outbox
+    if mode == REPLY_SKIP_NEXT:
+        client.reply_mode = REPLY_SKIP
+    return MutedSink(outbox)
+
+
+def _touches_keyspace(spec: CommandSpec) -> bool:
+    """What a MONITOR client (a replica to Redis) may not run."""
+    flags = spec.flags
+    return spec.is_write or "readonly" in flags or "may_replicate" in flags
+
+
 def _subscribed_only(spec: CommandSpec) -> CommandError:
     return CommandError(
         f"ERR Can't execute '{spec.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING /"
@@ -615,6 +722,31 @@ def _script_flags(body: bytes) -> int | None:
     return shebang.flags if shebang.present else None
 
 
+class MutedSink:
+    """A sink that drops replies (CLIENT REPLY OFF/SKIP) but keeps the order of the writes
+    it was given (`ReplySink.push_silent`)."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: ReplySink) -> None:
+        self.inner = inner
+
+    def push(self, reply: bytes) -> None:
+        pass
+
+    def push_pending(self, pending: Pending) -> None:
+        self.inner.push_silent(pending)
+
+    def push_silent(self, pending: Pending) -> None:
+        self.inner.push_silent(pending)
+
+    def unfinished(self) -> Pending | None:
+        return self.inner.unfinished()
+
+    async def make_room(self) -> None:
+        await self.inner.make_room()
+
+
 class CollectingSink:
     """A sink that keeps every reply, for callers that want the whole batch at once."""
 
@@ -627,6 +759,9 @@ class CollectingSink:
 
     def push_pending(self, pending: Pending) -> None:
         self.items.append(pending)
+        self.last = pending
+
+    def push_silent(self, pending: Pending) -> None:
         self.last = pending
 
     def unfinished(self) -> Pending | None:
