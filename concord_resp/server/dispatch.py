@@ -489,13 +489,13 @@ class Dispatcher:
                     reply if type(reply) is ErrorReply else None,
                 )
                 client.db = ctx.db_index
-                if monitored:
-                    self._feed_monitors(client, spec, argv)
                 if client.tracking is not None:
                     state.tracking.remember(client, spec, argv)
                 if machine.keyspace.events.messages:  # key misses (class m): this node's
                     self.state.deliver_now(machine.keyspace.events.take())
                 push(encoded := encode_reply(reply, client.proto))
+                if monitored:
+                    self._feed_monitors(client, spec, argv)
                 if (unsent := unsent + len(encoded)) > OUTPUT_PAUSE_BYTES:  # backpressure
                     unsent = 0
                     await sink.make_room()
@@ -521,13 +521,17 @@ class Dispatcher:
                 self._feed_monitors(client, spec, argv)
                 monitored = False
             local_reply = await self._run_local(client, spec, argv, sink, read_point)
-            if monitored:
-                self._feed_monitors(client, spec, argv)
             if sink is not outbox and client.reply_mode == REPLY_ON:
                 sink = outbox  # (CLIENT REPLY ON: its own OK is sent)
                 push = sink.push
             if local_reply is not None:
-                unsent = await self._pushed(sink, local_reply, unsent)
+                sink.push(local_reply)
+                unsent += len(local_reply)
+            if monitored:  # (after its reply, as Redis: a monitor's own PING)
+                self._feed_monitors(client, spec, argv)
+            if unsent > OUTPUT_PAUSE_BYTES:
+                unsent = 0
+                await sink.make_room()
             if client.closing:
                 break
 

@@ -251,6 +251,12 @@ class Tracking:
         self.table.clear()
         self.items = 0
 
+    def resize(self, max_keys: int) -> None:
+        """CONFIG SET tracking-table-max-keys: a lower bound evicts at once."""
+        self.max_keys = max_keys
+        if max_keys and len(self.table) > max_keys:
+            self._evict()
+
     def _evict(self) -> None:
         """Over tracking-table-max-keys: forget the oldest keys, telling their clients."""
         table = self.table
