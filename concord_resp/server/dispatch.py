@@ -445,11 +445,11 @@ class Dispatcher:
                         # Behind this client's writes not applied yet: the node runs it in
                         # its turn, and the rest of the pipeline is submitted meanwhile.
                         client.deferred_reads += 1
-                        if client.tracking is not None:  # (remembered early: safe)
-                            state.tracking.remember(client, spec, argv)
                         if monitored:
                             self._feed_monitors(client, spec, argv)
                         read = ReadReply(self, spec, argv, client.db, client.proto)
+                        if client.tracking is not None and Tracking.wants(client, spec):
+                            read.tracked = client  # (its keys remembered when it runs)
                         sink.push_pending(read)
                         node.defer_read(read.run, read.fail, after, client.readonly)
                         continue

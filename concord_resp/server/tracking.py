@@ -166,14 +166,22 @@ class Tracking:
 
     def remember(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> None:
         """A tracking client ran a read: remember its keys (Redis's trackingRememberKeys),
-        unless it broadcasts or OPTIN/OPTOUT with CLIENT CACHING says not to."""
+        if it `wants` them."""
+        if self.wants(client, spec):
+            self.remember_keys(client, spec, argv)
+
+    @staticmethod
+    def wants(client: ClientState, spec: CommandSpec) -> bool:
+        """Whether this command's keys are remembered for the client: a read, not in BCAST
+        mode, and OPTIN/OPTOUT with CLIENT CACHING not saying otherwise."""
         mode = client.tracking
         assert mode is not None
-        caching = mode.caching_now
         if mode.bcast or "readonly" not in spec.flags:
-            return
-        if (mode.optin and not caching) or (mode.optout and caching):
-            return
+            return False
+        caching = mode.caching_now
+        return not ((mode.optin and not caching) or (mode.optout and caching))
+
+    def remember_keys(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> None:
         positions = key_positions(spec.key_specs, argv) if spec.key_specs else None
         if not positions:
             return
