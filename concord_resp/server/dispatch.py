@@ -340,12 +340,13 @@ class Dispatcher:
         unsent = 0  # bytes of replies pushed since the batch last made room (backpressure)
         if client.deferred_reads and sink.unfinished() is None:
             client.deferred_reads = 0  # (they have all been run)
+        monitors = state.monitors.clients  # (one dict for the server's life)
+        muted = False  # this command's replies are dropped (CLIENT REPLY OFF, SKIP)
         for argv in commands:
-            if client.reply_mode:  # CLIENT REPLY OFF or SKIP: this command's replies?
-                sink = _reply_sink(client, outbox)
-                push = sink.push
-            elif sink is not outbox:
-                sink = outbox
+            special = client.special  # CLIENT REPLY, TRACKING or MONITOR on this connection
+            if special or muted:
+                sink = _reply_sink(client, outbox) if client.reply_mode else outbox
+                muted = sink is not outbox
                 push = sink.push
             try:
                 spec = self.table.lookup(argv)
@@ -353,7 +354,7 @@ class Dispatcher:
                 push(self._reject(client, argv, error))
                 continue
             client.last_command = spec.name
-            if client.tracking is not None:
+            if special and client.tracking is not None:
                 Tracking.next_command(client, client.tracking, spec)
             if not client.authenticated and self._needs_auth(spec):
                 push(self._reject(client, argv, NOAUTH))
@@ -387,7 +388,7 @@ class Dispatcher:
                 if refusal is not None:
                     push(self._reject(client, argv, refusal))
                     continue
-            if client.monitor and _touches_keyspace(spec):
+            if special and client.monitor and _touches_keyspace(spec):
                 push(self._reject(client, argv, REPLICA_KEYSPACE))
                 continue
             if paused.kind and paused.holds(self._may_replicate(client, spec, argv)):
@@ -400,7 +401,7 @@ class Dispatcher:
                 continue
             # Shown to this node's monitors: a write or script as it is sent, the others
             # once they ran (as Redis shows a command after it: SELECT's new database).
-            monitored = bool(state.monitors.clients) and "admin" not in spec.flags
+            monitored = "admin" not in spec.flags if monitors else False
             serve = spec.serve
             if monitored and (serve == SERVE_WRITE or spec.runs_lua):
                 self._feed_monitors(client, spec, argv)
@@ -422,7 +423,7 @@ class Dispatcher:
                 sink.push_pending(owed)
                 node.proposals.submit(proposal)
                 client.last_write = proposal
-                if client.tracking is not None and client.tracking.noloop:
+                if special and client.tracking is not None and client.tracking.noloop:
                     state.tracking.note_write(client, proposal.seq)
                 if spec.blocks:
                     # The client waits (BLPOP): nothing after it runs until it has its
@@ -448,7 +449,7 @@ class Dispatcher:
                         if monitored:
                             self._feed_monitors(client, spec, argv)
                         read = ReadReply(self, spec, argv, client.db, client.proto)
-                        if client.tracking is not None and Tracking.wants(client, spec):
+                        if special and client.tracking is not None and Tracking.wants(client, spec):
                             read.tracked = client  # (its keys remembered when it runs)
                         sink.push_pending(read)
                         node.defer_read(read.run, read.fail, after, client.readonly)
@@ -489,7 +490,7 @@ class Dispatcher:
                     reply if type(reply) is ErrorReply else None,
                 )
                 client.db = ctx.db_index
-                if client.tracking is not None:
+                if special and client.tracking is not None:
                     state.tracking.remember(client, spec, argv)
                 if machine.keyspace.events.messages:  # key misses (class m): this node's
                     self.state.deliver_now(machine.keyspace.events.take())
@@ -521,9 +522,10 @@ class Dispatcher:
                 self._feed_monitors(client, spec, argv)
                 monitored = False
             local_reply = await self._run_local(client, spec, argv, sink, read_point)
-            if sink is not outbox and client.reply_mode == REPLY_ON:
+            if muted and client.reply_mode == REPLY_ON:
                 sink = outbox  # (CLIENT REPLY ON: its own OK is sent)
                 push = sink.push
+                muted = False
             if local_reply is not None:
                 sink.push(local_reply)
                 unsent += len(local_reply)
@@ -697,6 +699,7 @@ def _reply_sink(client: ClientState, outbox: ReplySink) -> ReplySink:
     mode = client.reply_mode
     if mode == REPLY_SKIP:
         client.reply_mode = REPLY_ON  # (the skipped command was the one before)
+        client.note_modes()
         return outbox
     if mode == REPLY_SKIP_NEXT:
         client.reply_mode = REPLY_SKIP

@@ -74,10 +74,12 @@ class Monitors:
     def add(self, client: ClientState) -> None:
         self.clients[client.id] = client
         client.monitor = True
+        client.note_modes()
 
     def remove(self, client: ClientState) -> None:
         if self.clients.pop(client.id, None) is not None:
             client.monitor = False
+            client.note_modes()
 
     def line(self, db: int, addr: str, argv: list[bytes]) -> bytes:
         now = self.clock()

@@ -113,6 +113,7 @@ class Tracking:
         mode = client.tracking
         if mode is None:
             mode = client.tracking = TrackingMode()
+            client.note_modes()
             self.tracking_clients += 1
             if self.tracking_clients == 1 and self.activate is not None:
                 self.activate(True)
@@ -136,6 +137,7 @@ class Tracking:
                 if not clients:
                     del self.prefixes[prefix]
         client.tracking = None
+        client.note_modes()
         self.tracking_clients -= 1
         if not self.tracking_clients:
             self.table.clear()  # (no one left to tell)

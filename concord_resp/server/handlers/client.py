@@ -374,17 +374,19 @@ def client_unpause(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Rep
 @handler("client|reply")
 def client_reply(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     value = argv[2].lower()
+    reply: Reply = NO_REPLY
     if value == b"on":
         client.reply_mode = REPLY_ON
-        return OK
-    if value == b"off":
+        reply = OK
+    elif value == b"off":
         client.reply_mode = REPLY_OFF
     elif value == b"skip":
         if client.reply_mode != REPLY_OFF:
             client.reply_mode = REPLY_SKIP_NEXT
     else:
         raise CommandError(SYNTAX)
-    return NO_REPLY
+    client.note_modes()
+    return reply
 
 
 # -- CLIENT TRACKING & co (`server.tracking`) ----------------------------------------------

@@ -90,6 +90,7 @@ def reset(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     d.state.monitors.remove(client)
     if client.reply_mode != REPLY_SKIP:  # (as Redis: OFF and SKIP's "next" are cleared)
         client.reply_mode = REPLY_ON
+    client.note_modes()
     client.db = 0
     client.proto = 2
     client.name = b""
