@@ -49,8 +49,9 @@ class ClientState:
     watches: dict[tuple[int, bytes], Watch] = field(default_factory=dict)
     last_write: Proposal | None = None  # the newest write this client submitted
     blocking: Proposal | None = None  # a blocking command (BLPOP) it waits on
-    # Set by the connection: wait for a blocking command's reply, watching the socket.
-    wait_unblocked: Callable[[Proposal], Awaitable[None]] | None = None
+    # Set by the connection: wait for something (a blocking command's reply, the end of a
+    # pause) while watching the socket (a client that leaves ends the wait).
+    wait_watching: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]] | None = None
     last_command: str = "NULL"
     query_buffer: int = 0
     deferred_reads: int = 0  # reads deferred behind its writes, since none were owed

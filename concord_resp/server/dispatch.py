@@ -560,12 +560,22 @@ class Dispatcher:
         return spec.is_write or "may_replicate" in spec.flags
 
     async def _held(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> None:
-        """CLIENT PAUSE holds this command: wait (the client is not refused), then let the
-        held clients go in the order they came (`pause.ClientPause.wait`)."""
+        """CLIENT PAUSE holds this command: wait (the client is not refused, and keeps being
+        read), then go in the order the held clients came (`pause.ClientPause`): the
+        command is sent before this task's next checkpoint, the next one's after it."""
+        writes = self._may_replicate(client, spec, argv)
+        pause = self.state.pause
+        ticket = pause.enter()
         client.paused = True
         try:
-            await self.state.pause.wait(self._may_replicate(client, spec, argv))
+            if client.wait_watching is not None:
+                # (reading the socket meanwhile; its turn is kept until the command is
+                # sent, so the watching's own checkpoints let no one else go first)
+                await client.wait_watching(lambda: pause.wait_turn(ticket, writes))
+            else:
+                await pause.wait_turn(ticket, writes)
         finally:
+            pause.leave(ticket)  # the next held client goes after this one's command
             client.paused = False
 
     def _feed_monitors(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> None:
@@ -595,8 +605,8 @@ class Dispatcher:
         killed, or the server stops) has its wait ended, so it swallows no element."""
         client.blocking = proposal
         try:
-            if client.wait_unblocked is not None:
-                await client.wait_unblocked(proposal)
+            if client.wait_watching is not None:
+                await client.wait_watching(proposal.wait)
             else:
                 await reply.wait()
         finally:

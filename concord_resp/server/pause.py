@@ -65,25 +65,38 @@ class ClientPause:
         kind = self.current()
         return kind == ALL or (kind == WRITE and writes)
 
-    async def wait(self, writes: bool) -> None:
-        """Wait while the pause holds such a command, then for the clients held before
-        this one to go (each leaves the queue as it goes). Returns when the caller may run
-        its command, which it does before its next checkpoint."""
+    def enter(self) -> trio.Event:
+        """A client is held: its place in the queue (`leave` it once its command is sent)."""
         ticket = trio.Event()
+        self._held.append(ticket)
+        return ticket
+
+    def leave(self, ticket: trio.Event) -> None:
+        """The client went (or gave up): the next one may go at its next turn."""
+        self._held.remove(ticket)
+        ticket.set()
+
+    async def wait_turn(self, ticket: trio.Event, writes: bool) -> None:
+        """Wait while the pause holds such a command (`writes`: it writes or may
+        replicate), then until the clients held before this one have gone."""
         held = self._held
-        held.append(ticket)
+        while True:
+            while self.holds(writes):
+                changed = self._changed
+                with trio.move_on_after(max(self.end - self.clock(), 0.0)):
+                    await changed.wait()
+            if held[0] is ticket:
+                return
+            await held[0].wait()  # the one ahead has gone (or left)
+
+    async def wait(self, writes: bool) -> None:
+        """Hold a command until it may run and its turn has come (enter, wait, leave).
+        The caller must send it before its next checkpoint, so the order holds."""
+        ticket = self.enter()
         try:
-            while True:
-                while self.holds(writes):
-                    changed = self._changed
-                    with trio.move_on_after(max(self.end - self.clock(), 0.0)):
-                        await changed.wait()
-                if held[0] is ticket:
-                    return
-                await held[0].wait()  # the one ahead has gone (or left)
+            await self.wait_turn(ticket, writes)
         finally:
-            held.remove(ticket)
-            ticket.set()
+            self.leave(ticket)
 
     @property
     def expiry_paused(self) -> bool:

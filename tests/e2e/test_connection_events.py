@@ -4,7 +4,8 @@
   node's apply of the entry sends them), in RESP3 pushes and through a RESP2 redirect to a
   client subscribed to `__redis__:invalidate`; redis-py's client-side cache stays right.
 - MONITOR on a follower shows what that node serves, and nothing another node serves.
-- CLIENT PAUSE WRITE on one node holds its writes while another node's go on.
+- CLIENT PAUSE WRITE on one node holds its writes while another node's go on; held clients
+  go in the order they came, and one that leaves meanwhile is let go (a single node).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from redis.connection import CacheProxyConnection
 
 from compat.harness import RawClient
 from tests.support.cluster import LocalCluster
+from tests.support.processes import ConcordProcess
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
@@ -184,3 +186,28 @@ def test_client_pause_write_holds_this_nodes_writes_only(
         call(admin, "CLIENT", "UNPAUSE")
         for client in (admin, held, elsewhere):
             client.close()
+
+
+def test_held_clients_go_in_order_and_one_that_leaves_is_let_go(
+    concord_server: ConcordProcess,
+) -> None:
+    port = concord_server.port
+    admin = RawClient(port)
+    held = [RawClient(port) for _ in range(4)]
+    try:
+        call(admin, "DEL", "pause:log")
+        assert call(admin, "CLIENT", "PAUSE", 60_000, "WRITE") == b"+OK\r\n"
+        for number, client in enumerate(held):
+            client.send([b"APPEND", b"pause:log", b"%d" % number])
+            wanted = b"blocked_clients:%d\r\n" % (number + 1)
+            wait_until(lambda wanted=wanted: wanted in call(admin, "INFO", "clients"))
+        held[1].close()  # gone while held: its command is not run
+        wait_until(lambda: b"blocked_clients:3\r\n" in call(admin, "INFO", "clients"))
+        assert call(admin, "CLIENT", "UNPAUSE") == b"+OK\r\n"
+        assert [held[n].read().raw for n in (0, 2, 3)] == [b":1\r\n", b":2\r\n", b":3\r\n"]
+        assert call(admin, "GET", "pause:log") == b"$3\r\n023\r\n"
+    finally:
+        call(admin, "CLIENT", "UNPAUSE")
+        admin.close()
+        for number in (0, 2, 3):
+            held[number].close()
