@@ -38,7 +38,7 @@ server), starts in RESP2 and is closed at the end:
     !blocked N   wait (at most 10 s) until each server reports `blocked_clients:N` in INFO
                  clients: the clients sent blocking commands are waiting, in order
     !monitor NAME  read the line owed to MONITOR client NAME on both servers and compare it
-                 with its time and the client's address (`ip:port`) normalised
+                 with its time and the client's address (`ip:port`; `lua` stays) normalised
     {id:NAME}    in a command, replaced by client NAME's id on each server (CLIENT ID,
                  asked once): CLIENT TRACKING ... REDIRECT {id:inv}
 
@@ -188,12 +188,17 @@ _ID_PATTERNS = [
 ]
 
 
-_MONITOR_LINE = re.compile(rb"^\+\d+\.\d{6} \[(\d+) \d+\.\d+\.\d+\.\d+:\d+\]")
+_MONITOR_LINE = re.compile(rb"^\+\d+\.\d{6} \[(\d+) (\d+\.\d+\.\d+\.\d+:\d+|lua)\]")
 
 
 def normalise_monitor(raw: bytes) -> bytes:
     """A MONITOR line without what differs between servers: the time, the client's port."""
-    return _MONITOR_LINE.sub(rb"+<time> [\1 <addr>]", raw)
+
+    def stable(match: re.Match[bytes]) -> bytes:
+        source = b"lua" if match.group(2) == b"lua" else b"<addr>"
+        return b"+<time> [%s %s]" % (match.group(1), source)
+
+    return _MONITOR_LINE.sub(stable, raw)
 
 
 _ID_TOKEN = re.compile(rb"\{id:(\w+)\}")

@@ -102,6 +102,9 @@ class RaftNode:
         # Keys an applied entry touched, for the server's client-side caching (CLIENT
         # TRACKING): None while no client of this node tracks, so writes pay nothing.
         self.invalidate_keys: Callable[[Applied], None] | None = None
+        # The commands an entry's script ran (`Scripting.calls`), for the server's MONITOR
+        # clients: None while this node has none.
+        self.script_calls: Callable[[Applied, list[tuple[int, list[bytes]]]], None] | None = None
         self.last_contact: dict[str, float] = {}
         self.proposals = Proposals(self)
         self.reads = Reads(self)

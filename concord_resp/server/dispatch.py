@@ -316,6 +316,8 @@ class Dispatcher:
             reply = await self.node.applier.exclusive(run)
         except Exception:
             return self.internal_error(spec, argv)
+        if self.state.monitors.clients:  # its commands, as MONITOR's `lua` lines
+            self.state.monitors.feed_script(self.machine.scripting.take_calls())
         metrics = self.metrics
         metrics.counted(
             metrics.command((counted_as or spec).name),

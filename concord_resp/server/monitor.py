@@ -70,16 +70,23 @@ class Monitors:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.clients: dict[int, ClientState] = {}
+        # Told True when the first monitor starts, False when none is left: the server then
+        # has scripts' commands noted (or not), at no cost while no one monitors.
+        self.activate: Callable[[bool], None] | None = None
 
     def add(self, client: ClientState) -> None:
         self.clients[client.id] = client
         client.monitor = True
         client.note_modes()
+        if len(self.clients) == 1 and self.activate is not None:
+            self.activate(True)
 
     def remove(self, client: ClientState) -> None:
         if self.clients.pop(client.id, None) is not None:
             client.monitor = False
             client.note_modes()
+            if not self.clients and self.activate is not None:
+                self.activate(False)
 
     def line(self, db: int, addr: str, argv: list[bytes]) -> bytes:
         now = self.clock()
@@ -90,7 +97,14 @@ class Monitors:
 
     def feed(self, client: ClientState, argv: list[bytes], db: int | None = None) -> None:
         """One command `client` runs, to every monitor."""
-        data = self.line(client.db if db is None else db, client.addr, argv)
+        self._send(self.line(client.db if db is None else db, client.addr, argv))
+
+    def feed_script(self, calls: list[tuple[int, list[bytes]]]) -> None:
+        """The commands a script of this node's clients ran (`[db lua]` lines)."""
+        for db, argv in calls:
+            self._send(self.line(db, "lua", argv))
+
+    def _send(self, data: bytes) -> None:
         for monitor in list(self.clients.values()):
             if monitor.send_push is not None:
                 monitor.send_push(data)
