@@ -220,9 +220,12 @@ class Tracking:
         if self.writers and session is not None and session.id == self.session_of():
             writer = self.writers.pop(session.seq, 0)
         bcast: list[bytes] = []
+        flushed = False
         for _db, key in applied.touched:
             if key is None:
-                self._flushed()
+                if not flushed:  # (one null per entry: FLUSHALL, SWAPDB touch several)
+                    self._flushed()
+                    flushed = True
                 continue
             if self.prefixes:
                 bcast.append(key)

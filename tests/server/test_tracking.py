@@ -95,3 +95,20 @@ async def test_reads_deferred_behind_the_clients_own_writes_are_tracked(
     assert not pushed  # its own write: NOLOOP
     await node.one(writer, "SET k theirs")
     assert pushed == [invalidation(b"k")]
+
+
+async def test_expired_keys_and_swapped_databases_invalidate(node: InProcess) -> None:
+    """Expiry entries invalidate; SWAPDB sends a null invalidation, as a flush does (Redis
+    7.0 sends nothing on SWAPDB: its clients keep values of the other database)."""
+    writer, reader = node.client(), node.client()
+    pushed = capture(reader)
+    await node.one(reader, "CLIENT TRACKING on")
+    await node.one(writer, "SET short v PX 100")
+    await node.one(reader, "GET short")
+    node.now_ms += 200
+    await node.expire_now()  # the leader's active expiry: an entry every node applies
+    assert pushed == [invalidation(b"short")]
+    await node.one(writer, "SET k v")
+    await node.one(reader, "GET k")
+    await node.one(writer, "SWAPDB 0 1")
+    assert pushed[1:] == [b">2\r\n$10\r\ninvalidate\r\n_\r\n"]
