@@ -473,8 +473,10 @@ class Server:
         for client in self.state.clients:
             client.stop_requested = True
             idle = not client.busy and not client.replies_owed()
-            # A blocked client would wait on (BLPOP 0): its wait ends with the connection.
-            if (idle or client.blocking is not None) and client.cancel is not None:
+            # A blocked client would wait on (BLPOP 0), a paused one until the pause ends:
+            # its wait ends with the connection (a held command is not run).
+            waits = client.blocking is not None or client.paused
+            if (idle or waits) and client.cancel is not None:
                 client.cancel()
 
     async def _run_node(self, scope: trio.CancelScope) -> None:

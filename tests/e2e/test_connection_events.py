@@ -211,3 +211,21 @@ def test_held_clients_go_in_order_and_one_that_leaves_is_let_go(
         admin.close()
         for number in (0, 2, 3):
             held[number].close()
+
+
+def test_shutdown_lets_held_clients_go_without_running_their_commands(
+    concord_factory: Callable[..., ConcordProcess],
+) -> None:
+    server = concord_factory()
+    admin, held = RawClient(server.port), RawClient(server.port)
+    try:
+        assert call(admin, "CLIENT", "PAUSE", 600_000, "WRITE") == b"+OK\r\n"
+        held.send([b"SET", b"never", b"1"])
+        wait_until(lambda: b"blocked_clients:1\r\n" in call(admin, "INFO", "clients"))
+        started = time.monotonic()
+        assert server.stop(timeout=20) == 0
+        assert time.monotonic() - started < 5  # not the shutdown timeout (10 s)
+        assert "clients still busy" not in server.output()
+    finally:
+        admin.close()
+        held.close()
