@@ -2,7 +2,11 @@
 
 Checks run in Redis's order: lookup + arity -> authentication (NOAUTH) -> `no_multi` inside
 MULTI -> ACL (NOPERM: the command, its keys; logged in ACL LOG) -> maxmemory (OOM) -> a
-running script (BUSY) -> removed/loading -> MULTI queueing -> route. Over maxmemory, this node
+running script (BUSY) -> removed/loading -> a MONITOR client touching the keyspace -> CLIENT
+PAUSE (the client waits: `pause`) -> MULTI queueing -> route. CLIENT REPLY OFF/SKIP sends a
+command's replies to a `MutedSink`; CLIENT TRACKING remembers a read's keys (`tracking`);
+MONITOR clients are shown what runs (`monitor`). While a connection has none of these on,
+they cost one attribute test per command (`ClientState.special`). Over maxmemory, this node
 (the one the client is connected to) refuses what Redis refuses, when the command arrives and
 before anything is proposed: the log never holds a decision that depends on a node's memory,
 so replicas never differ. Each command's route is declared in the command table
@@ -207,20 +211,25 @@ class Dispatcher:
         function with declared flags does unless they say `allow-oom` or `no-writes`; a
         script without a shebang does not (Redis then refuses its first memory-growing call
         inside, which Concord does not: see README, Limits)."""
+        flags = self._declared_flags(spec, argv)
+        if flags is None:
+            return "denyoom" in spec.flags
+        return not flags & (ALLOW_OOM | NO_WRITES)
+
+    def _declared_flags(self, spec: CommandSpec, argv: list[bytes]) -> int | None:
+        """The flags a script (its shebang) or a function declares, which stand for the
+        command's own; None for other commands, and scripts that declare none."""
         name = spec.name
-        flags: int | None = None
         if name in SCRIPT_COMMANDS:
             if name.startswith("evalsha"):
                 body = self.machine.scripting.scripts.bodies.get(argv[1].lower())
             else:
                 body = argv[1]
-            flags = _script_flags(body) if body is not None else None
-        elif name in FUNCTION_COMMANDS:
+            return _script_flags(body) if body is not None else None
+        if name in FUNCTION_COMMANDS:
             found = self.machine.scripting.functions.find(argv[1])
-            flags = found[1].flags if found is not None else None
-        if flags is None:
-            return "denyoom" in spec.flags
-        return not flags & (ALLOW_OOM | NO_WRITES)
+            return found[1].flags if found is not None else None
+        return None
 
     async def run_batch(self, client: ClientState, commands: list[list[bytes]]) -> list[bytes]:
         """Execute a batch and wait for all of it; returns the encoded replies in order."""
@@ -393,8 +402,8 @@ class Dispatcher:
             if special and client.monitor and _touches_keyspace(spec):
                 push(self._reject(client, argv, REPLICA_KEYSPACE))
                 continue
-            if paused.kind and paused.holds(self._may_replicate(client, spec, argv)):
-                await self._held(client, spec, argv)
+            if paused.kind and paused.holds(writes := self._may_replicate(client, spec, argv)):
+                await self._held(client, writes)
                 if client.closing:
                     break
             if client.in_multi and spec.name not in NOT_QUEUED:
@@ -543,29 +552,18 @@ class Dispatcher:
         """What a WRITE pause holds (Redis's is_may_replicate_command): a command flagged
         `write` or `may_replicate`, EXEC of a transaction holding one; a script or function
         that declares its flags counts as writing unless they say `no-writes`."""
-        name = spec.name
-        if name == "exec":
+        if spec.name == "exec":
             return any(self._may_replicate(client, queued, args) for queued, args in client.queued)
-        if name in SCRIPT_COMMANDS or name in FUNCTION_COMMANDS:
-            if name in FUNCTION_COMMANDS:
-                found = self.machine.scripting.functions.find(argv[1])
-                flags = found[1].flags if found is not None else None
-            else:
-                body = (
-                    self.machine.scripting.scripts.bodies.get(argv[1].lower())
-                    if name.startswith("evalsha")
-                    else argv[1]
-                )
-                flags = _script_flags(body) if body is not None else None
-            if flags is not None:
-                return not flags & NO_WRITES
+        flags = self._declared_flags(spec, argv)
+        if flags is not None:
+            return not flags & NO_WRITES
         return spec.is_write or "may_replicate" in spec.flags
 
-    async def _held(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> None:
-        """CLIENT PAUSE holds this command: wait (the client is not refused, and keeps being
-        read), then go in the order the held clients came (`pause.ClientPause`): the
-        command is sent before this task's next checkpoint, the next one's after it."""
-        writes = self._may_replicate(client, spec, argv)
+    async def _held(self, client: ClientState, writes: bool) -> None:
+        """CLIENT PAUSE holds this command (`writes`: it writes or may replicate): wait (the
+        client is not refused, and keeps being read), then go in the order the held clients
+        came (`pause.ClientPause`): the command is sent before this task's next checkpoint,
+        the next one's after it."""
         pause = self.state.pause
         ticket = pause.enter()
         client.paused = True
