@@ -35,6 +35,9 @@ CHANNEL: Final = b"__redis__:invalidate"
 _INVALIDATE_PUSH: Final = b">2\r\n$10\r\ninvalidate\r\n"
 _INVALIDATE_MESSAGE: Final = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
 _NULLS: Final = {2: b"$-1\r\n", 3: b"_\r\n"}
+# NOLOOP writes in flight remembered at most (those that failed are dropped past it; one
+# applied out of order would then invalidate its own client once: harmless).
+MAX_WRITERS: Final = 10_000
 
 
 @dataclass(eq=False, slots=True)
@@ -109,7 +112,8 @@ class Tracking:
         noloop: bool,
         prefixes: list[bytes],
     ) -> None:
-        """CLIENT TRACKING ON, its options checked already (see `check_options`)."""
+        """CLIENT TRACKING ON, its options checked already (by the handler, in Redis's
+        order); again: the new options replace the old, and BCAST prefixes add up."""
         mode = client.tracking
         if mode is None:
             mode = client.tracking = TrackingMode()
@@ -138,6 +142,8 @@ class Tracking:
                     del self.prefixes[prefix]
         client.tracking = None
         client.note_modes()
+        if self.writers:
+            self.writers = {seq: id_ for seq, id_ in self.writers.items() if id_ != client.id}
         self.tracking_clients -= 1
         if not self.tracking_clients:
             self.table.clear()  # (no one left to tell)
@@ -219,6 +225,8 @@ class Tracking:
         session = applied.session
         if self.writers and session is not None and session.id == self.session_of():
             writer = self.writers.pop(session.seq, 0)
+            if len(self.writers) > MAX_WRITERS:  # (writes that failed, never applied)
+                self.writers = {s: c for s, c in self.writers.items() if s > session.seq}
         bcast: list[bytes] = []
         flushed = False
         for _db, key in applied.touched:
