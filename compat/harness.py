@@ -29,13 +29,18 @@ Blocking commands need more than one client. Every command runs on the current c
 `main` unless a directive names another; a named client is connected on first use (to each
 server), starts in RESP2 and is closed at the end:
 
-    !on NAME     the next command runs on client NAME
+    !on NAME     the next command runs on client NAME (after a comparison directive, it
+                 keeps it: `!norm-ids` then `!on NAME`)
     !send NAME   the next command is sent on client NAME without reading its reply (a
                  blocking command: the reply is read later by `!reply`)
     !reply NAME  read the reply owed to client NAME on both servers and compare it (also a
                  message pushed to a subscriber: pub/sub, keyspace notifications)
     !blocked N   wait (at most 10 s) until each server reports `blocked_clients:N` in INFO
                  clients: the clients sent blocking commands are waiting, in order
+    !monitor NAME  read the line owed to MONITOR client NAME on both servers and compare it
+                 with its time and the client's address (`ip:port`; `lua` stays) normalised
+    {id:NAME}    in a command, replaced by client NAME's id on each server (CLIENT ID,
+                 asked once): CLIENT TRACKING ... REDIRECT {id:inv}
 
 These are the only normalisations; everything else must be byte-identical.
 """
@@ -183,6 +188,22 @@ _ID_PATTERNS = [
 ]
 
 
+_MONITOR_LINE = re.compile(rb"^\+\d+\.\d{6} \[(\d+) (\d+\.\d+\.\d+\.\d+:\d+|lua)\]")
+
+
+def normalise_monitor(raw: bytes) -> bytes:
+    """A MONITOR line without what differs between servers: the time, the client's port."""
+
+    def stable(match: re.Match[bytes]) -> bytes:
+        source = b"lua" if match.group(2) == b"lua" else b"<addr>"
+        return b"+<time> [%s %s]" % (match.group(1), source)
+
+    return _MONITOR_LINE.sub(stable, raw)
+
+
+_ID_TOKEN = re.compile(rb"\{id:(\w+)\}")
+
+
 def normalise_ids(raw: bytes) -> bytes:
     for pattern, replacement in _ID_PATTERNS:
         raw = pattern.sub(replacement, raw)
@@ -247,6 +268,19 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
             clients[name] = (RawClient(redis_port), RawClient(concord_port))
         return clients[name]
 
+    known_ids: dict[str, tuple[bytes, bytes]] = {}
+
+    def ids(match: re.Match[bytes], side: int) -> bytes:
+        """{id:NAME}: client NAME's id on one server (asked on first use)."""
+        name = match.group(1).decode()
+        if name not in known_ids:
+            r, c = pair(name)
+            known_ids[name] = (
+                r.call([b"CLIENT", b"ID"]).raw[1:-2],
+                c.call([b"CLIENT", b"ID"]).raw[1:-2],
+            )
+        return known_ids[name][side]
+
     redis, concord = pair("main")
     mismatches: list[Mismatch] = []
     try:
@@ -276,6 +310,13 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                     if a_raw != b_raw:
                         mismatches.append(Mismatch(number, text, a_raw, b_raw))
                     continue
+                if parts[0] == "!monitor":
+                    r, c = pair(parts[1])
+                    a_raw = normalise_monitor(r.read().raw)
+                    b_raw = normalise_monitor(c.read().raw)
+                    if a_raw != b_raw:
+                        mismatches.append(Mismatch(number, text, a_raw, b_raw))
+                    continue
                 if parts[0] == "!blocked":
                     count = int(parts[1])
                     for client, server in ((redis, b"redis"), (concord, b"concord")):
@@ -288,15 +329,20 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                     continue
                 if parts[0] in ("!on", "!send"):
                     target = parts[1]
-                mode = parts[0]
+                if parts[0] != "!on":  # (`!on` combines with a comparison directive)
+                    mode = parts[0]
                 continue
             argv = split_args(text.encode())
             assert argv is not None, f"{path}:{number}: unbalanced quotes"
             a_client, b_client = pair(target)
             target = "main"
+            a_argv = b_argv = argv
+            if _ID_TOKEN.search(text.encode()):
+                a_argv = [_ID_TOKEN.sub(lambda m: ids(m, 0), arg) for arg in argv]
+                b_argv = [_ID_TOKEN.sub(lambda m: ids(m, 1), arg) for arg in argv]
             if mode == "!send":
-                a_client.send(argv)
-                b_client.send(argv)
+                a_client.send(a_argv)
+                b_client.send(b_argv)
                 mode = ""
                 continue
             if mode == "!scan":
@@ -308,8 +354,8 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                     )
                 mode = ""
                 continue
-            a_reply = a_client.call(argv)
-            b_reply = b_client.call(argv)
+            a_reply = a_client.call(a_argv)
+            b_reply = b_client.call(b_argv)
             if mode == "!sorted":
                 same = a_reply.sorted_form() == b_reply.sorted_form()
             elif mode == "!pairs":

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from ..raft.core import ConfChangeType, Entry, EntryKind, decode_conf_change
-from ..state import Op, runs_lua
+from ..state import Applied, Op, runs_lua
 from .applier import Pending, results_of
 
 if TYPE_CHECKING:
@@ -83,9 +83,13 @@ def apply_normal(node: RaftNode, entry: Entry, op: Op) -> None:
         reads.serve_before(session.seq)  # reads deferred before it see the state without it
     started = time.perf_counter_ns()
     applied = machine.apply(entry.index, op)
+    if node.script_calls is not None:
+        node.script_calls(applied, machine.scripting.take_calls())
     if applied.messages and node.deliver_messages is not None:
         node.deliver_messages(applied.messages)  # (first: PUBLISH's reply counts receivers)
     proposals.applied(applied, (time.perf_counter_ns() - started) // 1000)
+    if node.invalidate_keys is not None and applied.touched:
+        node.invalidate_keys(applied)  # (after: a writer gets its reply, then invalidations)
 
 
 def apply_other(node: RaftNode, entry: Entry) -> None:
@@ -128,12 +132,25 @@ async def apply_in_worker(node: RaftNode, run: list[tuple[Entry, Op]]) -> None:
     machine, proposals = node.machine, node.proposals
     ops = [(entry.index, op) for entry, op in run]
     node.snapshots.bytes_since += sum(len(entry.data) for entry, _ in run)
-    results = await node.applier.exclusive(lambda: results_of(machine.apply, ops))
+    calls: dict[int, list[tuple[int, list[bytes]]]] = {}  # each entry's scripts' commands
+
+    def apply_noting_calls(index: int, op: Op) -> Applied:
+        applied = machine.apply(index, op)
+        calls[index] = machine.scripting.take_calls()
+        return applied
+
+    monitored = node.script_calls is not None
+    apply = apply_noting_calls if monitored else machine.apply
+    results = await node.applier.exclusive(lambda: results_of(apply, ops))
     deliver = node.deliver_messages
     for applied, elapsed_us in results:
+        if monitored and node.script_calls is not None:
+            node.script_calls(applied, calls.get(applied.index, []))
         if applied.messages and deliver is not None:
             deliver(applied.messages)
         proposals.applied(applied, elapsed_us)
+        if node.invalidate_keys is not None and applied.touched:
+            node.invalidate_keys(applied)
     proposals.forget_before(machine.applied_index)
 
 

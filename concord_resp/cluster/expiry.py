@@ -9,6 +9,7 @@ database per cycle.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -26,12 +27,15 @@ class ActiveExpiry:
     def __init__(self, node: RaftNode, interval: float) -> None:
         self.node = node
         self.interval = interval
+        # Set by the server: CLIENT PAUSE on this node stops its proposals (as Redis's pause
+        # stops active expiry).
+        self.paused: Callable[[], bool] = lambda: False
 
     async def run(self) -> None:
         node = self.node
         while True:
             await trio.sleep(self.interval)
-            if node.loading or not node.is_leader or node.applier.busy:
+            if node.loading or not node.is_leader or node.applier.busy or self.paused():
                 continue
             machine = node.machine
             now_ms = max(node.clock_us(), machine.last_time_us) // 1000

@@ -48,7 +48,7 @@ from ..raft.driver.recovery import recover
 from ..raft.driver.runner import ReadyRunner
 from ..raft.driver.transport import FrameTooLarge, Transport
 from ..raft.driver.wal import WriteAheadLog
-from ..state import StateMachine
+from ..state import Applied, StateMachine
 from ..store.events import Message as Published
 from . import peer_protocol
 from .admin import Admin
@@ -99,6 +99,12 @@ class RaftNode:
         # Messages an applied entry published (PUBLISH, keyspace notifications): the server
         # delivers them to this node's subscribers, before the entry's replies are made.
         self.deliver_messages: Callable[[list[Published]], None] | None = None
+        # Keys an applied entry touched, for the server's client-side caching (CLIENT
+        # TRACKING): None while no client of this node tracks, so writes pay nothing.
+        self.invalidate_keys: Callable[[Applied], None] | None = None
+        # The commands an entry's script ran (`Scripting.calls`), for the server's MONITOR
+        # clients: None while this node has none.
+        self.script_calls: Callable[[Applied, list[tuple[int, list[bytes]]]], None] | None = None
         self.last_contact: dict[str, float] = {}
         self.proposals = Proposals(self)
         self.reads = Reads(self)

@@ -54,6 +54,18 @@ class Scripting:
         self.budget = 0  # (tests: a budget of their own; 0: the replicated setting)
         self._engine: LuaEngine | None = None
         self.running: ScriptCall | None = None  # the call in progress (SCRIPT KILL, BUSY)
+        # While this node has MONITOR clients: the commands scripts run, as (database,
+        # argv), for the node to show (node-local: it changes nothing a replica computes).
+        self.calls: list[tuple[int, list[bytes]]] | None = None
+
+    def take_calls(self) -> list[tuple[int, list[bytes]]]:
+        """The commands scripts ran since the last take (MONITOR's `lua` lines)."""
+        calls = self.calls
+        if not calls:
+            return []
+        taken = calls.copy()
+        calls.clear()
+        return taken
 
     @property
     def engine(self) -> LuaEngine:
@@ -109,7 +121,7 @@ class Scripting:
 class ScriptCall:
     """One running script: what `redis.call` runs its commands with (a `ScriptHost`)."""
 
-    __slots__ = ("ctx", "killable", "read_only", "resp", "table", "wrote")
+    __slots__ = ("calls", "ctx", "killable", "read_only", "resp", "table", "wrote")
 
     def __init__(self, table: CommandTable, ctx: Context, read_only: bool) -> None:
         self.table = table
@@ -120,6 +132,8 @@ class ScriptCall:
         self.killable = read_only and not ctx.logged
         self.resp = 2
         self.wrote = False
+        scripting = ctx.scripting
+        self.calls = scripting.calls if isinstance(scripting, Scripting) else None
 
     def call(self, argv: list[bytes]) -> Reply:
         spec = self.table.find(argv)
@@ -148,6 +162,9 @@ class ScriptCall:
                 "internal error running %s from a script at index %d", name, self.ctx.index
             )
             return ErrorReply(b"ERR internal error while running '%s'" % name.encode())
+        finally:
+            if self.calls is not None:  # (this node has monitors: the database after it)
+                self.calls.append((self.ctx.db_index, argv))
 
     def may_run(self, argv: list[bytes]) -> bool | None:
         spec = self.table.find(argv)

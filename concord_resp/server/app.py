@@ -40,7 +40,7 @@ from ..raft.driver.recovery import BrokenPromiseError
 from ..raft.driver.transport import PeerTransport
 from ..security import Users
 from ..security.commands import user_line
-from ..state import OP_SET_USERS, USERS_BOOTSTRAP, StateMachine
+from ..state import OP_SET_USERS, USERS_BOOTSTRAP, Applied, StateMachine
 from .client import ClientState
 from .connection import FlushQueue, send_all, serve_connection
 from .dispatch import Dispatcher
@@ -358,10 +358,31 @@ class Server:
         self.flush_queue = FlushQueue()
         self.node.after_apply = self.flush_queue.flush
         self.node.deliver_messages = self.state.pubsub.deliver
+        tracking = self.state.tracking
+        tracking.session_of = lambda: self.node.proposals.session
+        tracking.activate = self._track_writes
+        self.node.expiry.paused = lambda: self.state.pause.expiry_paused
+        self.state.monitors.activate = self._monitor_scripts
         self.shutdown = trio.Event()
         self.port = config.port
         self._accepting = True
         self._clients_gone = trio.Event()  # set when the last client left, once stopping
+
+    def _track_writes(self, on: bool) -> None:
+        """A client of this node started tracking keys (or none is left): the node hands
+        the keys each entry touched to the tracking table (or nothing, at no cost)."""
+        self.node.invalidate_keys = self.state.tracking.invalidate if on else None
+
+    def _monitor_scripts(self, on: bool) -> None:
+        """A client of this node started MONITOR (or none is left): scripts' commands are
+        noted, and those of this node's own clients' entries shown as `lua` lines."""
+        self.machine.scripting.calls = [] if on else None
+        self.node.script_calls = self._show_script_calls if on else None
+
+    def _show_script_calls(self, applied: Applied, calls: list[tuple[int, list[bytes]]]) -> None:
+        session = applied.session
+        if calls and session is not None and session.id == self.node.proposals.session:
+            self.state.monitors.feed_script(calls)
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         config = self.config
@@ -458,8 +479,10 @@ class Server:
         for client in self.state.clients:
             client.stop_requested = True
             idle = not client.busy and not client.replies_owed()
-            # A blocked client would wait on (BLPOP 0): its wait ends with the connection.
-            if (idle or client.blocking is not None) and client.cancel is not None:
+            # A blocked client would wait on (BLPOP 0), a paused one until the pause ends:
+            # its wait ends with the connection (a held command is not run).
+            waits = client.blocking is not None or client.paused
+            if (idle or waits) and client.cancel is not None:
                 client.cancel()
 
     async def _run_node(self, scope: trio.CancelScope) -> None:

@@ -11,11 +11,22 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
 
 from ..cluster import Proposal
 from ..commands import CommandSpec
 from ..security import User
 from ..state import Watch
+
+if TYPE_CHECKING:
+    from .tracking import TrackingMode
+
+# CLIENT REPLY's states. SKIP_NEXT: CLIENT REPLY SKIP ran, the next command's reply is
+# dropped; SKIP: this command's reply is dropped, the next one's is sent.
+REPLY_ON: Final = 0
+REPLY_OFF: Final = 1
+REPLY_SKIP_NEXT: Final = 2
+REPLY_SKIP: Final = 3
 
 
 @dataclass(eq=False, slots=True)
@@ -38,8 +49,9 @@ class ClientState:
     watches: dict[tuple[int, bytes], Watch] = field(default_factory=dict)
     last_write: Proposal | None = None  # the newest write this client submitted
     blocking: Proposal | None = None  # a blocking command (BLPOP) it waits on
-    # Set by the connection: wait for a blocking command's reply, watching the socket.
-    wait_unblocked: Callable[[Proposal], Awaitable[None]] | None = None
+    # Set by the connection: wait for something (a blocking command's reply, the end of a
+    # pause) while watching the socket (a client that leaves ends the wait).
+    wait_watching: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]] | None = None
     last_command: str = "NULL"
     query_buffer: int = 0
     deferred_reads: int = 0  # reads deferred behind its writes, since none were owed
@@ -62,6 +74,12 @@ class ClientState:
     subscribed: bool = False  # subscribed to anything: Redis's CLIENT_PUBSUB (`pubsub` keeps it)
     # How a pushed message reaches it (set by the connection: its outbox).
     send_push: Callable[[bytes], None] | None = None
+    # CLIENT REPLY: REPLY_ON, REPLY_OFF, or the SKIP states (`dispatch`).
+    reply_mode: int = 0
+    tracking: TrackingMode | None = None  # CLIENT TRACKING's state; None while off
+    monitor: bool = False  # MONITOR: it only receives the commands this node serves
+    special: bool = False  # any of the three above: what the dispatcher tests per command
+    paused: bool = False  # held by CLIENT PAUSE
     user: User | None = None  # None: the default user of a server without ACL (tests)
     authenticated: bool = True  # False until AUTH if the default user needed a password
 
@@ -73,11 +91,20 @@ class ClientState:
 
     def flags(self, *, watch_broken: bool = False) -> str:
         """Redis's one-letter flags, in Redis's order (`N` when none applies)."""
-        flags = "P" if self.subscribed else ""
+        flags = "O" if self.monitor else ""
+        if self.subscribed:
+            flags += "P"
         if self.in_multi:
             flags += "x"
-        if self.blocking is not None and self.blocking.blocked:
+        if (self.blocking is not None and self.blocking.blocked) or self.paused:
             flags += "b"
+        tracking = self.tracking
+        if tracking is not None:
+            flags += "t"
+            if tracking.broken_redirect:
+                flags += "R"
+            if tracking.bcast:
+                flags += "B"
         if watch_broken:
             flags += "d"  # a watched key changed: EXEC will fail (CLIENT_DIRTY_CAS)
         if self.closing:
@@ -91,6 +118,14 @@ class ClientState:
         if self.no_touch:
             flags += "T"
         return flags or "N"
+
+    def note_modes(self) -> None:
+        """Keep `special` true while CLIENT REPLY (OFF, SKIP), TRACKING or MONITOR is on."""
+        self.special = bool(self.reply_mode) or self.tracking is not None or self.monitor
+
+    def redirect(self) -> int:
+        """CLIENT LIST's redir: the client it sends invalidations to (-1: not tracking)."""
+        return -1 if self.tracking is None else self.tracking.redirect
 
     def user_name(self) -> str:
         user = self.user
@@ -112,7 +147,7 @@ class ClientState:
             f"ssub={len(self.subscriptions[2])} multi={multi} qbuf={self.query_buffer} "
             f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll={self.oll} "
             f"omem={self.omem} tot-mem={self.omem + self.query_buffer} "
-            f"events=r cmd={self.last_command} user={self.user_name()} redir=-1 resp={self.proto} "
+            f"events=r cmd={self.last_command} user={self.user_name()} redir={self.redirect()} resp={self.proto} "
             f"lib-name={self.lib_name.decode('latin-1')} lib-ver={self.lib_ver.decode('latin-1')}"
         ).encode()
 

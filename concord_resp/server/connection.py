@@ -31,11 +31,11 @@ import logging
 import socket
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import trio
 
-from ..cluster import Proposal
 from ..resp import RequestParser, encode_error
 from .client import ClientState
 from .dispatch import OUTPUT_PAUSE_BYTES, Dispatcher
@@ -145,6 +145,9 @@ class Outbox:
         self.items.append(pending)
         self._last = pending
         pending.notify(self._applied)
+
+    def push_silent(self, pending: Pending) -> None:
+        self._last = pending  # (never sent: CLIENT REPLY OFF or SKIP)
 
     def push_message(self, data: bytes) -> None:
         """A message pushed to the client (pub/sub): it goes ahead of the replies not known
@@ -373,15 +376,16 @@ async def serve_connection(
     dispatch = dispatcher.dispatch
     stashed: list[bytes] = []  # read while the client was blocked, not parsed yet
 
-    async def wait_unblocked(proposal: Proposal) -> None:
-        """Wait for a blocking command's reply while reading the socket, as Redis keeps
-        reading a blocked client: what it sends is kept for afterwards (up to the query
-        buffer limit), and a client that closes its side ends its wait at once."""
+    async def wait_watching(done: Callable[[], Awaitable[None]]) -> None:
+        """Wait for `done` (a blocking command's reply, the end of a CLIENT PAUSE) while
+        reading the socket, as Redis keeps reading a blocked client: what it sends is kept
+        for afterwards (up to the query buffer limit), and a client that closes its side
+        ends its wait at once."""
         outbox.flush()  # the replies before it are not held up
         async with trio.open_nursery() as watching:
 
             async def reply_known() -> None:
-                await proposal.wait()
+                await done()
                 watching.cancel_scope.cancel()
 
             watching.start_soon(reply_known)
@@ -402,7 +406,7 @@ async def serve_connection(
                 stashed.append(data)
                 kept += len(data)
 
-    client.wait_unblocked = wait_unblocked
+    client.wait_watching = wait_watching
     try:
         while True:
             if stashed:
@@ -464,5 +468,9 @@ async def serve_connection(
     finally:
         outbox.drop()
         state.pubsub.forget(client)
+        if client.tracking is not None:
+            state.tracking.disable(client)
+        if client.monitor:
+            state.monitors.remove(client)
         trio.lowlevel.notify_closing(sock)
         sock.close()

@@ -2,7 +2,11 @@
 
 Checks run in Redis's order: lookup + arity -> authentication (NOAUTH) -> `no_multi` inside
 MULTI -> ACL (NOPERM: the command, its keys; logged in ACL LOG) -> maxmemory (OOM) -> a
-running script (BUSY) -> removed/loading -> MULTI queueing -> route. Over maxmemory, this node
+running script (BUSY) -> removed/loading -> a MONITOR client touching the keyspace -> CLIENT
+PAUSE (the client waits: `pause`) -> MULTI queueing -> route. CLIENT REPLY OFF/SKIP sends a
+command's replies to a `MutedSink`; CLIENT TRACKING remembers a read's keys (`tracking`);
+MONITOR clients are shown what runs (`monitor`). While a connection has none of these on,
+they cost one attribute test per command (`ClientState.special`). Over maxmemory, this node
 (the one the client is connected to) refuses what Redis refuses, when the command arrives and
 before anything is proposed: the log never holds a decision that depends on a node's memory,
 so replicas never differ. Each command's route is declared in the command table
@@ -50,11 +54,12 @@ from ..scripting.scripts import ALLOW_OOM, NO_WRITES, parse_shebang
 from ..security import DENIED_CMD, DENIED_KEY, User
 from ..state import OP_COMMAND
 from ..store.events import Message
-from .client import ClientState
+from .client import REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, ClientState
 from .handlers import AtReadPoint, Submission
 from .handlers.security import log_denial
 from .pending import Pending, ReadReply, SubmittedReply, WriteReply
 from .state import ServerState
+from .tracking import Tracking
 
 log = logging.getLogger("concord.server")
 
@@ -85,6 +90,7 @@ SUBSCRIBED_MODE: Final = frozenset(
         "reset",
     }
 )
+REPLICA_KEYSPACE: Final = CommandError("ERR Replica can't interact with the keyspace")
 OOM: Final = CommandError(b"OOM command not allowed when used memory > 'maxmemory'.")
 # Inside MULTI over maxmemory, Redis queues nothing more (queueing takes memory) but these.
 QUEUED_DESPITE_OOM: Final = frozenset({"exec", "discard", "quit", "reset"})
@@ -104,6 +110,11 @@ class ReplySink(Protocol):
     def push(self, reply: bytes) -> None: ...
 
     def push_pending(self, pending: Pending) -> None: ...
+
+    def push_silent(self, pending: Pending) -> None:
+        """A reply owed but not to be sent (CLIENT REPLY OFF/SKIP): it still orders what
+        comes after it (`unfinished`), and its bytes are dropped."""
+        ...
 
     def unfinished(self) -> Pending | None:
         """The newest pending reply not applied yet, if any."""
@@ -202,20 +213,25 @@ class Dispatcher:
         function with declared flags does unless they say `allow-oom` or `no-writes`; a
         script without a shebang does not (Redis then refuses its first memory-growing call
         inside, which Concord does not: see README, Limits)."""
+        flags = self._declared_flags(spec, argv)
+        if flags is None:
+            return "denyoom" in spec.flags
+        return not flags & (ALLOW_OOM | NO_WRITES)
+
+    def _declared_flags(self, spec: CommandSpec, argv: list[bytes]) -> int | None:
+        """The flags a script (its shebang) or a function declares, which stand for the
+        command's own; None for other commands, and scripts that declare none."""
         name = spec.name
-        flags: int | None = None
         if name in SCRIPT_COMMANDS:
             if name.startswith("evalsha"):
                 body = self.machine.scripting.scripts.bodies.get(argv[1].lower())
             else:
                 body = argv[1]
-            flags = _script_flags(body) if body is not None else None
-        elif name in FUNCTION_COMMANDS:
+            return _script_flags(body) if body is not None else None
+        if name in FUNCTION_COMMANDS:
             found = self.machine.scripting.functions.find(argv[1])
-            flags = found[1].flags if found is not None else None
-        if flags is None:
-            return "denyoom" in spec.flags
-        return not flags & (ALLOW_OOM | NO_WRITES)
+            return found[1].flags if found is not None else None
+        return None
 
     async def run_batch(self, client: ClientState, commands: list[list[bytes]]) -> list[bytes]:
         """Execute a batch and wait for all of it; returns the encoded replies in order."""
@@ -319,6 +335,8 @@ class Dispatcher:
             return self.internal_error(spec, argv)
         if misses:  # the script's key misses (class m): this node's
             self.state.deliver_now(misses)
+        if self.state.monitors.clients:  # its commands, as MONITOR's `lua` lines
+            self.state.monitors.feed_script(self.machine.scripting.take_calls())
         metrics = self.metrics
         metrics.counted(
             metrics.command((counted_as or spec).name),
@@ -328,11 +346,14 @@ class Dispatcher:
         return encode_reply(reply, client.proto)
 
     async def dispatch(
-        self, client: ClientState, commands: list[list[bytes]], sink: ReplySink
+        self, client: ClientState, commands: list[list[bytes]], outbox: ReplySink
     ) -> None:
-        """Execute a batch of requests in order, pushing their replies into `sink`."""
+        """Execute a batch of requests in order, pushing their replies into `outbox`."""
+        sink = outbox
         push = sink.push
         node = self.node
+        state = self.state
+        paused = state.pause
         applier = node.applier
         machine, metrics = self.machine, self.metrics
         read_point = False  # this batch has a linearizable read point already
@@ -340,13 +361,22 @@ class Dispatcher:
         unsent = 0  # bytes of replies pushed since the batch last made room (backpressure)
         if client.deferred_reads and sink.unfinished() is None:
             client.deferred_reads = 0  # (they have all been run)
+        monitors = state.monitors.clients  # (one dict for the server's life)
+        muted = False  # this command's replies are dropped (CLIENT REPLY OFF, SKIP)
         for argv in commands:
+            special = client.special  # CLIENT REPLY, TRACKING or MONITOR on this connection
+            if special or muted:
+                sink = _reply_sink(client, outbox) if client.reply_mode else outbox
+                muted = sink is not outbox
+                push = sink.push
             try:
                 spec = self.table.lookup(argv)
             except CommandError as error:
                 push(self._reject(client, argv, error))
                 continue
             client.last_command = spec.name
+            if special and client.tracking is not None:
+                Tracking.next_command(client, client.tracking, spec)
             if not client.authenticated and self._needs_auth(spec):
                 push(self._reject(client, argv, NOAUTH))
                 continue
@@ -379,13 +409,25 @@ class Dispatcher:
                 if refusal is not None:
                     push(self._reject(client, argv, refusal))
                     continue
+            if special and client.monitor and _touches_keyspace(spec):
+                push(self._reject(client, argv, REPLICA_KEYSPACE))
+                continue
+            if paused.kind and paused.holds(writes := self._may_replicate(client, spec, argv)):
+                await self._held(client, writes)
+                if client.closing:
+                    break
             if client.in_multi and spec.name not in NOT_QUEUED:
                 client.queued.append((spec, argv))
                 push(QUEUED_REPLY)
                 continue
+            # Shown to this node's monitors: a write or script as it is sent, the others
+            # once they ran (as Redis shows a command after it: SELECT's new database).
+            monitored = "admin" not in spec.flags if monitors else False
             serve = spec.serve
             if serve == SERVE_READ and spec.blocks and blocking_read(argv):
                 serve = SERVE_WRITE  # XREAD BLOCK: through the log, to wait as a waiter
+            if monitored and (serve == SERVE_WRITE or spec.runs_lua):
+                self._feed_monitors(client, spec, argv)
             if serve == SERVE_WRITE and spec.runs_lua:
                 read_form = self._read_only_script(spec, argv)
                 if read_form is not None:  # a cached `no-writes` script: a read, on any node
@@ -404,6 +446,8 @@ class Dispatcher:
                 sink.push_pending(owed)
                 node.proposals.submit(proposal)
                 client.last_write = proposal
+                if special and client.tracking is not None and client.tracking.noloop:
+                    state.tracking.note_write(client, proposal.seq)
                 if spec.blocks:
                     # The client waits (BLPOP): nothing after it runs until it has its
                     # reply, as a blocked Redis client's next commands wait.
@@ -425,7 +469,11 @@ class Dispatcher:
                         # Behind this client's writes not applied yet: the node runs it in
                         # its turn, and the rest of the pipeline is submitted meanwhile.
                         client.deferred_reads += 1
+                        if monitored:
+                            self._feed_monitors(client, spec, argv)
                         read = ReadReply(self, spec, argv, client.db, client.proto)
+                        if special and client.tracking is not None and Tracking.wants(client, spec):
+                            read.tracked = client  # (its keys remembered when it runs)
                         sink.push_pending(read)
                         node.defer_read(read.run, read.fail, after, client.readonly)
                         continue
@@ -467,9 +515,13 @@ class Dispatcher:
                     reply if type(reply) is ErrorReply else None,
                 )
                 client.db = ctx.db_index
+                if special and client.tracking is not None:
+                    state.tracking.remember(client, spec, argv)
                 if machine.keyspace.events.messages:  # key misses (class m): this node's
                     self.state.deliver_now(machine.keyspace.events.take())
                 push(encoded := encode_reply(reply, client.proto))
+                if monitored:
+                    self._feed_monitors(client, spec, argv)
                 if (unsent := unsent + len(encoded)) > OUTPUT_PAUSE_BYTES:  # backpressure
                     unsent = 0
                     await sink.make_room()
@@ -491,11 +543,64 @@ class Dispatcher:
                 if busy is not None:
                     push(self._reject(client, argv, busy))
                     continue
+            if monitored and spec.name == "exec":  # (before it: its queued commands)
+                self._feed_monitors(client, spec, argv)
+                monitored = False
             local_reply = await self._run_local(client, spec, argv, sink, read_point)
+            if muted and client.reply_mode == REPLY_ON:
+                sink = outbox  # (CLIENT REPLY ON: its own OK is sent)
+                push = sink.push
+                muted = False
             if local_reply is not None:
-                unsent = await self._pushed(sink, local_reply, unsent)
+                sink.push(local_reply)
+                unsent += len(local_reply)
+            if monitored:  # (after its reply, as Redis: a monitor's own PING)
+                self._feed_monitors(client, spec, argv)
+            if unsent > OUTPUT_PAUSE_BYTES:
+                unsent = 0
+                await sink.make_room()
             if client.closing:
                 break
+
+    def _may_replicate(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> bool:
+        """What a WRITE pause holds (Redis's is_may_replicate_command): a command flagged
+        `write` or `may_replicate`, EXEC of a transaction holding one; a script or function
+        that declares its flags counts as writing unless they say `no-writes`."""
+        if spec.name == "exec":
+            return any(self._may_replicate(client, queued, args) for queued, args in client.queued)
+        flags = self._declared_flags(spec, argv)
+        if flags is not None:
+            return not flags & NO_WRITES
+        return spec.is_write or "may_replicate" in spec.flags
+
+    async def _held(self, client: ClientState, writes: bool) -> None:
+        """CLIENT PAUSE holds this command (`writes`: it writes or may replicate): wait (the
+        client is not refused, and keeps being read), then go in the order the held clients
+        came (`pause.ClientPause`): the command is sent before this task's next checkpoint,
+        the next one's after it."""
+        pause = self.state.pause
+        ticket = pause.enter()
+        client.paused = True
+        try:
+            if client.wait_watching is not None:
+                # (reading the socket meanwhile; its turn is kept until the command is
+                # sent, so the watching's own checkpoints let no one else go first)
+                await client.wait_watching(lambda: pause.wait_turn(ticket, writes))
+            else:
+                await pause.wait_turn(ticket, writes)
+        finally:
+            pause.leave(ticket)  # the next held client goes after this one's command
+            client.paused = False
+
+    def _feed_monitors(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> None:
+        """Show the command to this node's monitors (a transaction's, at EXEC: each queued
+        command, then EXEC; an aborted one only EXEC)."""
+        monitors = self.state.monitors
+        if spec.name == "exec" and client.in_multi and not client.multi_dirty:
+            for queued, args in client.queued:
+                if "admin" not in queued.flags:
+                    monitors.feed(client, args)
+        monitors.feed(client, argv)
 
     async def _pushed(self, sink: ReplySink, reply: bytes, unsent: int) -> int:
         """Push a reply off the read path (a script's, a connection-level command's) and,
@@ -514,8 +619,8 @@ class Dispatcher:
         killed, or the server stops) has its wait ended, so it swallows no element."""
         client.blocking = proposal
         try:
-            if client.wait_unblocked is not None:
-                await client.wait_unblocked(proposal)
+            if client.wait_watching is not None:
+                await client.wait_watching(proposal.wait)
             else:
                 await reply.wait()
         finally:
@@ -612,6 +717,25 @@ class Dispatcher:
         return encode_error(message)
 
 
+def _reply_sink(client: ClientState, outbox: ReplySink) -> ReplySink:
+    """Where this command's replies go under CLIENT REPLY OFF or SKIP (Redis drops every
+    reply, errors included, but pushed messages), moving SKIP on by one command."""
+    mode = client.reply_mode
+    if mode == REPLY_SKIP:
+        client.reply_mode = REPLY_ON  # (the skipped command was the one before)
+        client.note_modes()
+        return outbox
+    if mode == REPLY_SKIP_NEXT:
+        client.reply_mode = REPLY_SKIP
+    return MutedSink(outbox)
+
+
+def _touches_keyspace(spec: CommandSpec) -> bool:
+    """What a MONITOR client (a replica to Redis) may not run."""
+    flags = spec.flags
+    return spec.is_write or "readonly" in flags or "may_replicate" in flags
+
+
 def _subscribed_only(spec: CommandSpec) -> CommandError:
     return CommandError(
         f"ERR Can't execute '{spec.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING /"
@@ -629,6 +753,31 @@ def _script_flags(body: bytes) -> int | None:
     return shebang.flags if shebang.present else None
 
 
+class MutedSink:
+    """A sink that drops replies (CLIENT REPLY OFF/SKIP) but keeps the order of the writes
+    it was given (`ReplySink.push_silent`)."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: ReplySink) -> None:
+        self.inner = inner
+
+    def push(self, reply: bytes) -> None:
+        pass
+
+    def push_pending(self, pending: Pending) -> None:
+        self.inner.push_silent(pending)
+
+    def push_silent(self, pending: Pending) -> None:
+        self.inner.push_silent(pending)
+
+    def unfinished(self) -> Pending | None:
+        return self.inner.unfinished()
+
+    async def make_room(self) -> None:
+        await self.inner.make_room()
+
+
 class CollectingSink:
     """A sink that keeps every reply, for callers that want the whole batch at once."""
 
@@ -641,6 +790,9 @@ class CollectingSink:
 
     def push_pending(self, pending: Pending) -> None:
         self.items.append(pending)
+        self.last = pending
+
+    def push_silent(self, pending: Pending) -> None:
         self.last = pending
 
     def unfinished(self) -> Pending | None:

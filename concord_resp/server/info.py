@@ -112,7 +112,7 @@ def _clients(state: ServerState) -> Fields:
     # This node's clients waiting in a registered wait (a blocking command), and those of
     # them with a timeout, as Redis counts its own.
     waiting = [c.blocking for c in state.clients if c.blocking is not None and c.blocking.blocked]
-    blocked = len(waiting)
+    blocked = len(waiting) + state.pause.held  # (Redis counts clients held by a pause)
     timed = sum(1 for proposal in waiting if has_timeout(cast(list[bytes], proposal.body)))
     return [
         ("connected_clients", len(state.clients)),
@@ -121,7 +121,7 @@ def _clients(state: ServerState) -> Fields:
         ("client_recent_max_input_buffer", 0),
         ("client_recent_max_output_buffer", state.buffers.biggest_output()),
         ("blocked_clients", blocked),
-        ("tracking_clients", 0),
+        ("tracking_clients", state.tracking.tracking_clients),
         ("clients_in_timeout_table", timed),
         # Every node's blocked clients, as this node has applied them (replicated state).
         ("concord_blocked_waiters", len(state.machine.blocked.waiters)),
@@ -234,9 +234,9 @@ def _stats(state: ServerState) -> Fields:
         ("total_forks", 0),
         ("migrate_cached_sockets", 0),
         ("slave_expires_tracked_keys", 0),
-        ("tracking_total_keys", 0),
-        ("tracking_total_items", 0),
-        ("tracking_total_prefixes", 0),
+        ("tracking_total_keys", state.tracking.total_keys()),
+        ("tracking_total_items", state.tracking.items),
+        ("tracking_total_prefixes", state.tracking.total_prefixes()),
         ("unexpected_error_replies", 0),
         ("total_error_replies", metrics.errors.total),
         ("dump_payload_sanitizations", 0),

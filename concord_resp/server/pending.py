@@ -31,6 +31,7 @@ from ..metrics import CommandStats, Metrics
 from ..resp import OK, ErrorReply, Reply, encode_error, encode_reply
 
 if TYPE_CHECKING:
+    from .client import ClientState
     from .dispatch import Dispatcher
 
 log = logging.getLogger("concord.server")
@@ -143,7 +144,7 @@ class SubmittedReply(_ProposalReply):
 class ReadReply(Pending):
     """A pure read run by the node when its turn comes (see the module docstring)."""
 
-    __slots__ = ("argv", "cancelled", "db", "dispatcher", "proto", "spec")
+    __slots__ = ("argv", "cancelled", "db", "dispatcher", "proto", "spec", "tracked")
 
     def __init__(
         self, dispatcher: Dispatcher, spec: CommandSpec, argv: list[bytes], db: int, proto: int
@@ -155,6 +156,7 @@ class ReadReply(Pending):
         self.db = db  # as when it was sent: a SELECT after it does not change what it reads
         self.proto = proto
         self.cancelled = False  # its client is gone: nobody will read the reply
+        self.tracked: ClientState | None = None  # a tracking client: remember its keys
 
     def run(self) -> None:
         """Run the read on the state as it is now (the node calls this at the read's turn)."""
@@ -175,6 +177,9 @@ class ReadReply(Pending):
             events = d.machine.keyspace.events
             if events.messages:  # its key misses (class m): this node's, not the next entry's
                 d.state.deliver_now(events.take())
+        tracked = self.tracked
+        if tracked is not None and tracked.tracking is not None:
+            d.state.tracking.remember_keys(tracked, spec, self.argv)
         failed = reply if isinstance(reply, ErrorReply) else None
         d.metrics.called(spec.name, (time.perf_counter_ns() - started) // 1000, failed)
         try:

@@ -191,6 +191,11 @@ def _save_parser(text: bytes) -> object:
 # -- appliers ------------------------------------------------------------------------------
 
 
+def _apply_tracking_max_keys(state: ServerState, value: object) -> None:
+    assert isinstance(value, int)
+    state.tracking.resize(value)
+
+
 def _setting(attr: str) -> Applier:
     def apply(state: ServerState, value: object) -> None:
         setattr(state.settings, attr, value)
@@ -319,6 +324,13 @@ PARAMETERS: list[Parameter] = [
         _setting("acllog_max_len"),
     ),
     Parameter("acl-pubsub-default", _fixed("resetchannels")),
+    # CLIENT TRACKING's table is this node's memory: its bound is this node's.
+    Parameter(
+        "tracking-table-max-keys",
+        lambda s: str(s.tracking.max_keys),
+        _int_parser(0, LLONG_MAX),
+        _apply_tracking_max_keys,
+    ),
     Parameter("tls-port", lambda s: str(s.tls_port)),
     Parameter("tls-cert-file", lambda s: s.config.tls_cert_file),
     Parameter("tls-key-file", lambda s: s.config.tls_key_file),

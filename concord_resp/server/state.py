@@ -18,7 +18,10 @@ from ..state import StateMachine
 from ..store.events import Message
 from .client import ClientRegistry
 from .limits import ClientBuffers
+from .monitor import Monitors
+from .pause import ClientPause
 from .pubsub import PubSub
+from .tracking import Tracking
 
 PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE")
 _statm: list[int] = []  # /proc/self/statm, kept open: maxmemory reads it a hundred times a second
@@ -60,6 +63,9 @@ class ServerState:
         self.over_maxmemory = False
         self.acl_log = AclLog()  # this node's ACL LOG
         self.pubsub = PubSub()  # this node's subscribers (messages come from every apply)
+        self.pause = ClientPause()  # CLIENT PAUSE, on this node
+        self.tracking = Tracking(self.clients)  # CLIENT TRACKING's table, on this node
+        self.monitors = Monitors()  # MONITOR clients of this node
         # This node's start-up users (--aclfile/--requirepass) while the cluster's users were
         # never set: they guard this node until its bootstrap entry (or another's) is applied.
         self.provisional_users: Users | None = None

@@ -1,5 +1,5 @@
 """CLIENT and its subcommands: ID, SETNAME, GETNAME, SETINFO, INFO, LIST, KILL, UNBLOCK,
-NO-EVICT, NO-TOUCH, HELP.
+NO-EVICT, NO-TOUCH, PAUSE, UNPAUSE, REPLY, TRACKING, CACHING, GETREDIR, TRACKINGINFO, HELP.
 
 They act on this node's connections, so they run here and are never logged (CLIENT LIST and
 KILL see this node's clients only), except UNBLOCK: a blocked client's wait is replicated
@@ -17,15 +17,17 @@ from ...cluster import Proposal
 from ...commands import CommandError, Route
 from ...commands.errors import SYNTAX
 from ...commands.parse import option_name, parse_int
-from ...resp import OK, Reply, Verbatim, string2ll
+from ...resp import OK, Map, Raw, Reply, RespSet, Verbatim, string2ll
 from ...state import OP_UNBLOCK
 from ...state.entries import UNBLOCK_CLIENT_ERROR, UNBLOCK_CLIENT_TIMEOUT
-from ..client import ClientState
+from .. import pause
+from ..client import REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT, ClientState
 from .base import HelpText, Submission, handler, help_reply, valid_client_attr
 
 if TYPE_CHECKING:
     from ..dispatch import Dispatcher
 
+NO_REPLY: Final = Raw(b"")  # CLIENT REPLY OFF and SKIP answer nothing
 CLIENT_TYPES: Final = (b"normal", b"master", b"replica", b"slave", b"pubsub")
 INVALID_NAME: Final = "ERR Client names cannot contain spaces, newlines or special characters."
 
@@ -340,3 +342,157 @@ def client_no_touch(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Re
 @handler("client|help")
 def client_help(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     return help_reply(d, "client", CLIENT_HELP)
+
+
+# -- CLIENT PAUSE / UNPAUSE (this node: `server.pause`) -----------------------------------
+
+
+@handler("client|pause", route=Route.LOCAL)
+def client_pause(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    kind = pause.ALL
+    if len(argv) == 4:
+        mode = argv[3].lower()
+        if mode == b"write":
+            kind = pause.WRITE
+        elif mode != b"all":
+            raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    millis = string2ll(argv[2])
+    if millis is None:
+        raise CommandError("ERR timeout is not an integer or out of range")
+    if millis < 0:
+        raise CommandError("ERR timeout is negative")
+    paused = d.state.pause
+    if millis > 0:  # (0: an end already past, as in Redis: no pause)
+        paused.pause(paused.clock() + millis / 1000, kind)
+    return OK
+
+
+@handler("client|unpause", route=Route.LOCAL)
+def client_unpause(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    d.state.pause.unpause()
+    return OK
+
+
+# -- CLIENT REPLY (the dispatcher applies it: `dispatch.ReplyMode`) ------------------------
+
+
+@handler("client|reply")
+def client_reply(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    value = argv[2].lower()
+    reply: Reply = NO_REPLY
+    if value == b"on":
+        client.reply_mode = REPLY_ON
+        reply = OK
+    elif value == b"off":
+        client.reply_mode = REPLY_OFF
+    elif value == b"skip":
+        if client.reply_mode != REPLY_OFF:
+            client.reply_mode = REPLY_SKIP_NEXT
+    else:
+        raise CommandError(SYNTAX)
+    client.note_modes()
+    return reply
+
+
+# -- CLIENT TRACKING & co (`server.tracking`) ----------------------------------------------
+
+
+@handler("client|tracking")
+def client_tracking(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    redirect = 0
+    bcast = optin = optout = noloop = False
+    prefixes: list[bytes] = []
+    j = 3
+    while j < len(argv):
+        option = argv[j].lower()
+        more = len(argv) - 1 - j
+        if option == b"redirect" and more:
+            j += 1
+            if redirect:
+                raise CommandError("ERR A client can only redirect to a single other client")
+            parsed = string2ll(argv[j])
+            if parsed is None:
+                raise CommandError("ERR value is not an integer or out of range")
+            if d.state.clients.get(parsed) is None:
+                raise CommandError("ERR The client ID you want redirect to does not exist")
+            redirect = parsed
+        elif option == b"bcast":
+            bcast = True
+        elif option == b"optin":
+            optin = True
+        elif option == b"optout":
+            optout = True
+        elif option == b"noloop":
+            noloop = True
+        elif option == b"prefix" and more:
+            j += 1
+            prefixes.append(argv[j])
+        else:
+            raise CommandError(SYNTAX)
+        j += 1
+    on_off = argv[2].lower()
+    tracking = d.state.tracking
+    if on_off == b"on":
+        mode = client.tracking
+        if not bcast and prefixes:
+            raise CommandError("ERR PREFIX option requires BCAST mode to be enabled")
+        if mode is not None and mode.bcast != bcast:
+            raise CommandError(
+                "ERR You can't switch BCAST mode on/off before disabling tracking for this "
+                "client, and then re-enabling it with a different mode."
+            )
+        if bcast and (optin or optout):
+            raise CommandError("ERR OPTIN and OPTOUT are not compatible with BCAST")
+        if optin and optout:
+            raise CommandError("ERR You can't specify both OPTIN mode and OPTOUT mode")
+        if mode is not None and ((optin and mode.optout) or (optout and mode.optin)):
+            raise CommandError(
+                "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this "
+                "client, and then re-enabling it with a different mode."
+            )
+        if bcast:
+            tracking.check_prefixes(client, prefixes)
+        tracking.enable(client, redirect, bcast, optin, optout, noloop, prefixes)
+    elif on_off == b"off":
+        tracking.disable(client)
+    else:
+        raise CommandError(SYNTAX)
+    return OK
+
+
+@handler("client|caching")
+def client_caching(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    mode = client.tracking
+    if mode is None:
+        raise CommandError(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with "
+            "OPTIN or OPTOUT mode enabled"
+        )
+    value = argv[2].lower()
+    if value == b"yes":
+        if not mode.optin:
+            raise CommandError(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+            )
+    elif value == b"no":
+        if not mode.optout:
+            raise CommandError(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
+            )
+    else:
+        raise CommandError(SYNTAX)
+    mode.caching = True
+    return OK
+
+
+@handler("client|getredir")
+def client_getredir(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    return client.redirect()
+
+
+@handler("client|trackinginfo")
+def client_trackinginfo(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    mode = client.tracking
+    flags: list[bytes] = [b"off"] if mode is None else mode.flags()
+    prefixes = [] if mode is None else sorted(mode.prefixes)
+    return Map({b"flags": RespSet(flags), b"redirect": client.redirect(), b"prefixes": prefixes})

@@ -1,4 +1,4 @@
-"""Connection commands: HELLO, QUIT, RESET, READONLY, READWRITE.
+"""Connection commands: HELLO, QUIT, RESET, READONLY, READWRITE, MONITOR.
 
 They change only this connection (its protocol, name, database, read mode), so they run here
 at once and are never logged. Replies and errors are Redis 7.0's, in Redis's order of checks.
@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ... import REDIS_VERSION
-from ...commands import CommandError
+from ...commands import CommandError, Route
 from ...resp import OK, Map, Reply, SimpleString, string2ll
-from ..client import ClientState
+from ..client import REPLY_ON, REPLY_SKIP, ClientState
 from .base import AtReadPoint, handler
-from .client import set_name
+from .client import NO_REPLY, set_name
 from .security import WRONGPASS, authenticate
 
 if TYPE_CHECKING:
@@ -86,6 +86,11 @@ def reset(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     cleared as 7.2 (where it exists) does; lib-name/lib-ver stay (they name the library)."""
     client.reset_multi()
     d.state.pubsub.forget(client)
+    d.state.tracking.disable(client)
+    d.state.monitors.remove(client)
+    if client.reply_mode != REPLY_SKIP:  # (as Redis: OFF and SKIP's "next" are cleared)
+        client.reply_mode = REPLY_ON
+    client.note_modes()
     client.db = 0
     client.proto = 2
     client.name = b""
@@ -107,4 +112,15 @@ def readonly(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
 @handler("readwrite")
 def readwrite(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     client.readonly = False
+    return OK
+
+
+@handler("monitor", route=Route.LOCAL)
+def monitor(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    """From now on the client receives the commands this node serves (`server.monitor`)."""
+    if client.in_exec:
+        raise CommandError("ERR MONITOR isn't allowed for DENY BLOCKING client")
+    if client.monitor:
+        return NO_REPLY  # (Redis ignores a second MONITOR, with no reply)
+    d.state.monitors.add(client)
     return OK

@@ -201,6 +201,8 @@ def _finish(
                 client.in_exec = False
         else:
             reply = next(applied)
+            if client.tracking is not None:  # a read inside: its keys may be cached
+                d.state.tracking.remember(client, spec, argv)
         metrics.called(spec.name, 0, reply if isinstance(reply, ErrorReply) else None)
         parts.append(encode_reply(reply, client.proto))
     return Raw(b"*%d\r\n" % len(parts) + b"".join(parts))
