@@ -19,19 +19,11 @@ from pathlib import Path
 
 import redis
 
+from tests.e2e.test_blocking import wait_for
 from tests.support.cluster import LocalCluster
 from tests.support.processes import ConcordProcess
 
 MESSAGES_PER_PUBLISHER = 60
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Listener:
