@@ -38,6 +38,7 @@ SERVE_WRITE = 0  # a pure handler on the LOG route
 SERVE_READ = 1  # a pure handler on the READ route
 SERVE_NOW = 2  # a pure handler on the LOCAL route
 SERVE_CONNECTION = 3  # a connection-level handler, whatever its route
+SERVE_READ_OR_BLOCK = 4  # a READ that blocks (XREAD): with BLOCK, a write that may wait
 
 # Flags that say a command may do more than answer: its route must be declared, not implied.
 UNDECLARED_FORBIDDEN = frozenset({"may_replicate", "admin", "pubsub"})

@@ -30,6 +30,7 @@ from .registry import (
     SERVE_CONNECTION,
     SERVE_NOW,
     SERVE_READ,
+    SERVE_READ_OR_BLOCK,
     SERVE_WRITE,
     UNDECLARED_FORBIDDEN,
     Registry,
@@ -196,6 +197,8 @@ class CommandTable:
                 spec.serve = {Route.LOG: SERVE_WRITE, Route.READ: SERVE_READ}.get(
                     spec.route, SERVE_NOW
                 )
+                if spec.serve == SERVE_READ and spec.blocks:
+                    spec.serve = SERVE_READ_OR_BLOCK  # (the dispatcher decides per request)
             else:
                 spec.local_handler = entry.handler
 

@@ -78,7 +78,7 @@ class ClientState:
     reply_mode: int = 0
     tracking: TrackingMode | None = None  # CLIENT TRACKING's state; None while off
     monitor: bool = False  # MONITOR: it only receives the commands this node serves
-    special: bool = False  # any of the three above: what the dispatcher tests per command
+    special: bool = False  # any of those, or subscribed: what the dispatcher tests per command
     paused: bool = False  # held by CLIENT PAUSE
     user: User | None = None  # None: the default user of a server without ACL (tests)
     authenticated: bool = True  # False until AUTH if the default user needed a password
@@ -120,8 +120,11 @@ class ClientState:
         return flags or "N"
 
     def note_modes(self) -> None:
-        """Keep `special` true while CLIENT REPLY (OFF, SKIP), TRACKING or MONITOR is on."""
-        self.special = bool(self.reply_mode) or self.tracking is not None or self.monitor
+        """Keep `special` true while CLIENT REPLY (OFF, SKIP), TRACKING or MONITOR is on, or
+        the client is subscribed."""
+        self.special = (
+            bool(self.reply_mode) or self.tracking is not None or self.monitor or self.subscribed
+        )
 
     def redirect(self) -> int:
         """CLIENT LIST's redir: the client it sends invalidations to (-1: not tracking)."""

@@ -46,7 +46,7 @@ import trio
 
 from ..cluster import ClusterError, Proposal
 from ..commands import CommandError, CommandSpec, Route
-from ..commands.registry import SERVE_CONNECTION, SERVE_READ, SERVE_WRITE
+from ..commands.registry import SERVE_CONNECTION, SERVE_READ, SERVE_READ_OR_BLOCK, SERVE_WRITE
 from ..commands.streams import blocking_read
 from ..resp import ErrorReply, Reply, encode_error, encode_reply
 from ..scripting import sha1hex
@@ -58,6 +58,7 @@ from .client import REPLY_ON, REPLY_SKIP, REPLY_SKIP_NEXT, ClientState
 from .handlers import AtReadPoint, Submission
 from .handlers.security import log_denial
 from .pending import Pending, ReadReply, SubmittedReply, WriteReply
+from .pubsub import SUBSCRIBED_MODE, subscribed_only
 from .state import ServerState
 from .tracking import Tracking
 
@@ -76,20 +77,6 @@ SERVED_WHEN_REMOVED: Final = frozenset({"ping", "info", "quit", "hello", "reset"
 
 # Commands that run at once even inside MULTI (Redis's processCommand list).
 NOT_QUEUED: Final = frozenset({"exec", "discard", "quit", "reset", "multi", "watch"})
-# What a RESP2 client in subscribed mode may run.
-SUBSCRIBED_MODE: Final = frozenset(
-    {
-        "ping",
-        "subscribe",
-        "ssubscribe",
-        "unsubscribe",
-        "sunsubscribe",
-        "psubscribe",
-        "punsubscribe",
-        "quit",
-        "reset",
-    }
-)
 REPLICA_KEYSPACE: Final = CommandError("ERR Replica can't interact with the keyspace")
 OOM: Final = CommandError(b"OOM command not allowed when used memory > 'maxmemory'.")
 # Inside MULTI over maxmemory, Redis queues nothing more (queueing takes memory) but these.
@@ -392,9 +379,9 @@ class Dispatcher:
             if over_maxmemory and self._refused_for_memory(client, spec, argv):
                 push(self._reject(client, argv, OOM))
                 continue
-            if client.proto == 2 and client.subscribed:
+            if special and client.subscribed and client.proto == 2:
                 if spec.name not in SUBSCRIBED_MODE:
-                    push(self._reject(client, argv, _subscribed_only(spec)))
+                    push(self._reject(client, argv, subscribed_only(spec.name)))
                     continue
                 if spec.name == "ping" and len(argv) <= 2:  # (RESP2 subscribers get a pair)
                     push(encode_reply([b"pong", argv[1] if len(argv) == 2 else b""], 2))
@@ -424,8 +411,8 @@ class Dispatcher:
             # once they ran (as Redis shows a command after it: SELECT's new database).
             monitored = "admin" not in spec.flags if monitors else False
             serve = spec.serve
-            if serve == SERVE_READ and spec.blocks and blocking_read(argv):
-                serve = SERVE_WRITE  # XREAD BLOCK: through the log, to wait as a waiter
+            if serve == SERVE_READ_OR_BLOCK:  # XREAD: with BLOCK through the log, to wait
+                serve = SERVE_WRITE if blocking_read(argv) else SERVE_READ
             if monitored and (serve == SERVE_WRITE or spec.runs_lua):
                 self._feed_monitors(client, spec, argv)
             if serve == SERVE_WRITE and spec.runs_lua:
@@ -517,7 +504,7 @@ class Dispatcher:
                 client.db = ctx.db_index
                 if special and client.tracking is not None:
                     state.tracking.remember(client, spec, argv)
-                if machine.keyspace.events.messages:  # key misses (class m): this node's
+                if ctx.notifying and machine.keyspace.events.messages:  # its key misses
                     self.state.deliver_now(machine.keyspace.events.take())
                 push(encoded := encode_reply(reply, client.proto))
                 if monitored:
@@ -734,13 +721,6 @@ def _touches_keyspace(spec: CommandSpec) -> bool:
     """What a MONITOR client (a replica to Redis) may not run."""
     flags = spec.flags
     return spec.is_write or "readonly" in flags or "may_replicate" in flags
-
-
-def _subscribed_only(spec: CommandSpec) -> CommandError:
-    return CommandError(
-        f"ERR Can't execute '{spec.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING /"
-        " QUIT / RESET are allowed in this context"
-    )
 
 
 def _script_flags(body: bytes) -> int | None:

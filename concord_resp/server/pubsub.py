@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from ..commands import CommandError
 from ..commands.glob import glob_match
 from ..store.events import Message
 from .client import ClientState
@@ -28,9 +29,32 @@ CHANNELS: Final = 0  # SUBSCRIBE
 PATTERNS: Final = 1  # PSUBSCRIBE
 SHARD: Final = 2  # SSUBSCRIBE
 
+# What a RESP2 client in subscribed mode may run (Redis's processCommand).
+SUBSCRIBED_MODE: Final = frozenset(
+    {
+        "ping",
+        "subscribe",
+        "ssubscribe",
+        "unsubscribe",
+        "sunsubscribe",
+        "psubscribe",
+        "punsubscribe",
+        "quit",
+        "reset",
+    }
+)
+
 # The reply kinds Redis names for each kind of subscription.
 _SUBSCRIBED: Final = (b"subscribe", b"psubscribe", b"ssubscribe")
 _UNSUBSCRIBED: Final = (b"unsubscribe", b"punsubscribe", b"sunsubscribe")
+
+
+def subscribed_only(command: str) -> CommandError:
+    """What a RESP2 subscriber gets for any other command."""
+    return CommandError(
+        f"ERR Can't execute '{command}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING /"
+        " QUIT / RESET are allowed in this context"
+    )
 
 
 def _bulk(value: bytes) -> bytes:
@@ -80,7 +104,9 @@ class PubSub:
             replies.append(
                 subscription_bytes(client.proto, _SUBSCRIBED[kind], name, _count(client, kind))
             )
-        client.subscribed = True
+        if not client.subscribed:
+            client.subscribed = True
+            client.note_modes()
         return replies
 
     def unsubscribe(
@@ -110,7 +136,10 @@ class PubSub:
                 subscription_bytes(client.proto, _UNSUBSCRIBED[kind], None, _count(client, kind))
             )
         channels, patterns, shard = client.subscriptions
-        client.subscribed = bool(channels or patterns or shard)
+        subscribed = bool(channels or patterns or shard)
+        if subscribed != client.subscribed:
+            client.subscribed = subscribed
+            client.note_modes()
         return replies
 
     def forget(self, client: ClientState) -> None:
