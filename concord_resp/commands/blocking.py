@@ -13,7 +13,6 @@ entry's time (`Block.timeout_ms`), so every replica agrees on every deadline.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Final
 
 from ..limits import LLONG_MAX, LLONG_MIN
@@ -26,25 +25,13 @@ from .lists import LEFT, RIGHT, first_list, move_element, parse_end, parse_mpop,
 from .lookup import check_type, lookup_write_typed
 from .parse import parse_long_double
 from .spec import command
+from .stream_groups import serve_stream
+from .waits import WAITS_FOR_ZSET, Block
 from .zsets import first_zset, parse_zmpop, pop_pairs, pop_zset
 
 TIMEOUT_NOT_FLOAT: Final = "ERR timeout is not a float or out of range"
 TIMEOUT_NEGATIVE: Final = "ERR timeout is negative"
 UNBLOCKED: Final = ErrorReply(b"UNBLOCKED client unblocked via CLIENT UNBLOCK")
-
-WAITS_FOR_LIST: Final = "list"  # what a waiter waits for: a list,
-WAITS_FOR_ZSET: Final = "zset"  # or a sorted set,
-WAITS_FOR_STREAM: Final = "stream"  # or new entries of a stream (XREAD, XREADGROUP)
-
-
-@dataclass(slots=True)
-class Block:
-    """A blocking command found nothing: block on `keys` for `timeout_ms` (0: forever)."""
-
-    keys: list[bytes]
-    timeout_ms: int
-    waits_for: str = WAITS_FOR_LIST
-    argv: list[bytes] | None = None  # the command the waiter runs again, if not the same
 
 
 def parse_timeout(arg: bytes) -> int:
@@ -183,8 +170,6 @@ def serve(ctx: Context, argv: list[bytes], key: bytes) -> Reply | None:
     this waiter does not wait for (it stays blocked), as Redis leaves such a client."""
     name = argv[0].lower()
     if name in (b"xread", b"xreadgroup"):
-        from .stream_groups import serve_stream  # (stream commands import this module)
-
         return serve_stream(ctx, argv, key)
     value = ctx.db.get_for_write(key, ctx.now)
     if name in (b"bzpopmin", b"bzpopmax", b"bzmpop"):

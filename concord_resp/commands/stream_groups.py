@@ -28,7 +28,6 @@ from ..store.types.stream import (
     StreamValue,
     format_id,
 )
-from .blocking import WAITS_FOR_STREAM, Block
 from .context import Context
 from .errors import SYNTAX, CommandError, subcommand_syntax
 from .help import help_reply
@@ -47,6 +46,7 @@ from .streams import (
     range_reply,
     start_bound,
 )
+from .waits import WAITS_FOR_STREAM, Block
 
 NOGROUP_BLOCKED: Final = ErrorReply(
     b"NOGROUP the consumer group this client was blocked on no longer exists"

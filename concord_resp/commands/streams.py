@@ -24,12 +24,12 @@ from ..store.types.stream import (
     StreamValue,
     format_id,
 )
-from .blocking import WAITS_FOR_STREAM, Block
 from .context import Context
 from .errors import NO_SUCH_KEY, SYNTAX, CommandError, wrong_arity
 from .lookup import lookup_read_typed, lookup_write_typed
 from .parse import option_name, parse_int
 from .spec import command
+from .waits import WAITS_FOR_STREAM, Block
 
 INVALID_ID: Final = "ERR Invalid stream ID specified as stream command argument"
 TIMEOUT_NOT_INTEGER: Final = "ERR timeout is not an integer or out of range"

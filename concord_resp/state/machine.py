@@ -17,14 +17,9 @@ import random
 from dataclasses import dataclass
 
 from ..commands import CommandError, CommandSpec, CommandTable, Context, Stats
-from ..commands.blocking import (
-    UNBLOCKED,
-    WAITS_FOR_STREAM,
-    Block,
-    serve,
-    timed_out_reply,
-)
+from ..commands.blocking import UNBLOCKED, serve, timed_out_reply
 from ..commands.context import Rng
+from ..commands.waits import WAITS_FOR_STREAM, Block
 from ..resp import NULL_ARRAY, OK, ErrorReply, Reply
 from ..scripting import Scripting
 from ..security import Catalog, RuleError, Users
