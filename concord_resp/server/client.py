@@ -172,6 +172,14 @@ class ClientRegistry:
     def remove(self, client: ClientState) -> None:
         self._clients.pop(client.id, None)
 
+    def close_now(self, client: ClientState) -> None:
+        """Close a client at once, as Redis's freeClient: gone from CLIENT LIST, what it is
+        owed dropped (CLIENT KILL, a deleted user, a channel its user may no longer use)."""
+        client.closing = client.killed = True
+        self.remove(client)
+        if client.cancel is not None:
+            client.cancel()
+
     def get(self, client_id: int) -> ClientState | None:
         return self._clients.get(client_id)
 

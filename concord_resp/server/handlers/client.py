@@ -313,11 +313,7 @@ def _kill(d: Dispatcher, victim: ClientState, killer: ClientState) -> None:
     victim.closing = True
     if victim is killer:
         return  # Redis's CLOSE_AFTER_REPLY: this reply is still sent
-    # Like Redis's freeClient: gone at once (from CLIENT LIST too), pending replies dropped.
-    victim.killed = True
-    d.state.clients.remove(victim)
-    if victim.cancel is not None:
-        victim.cancel()
+    d.state.clients.close_now(victim)
 
 
 def _on_off(argv: list[bytes]) -> bool:

@@ -314,11 +314,7 @@ def close_clients_of(state: ServerState, names: list[bytes]) -> None:
     gone = set(names)  # (membership only)
     for other in state.clients:
         if other.user is not None and other.user.name in gone:
-            other.closing = True
-            other.killed = True
-            state.clients.remove(other)
-            if other.cancel is not None:
-                other.cancel()
+            state.clients.close_now(other)
 
 
 def close_unpermitted_subscribers(state: ServerState, user: User) -> None:
@@ -332,8 +328,4 @@ def close_unpermitted_subscribers(state: ServerState, user: User) -> None:
             user.channel_permitted(p, True) for p in patterns
         ):
             continue
-        other.closing = True
-        other.killed = True
-        state.clients.remove(other)
-        if other.cancel is not None:
-            other.cancel()
+        state.clients.close_now(other)
