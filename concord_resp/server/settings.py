@@ -18,10 +18,12 @@ checked first, then every value is parsed, and only when all are valid is any ap
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from .. import config_file
 from ..commands import CommandError
 from ..commands.glob import glob_match
 from ..config import (
@@ -31,6 +33,9 @@ from ..config import (
     format_memory_or_percent,
     format_output_buffer_limits,
     parse_output_buffer_limits,
+)
+from ..config import (
+    PARAMETERS as CONFIG_LOOKUP,
 )
 from ..parameters import InvalidValue, Param
 from ..state.entries import REQUIREPASS
@@ -324,3 +329,50 @@ def _failed(name: bytes, reason: str) -> CommandError:
     return CommandError(
         b"ERR CONFIG SET failed (possibly related to argument '%s') - %s" % (name, reason.encode())
     )
+
+
+def _default_text(param: Param) -> str:
+    return param.kind.format(param.value)
+
+
+def rewrite_config_file(state: ServerState, path: str) -> None:
+    """CONFIG REWRITE: the file at `path` with every parameter's current value (Redis's way:
+    comments and order kept, changed lines updated in place, new non-default ones appended),
+    written atomically (a temporary file fsynced, renamed over it, the directory fsynced).
+    The replicated parameters are the cluster's, not a node's file's: they are not written."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as file:
+            text = file.read()
+    except FileNotFoundError:
+        text = ""
+    options = []
+    for parameter in PARAMETERS:
+        if parameter.replicated is not None:
+            continue
+        param = parameter.param
+        value = parameter.get(state)
+        words = value.split(" ") if param.multi and value else [value]
+        line = config_file.format_line(param.name, words)
+        options.append((param.name, line, value == _default_text(param)))
+    text = config_file.rewrite(text, options, _canonical)
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.rewrite.{os.getpid()}")
+    try:
+        with open(temporary, "w", encoding="utf-8", errors="surrogateescape") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _canonical(name: str) -> str | None:
+    param = CONFIG_LOOKUP.get(name)
+    return param.name if param is not None else None
