@@ -586,7 +586,14 @@ def _redis_kind(entry: dict[str, Any]) -> Kind:
     if kind == "bool":
         return BOOL
     if kind == "enum":
-        return WORDS if entry["multi"] else enum(*entry["values"])
+        if entry["multi"]:
+            return WORDS
+        shown: dict[str, str] = {}  # value -> the first name (what CONFIG GET shows)
+        for name, value in entry["values"]:
+            shown.setdefault(value, name)
+        names = [name for name, _ in entry["values"]]
+        synonyms = {name: shown[value] for name, value in entry["values"]}
+        return enum(*names, synonyms=synonyms)
     if kind == "int":
         if entry["percent"]:
             return MEMORY_OR_PERCENT

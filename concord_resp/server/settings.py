@@ -295,12 +295,13 @@ def config_set(state: ServerState, pairs: list[tuple[bytes, bytes]]) -> ConfigCh
         names.append(raw_name.lower())
         chosen.append(parameter)
     change = ConfigChange()
-    for parameter, (_, raw_value) in zip(chosen, pairs, strict=True):
+    for parameter, (raw_name, raw_value) in zip(chosen, pairs, strict=True):
         try:
             value = parameter.parse(raw_value)
         except InvalidValue as error:
-            # Redis names the parameter here by its canonical name, not as typed.
-            raise _failed(parameter.name.encode(), str(error)) from None
+            # Redis names the parameter here as it knows it (lower case; an alias is its own
+            # entry), not as typed.
+            raise _failed(raw_name.lower(), str(error)) from None
         if parameter.replicated is not None:
             if isinstance(value, str):  # requirepass
                 value = value.encode("utf-8", "surrogateescape")

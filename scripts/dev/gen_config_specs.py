@@ -9,7 +9,8 @@ are what a real redis-server started with no configuration answers to CONFIG GET
     python scripts/dev/gen_config_specs.py --port 7777
     kill $(cat /tmp/gen.pid)
 
-The default of `port` is recorded as 6379 and `dir` as "" (the started server's own).
+The default of `port` is recorded as 6379, `dir` and `pidfile` as "" (not the scratch
+server's own).
 """
 
 from __future__ import annotations
@@ -87,9 +88,11 @@ def _split_args(text: str) -> list[str]:
 
 
 def read_declarations(source: str) -> list[dict[str, Any]]:
-    enums: dict[str, list[str]] = {}
+    enums: dict[str, list[tuple[str, str]]] = {}
     for match in re.finditer(r"configEnum (\w+)\[\] = \{(.*?)\};", source, re.S):
-        enums[match.group(1)] = re.findall(r'\{"([^"]+)"', match.group(2))
+        # (name, value): names sharing a value are spellings of one setting; the first is
+        # the one CONFIG GET shows
+        enums[match.group(1)] = re.findall(r'\{"([^"]+)",\s*([^}]+?)\s*\}', match.group(2))
     table = source[source.index("standardConfig static_configs[]") :]
     table = table[: table.index("{NULL}")]
     declarations = []
@@ -151,6 +154,7 @@ def main() -> None:
     values = config_get_all(args.port)
     values["port"] = "6379"
     values["dir"] = ""
+    values["pidfile"] = ""  # (the one the scratch server was started with)
     declarations = []
     for entry in read_declarations(source):
         if entry["name"] not in values:  # hidden and debug-only parameters CONFIG GET * skips
