@@ -46,6 +46,7 @@ __all__ = [
 DEFAULT_PORT: Final = 6379
 MB: Final = 1024 * 1024
 ENV_PREFIX: Final = "CONCORD_"
+CONFIG_ENV: Final = "CONCORD_CONFIG"  # the config file, if --config does not name one
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         metavar="FILE",
         help="a config file in redis.conf syntax (NAME VALUE lines, # comments); CONFIG"
-        " REWRITE writes it",
+        f" REWRITE writes it (default: ${CONFIG_ENV}, if set)",
     )
     for param in START_UP:
         names = [f"--{param.name}", *param.flags]
@@ -418,10 +419,12 @@ def config_from_args(
 ) -> Config:
     """The Config from the defaults, the file (`--config`), `environ` and the flags."""
     args = build_parser().parse_args(argv)
+    environ = environ or {}
+    args.config = args.config or environ.get(CONFIG_ENV, "")
     sources = _Sources()
     if args.config:
         read_config_file(args.config, sources)
-    read_environment(environ or {}, sources)
+    read_environment(environ, sources)
     for param in START_UP:
         given = getattr(args, param.attribute)
         for text in given if isinstance(given, list) else [given]:

@@ -118,6 +118,16 @@ def test_file_errors_name_the_file_line_and_parameter(
     assert f"config file {path}" in str(raised.value)
 
 
+def test_concord_config_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "env.conf"
+    path.write_text("maxclients 42\n")
+    assert config_from_args([], {"CONCORD_CONFIG": str(path)}).maxclients == 42
+    other = tmp_path / "flag.conf"
+    other.write_text("maxclients 43\n")
+    flagged = config_from_args(["--config", str(other)], {"CONCORD_CONFIG": str(path)})
+    assert flagged.maxclients == 43
+
+
 def test_environment_errors_name_the_variable() -> None:
     with pytest.raises(ConfigError, match="CONCORD_HEARTBEAT_MS: heartbeat-ms 'fast'"):
         config_from_args([], {"CONCORD_HEARTBEAT_MS": "fast"})

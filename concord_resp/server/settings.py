@@ -209,9 +209,15 @@ def _from_config(param: Param) -> Getter:
     return lambda state: param.kind.format(getattr(state.config, attribute))
 
 
-def _remembered(param: Param) -> Getter:
-    name, default = param.name, param.default
-    return lambda state: state.settings.others.get(name, default)
+def _remembered(param: Param, start: Getter) -> Getter:
+    """The value set at run time, else the one the node started with."""
+    name = param.name
+
+    def get(state: ServerState) -> str:
+        value = state.settings.others.get(name)
+        return start(state) if value is None else value
+
+    return get
 
 
 def _remember(param: Param) -> Applier:
@@ -239,9 +245,14 @@ def _parameter(param: Param) -> Parameter:
     elif param.replicated:
         get, apply = _replicated_getter(param), _ignore
     elif param.honoured and param.attribute in CONFIG_FIELDS:
-        get, apply = _from_config(param), None
+        # Set at start-up; one that CONFIG SET may change (and has no binding yet) is
+        # remembered like the parameters Concord does not honour.
+        get, apply = _from_config(param), _remember(param)
+        if param.mutable:
+            get = _remembered(param, get)
     else:
-        get, apply = _remembered(param), _remember(param)
+        default = param.default
+        get, apply = _remembered(param, lambda state: default), _remember(param)
     return Parameter(param, get, apply if param.mutable else None, replicated)
 
 

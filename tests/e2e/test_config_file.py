@@ -29,10 +29,13 @@ def test_config_rewrite_round_trip(concord_factory: Factory, tmp_path: Path) -> 
     assert client.config_get("maxclients") == {"maxclients": "500"}
     assert client.config_get("activedefrag") == {"activedefrag": "yes"}
     assert client.config_get("heartbeat-ms") == {"heartbeat-ms": "100"}
+    assert client.info("server")["config_file"] == str(path)
 
     client.config_set("maxclients", "700")
     client.config_set("timeout", "30")  # not honoured: remembered, written
     client.config_set("maxmemory", "100mb")
+    assert client.config_get("slowlog-max-len") == {"slowlog-max-len": "64"}
+    client.config_set("slowlog-max-len", "32")
     client.config_set("hash-max-listpack-entries", "100")  # replicated: not the file's
     assert client.config_rewrite()
     text = path.read_text()
@@ -52,6 +55,7 @@ def test_config_rewrite_round_trip(concord_factory: Factory, tmp_path: Path) -> 
     assert client.config_get("timeout") == {"timeout": "30"}
     assert client.config_get("maxmemory") == {"maxmemory": "104857600"}
     assert client.config_get("activedefrag") == {"activedefrag": "yes"}
+    assert client.config_get("slowlog-max-len") == {"slowlog-max-len": "32"}
     assert client.config_get("hash-max-listpack-entries") == {"hash-max-listpack-entries": "100"}
     # A second REWRITE with nothing changed leaves the file as it is.
     assert client.config_rewrite()
