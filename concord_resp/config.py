@@ -411,7 +411,8 @@ def _parse(param: Param, where: str, text: str) -> object:
         return param.kind.parse(text.encode("utf-8", "surrogateescape"))
     except InvalidValue as error:
         shown = "" if param.sensitive else f" {text!r}"
-        raise ConfigError(f"{where}: {param.name}{shown}: {error}") from None
+        named = where if where.startswith("--") else f"{where}: {param.name}"
+        raise ConfigError(f"{named}{shown}: {error}") from None
 
 
 def config_from_args(
