@@ -19,7 +19,7 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -94,29 +94,53 @@ def cluster_members(config: Config) -> tuple[dict[str, Member], str | None]:
     return members, hashlib.sha256(specs.encode()).hexdigest()[:32]
 
 
-def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
+JOIN_TIMEOUT: Final = 600.0  # seconds of transient failures before a join gives up
+JOIN_BACKOFF: Final = (0.5, 10.0)  # first and longest wait between two join attempts
+# A member's answers that mean "not now" rather than "no" (ToolError texts).
+TRANSIENT: Final = ("CLUSTERDOWN", "TIMEOUT", "LOADING", "cannot reach")
+
+
+def join_cluster(
+    config: Config,
+    timeout: float = JOIN_TIMEOUT,
+    *,
+    ask: Callable[..., object] = call,
+    resolve: Callable[[str, int], object] = socket.getaddrinfo,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[str, str]:
     """Ask the member at `--join` to add this node as a learner. Returns the cluster's
-    founding member list and id. Retried while the cluster has no leader (or the seed is
-    unreachable) until `timeout`; a refusal (a name taken at another address, say) stops."""
+    founding member list and id.
+
+    `--join` may name a host that does not resolve yet (a Kubernetes Service or a pod's
+    DNS record appears some time after the pod starts): like a seed that does not answer or
+    a cluster without a leader, that is retried, with a wait that doubles up to
+    JOIN_BACKOFF's bound, each attempt logged, until `timeout`; a refusal (a name taken at
+    another address, say) stops at once. The name is looked up again on every attempt."""
     host, _, port = config.join.rpartition(":")
     address = config.advertise or f"{config.bind}:{config.client_port}@{config.peer_port}"
-    deadline = time.monotonic() + timeout
-    problem = "no answer"
+    deadline = clock() + timeout
+    wait, longest = JOIN_BACKOFF
     auth = (config.masteruser or None, config.masterauth) if config.masterauth else None
     try:
         tls = client_context(tls_settings(config)) if config.tls_replication else None
     except TlsConfigError as error:
         raise StartupError(str(error)) from None
-    while time.monotonic() < deadline:
+    while True:
         try:
-            info = parse_info(call(host, int(port), "INFO", "raft", auth=auth, tls=tls))
+            try:
+                resolve(host, int(port))
+            except OSError as error:  # (socket.gaierror)
+                problem = f"cannot reach {host}:{port}: the name does not resolve ({error})"
+                raise ToolError(problem) from None
+            info = parse_info(ask(host, int(port), "INFO", "raft", auth=auth, tls=tls))
             initial, cluster_id = info.get("raft_initial_cluster"), info.get("raft_cluster_id")
             if not initial or not cluster_id:
                 raise StartupError(
                     f"{config.join} runs alone (no --initial-cluster or --join): it cannot"
                     " take new members"
                 )
-            call(
+            ask(
                 host,
                 int(port),
                 *("RAFT.NODE", "ADD", config.name, address),
@@ -128,10 +152,16 @@ def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
             return initial, cluster_id
         except ToolError as error:
             problem = str(error)
-            if not problem.startswith(("CLUSTERDOWN", "TIMEOUT", "LOADING", "cannot reach")):
+            if not problem.startswith(TRANSIENT):
                 raise StartupError(f"cannot join through {config.join}: {problem}") from None
-            time.sleep(0.5)
-    raise StartupError(f"cannot join through {config.join}: {problem}")
+        left = deadline - clock()
+        if left <= 0:
+            raise StartupError(f"cannot join through {config.join}: {problem}")
+        log.warning(
+            "cannot join through %s yet: %s; next try in %.1f s", config.join, problem, wait
+        )
+        sleep(min(wait, left))
+        wait = min(wait * 2, longest)
 
 
 def check_peer_link(config: Config, members: Iterable[Member]) -> None:
