@@ -237,12 +237,15 @@ def _pairs(words: list[str]) -> list[tuple[str, str]]:
 
 
 def health(env: Mapping[str, str], live: bool, timeout: float) -> int:
-    """0 if this node answers (`live`), or answers PING and knows a leader (ready)."""
+    """0 if this node answers (`live`), or answers PING and knows a leader (ready). It asks
+    the address the server binds (loopback if it binds every address)."""
     port = int(env.get(PORT, "6379"))
+    bind = env.get(BIND, "0.0.0.0")
+    host = "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind
     password_file = env.get(PASSWORD_FILE, "")
     auth = (None, read_password(password_file)) if password_file else None
     try:
-        reply = call("127.0.0.1", port, "PING", timeout=timeout, auth=auth)
+        reply = call(host, port, "PING", timeout=timeout, auth=auth)
     except ToolError as error:
         text = str(error)
         if live and not text.startswith("cannot reach"):
@@ -252,7 +255,7 @@ def health(env: Mapping[str, str], live: bool, timeout: float) -> int:
     if live:
         return 0
     try:
-        info = parse_info(call("127.0.0.1", port, "INFO", "raft", timeout=timeout, auth=auth))
+        info = parse_info(call(host, port, "INFO", "raft", timeout=timeout, auth=auth))
     except ToolError as error:
         print(f"concord-container: INFO raft: {error}", file=sys.stderr)
         return 1
