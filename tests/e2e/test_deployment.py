@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support.cluster import HOST, TIMING, LocalCluster, reserved_ports
+from tests.support.cluster import HOST, TIMING, LocalCluster, bindable, reserved_ports
 from tests.support.processes import ConcordProcess
 
 SECRET = "d9c1f4e0b7a25e83c6f19a0d4b2e7c58a1f3d6b9e0c2a4f7"
@@ -50,7 +49,7 @@ class Pods:
         """Two ports free on every pod's address."""
         for _ in range(100):
             ports = reserved_ports(2)
-            if all(_bindable(pod_host(n), port) for n in range(5) for port in ports):
+            if all(bindable(port, pod_host(n)) for n in range(5) for port in ports):
                 return ports[0], ports[1]
         raise RuntimeError("no ports free on 127.0.0.10-14")
 
@@ -136,15 +135,6 @@ class Pods:
     def stop_all(self) -> None:
         for ordinal in list(self.processes):
             self.kill(ordinal)
-
-
-def _bindable(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture
