@@ -1,5 +1,5 @@
 """concord-container's flags for the environment each pod of the StatefulSet has
-(deploy/kubernetes/concord.yaml), and its refusals of an environment that says nothing clear.
+(deploy/kubernetes/statefulset.yaml), and its refusals of an environment that says nothing clear.
 tests/e2e/test_deployment.py starts real pods from it."""
 
 from __future__ import annotations
