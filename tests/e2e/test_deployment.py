@@ -12,6 +12,7 @@ the leader must resolve), and one whose `--join` never resolves keeps retrying a
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import redis
 from tests.support.cluster import HOST, TIMING, LocalCluster, bindable, reserved_ports
 from tests.support.processes import ConcordProcess
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "d9c1f4e0b7a25e83c6f19a0d4b2e7c58a1f3d6b9e0c2a4f7"
 PASSWORD = "pod-password-42"
 WAIT = 40.0  # seconds: elections, joins, promotions
@@ -255,3 +257,56 @@ def test_a_join_name_that_never_resolves_is_retried_and_logged(tmp_path: Path) -
         assert "next try in 1.0 s" in joiner.output()
     finally:
         joiner.kill()
+
+
+def test_the_wheel_the_image_installs_runs_a_pod_and_its_health_check(
+    tmp_path: Path, pods: Pods
+) -> None:
+    """The Dockerfile's two stages without Docker: a wheel built from what the build stage
+    copies (pyproject.toml, README.md, concord_resp/), installed on its own (no source tree
+    to import from), runs a one-member StatefulSet through its `concord-container`."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "concord_resp", source / "concord_resp")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "-w", str(tmp_path / "wheels"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "wheels").glob("concord_resp-*.whl")
+    target = tmp_path / "site"
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stderr
+    env = {**pods.env(0), "CONCORD_INITIAL_MEMBERS": "1", "PYTHONPATH": str(target)}
+    tool = str(target / "bin" / "concord-container")
+    where = {"cwd": str(tmp_path), "env": env}  # (not the source tree)
+    with open(pods.log(0), "ab") as log:
+        pods.processes[0] = subprocess.Popen(
+            [tool, "start"], stdout=log, stderr=subprocess.STDOUT, **where
+        )
+    deadline = time.monotonic() + WAIT
+    while subprocess.run([tool, "health"], capture_output=True, timeout=20, **where).returncode:
+        assert pods.processes[0].poll() is None, pods.log(0).read_text()
+        assert time.monotonic() < deadline, pods.log(0).read_text()
+        time.sleep(0.1)
+    client = pods.client(0)
+    assert client.set("from-the-wheel", "yes")
+    client.close()
+    origin = subprocess.run(
+        [sys.executable, "-c", "import concord_resp; print(concord_resp.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        **where,
+    )
+    assert origin.stdout.strip() == str(target / "concord_resp" / "__init__.py")
