@@ -21,9 +21,11 @@ import re
 import socket
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
+
+import cbor2
 
 from .config import is_host
 from .server.resp_client import ToolError, call, parse_info
@@ -41,6 +43,7 @@ CLUSTER_PORT: Final = "CONCORD_CLUSTER_PORT"
 DIR: Final = "CONCORD_DIR"
 SECRET_FILE: Final = "CONCORD_CLUSTER_SECRET_FILE"
 PASSWORD_FILE: Final = "CONCORD_PASSWORD_FILE"  # the default user's password (also `health`)
+NODE_NAME: Final = "CONCORD_NODE_NAME"  # the name a pod beyond the founders joins under
 HOSTNAME: Final = "HOSTNAME"
 CONSUMED: Final = (
     PEER_SERVICE,
@@ -55,10 +58,12 @@ CONSUMED: Final = (
     DIR,
     SECRET_FILE,
     PASSWORD_FILE,
+    NODE_NAME,
 )
 DEFAULT_PEER_HOST: Final = "{pod}.{service}.{namespace}.svc.{domain}"
 ACL_FILE: Final = "users.acl"  # in the data directory: the start-up users, made once
 
+_NODE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _POD_NAME: Final = re.compile(r"(?P<set>[a-z0-9]([a-z0-9.-]*[a-z0-9])?)-(?P<ordinal>[0-9]+)")
 
 
@@ -84,6 +89,7 @@ class Pod:
     dir: Path
     secret_file: str
     password_file: str
+    node: str  # the node's name (--name): the pod's, or the one its volume holds
 
     @property
     def name(self) -> str:
@@ -138,7 +144,9 @@ def read_pod(env: Mapping[str, str], hostname: str) -> Pod:
         dir=Path(env.get(DIR, "/data")),
         secret_file=env.get(SECRET_FILE, ""),
         password_file=env.get(PASSWORD_FILE, ""),
+        node="",
     )
+    pod = replace(pod, node=_node_name(pod, env.get(NODE_NAME, "{pod}")))
     try:
         hosts = [pod.host(ordinal) for ordinal in range(max(pod.initial_members, pod.ordinal + 1))]
     except (KeyError, IndexError, ValueError) as error:
@@ -147,6 +155,39 @@ def read_pod(env: Mapping[str, str], hostname: str) -> Pod:
         if not is_host(host):
             raise PodError(f"{PEER_HOST} {peer_host!r} makes {host!r}, not a host name")
     return pod
+
+
+def _node_name(pod: Pod, template: str) -> str:
+    """A founding member is named after its pod (the names of --initial-cluster). A pod
+    beyond them keeps the name its volume holds; with a new volume it joins under
+    CONCORD_NODE_NAME (default: the pod's name). A removed member's name never comes back
+    (its data would be stale), so a pod whose member was removed (scaled down) joins again,
+    when scaled up, only under a new name: CONCORD_NODE_NAME="{pod}-2", say."""
+    if pod.founding:
+        return pod.name
+    held = joined_name(pod.dir)
+    if held is not None:
+        return held
+    try:
+        name = template.format(pod=pod.name, ordinal=pod.ordinal, set=pod.set_name)
+    except (KeyError, IndexError, ValueError) as error:
+        raise PodError(f"{NODE_NAME} {template!r}: {error!r} is not a known field") from None
+    if not _NODE_NAME.fullmatch(name):
+        raise PodError(f"{NODE_NAME} {template!r} makes {name!r}: use letters, digits, . _ -")
+    return name
+
+
+def joined_name(directory: Path) -> str | None:
+    """The node name in the data directory's `meta` (server/app.py) if the node joined a
+    cluster (a join that never finished leaves a name that can still change)."""
+    try:
+        meta = cbor2.loads((directory / "meta").read_bytes())
+    except (OSError, cbor2.CBORDecodeError):
+        return None  # (none yet; or damaged, which the server reports)
+    if not isinstance(meta, dict) or "initial_cluster" not in meta:
+        return None
+    name = meta.get("name")
+    return name if isinstance(name, str) else None
 
 
 def _number(env: Mapping[str, str], key: str, default: int, low: int, high: int = 1000) -> int:
@@ -159,7 +200,7 @@ def _number(env: Mapping[str, str], key: str, default: int, low: int, high: int 
 def server_flags(pod: Pod) -> list[str]:
     """concord-server's flags for this pod (the same at every start of it)."""
     flags = [
-        *("--name", pod.name),
+        *("--name", pod.node),
         *("--dir", str(pod.dir)),
         *("--bind", pod.bind),
         *("--port", str(pod.port)),
@@ -219,7 +260,7 @@ def start(argv: list[str], env: Mapping[str, str], dry_run: bool) -> int:
     role = "founding member" if pod.founding else "joins the cluster if new"
     shown = ["***" if before == "--masterauth" else word for before, word in _pairs(command[3:])]
     print(
-        f"concord-container: {pod.name} ({role}): concord-server {' '.join(shown)}", file=sys.stderr
+        f"concord-container: {pod.node} ({role}): concord-server {' '.join(shown)}", file=sys.stderr
     )
     if dry_run:
         print("\n".join(command[3:]))

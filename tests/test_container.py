@@ -4,10 +4,12 @@ tests/e2e/test_deployment.py starts real pods from it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import cbor2
 import pytest
 
 from concord_resp.config import Config, config_from_args
@@ -136,3 +138,23 @@ def test_the_command_prints_its_flags_and_hides_the_password(tmp_path: Path) -> 
     )
     assert bad.returncode == 2
     assert "concord-container: host name 'web'" in bad.stderr
+
+
+def test_a_joining_pod_keeps_its_volumes_name_and_a_new_one_takes_the_template(
+    tmp_path: Path,
+) -> None:
+    volume = {"CONCORD_DIR": str(tmp_path), "CONCORD_NODE_NAME": "{pod}-2"}
+    assert flags_of("concord-4", **volume)[:2] == ["--name", "concord-4-2"]
+    assert flags_of("concord-1", **volume)[:2] == ["--name", "concord-1"]  # a founder
+    meta = {"version": 1, "name": "concord-4"}
+    (tmp_path / "meta").write_bytes(cbor2.dumps(meta))  # (a join that never finished)
+    assert flags_of("concord-4", **volume)[:2] == ["--name", "concord-4-2"]
+    (tmp_path / "meta").write_bytes(cbor2.dumps({**meta, "initial_cluster": "concord-0=..."}))
+    assert flags_of("concord-4", **volume)[:2] == ["--name", "concord-4"]
+    assert flags_of("concord-4")[:2] == ["--name", "concord-4"]
+    with pytest.raises(
+        PodError, match=re.escape("CONCORD_NODE_NAME '{pod}/x' makes 'concord-3/x'")
+    ):
+        flags_of("concord-3", CONCORD_NODE_NAME="{pod}/x")
+    with pytest.raises(PodError, match=re.escape("CONCORD_NODE_NAME '{id}': KeyError('id')")):
+        flags_of("concord-3", CONCORD_NODE_NAME="{id}")

@@ -174,7 +174,9 @@ def check_peer_link(config: Config, members: Iterable[Member]) -> None:
         raise StartupError(str(error)) from None
 
 
-def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str, object]]:
+def open_data_dir(
+    config: Config, cluster_id: str | None, joining: bool = False
+) -> tuple[int, dict[str, object]]:
     """Create/lock the data directory and read (or write) its `meta` file."""
     directory = config.dir
     try:
@@ -200,9 +202,15 @@ def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str
         if not isinstance(meta, dict) or meta.get("version") != META_VERSION:
             raise StartupError(f"{meta_path}: not a Concord data directory of a known version")
         if meta.get("name") != config.name:
-            raise StartupError(
-                f"{directory} belongs to node {meta.get('name')!r}, not {config.name!r}"
-            )
+            # A join that never finished (refused, or given up) leaves a meta file naming no
+            # member of any cluster, and nothing else: that name can still change.
+            if not (joining and "initial_cluster" not in meta and not _leftovers(directory)):
+                raise StartupError(
+                    f"{directory} belongs to node {meta.get('name')!r}, not {config.name!r}"
+                )
+            log.info("%s: a join as %r never finished", directory, meta.get("name"))
+            meta = {**meta, "name": config.name}
+            _write_atomically(meta_path, cbor2.dumps(meta))
         if cluster_id is not None and meta.get("cluster_id") != cluster_id:
             raise StartupError(
                 f"{directory} belongs to cluster {meta.get('cluster_id')}, not to the cluster"
@@ -211,11 +219,7 @@ def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str
     else:
         # meta is written before anything else in the directory: without it, what is there
         # belongs to a node whose name and cluster are no longer known.
-        leftovers = [
-            name
-            for name in ("wal", "snapshots", PROMISE_FILE)
-            if (directory / name).is_file() or any((directory / name).glob("*"))
-        ]
+        leftovers = _leftovers(directory)
         if leftovers and not config.accept_data_loss:
             raise StartupError(
                 f"{meta_path} is missing, but {directory} holds {', '.join(leftovers)}: the"
@@ -230,6 +234,15 @@ def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str
         }
         _write_atomically(meta_path, cbor2.dumps(meta))
     return lock_fd, meta
+
+
+def _leftovers(directory: Path) -> list[str]:
+    """What in the data directory holds the log or the state (not `meta` or `LOCK`)."""
+    return [
+        name
+        for name in ("wal", "snapshots", PROMISE_FILE)
+        if (directory / name).is_file() or any((directory / name).glob("*"))
+    ]
 
 
 def open_promise(config: Config, meta: dict[str, object]) -> tuple[PromiseFile, dict[str, object]]:
@@ -322,7 +335,7 @@ class Server:
                 else Member(config.name, config.bind, config.client_port, config.peer_port)
             )
             check_peer_link(config, [me])  # before joining
-            self.lock_fd, self.meta = open_data_dir(config, None)
+            self.lock_fd, self.meta = open_data_dir(config, None, joining=True)
             if not isinstance(self.meta.get("initial_cluster"), str):
                 # A new node: become a learner through the seed, then keep what it said
                 # (restarting with the same data directory does not join again).

@@ -74,12 +74,12 @@ class Pods:
     def log(self, ordinal: int) -> Path:
         return self.base / f"concord-{ordinal}.log"
 
-    def start(self, ordinal: int) -> None:
+    def start(self, ordinal: int, **extra: str) -> None:
         command = [sys.executable, "-m", "concord_resp.container", "start", "--", *TIMING]
         with open(self.log(ordinal), "ab") as log:
             self.processes[ordinal] = subprocess.Popen(
                 command,
-                env=self.env(ordinal),
+                env={**self.env(ordinal), **extra},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -189,6 +189,23 @@ def test_a_statefulset_of_three_scales_to_five_and_pods_come_back_with_their_vol
     pods.wait_voters(2, {*founders, "concord-3", "concord-4"})
     assert pods.log(3).read_text().count("joined the cluster") == 1
     assert pods.log(1).read_text().count("(founding member)") == 2
+    # Scaling down: the member is removed first, then its pod goes, and its volume.
+    client = pods.client(0)
+    client.execute_command("RAFT.NODE", "REMOVE", "concord-4")
+    client.close()
+    pods.kill(4)
+    shutil.rmtree(pods.base / "volume-4")
+    pods.wait_voters(0, {*founders, "concord-3"})
+    # Scaling up again: a removed name never comes back, so the new pod is refused under
+    # the pod's name, and joins under CONCORD_NODE_NAME's.
+    pods.start(4)
+    assert pods.processes[4].wait(timeout=WAIT) == 1
+    assert "was removed from this cluster; join under a new name" in pods.log(4).read_text()
+    pods.processes.pop(4)
+    pods.start(4, CONCORD_NODE_NAME="{pod}-2")
+    pods.wait_voters(0, {*founders, "concord-3", "concord-4-2"})
+    pods.wait_ready(4)
+
     # The password is the default user's, from the ACL file the entry point made once.
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(host=pod_host(2), port=pods.port, password="wrong").ping()
