@@ -7,9 +7,11 @@ container's main process and gets its signals). Pods with an ordinal below
 CONCORD_INITIAL_MEMBERS found the cluster with the same `--initial-cluster` of stable names
 (so no pod is special and all compute one cluster id); a pod beyond them joins with `--join`
 as a learner and is promoted. A pod restarting with its volume runs with the same flags: its
-data directory, not the flags, says it is already a member. `health` is the probe: PING,
-then INFO raft. Reads the environment (an entry point, like cli); never writes but the ACL
-file it may make in the data directory.
+data directory, not the flags, says it is already a member. A founding pod with a new volume
+first asks the cluster whether its member had data (then it refuses to start: a member that
+forgot what it acknowledged must not vote) or was removed (then it joins under a new name).
+`health` is the probe: PING, then INFO raft. Reads the environment (an entry point, like
+cli); writes nothing but the ACL file it may make in the data directory.
 """
 
 from __future__ import annotations
@@ -20,15 +22,19 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Final
 
 import cbor2
 
 from .config import is_host
+from .operator import parse_nodes
 from .server.resp_client import ToolError, call, parse_info
+
+Call = Callable[..., object]
 
 # The variables `start` reads and consumes (the server does not see them).
 PEER_SERVICE: Final = "CONCORD_PEER_SERVICE"  # the headless Service's name
@@ -61,6 +67,7 @@ CONSUMED: Final = (
     NODE_NAME,
 )
 DEFAULT_PEER_HOST: Final = "{pod}.{service}.{namespace}.svc.{domain}"
+FOUNDER_CHECK_TIMEOUT: Final = 3.0  # seconds for the cluster to answer a new founder
 ACL_FILE: Final = "users.acl"  # in the data directory: the start-up users, made once
 
 _NODE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -90,6 +97,7 @@ class Pod:
     secret_file: str
     password_file: str
     node: str  # the node's name (--name): the pod's, or the one its volume holds
+    founding: bool  # starts with --initial-cluster (else --join)
 
     @property
     def name(self) -> str:
@@ -111,13 +119,11 @@ class Pod:
     def address(self, ordinal: int) -> str:
         return f"{self.host(ordinal)}:{self.port}@{self.cluster_port}"
 
-    @property
-    def founding(self) -> bool:
-        return self.ordinal < self.initial_members
 
-
-def read_pod(env: Mapping[str, str], hostname: str) -> Pod:
-    """The pod from its environment; PodError names what is missing or wrong."""
+def read_pod(env: Mapping[str, str], hostname: str, ask: Call | None = None) -> Pod:
+    """The pod from its environment; PodError names what is missing or wrong. With `ask`,
+    a founding pod whose volume is new first asks the cluster whether it lost its data
+    (`check_new_founder`)."""
     name = env.get(HOSTNAME) or hostname
     match = _POD_NAME.fullmatch(name)
     if match is None:
@@ -145,7 +151,12 @@ def read_pod(env: Mapping[str, str], hostname: str) -> Pod:
         secret_file=env.get(SECRET_FILE, ""),
         password_file=env.get(PASSWORD_FILE, ""),
         node="",
+        founding=False,
     )
+    founding = pod.ordinal < pod.initial_members
+    if founding and ask is not None and not (pod.dir / "meta").exists():
+        founding = check_new_founder(pod, ask)
+    pod = replace(pod, founding=founding)
     pod = replace(pod, node=_node_name(pod, env.get(NODE_NAME, "{pod}")))
     try:
         hosts = [pod.host(ordinal) for ordinal in range(max(pod.initial_members, pod.ordinal + 1))]
@@ -155,6 +166,43 @@ def read_pod(env: Mapping[str, str], hostname: str) -> Pod:
         if not is_host(host):
             raise PodError(f"{PEER_HOST} {peer_host!r} makes {host!r}, not a host name")
     return pod
+
+
+def check_new_founder(pod: Pod, ask: Call) -> bool:
+    """Whether a founding pod with a new volume may found the cluster (True), or must join
+    it under a new name (False; its member was removed). PodError if its member lost its
+    data: a member that forgot what it acknowledged could let the cluster lose committed
+    writes. Asks CONCORD_JOIN (the client Service: ready members only) once; nothing
+    answering means no cluster runs yet. The leader's match index is what it knows: one
+    elected since this member last answered knows nothing (0), and the pod founds again,
+    as it does when it never ran (a pod scheduled late)."""
+    if not pod.join:
+        return True
+    host, _, port = pod.join.rpartition(":")
+    try:
+        rows = parse_nodes(ask(host, int(port), "RAFT.NODES", timeout=FOUNDER_CHECK_TIMEOUT))
+    except ToolError as error:
+        _say(f"{pod.name}: a new volume, and no cluster answers at {pod.join} ({error})")
+        return True
+    mine = [row for row in rows if row.get("name") == pod.name]
+    if not mine:
+        _say(f"{pod.name}: a new volume, and the cluster at {pod.join} has no such member")
+        return False
+    match = int(mine[0].get("match") or 0)
+    _say(f"{pod.name}: a new volume; the cluster's leader knows it up to entry {match}")
+    if match > 0:
+        raise PodError(
+            f"{pod.name}: the volume {pod.dir} is new, but the cluster has {pod.name} as a"
+            f" member that acknowledged entries up to {match}: its data is lost. Remove it"
+            f" (concord -h {host} -p {port} remove {pod.name}); this pod then joins as a new"
+            f" member, under {NODE_NAME} (a removed name never comes back: set it to"
+            " '{pod}-2', say)"
+        )
+    return True
+
+
+def _say(text: str) -> None:
+    print(f"concord-container: {text}", file=sys.stderr)
 
 
 def _node_name(pod: Pod, template: str) -> str:
@@ -254,7 +302,9 @@ def write_acl_file(pod: Pod) -> None:
 
 
 def start(argv: list[str], env: Mapping[str, str], dry_run: bool) -> int:
-    pod = read_pod(env, socket.gethostname())
+    password_file = env.get(PASSWORD_FILE, "")
+    auth = (None, read_password(password_file)) if password_file else None
+    pod = read_pod(env, socket.gethostname(), partial(call, auth=auth))
     flags = server_flags(pod)
     command = [sys.executable, "-m", "concord_resp", *flags, *argv]
     role = "founding member" if pod.founding else "joins the cluster if new"

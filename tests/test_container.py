@@ -14,6 +14,7 @@ import pytest
 
 from concord_resp.config import Config, config_from_args
 from concord_resp.container import ACL_FILE, PodError, read_pod, server_flags, write_acl_file
+from concord_resp.server.resp_client import ToolError
 
 POD_ENV = {
     "CONCORD_PEER_SERVICE": "concord-peers",
@@ -158,3 +159,50 @@ def test_a_joining_pod_keeps_its_volumes_name_and_a_new_one_takes_the_template(
         flags_of("concord-3", CONCORD_NODE_NAME="{pod}/x")
     with pytest.raises(PodError, match=re.escape("CONCORD_NODE_NAME '{id}': KeyError('id')")):
         flags_of("concord-3", CONCORD_NODE_NAME="{id}")
+
+
+class Cluster:
+    """What CONCORD_JOIN answers a founding pod with a new volume: RAFT.NODES, or nothing."""
+
+    def __init__(self, rows: list[dict[str, object]] | None) -> None:
+        self.rows = rows
+        self.asked: list[tuple[str, int, tuple[str, ...]]] = []
+
+    def ask(self, host: str, port: int, *args: str, **options: object) -> object:
+        self.asked.append((host, port, args))
+        if self.rows is None:
+            raise ToolError(f"cannot reach {host}:{port}: [Errno 111] Connection refused")
+        return [[part for item in row.items() for part in item] for row in self.rows]
+
+
+def member(name: str, match: int) -> dict[str, object]:
+    return {"name": name, "address": "...", "role": "follower", "voter": 1, "match": match}
+
+
+def test_a_new_founding_volume_founds_only_if_the_cluster_has_no_data_of_it(
+    tmp_path: Path,
+) -> None:
+    env = {**POD_ENV, "CONCORD_DIR": str(tmp_path / "volume"), "CONCORD_NODE_NAME": "{pod}-2"}
+    # Nothing answers: no cluster runs yet (the first start of every founder).
+    nobody = Cluster(None)
+    pod = read_pod(env, "concord-1", nobody.ask)
+    assert (pod.founding, pod.node) == (True, "concord-1")
+    assert nobody.asked == [("concord.prod.svc.cluster.local", 6379, ("RAFT.NODES",))]
+    # The cluster runs and never heard from this member: a founder scheduled late.
+    late = Cluster([member("concord-0", 12), member("concord-1", 0), member("concord-2", 12)])
+    assert read_pod(env, "concord-1", late.ask).founding
+    # The member acknowledged entries: its volume was lost; it must not vote with nothing.
+    lost = Cluster([member("concord-0", 12), member("concord-1", 9), member("concord-2", 12)])
+    with pytest.raises(PodError, match="acknowledged entries up to 9: its data is lost"):
+        read_pod(env, "concord-1", lost.ask)
+    # Once removed, the pod joins as a new member under CONCORD_NODE_NAME.
+    removed = Cluster([member("concord-0", 12), member("concord-2", 12)])
+    pod = read_pod(env, "concord-1", removed.ask)
+    assert (pod.founding, pod.node) == (False, "concord-1-2")
+    assert server_flags(pod)[-4:-2] == ["--join", "concord.prod.svc.cluster.local:6379"]
+    # A volume with data, or a pod beyond the founders, is not asked about.
+    (tmp_path / "volume").mkdir()
+    (tmp_path / "volume" / "meta").write_bytes(cbor2.dumps({"version": 1, "name": "concord-1"}))
+    assert read_pod(env, "concord-1", lost.ask).founding
+    assert not read_pod(env, "concord-4", lost.ask).founding
+    assert len(lost.asked) == 1
