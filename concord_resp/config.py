@@ -368,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="join a running cluster through any member's client port: added as a learner,"
         " promoted to voter once caught up (needs --name; --bind, --port and --cluster-port"
-        " must be the address the others reach this node at)",
+        " must be the address the others reach this node at). HOST may be a DNS name: one"
+        " that does not resolve yet is retried, as a member without a leader is",
     )
     parser.add_argument(
         "--advertise",
