@@ -571,8 +571,7 @@ def config_from_args(argv: list[str] | None = None) -> Config:
     if args.join:
         if args.initial_cluster:
             raise ConfigError("--join and --initial-cluster exclude each other")
-        host, colon, port = args.join.rpartition(":")
-        if not (colon and is_host(host) and port.isdigit() and 0 < int(port) < 65536):
+        if not is_host_port(args.join):
             raise ConfigError(f"--join: {args.join!r} is not host:port (a member's client port)")
     if args.advertise:
         try:
@@ -688,6 +687,12 @@ def parse_members(text: str) -> dict[str, tuple[str, int, int]]:
 
 
 _HOST_LABEL: Final = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def is_host_port(text: str) -> bool:
+    """`host:port`, the host an address or a DNS name (`is_host`)."""
+    host, colon, port = text.rpartition(":")
+    return bool(colon) and is_host(host) and port.isdigit() and 0 < int(port) < 65536
 
 
 def is_host(host: str) -> bool:

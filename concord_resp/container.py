@@ -30,7 +30,7 @@ from typing import Final
 
 import cbor2
 
-from .config import is_host
+from .config import is_host, is_host_port
 from .operator import parse_nodes
 from .server.resp_client import ToolError, call, parse_info
 
@@ -153,11 +153,6 @@ def read_pod(env: Mapping[str, str], hostname: str, ask: Call | None = None) -> 
         node="",
         founding=False,
     )
-    founding = pod.ordinal < pod.initial_members
-    if founding and ask is not None and not (pod.dir / "meta").exists():
-        founding = check_new_founder(pod, ask)
-    pod = replace(pod, founding=founding)
-    pod = replace(pod, node=_node_name(pod, env.get(NODE_NAME, "{pod}")))
     try:
         hosts = [pod.host(ordinal) for ordinal in range(max(pod.initial_members, pod.ordinal + 1))]
     except (KeyError, IndexError, ValueError) as error:
@@ -165,6 +160,13 @@ def read_pod(env: Mapping[str, str], hostname: str, ask: Call | None = None) -> 
     for host in hosts:
         if not is_host(host):
             raise PodError(f"{PEER_HOST} {peer_host!r} makes {host!r}, not a host name")
+    if pod.join and not is_host_port(pod.join):
+        raise PodError(f"{JOIN} {pod.join!r} is not host:port (the client Service's, say)")
+    founding = pod.ordinal < pod.initial_members
+    if founding and ask is not None and not (pod.dir / "meta").exists():
+        founding = check_new_founder(pod, ask)
+    pod = replace(pod, founding=founding)
+    pod = replace(pod, node=_node_name(pod, env.get(NODE_NAME, "{pod}")))
     return pod
 
 

@@ -111,6 +111,7 @@ def test_a_password_file_makes_the_acl_file_once_and_joining_pods_authenticate(
         ("concord-0", {"CONCORD_PORT": "http"}, "CONCORD_PORT must be a number"),
         ("concord-0", {"CONCORD_PEER_HOST": "{pod}.{zone}"}, "'zone'"),
         ("concord-0", {"CONCORD_PEER_HOST": "{pod} x"}, "not a host name"),
+        ("concord-3", {"CONCORD_JOIN": "concord"}, "CONCORD_JOIN 'concord' is not host:port"),
     ],
 )
 def test_an_unclear_environment_is_refused(
