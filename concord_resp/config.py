@@ -185,6 +185,7 @@ class Config:
     segment_bytes: int = _D["segment_bytes"]
     shutdown_timeout: float = _D["shutdown_timeout"]
     cluster_port: int = _D["cluster_port"]  # 0: client port + 10000
+    metrics_port: int = _D["metrics_port"]  # the Prometheus endpoint (0: none)
     initial_cluster: str = _D["initial_cluster"]
     join: str = _D["join"]
     advertise: str = _D["advertise"]

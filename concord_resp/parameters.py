@@ -360,6 +360,12 @@ OWN: list[Param] = [
         " `@port` of this node in `initial-cluster`, or `port` + 10000)",
     ),
     _concord(
+        "metrics-port",
+        PORT,
+        "0",
+        "serve Prometheus metrics over HTTP at `http://bind:metrics-port/metrics` (0: off)",
+    ),
+    _concord(
         "join",
         STRING,
         "",

@@ -15,6 +15,7 @@ of applying them, until the backlog is empty again.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Final
 
@@ -23,11 +24,14 @@ import trio
 from ..raft.core import ConfChangeType, Entry, EntryKind, decode_conf_change
 from ..state import Applied, Op, runs_lua
 from .applier import Pending, results_of
+from .telemetry import event
 
 if TYPE_CHECKING:
     from .node import RaftNode
 
 APPLY_CHUNK: Final = 512  # entries applied between two checkpoints
+
+log = logging.getLogger("concord.node")
 
 
 async def apply_entries(node: RaftNode, entries: list[Entry]) -> None:
@@ -92,6 +96,14 @@ def apply_normal(node: RaftNode, entry: Entry, op: Op) -> None:
         node.invalidate_keys(applied)  # (after: a writer gets its reply, then invalidations)
 
 
+# A membership change's telemetry event, and what it says.
+MEMBER_EVENTS: Final = {
+    ConfChangeType.ADD_VOTER: ("member_voter", "is a voter"),
+    ConfChangeType.ADD_LEARNER: ("member_added", "joined as a learner"),
+    ConfChangeType.REMOVE: ("member_removed", "was removed"),
+}
+
+
 def apply_other(node: RaftNode, entry: Entry) -> None:
     """A membership change, or an entry with no command (a new leader's no-op)."""
     machine, rn = node.machine, node.rn
@@ -110,6 +122,16 @@ def apply_other(node: RaftNode, entry: Entry) -> None:
             node.membership.note_removal(change.node, entry.index, entry.term)
         rn.apply_conf_change(change)
         node.membership.changed()
+        name, says = MEMBER_EVENTS[change.type]
+        event(
+            log,
+            name,
+            f"membership: {change.node} {says} (entry {entry.index})",
+            member=change.node,
+            address=address.decode(errors="replace") if address is not None else "",
+            index=entry.index,
+            voters=len(node.refresh_status().voters),
+        )
     else:
         machine.apply_noop(entry.index)
 

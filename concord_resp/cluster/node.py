@@ -28,6 +28,7 @@ from typing import Any
 
 import trio
 
+from ..metrics.cluster import ClusterMetrics
 from ..raft.core import (
     NO_NODE,
     Config,
@@ -62,6 +63,7 @@ from .peer_protocol import Frame
 from .proposals import Proposal, Proposals
 from .reads import Reads
 from .snapshots import Snapshots
+from .telemetry import event
 
 log = logging.getLogger("concord.node")
 
@@ -106,6 +108,11 @@ class RaftNode:
         # clients: None while this node has none.
         self.script_calls: Callable[[Applied, list[tuple[int, list[bytes]]]], None] | None = None
         self.last_contact: dict[str, float] = {}
+        # The node's counters (INFO raft and /metrics read them); the log's fsyncs count too.
+        self.metrics = ClusterMetrics()
+        wal.fsync_seconds = self.metrics.wal_fsync
+        self.links: dict[str, bool] = {}  # peer -> its outbound link is up
+        self._heartbeats: dict[str, float] = {}  # peer -> when an unanswered heartbeat left
         self.proposals = Proposals(self)
         self.reads = Reads(self)
         self.applier = Applier(self, apply_backlog)
@@ -248,7 +255,9 @@ class RaftNode:
         """The link to `peer` came up or went down (called by the transport). A leader stops
         streaming to a peer whose link is down: what it sent there is lost, and a peer that
         comes back far behind is caught up by snapshot."""
+        self.links[peer] = up
         if not up:
+            self._heartbeats.pop(peer, None)
             self._unreachable.append(peer)
             self.snapshots.link_down(peer)
             self.kick()
@@ -256,7 +265,14 @@ class RaftNode:
     def _raft_frame(self, rn: RawNode, sender: str, frame: peer_protocol.RaftFrame) -> None:
         msg = frame.message
         if msg.sender == sender and msg.type != MessageType.SNAP:
+            if msg.type == MessageType.HEARTBEAT_RESP:
+                self._heartbeat_answered(sender)
             rn.step(msg)  # a snapshot comes only as a checked stream (SnapshotChunk)
+
+    def _heartbeat_answered(self, peer: str) -> None:
+        sent = self._heartbeats.pop(peer, None)
+        if sent is not None:
+            self.metrics.rtt(peer).observe(trio.current_time() - sent)
 
     def _snapshot_chunk(self, rn: RawNode, sender: str, frame: peer_protocol.SnapshotChunk) -> None:
         if self.snapshots.receiver is not None:
@@ -378,8 +394,13 @@ class RaftNode:
     def send(self, msg: Message) -> None:
         if msg.type == MessageType.SNAP:
             self.snapshots.send(msg)
-        else:
-            self.send_frame(msg.to, peer_protocol.RaftFrame(msg))
+            return
+        if msg.type == MessageType.HEARTBEAT:
+            # A heartbeat's round trip (one per peer in flight: a lost one is replaced).
+            heartbeats, now = self._heartbeats, trio.current_time()
+            if now - heartbeats.get(msg.to, -1e9) > self.election_timeout():
+                heartbeats[msg.to] = now
+        self.send_frame(msg.to, peer_protocol.RaftFrame(msg))
 
     async def install(self, snapshot: Snapshot) -> None:
         await self.applier.drained()  # (what it would apply is in the snapshot, but its
@@ -390,6 +411,7 @@ class RaftNode:
 
     def after_ready(self, rn: RawNode) -> None:
         self._notice_leader(self.refresh_status())
+        self.proposals.note_applied(self.machine.applied_index)
         if self._applied is not None:
             self._applied.set()
             self._applied = None
@@ -408,7 +430,15 @@ class RaftNode:
         leader = status.lead
         if leader != self._known_leader:
             if leader:
-                log.info("leader is now %s (term %d)", leader, status.term)
+                self.metrics.leader_changes += 1
+                event(
+                    log,
+                    "leader_changed",
+                    f"leader is now {leader} (term {status.term})",
+                    leader=leader,
+                    term=status.term,
+                    previous=self._known_leader or "none",
+                )
             self._known_leader = leader
             changed, self._leader_changed = self._leader_changed, trio.Event()
             changed.set()

@@ -179,6 +179,27 @@ class Proposals:
         self._last_stamp = 0
         self._write_timeout = node.config.write_timeout
         self._max_entry = node.config.max_entry_bytes  # 0: no limit
+        # (Leader.) Batches proposed, as (last index, when): the commit latency histogram
+        # observes each once it is applied. One pair per round, not per write.
+        self._proposed: deque[tuple[int, float]] = deque()
+
+    @property
+    def pending(self) -> int:
+        """This node's writes submitted and not answered yet."""
+        return len(self._pending)
+
+    def _proposed_batch(self, last: int) -> None:
+        proposed = self._proposed
+        if len(proposed) < 4096:  # (bounded: a leader whose entries never commit)
+            proposed.append((last, trio.current_time()))
+
+    def note_applied(self, applied: int) -> None:
+        """(After each Ready.) The proposed batches now applied: their commit latency."""
+        proposed = self._proposed
+        if proposed and proposed[0][0] <= applied:
+            now, histogram = trio.current_time(), self.node.metrics.commit
+            while proposed and proposed[0][0] <= applied:
+                histogram.observe(now - proposed.popleft()[1])
 
     def submit(self, proposal: Proposal) -> None:
         """A write to replicate; completed (reply or error) once applied or given up."""
@@ -244,6 +265,7 @@ class Proposals:
                 keep.extend(proposal for proposal, _ in batch)  # transferring: try later
             else:
                 term = status.term
+                self._proposed_batch(first + len(batch) - 1)
                 for offset, (proposal, op) in enumerate(batch):
                     index = first + offset
                     self._ops[index] = (term, op)
@@ -270,6 +292,7 @@ class Proposals:
         return kept, kept_datas
 
     def _fail_too_large(self, proposal: Proposal, size: int) -> None:
+        self.node.metrics.proposals_failed += 1
         self._pending.pop(proposal.seq, None)
         proposal.finish(too_large(size, self._max_entry), proposal.db)
 
@@ -326,12 +349,14 @@ class Proposals:
         except ProposalDropped:
             return
         term = status.term
+        self._proposed_batch(first + len(ops) - 1)
         for offset, op in enumerate(ops):
             self._ops[first + offset] = (term, op)
 
     def leader_changed(self) -> None:
         """Writes not applied yet may have been lost with the old leader: send them again
         (the session table applies each once)."""
+        self._proposed.clear()
         for proposal in self._pending.values():
             if not proposal.done and proposal not in self._waiting:
                 self._waiting.append(proposal)
@@ -431,6 +456,7 @@ class Proposals:
                     del self._pending[seq]
                 elif now >= proposal.deadline:
                     del self._pending[seq]
+                    self.node.metrics.proposals_failed += 1
                     proposal.finish(
                         WRITE_TIMEOUT if proposal.appended else CLUSTERDOWN, proposal.db
                     )

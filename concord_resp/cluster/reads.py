@@ -238,8 +238,11 @@ class Reads:
         if self._batches:
             applied = self.node.machine.applied_index
             keep: list[ReadBatch] = []
+            now = trio.current_time()
+            durations = self.node.metrics.read_index
             for batch in self._batches:
                 if 0 <= batch.index <= applied:
+                    durations.observe(now - batch.created)
                     batch.done.set()
                 else:
                     keep.append(batch)

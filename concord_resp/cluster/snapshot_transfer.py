@@ -32,8 +32,10 @@ from typing import Any, Final
 
 import trio
 
+from ..metrics.prometheus import Buckets
 from ..raft.driver.transport import Transport
 from .peer_protocol import SnapshotAck, SnapshotChunk, encode
+from .telemetry import event
 
 log = logging.getLogger("concord.snapshots")
 
@@ -66,9 +68,11 @@ class SnapshotSender:
         *,
         timeout: float = 30.0,
         chunk_bytes: int = CHUNK_BYTES,
+        durations: Buckets | None = None,
     ) -> None:
         self.transport = transport
         self.nursery = nursery
+        self.durations = durations  # of the streams sent whole (seconds)
         self.on_done = on_done  # (follower, success): reported to Raft by the node
         self.timeout = timeout
         self.chunk_bytes = chunk_bytes
@@ -114,12 +118,17 @@ class SnapshotSender:
         else:
             success = True
             self.sent += 1
-            log.info(
-                "sent snapshot %s (%d bytes) to %s in %.2f s",
-                path.name,
-                size,
-                to,
-                trio.current_time() - started,
+            seconds = trio.current_time() - started
+            if self.durations is not None:
+                self.durations.observe(seconds)
+            event(
+                log,
+                "snapshot_sent",
+                f"sent snapshot {path.name} ({size} bytes) to {to} in {seconds:.2f} s",
+                peer=to,
+                snapshot=path.name,
+                size=size,
+                seconds=round(seconds, 3),
             )
         finally:
             del self._streams[to]
@@ -162,9 +171,10 @@ class SnapshotSender:
 
 
 class _Incoming:
-    __slots__ = ("file", "next_seq", "path", "sender", "transfer")
+    __slots__ = ("file", "next_seq", "path", "sender", "started", "transfer")
 
     def __init__(self, sender: str, transfer: str, path: Path) -> None:
+        self.started = trio.current_time()
         self.sender = sender
         self.transfer = transfer
         self.path = path
@@ -182,7 +192,9 @@ class SnapshotReceiver:
         transport: Transport,
         receive_path: Callable[[str], Path],
         install: Callable[[str, Path, object], Awaitable[None]],
+        durations: Buckets | None = None,
     ) -> None:
+        self.durations = durations  # of the streams received whole (seconds)
         self.transport = transport
         self.receive_path = receive_path
         self.install = install
@@ -240,6 +252,8 @@ class SnapshotReceiver:
             return
         self._current = None
         self.received += 1
+        if self.durations is not None:
+            self.durations.observe(trio.current_time() - current.started)
         self._ack(sender, transfer, seq, None)
 
     def _ack(self, sender: str, transfer: str, seq: int, error: str | None) -> None:

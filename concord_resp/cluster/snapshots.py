@@ -41,6 +41,7 @@ from ..raft.driver.wal import WalCorruptError, encode_hard_state
 from ..state import StateMachine
 from ..state.snapshot import SnapshotError, restore_records, snapshot_records
 from .snapshot_transfer import SnapshotReceiver, SnapshotSender
+from .telemetry import event
 
 if TYPE_CHECKING:
     from .node import RaftNode
@@ -90,9 +91,13 @@ class Snapshots:
             self._sent,
             timeout=config.snapshot_timeout,
             chunk_bytes=config.snapshot_chunk_bytes,
+            durations=node.metrics.snapshot_send,
         )
         self.receiver = SnapshotReceiver(
-            node.transport, lambda sender: receive_path(directory, sender), self._received_file
+            node.transport,
+            lambda sender: receive_path(directory, sender),
+            self._received_file,
+            durations=node.metrics.snapshot_receive,
         )
         nursery.start_soon(self.receiver.run)
 
@@ -187,6 +192,7 @@ class Snapshots:
             await run_in_child(write)
         except (SnapshotChildError, OSError) as error:
             log.error("snapshot at index %d failed: %s", index, error)
+            node.metrics.snapshots_failed += 1
             self.index = index  # try again after another `snapshot_entries`
             self.failed = True
         else:
@@ -197,7 +203,17 @@ class Snapshots:
             self._newest = SnapshotInfo(path, index, term, voters, learners)
             self._compact_due = True
             node.kick()
-            log.info("snapshot at index %d written in %.2f s", index, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            node.metrics.snapshots_taken += 1
+            node.metrics.snapshot_take.observe(seconds)
+            event(
+                log,
+                "snapshot_taken",
+                f"snapshot at index {index} written in {seconds:.2f} s",
+                index=index,
+                term=term,
+                seconds=round(seconds, 3),
+            )
         finally:
             self.taking = False
             self._done.set()
@@ -297,7 +313,14 @@ class Snapshots:
 
             info, machine = await trio.to_thread.run_sync(check)
             self._prepared[info.index] = (info, machine)
-            log.info("received snapshot at index %d from %s", info.index, sender)
+            event(
+                log,
+                "snapshot_received",
+                f"received snapshot at index {info.index} from {sender}",
+                index=info.index,
+                term=info.term,
+                peer=sender,
+            )
         else:
             await trio.to_thread.run_sync(path.unlink)  # nothing new: Raft answers with ours
         self._received.append(msg)
@@ -333,4 +356,11 @@ class Snapshots:
         self.bytes_since = 0
         self._newest = info
         self._compact_due = True
-        log.info("installed snapshot at index %d (term %d)", info.index, info.term)
+        node.metrics.snapshots_installed += 1
+        event(
+            log,
+            "snapshot_installed",
+            f"installed snapshot at index {info.index} (term {info.term})",
+            index=info.index,
+            term=info.term,
+        )

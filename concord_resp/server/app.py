@@ -44,6 +44,7 @@ from ..state import OP_SET_USERS, USERS_BOOTSTRAP, Applied, StateMachine
 from .client import ClientState
 from .connection import FlushQueue, send_all, serve_connection
 from .dispatch import Dispatcher
+from .exposition import render_metrics
 from .handlers import CONNECTION
 from .handlers.security import (
     AclFileError,
@@ -51,6 +52,7 @@ from .handlers.security import (
     close_unpermitted_subscribers,
     startup_users,
 )
+from .metrics_http import serve_metrics
 from .peer_link import (
     PeerLinkError,
     check_peer_addresses,
@@ -442,6 +444,9 @@ class Server:
                 if not listeners[:-1]:
                     self.port = self.state.tls_port  # TLS only
                 log.info("TLS on %s:%d", config.bind, self.state.tls_port)
+            if config.metrics_port:  # the last: served by `serve_metrics`, not accepted from
+                listeners.append((open_listener(config.bind, config.metrics_port), None))
+                log.info("metrics on http://%s:%d/metrics", config.bind, config.metrics_port)
         except StartupError:
             for listener, _ in listeners:
                 listener.close()
@@ -449,9 +454,12 @@ class Server:
         try:
             async with trio.open_nursery() as root:
                 root.start_soon(self._watch_signals)
+                clients = listeners[:-1] if config.metrics_port else listeners
+                if config.metrics_port:
+                    root.start_soon(serve_metrics, listeners[-1][0], self._render_metrics)
                 node_scope = trio.CancelScope()
                 async with trio.open_nursery() as connections:
-                    for listener, context in listeners:
+                    for listener, context in clients:
                         connections.start_soon(self._accept_loop, listener, connections, context)
                     task_status.started(self.port)
                     try:
@@ -473,7 +481,7 @@ class Server:
                     await self.shutdown.wait()
                     await self._hand_over_leadership()
                     log.info("shutting down: finishing in-flight commands")
-                    for listener, _ in listeners:
+                    for listener, _ in clients:  # (metrics are served until the end)
                         trio.lowlevel.notify_closing(listener)
                         listener.close()
                     self._stop_connections()
@@ -494,6 +502,9 @@ class Server:
             self.node.close()
             os.close(self.lock_fd)
             log.info("log flushed and closed; bye")
+
+    def _render_metrics(self) -> str:
+        return render_metrics(self.state)
 
     def _damage_advice(self) -> str:
         name = self.config.name

@@ -326,6 +326,7 @@ def _raft(state: ServerState) -> list[tuple[str, object]]:
     status = node.refresh_status()
     replication = node.progress()
     snapshots = node.snapshots
+    counted = node.metrics  # (the counters /metrics shows too)
     now = trio.current_time()
     lines: list[tuple[str, object]] = [
         ("raft_node", node.name),
@@ -340,6 +341,12 @@ def _raft(state: ServerState) -> list[tuple[str, object]]:
         ("raft_snapshots_sent", snapshots.sent),
         ("raft_snapshots_received", snapshots.received),
         ("raft_log_segments_deleted", snapshots.segments_deleted),
+        ("raft_leader_changes", counted.leader_changes),
+        ("raft_apply_lag", max(0, status.commit - state.machine.applied_index)),
+        ("raft_proposals_pending", node.proposals.pending),
+        ("raft_proposals_failed", counted.proposals_failed),
+        ("raft_snapshots_taken", counted.snapshots_taken),
+        ("raft_snapshots_installed", counted.snapshots_installed),
         ("raft_cluster_id", node.cluster_id),
         ("raft_initial_cluster", node.initial_cluster),
         ("raft_voters", ",".join(status.voters)),

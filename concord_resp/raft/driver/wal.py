@@ -46,6 +46,7 @@ import logging
 import os
 import re
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ from typing import Final
 import cbor2
 from crc32c import crc32c
 
+from ...metrics.prometheus import Buckets
 from ..core.types import Entry, HardState
 
 log = logging.getLogger("concord.wal")
@@ -227,6 +229,7 @@ class WriteAheadLog:
         self.torn_tail: TornTail | None = None  # found by `replay(cut=False)`, not cut yet
         self.bytes_written = 0
         self.fsyncs = 0  # syncs made by `write` (one per group commit)
+        self.fsync_seconds: Buckets | None = None  # each of those syncs' duration
         try:
             directory.mkdir(parents=True)
         except FileExistsError:
@@ -379,8 +382,11 @@ class WriteAheadLog:
         records_size = len(marker) + len(records)
         self._wrote = True
         if self.fsync:
+            started = time.perf_counter()
             os.fdatasync(fd)
             self.fsyncs += 1
+            if self.fsync_seconds is not None:  # (only this thread observes it)
+                self.fsync_seconds.observe(time.perf_counter() - started)
         self._size += records_size
         self.bytes_written += records_size
         # A segment that holds no entry yet is not rolled: the new one would have its name.
