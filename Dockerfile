@@ -34,7 +34,8 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
 USER 10001:10001
 WORKDIR /
 VOLUME ["/data"]
-EXPOSE 6379 16379
+# Clients, peers, and /metrics when CONCORD_METRICS_PORT (or --metrics-port) turns it on.
+EXPOSE 6379 16379 9121
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["concord-container", "health"]
 ENTRYPOINT ["concord-container", "start", "--"]

@@ -119,7 +119,13 @@ def test_the_services_and_the_statefulset_agree() -> None:
     assert ports == {
         "client": int(env["CONCORD_PORT"]),
         "peer": int(env["CONCORD_CLUSTER_PORT"]),
+        "metrics": int(env["CONCORD_METRICS_PORT"]),
     }
+    # Prometheus finds each pod's /metrics by its annotations.
+    annotations = spec["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == ports["metrics"]
+    assert annotations["prometheus.io/path"] == "/metrics"
     for service in (peers, clients):
         for port in service["ports"]:
             assert port["port"] == ports[port["targetPort"]]

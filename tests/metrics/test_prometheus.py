@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,7 @@ from concord_resp.metrics.prometheus import (
     format_value,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = re.compile(
     r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_]\w*="(?:[^"\\\n]|\\.)*",?)*\})? (\S+)$'
 )
@@ -133,3 +137,15 @@ def test_every_line_parses() -> None:
             assert re.fullmatch(r"# (HELP|TYPE) concord_\w+ .+", line), line
         else:
             assert SAMPLE.match(line), line
+
+
+def test_the_readme_table_is_the_generated_one() -> None:
+    script = ROOT / "scripts" / "dev" / "gen_metrics_table.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
