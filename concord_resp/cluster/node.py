@@ -126,6 +126,7 @@ class RaftNode:
         self._unreachable: deque[str] = deque()  # peers whose link went down
         self._ticks_due = 0
         self._known_leader: str = NO_NODE
+        self._previous_leader: str = NO_NODE  # the last leader known (telemetry)
         self._leader_changed = trio.Event()  # set (and replaced) when the leader changes
         self._applied: trio.Event | None = None  # set after a Ready, if someone waits
         self._too_large_logged: dict[str, float] = {}  # peer -> when we last said so
@@ -437,8 +438,9 @@ class RaftNode:
                     f"leader is now {leader} (term {status.term})",
                     leader=leader,
                     term=status.term,
-                    previous=self._known_leader or "none",
+                    previous=self._previous_leader or "none",
                 )
+                self._previous_leader = leader
             self._known_leader = leader
             changed, self._leader_changed = self._leader_changed, trio.Event()
             changed.set()

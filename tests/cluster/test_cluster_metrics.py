@@ -1,0 +1,87 @@
+"""The node's consensus counters (`metrics/cluster.py`) and its telemetry events, on three
+in-process nodes over the in-memory peer link: what each one counts, and when."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from concord_resp.cluster import ClusterError
+from tests.support.node_link import NAMES, cluster, follower, leader_of, write
+from tests.support.waiting import wait_until
+
+
+def leader_events(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "event", None) == "leader_changed"]
+
+
+async def test_what_a_healthy_cluster_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="concord.node")
+    async with cluster(tmp_path) as link:
+        lead = await leader_of(link)
+        other = follower(link, lead)
+        # Every leader a node saw is one event (usually one election, more after a split).
+        events = leader_events(caplog)
+        assert sum(node.metrics.leader_changes for node in link.nodes.values()) == len(events)
+        last = events[-1]
+        assert last.leader == lead.name  # type: ignore[attr-defined]
+        assert last.term == lead.status.term  # type: ignore[attr-defined]
+        assert f"[event=leader_changed leader={lead.name} term=" in last.getMessage()
+
+        commits = lead.metrics.commit.count
+        for step in range(5):
+            await write(lead, b"SET", b"k", b"%d" % step)
+        # One observation per batch proposed, so at most one per write.
+        assert commits + 1 <= lead.metrics.commit.count <= commits + 5
+        assert lead.metrics.commit.sum >= 0
+        before = other.metrics.commit.count
+        await write(other, b"SET", b"k", b"x")  # forwarded: the leader proposes it
+        assert other.metrics.commit.count == before
+
+        reads = other.metrics.read_index.count
+        await other.read_barrier()
+        assert other.metrics.read_index.count == reads + 1
+
+        # Heartbeats and their answers: a round trip per peer.
+        peers = [name for name in NAMES if name != lead.name]
+        await wait_until(
+            lambda: all(
+                peer in lead.metrics.peer_rtt and lead.metrics.peer_rtt[peer].count > 0
+                for peer in peers
+            )
+        )
+        assert lead.metrics.proposals_failed == 0
+        assert lead.proposals.pending == 0
+
+
+async def test_a_new_leader_and_failed_writes_are_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="concord.node")
+    async with cluster(tmp_path, write_timeout=0.5, read_timeout=0.5) as link:
+        lead = await leader_of(link)
+        term = lead.status.term
+        seen = {name: node.metrics.leader_changes for name, node in link.nodes.items()}
+        link.cut.add(lead.name)
+        survivors = tuple(name for name in NAMES if name != lead.name)
+        successor = await leader_of(link, survivors)
+        for name in survivors:
+            node = link.nodes[name]
+            assert node.metrics.leader_changes > seen[name]
+            assert node.status.term > term
+        last = leader_events(caplog)[-1]
+        assert last.leader == successor.name  # type: ignore[attr-defined]
+        assert last.term > term  # type: ignore[attr-defined]
+        assert last.previous in NAMES  # type: ignore[attr-defined]
+
+        # The old leader, alone, cannot commit (or no longer leads): its write fails.
+        failed = lead.metrics.proposals_failed
+        reply = await write(lead, b"SET", b"lost", b"1")
+        assert reply.startswith((b"-TIMEOUT", b"-CLUSTERDOWN"))
+        assert lead.metrics.proposals_failed == failed + 1
+        with pytest.raises(ClusterError):
+            await lead.read_barrier()
