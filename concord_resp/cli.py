@@ -14,6 +14,7 @@ import ssl
 import sys
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import trio
 
@@ -135,63 +136,95 @@ def _credentials(args: argparse.Namespace) -> Credentials | None:
     return (args.user, password)
 
 
+def _connection_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """-h/-p/--user/--pass/--tls and the certificate options. They are declared on the tool
+    and again on every subcommand, so they work before or after it (`concord status -p
+    6380`); the subcommands' copies leave an option alone unless it is given there."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "-h", "--host", default=default("127.0.0.1"), help="server address (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "-p", "--port", type=int, default=default(6379), help="server port (default 6379)"
+    )
+    parser.add_argument(
+        "--user", default=default(None), help="ACL user to AUTH as (default: default)"
+    )
+    parser.add_argument(
+        "--pass",
+        dest="password",
+        default=default(None),
+        help="password to AUTH with (or set REDISCLI_AUTH, which other users cannot see in ps)",
+    )
+    parser.add_argument(
+        "--tls", action="store_true", default=default(False), help="connect over TLS"
+    )
+    parser.add_argument(
+        "--cacert", default=default(""), help="CA certificate to verify the server with"
+    )
+    parser.add_argument(
+        "--cert", default=default(""), help="client certificate (if the server asks)"
+    )
+    parser.add_argument("--key", default=default(""), help="the client certificate's private key")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=default(False),
+        help="do not verify the server's certificate",
+    )
+
+
 def tool_main(argv: list[str] | None = None) -> None:
     # -h is the host, as in redis-cli; --help prints the help.
     parser = argparse.ArgumentParser(
         prog="concord", description="Operate a Concord server.", add_help=False
     )
     parser.add_argument("--help", action="help", help="show this help and exit")
-    parser.add_argument(
-        "-h", "--host", default="127.0.0.1", help="server address (default 127.0.0.1)"
-    )
-    parser.add_argument("-p", "--port", type=int, default=6379, help="server port (default 6379)")
-    parser.add_argument("--user", default=None, help="ACL user to AUTH as (default: default)")
-    parser.add_argument(
-        "--pass",
-        dest="password",
-        default=None,
-        help="password to AUTH with (or set REDISCLI_AUTH, which other users cannot see in ps)",
-    )
-    parser.add_argument("--tls", action="store_true", help="connect over TLS")
-    parser.add_argument("--cacert", default="", help="CA certificate to verify the server with")
-    parser.add_argument("--cert", default="", help="client certificate (if the server asks)")
-    parser.add_argument("--key", default="", help="the client certificate's private key")
-    parser.add_argument(
-        "--insecure", action="store_true", help="do not verify the server's certificate"
-    )
+    _connection_options(parser, defaults=True)
+    connection = argparse.ArgumentParser(add_help=False)
+    connection.add_argument("--help", action="help", help="show this help and exit")
+    _connection_options(connection, defaults=False)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("ping", help="check that the server answers")
-    info = sub.add_parser("info", help="print INFO (optionally one section)")
+
+    def command(name: str, **options: Any) -> argparse.ArgumentParser:
+        parents = [connection, *options.pop("parents", [])]
+        return sub.add_parser(name, add_help=False, parents=parents, **options)
+
+    command("ping", help="check that the server answers")
+    info = command("info", help="print INFO (optionally one section)")
     info.add_argument("section", nargs="?", default=None)
     json_flag = argparse.ArgumentParser(add_help=False)
     json_flag.add_argument("--json", action="store_true", help="print JSON (for scripts)")
-    sub.add_parser(
+    command(
         "status",
         parents=[json_flag],
         help="every member's role, term, indexes, lag and health, and a verdict line",
     )
-    sub.add_parser("members", parents=[json_flag], help="the members as the leader sees them")
-    join = sub.add_parser(
+    command("members", parents=[json_flag], help="the members as the leader sees them")
+    join = command(
         "join",
         parents=[json_flag],
         help="add node NAME at HOST:PORT@CLUSTER-PORT as a learner (promoted once caught up)",
     )
     join.add_argument("name")
     join.add_argument("address", help="host:port@cluster-port")
-    remove = sub.add_parser(
+    remove = command(
         "remove",
         parents=[json_flag],
         help="remove node NAME (refused if too few reachable voters would be left)",
     )
     remove.add_argument("name")
     remove.add_argument("--force", action="store_true", help="remove it even so")
-    transfer = sub.add_parser(
+    transfer = command(
         "transfer-leader",
         parents=[json_flag],
         help="hand leadership to NAME (default: the most up-to-date voter)",
     )
     transfer.add_argument("name", nargs="?", default=None)
-    sub.add_parser("snapshot", parents=[json_flag], help="write a snapshot on this node now (SAVE)")
+    command("snapshot", parents=[json_flag], help="write a snapshot on this node now (SAVE)")
     local = sub.add_parser(
         "local-cluster",
         help="run N nodes on this machine in the foreground (Ctrl-C stops them)",
