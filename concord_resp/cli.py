@@ -121,6 +121,35 @@ OPERATIONS: dict[str, Callable[[operator.Call, argparse.Namespace], int]] = {
 }
 
 
+DATA_COMMANDS = frozenset({"backup", "restore", "import-rdb"})
+
+
+def _data_command(
+    args: argparse.Namespace, auth: Credentials | None, tls: ssl.SSLContext | None
+) -> int:
+    """backup, restore and import-rdb: one kept-open connection to the node."""
+    from pathlib import Path
+
+    from .server.resp_client import Connection
+    from .tool import backup, rdb_import
+
+    with Connection(args.host, args.port, auth=auth, tls=tls) as connection:
+        if args.command == "backup":
+            manifest = backup.backup(connection, Path(args.dir))
+            print(
+                f"backup of {connection.address} at index {manifest['index']}:"
+                f" {manifest['keys']} keys, {manifest['size']} bytes in"
+                f" {Path(args.dir) / manifest['file']} (sha256 {manifest['sha256']})"
+            )
+        elif args.command == "restore":
+            keys = backup.restore(Path(args.dir), connection)
+            print(f"restored {keys} keys from {args.dir} into {connection.address}")
+        else:
+            keys = rdb_import.import_rdb(Path(args.file), connection)
+            print(f"imported {keys} keys from {args.file} into {connection.address}")
+    return 0
+
+
 def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     if not args.tls:
         return None
@@ -225,6 +254,20 @@ def tool_main(argv: list[str] | None = None) -> None:
     )
     transfer.add_argument("name", nargs="?", default=None)
     command("snapshot", parents=[json_flag], help="write a snapshot on this node now (SAVE)")
+    backup = command(
+        "backup",
+        help="copy a consistent snapshot of the node into DIR (a new or empty directory)",
+    )
+    backup.add_argument("dir")
+    restore = command(
+        "restore",
+        help="load the backup in DIR into the cluster (normally a new, empty one)",
+    )
+    restore.add_argument("dir")
+    rdb = command(
+        "import-rdb", help="load a Redis RDB file (dump.rdb) into the cluster through its log"
+    )
+    rdb.add_argument("file")
     local = sub.add_parser(
         "local-cluster",
         help="run N nodes on this machine in the foreground (Ctrl-C stops them)",
@@ -257,6 +300,8 @@ def tool_main(argv: list[str] | None = None) -> None:
     try:
         if args.command in OPERATIONS:
             sys.exit(OPERATIONS[args.command](bound, args))
+        if args.command in DATA_COMMANDS:
+            sys.exit(_data_command(args, _credentials(args), tls))
         if args.command == "ping":
             print(bound(args.host, args.port, "PING"))
         elif args.command == "info":

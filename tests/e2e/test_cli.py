@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from subprocess import Popen
 
 import pytest
 import redis
@@ -126,9 +127,9 @@ def _free_range(count: int, attempts: int = 50) -> int:
     raise RuntimeError("no free port range")
 
 
-def test_local_cluster_serves_on_every_node_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    base, cluster_base = _free_range(3), _free_range(3)
-    tool = subprocess.Popen(
+def _local_cluster(directory: Path, base: int, cluster_base: int, *server_args: str) -> Popen[str]:
+    """`concord local-cluster` with 3 nodes as a process; its stdin and stdout are pipes."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-c",
@@ -141,15 +142,19 @@ def test_local_cluster_serves_on_every_node_and_stops_on_ctrl_c(tmp_path: Path) 
             "--cluster-base-port",
             str(cluster_base),
             "--dir",
-            str(tmp_path / "cluster"),
-            "--",
-            "--fsync",
-            "always",
+            str(directory),
+            *(["--", *server_args] if server_args else []),
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_local_cluster_serves_on_every_node_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    base, cluster_base = _free_range(3), _free_range(3)
+    tool = _local_cluster(tmp_path / "cluster", base, cluster_base, "--fsync", "always")
     try:
         assert tool.stdout is not None
         lines = []
@@ -190,24 +195,7 @@ def test_local_cluster_serves_on_every_node_and_stops_on_ctrl_c(tmp_path: Path) 
 
 def test_local_cluster_restarts_a_node_that_died(tmp_path: Path) -> None:
     base, cluster_base = _free_range(3), _free_range(3)
-    tool = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from concord_resp.cli import tool_main; tool_main()",
-            "local-cluster",
-            "--base-port",
-            str(base),
-            "--cluster-base-port",
-            str(cluster_base),
-            "--dir",
-            str(tmp_path / "cluster"),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    tool = _local_cluster(tmp_path / "cluster", base, cluster_base)
     assert tool.stdin is not None
     assert tool.stdout is not None
 

@@ -68,6 +68,8 @@ SAMPLES: dict[str, str] = {
     "raft.transfer_leader": "RAFT.TRANSFER_LEADER",
     "raft.node|add": "RAFT.NODE ADD n9 127.0.0.1:1@2",
     "raft.node|remove": "RAFT.NODE REMOVE n9",
+    "raft.backup|open": "RAFT.BACKUP OPEN",
+    "raft.backup|read": "RAFT.BACKUP READ snapshot-00000000000000000001-00000000000000000001.snap 0 1",
     "auth": "AUTH default nopassword",
     "acl|whoami": "ACL WHOAMI",
     "acl|genpass": "ACL GENPASS",

@@ -4,7 +4,7 @@ connection     HELLO, QUIT, RESET, READONLY, READWRITE
 client         CLIENT ...
 config         CONFIG ...
 introspection  COMMAND ..., INFO
-persistence    SAVE, BGSAVE, LASTSAVE
+persistence    SAVE, BGSAVE, LASTSAVE, RAFT.BACKUP (a snapshot read over the client port)
 pubsub         SUBSCRIBE & co, PUBSUB (this node's subscriptions; PUBLISH is pure)
 cluster        RAFT.* (operator requests to the leader)
 transactions   MULTI, EXEC, DISCARD, WATCH, UNWATCH

@@ -43,7 +43,12 @@ SCORE_TEXT_MAX: Final = 127  # zzlStrtod copies at most this much
 
 def load_object(reader: Reader, config: EncodingConfig) -> Value:
     """rdbLoadObjectType + rdbLoadObject: the value the payload starts with."""
-    kind = reader.byte()
+    return load_value(reader, reader.byte(), config)
+
+
+def load_value(reader: Reader, kind: int, config: EncodingConfig) -> Value:
+    """rdbLoadObject: a value of RDB object type `kind` (in an RDB file the key sits between
+    the type byte and the value)."""
     loader = _LOADERS.get(kind)
     if loader is None:
         raise BadPayload(f"RDB object type {kind} cannot be restored")

@@ -1,0 +1,63 @@
+"""Keys into a cluster through its log: RESTORE ... REPLACE ABSTTL, pipelined in batches.
+
+What `restore` and `import-rdb` share. A batch (up to BATCH_COMMANDS commands or
+BATCH_BYTES bytes of payloads) is sent in one write and its replies read together, so the
+cluster commits many keys per log round while the tool holds at most one batch in memory.
+A database change is a SELECT inside the batch. The first refused command stops the load
+with an error naming the key (keys before it are loaded; running it again is safe: every
+RESTORE replaces).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ..server.resp_client import Connection, ToolError
+
+BATCH_COMMANDS: Final = 500
+BATCH_BYTES: Final = 4 << 20
+
+
+class BulkLoader:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.keys = 0  # loaded (acknowledged) so far
+        self.db = 0
+        self._batch: list[tuple[bytes, ...]] = []
+        self._labels: list[str] = []
+        self._bytes = 0
+
+    def select(self, db: int) -> None:
+        if db != self.db:
+            self._add(("SELECT", str(db)), f"SELECT {db}", 0)
+            self.db = db
+
+    def restore(self, db: int, key: bytes, expires_ms: int | None, payload: bytes) -> None:
+        """RESTORE key (its absolute expiry, 0: none) payload, replacing what is there."""
+        self.select(db)
+        ttl = b"%d" % expires_ms if expires_ms else b"0"
+        command = (b"RESTORE", key, ttl, payload, b"REPLACE", b"ABSTTL")
+        self._add(command, f"key {key!r} (database {db})", len(payload) + len(key))
+
+    def command(self, *args: bytes | str, label: str) -> None:
+        """Any other command in the stream (FUNCTION RESTORE, ACL SETUSER)."""
+        self._add(tuple(a.encode() if isinstance(a, str) else a for a in args), label, 0)
+
+    def _add(self, command: tuple[bytes | str, ...], label: str, size: int) -> None:
+        self._batch.append(tuple(a.encode() if isinstance(a, str) else a for a in command))
+        self._labels.append(label)
+        self._bytes += size
+        if len(self._batch) >= BATCH_COMMANDS or self._bytes >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._batch:
+            return
+        batch, labels = self._batch, self._labels
+        self._batch, self._labels, self._bytes = [], [], 0
+        replies = self.connection.pipeline(batch)
+        for command, label, reply in zip(batch, labels, replies, strict=True):
+            if isinstance(reply, ToolError):
+                raise ToolError(f"{label} refused: {reply}")
+            if command[0] == b"RESTORE":
+                self.keys += 1
