@@ -142,7 +142,7 @@ def _data_command(
                 f" {Path(args.dir) / manifest['file']} (sha256 {manifest['sha256']})"
             )
         elif args.command == "restore":
-            keys = backup.restore(Path(args.dir), connection)
+            keys = backup.restore(Path(args.dir), connection, force=args.force)
             print(f"restored {keys} keys from {args.dir} into {connection.address}")
         else:
             keys = rdb_import.import_rdb(Path(args.file), connection)
@@ -264,6 +264,9 @@ def tool_main(argv: list[str] | None = None) -> None:
         help="load the backup in DIR into the cluster (normally a new, empty one)",
     )
     restore.add_argument("dir")
+    restore.add_argument(
+        "--force", action="store_true", help="load it even if the cluster has keys already"
+    )
     rdb = command(
         "import-rdb", help="load a Redis RDB file (dump.rdb) into the cluster through its log"
     )

@@ -140,8 +140,16 @@ def read_manifest(directory: Path) -> tuple[dict[str, Any], Path]:
     return manifest, directory / str(manifest["file"])
 
 
-def restore(directory: Path, connection: Connection, *, show_progress: bool | None = None) -> int:
-    """Load the backup in `directory` into the cluster; returns how many keys were sent."""
+def restore(
+    directory: Path,
+    connection: Connection,
+    *,
+    force: bool = False,
+    show_progress: bool | None = None,
+) -> int:
+    """Load the backup in `directory` into the cluster; returns how many keys were sent.
+    Refused if the cluster has keys already, unless `force` (its keys of the same names are
+    then replaced, the others kept)."""
     manifest, path = read_manifest(directory)
     digest = hashlib.sha256()
     try:
@@ -152,6 +160,8 @@ def restore(directory: Path, connection: Connection, *, show_progress: bool | No
         raise ToolError(f"cannot read {path}: {error.strerror}") from None
     if digest.hexdigest() != manifest["sha256"]:
         raise ToolError(f"{path}: its SHA-256 is not the one {MANIFEST} records: damaged")
+    if not force:
+        _check_empty(connection)
     loader = BulkLoader(connection)
     total = int(manifest.get("keys", 0))
     progress = Progress(f"restoring {path.name}", total, show=show_progress, in_keys=True)
@@ -163,6 +173,17 @@ def restore(directory: Path, connection: Connection, *, show_progress: bool | No
     loader.flush()
     progress.finish()
     return loader.keys
+
+
+def _check_empty(connection: Connection) -> None:
+    keyspace = connection.execute("INFO", "keyspace")
+    text = keyspace.decode() if isinstance(keyspace, bytes) else ""
+    databases = [line.split(":", 1)[0] for line in text.splitlines() if line.startswith("db")]
+    if databases:
+        raise ToolError(
+            f"{connection.address} already has keys (in {', '.join(databases)}): restore seeds"
+            " a new cluster; --force loads the backup anyway, replacing keys of the same names"
+        )
 
 
 def _restore_records(records: Any, loader: BulkLoader, progress: Progress) -> None:

@@ -192,18 +192,28 @@ def test_backup_of_a_cluster_restored_into_a_fresh_cluster(tmp_path: Path) -> No
         assert target.client(name).function_dump() == source_functions
 
 
-def test_restore_refuses_a_damaged_backup(tmp_path: Path, concord_server: ConcordProcess) -> None:
+def test_restore_refuses_a_cluster_with_keys_and_a_damaged_backup(
+    tmp_path: Path, concord_server: ConcordProcess
+) -> None:
     client = redis.Redis(port=concord_server.port)
     client.set("backup:kept", "v")
     backup_dir = tmp_path / "backup"
     result = concord("backup", str(backup_dir), "-p", str(concord_server.port))
     assert result.returncode == 0, result.stderr
+    port = str(concord_server.port)
+    refused = concord("restore", str(backup_dir), "-p", port)
+    assert refused.returncode == 1
+    assert "already has keys" in refused.stderr
+    client.set("backup:kept", "changed")
+    forced = concord("restore", str(backup_dir), "-p", port, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert client.get("backup:kept") == b"v"
     manifest = json.loads((backup_dir / "backup.json").read_text())
     snapshot = backup_dir / manifest["file"]
     data = bytearray(snapshot.read_bytes())
     data[-5] ^= 0x01
     snapshot.write_bytes(bytes(data))
-    result = concord("restore", str(backup_dir), "-p", str(concord_server.port))
+    result = concord("restore", str(backup_dir), "-p", port, "--force")
     assert result.returncode == 1
     assert "damaged" in result.stderr
     missing = concord("restore", str(tmp_path / "nothing"), "-p", str(concord_server.port))

@@ -67,13 +67,17 @@ _BACKUP_NAME: Final = re.compile(rb"snapshot-[0-9]{20}-[0-9]{20}\.snap")
 
 @handler("raft.backup|open", route=Route.CLUSTER)
 async def raft_backup_open(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
-    """Write a snapshot now (one applied index: a consistent backup) and answer
+    """Write a snapshot now (one applied index: a consistent backup, taken at a read point so
+    it holds every write acknowledged before) and answer
     [name, size, sha256 hex, index]. The client then READs it in chunks and checks the
     digest; the file stays until two newer snapshots replace it (READ then says so)."""
     node = d.state.node
     directory = node.config.snapshot_dir
     if directory is None:
         raise CommandError("ERR this node keeps no snapshots")
+    # A read point first (thesis 6.4: ReadIndex): the snapshot then holds every write
+    # acknowledged before the backup began, on a follower too. A ClusterError is the reply.
+    await node.read_barrier()
     if node.snapshots.taking:
         raise CommandError(IN_PROGRESS)
     if not await node.snapshot_now():
