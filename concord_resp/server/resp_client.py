@@ -124,9 +124,19 @@ class Connection:
 
     def pipeline(self, commands: Sequence[Sequence[str | bytes]]) -> list[object]:
         """Send every command, then read every reply (errors as ToolError values)."""
+        self.send(commands)
+        return self.read(len(commands))
+
+    def send(self, commands: Sequence[Sequence[str | bytes]]) -> None:
         try:
             self._sock.sendall(b"".join(_encode_command(*command) for command in commands))
-            return [_read_reply(self._file, binary=True) for _ in commands]
+        except OSError as error:
+            raise ToolError(f"connection to {self.address} failed: {error}") from None
+
+    def read(self, count: int) -> list[object]:
+        """The next `count` replies (errors as ToolError values)."""
+        try:
+            return [_read_reply(self._file, binary=True) for _ in range(count)]
         except OSError as error:
             raise ToolError(f"connection to {self.address} failed: {error}") from None
 

@@ -170,7 +170,7 @@ def restore(
         _restore_records(records, loader, progress)
     except SnapshotFileError as error:
         raise ToolError(f"the backup is damaged: {error}") from None
-    loader.flush()
+    loader.finish()
     progress.finish()
     return loader.keys
 

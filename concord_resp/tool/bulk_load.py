@@ -2,7 +2,8 @@
 
 What `restore` and `import-rdb` share. A batch (up to BATCH_COMMANDS commands or
 BATCH_BYTES bytes of payloads) is sent in one write and its replies read together, so the
-cluster commits many keys per log round while the tool holds at most one batch in memory.
+cluster commits many keys per log round; two batches are in flight (the cluster commits one
+while the tool builds the next), so the tool holds at most three in memory.
 A database change is a SELECT inside the batch. The first refused command stops the load
 with an error naming the key (keys before it are loaded; running it again is safe: every
 RESTORE replaces).
@@ -26,6 +27,8 @@ class BulkLoader:
         self._batch: list[tuple[bytes, ...]] = []
         self._labels: list[str] = []
         self._bytes = 0
+        self._in_flight: list[tuple[list[tuple[bytes, ...]], list[str]]] = []
+        self._draining = False
 
     def select(self, db: int) -> None:
         if db != self.db:
@@ -51,11 +54,23 @@ class BulkLoader:
             self.flush()
 
     def flush(self) -> None:
-        if not self._batch:
-            return
-        batch, labels = self._batch, self._labels
-        self._batch, self._labels, self._bytes = [], [], 0
-        replies = self.connection.pipeline(batch)
+        """Send the batch being built; check the one sent before it. Two batches are in
+        flight, so the cluster commits one while the tool builds the next."""
+        if self._batch:
+            batch, labels = self._batch, self._labels
+            self._batch, self._labels, self._bytes = [], [], 0
+            self.connection.send(batch)
+            self._in_flight.append((batch, labels))
+        while len(self._in_flight) > (0 if self._draining else 1):
+            self._check(*self._in_flight.pop(0))
+
+    def finish(self) -> None:
+        """Send what is left and wait for every reply."""
+        self._draining = True
+        self.flush()
+
+    def _check(self, batch: list[tuple[bytes, ...]], labels: list[str]) -> None:
+        replies = self.connection.read(len(batch))
         for command, label, reply in zip(batch, labels, replies, strict=True):
             if isinstance(reply, ToolError):
                 raise ToolError(f"{label} refused: {reply}")

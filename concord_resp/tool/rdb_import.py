@@ -58,7 +58,7 @@ def _load(
                 "FUNCTION", "RESTORE", item.payload, "REPLACE", label="the function libraries"
             )
         progress.update(item.end, loader.keys)
-    loader.flush()
+    loader.finish()
     progress.update(size, loader.keys)
     progress.finish()
     return loader.keys
