@@ -11,8 +11,8 @@ over, a bounded number of times.
 Restore: the backup's digest is checked again, then its records are streamed into a running
 cluster (any node; normally a new, empty one) through the log: each key as a RESTORE of its
 DUMP payload with its absolute expiry, the function libraries with FUNCTION RESTORE, the ACL
-users with ACL SETUSER. The Raft metadata (members, terms, the session table) is not
-restored: the new cluster keeps its own.
+users with ACL SETUSER (reset first). The Raft metadata (members, terms, the session table)
+is not restored: the new cluster keeps its own.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from .progress import Progress
 CHUNK: Final = 1 << 20
 ATTEMPTS: Final = 5
 MANIFEST: Final = "backup.json"
+RESET: Final = ("resetpass", "resetkeys", "resetchannels", "clearselectors", "-@all", "off")
 
 
 def backup(
@@ -212,6 +213,5 @@ def _restore_records(records: Any, loader: BulkLoader, progress: Progress) -> No
             )
         elif kind == "acl-user":
             _, name, rules = record
-            loader.command(
-                "ACL", "SETUSER", name, "reset", *rules_of(rules), label=f"user {name!r}"
-            )
+            # `reset` without its sanitize-payload (which would add a flag the user lacks).
+            loader.command("ACL", "SETUSER", name, *RESET, *rules_of(rules), label=f"user {name!r}")

@@ -165,6 +165,8 @@ def test_backup_of_a_cluster_restored_into_a_fresh_cluster(tmp_path: Path) -> No
         leader = source.leader()
         client = source.client(leader)
         fill_every_type(client, 2000)
+        client.execute_command("ACL", "SETUSER", "app", "on", ">app-secret", "~app:*", "+get")
+        users = client.execute_command("ACL", "LIST")
         digest = client.execute_command("DEBUG", "DIGEST")
         follower = next(name for name in source.names if name != leader)
         port = str(source.members[follower].port)
@@ -190,6 +192,7 @@ def test_backup_of_a_cluster_restored_into_a_fresh_cluster(tmp_path: Path) -> No
             restored = target.client(member)
             assert restored.execute_command("DEBUG", "DIGEST") == digest, member
         assert target.client(name).function_dump() == source_functions
+        assert target.client(name).execute_command("ACL", "LIST") == users
 
 
 def test_restore_refuses_a_cluster_with_keys_and_a_damaged_backup(
