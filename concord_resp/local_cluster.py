@@ -15,6 +15,7 @@ the nodes one signal each (a second signal would make a node exit without its cl
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import shutil
 import signal
@@ -25,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
 
 from .operator import ToolError, call, parse_info
 
@@ -202,7 +202,8 @@ def _tool_path() -> str:
 def _watch(nodes: list[LocalNode], restart: Callable[[LocalNode], None]) -> None:
     """Report nodes that exit, restart the ones asked for (a `restart [NAME...]` line on
     stdin); return when none is left running."""
-    commands = sys.stdin if _readable(sys.stdin) else None
+    commands = _input_fd()
+    pending = b""
     while True:
         running = 0
         for node in nodes:
@@ -224,19 +225,22 @@ def _watch(nodes: list[LocalNode], restart: Callable[[LocalNode], None]) -> None
             continue
         ready, _, _ = select.select([commands], [], [], POLL_INTERVAL)
         if ready:
-            line = commands.readline()
-            if not line:  # end of input: keep watching without it
+            # The bytes themselves, not a buffered readline: two lines typed at once are
+            # both obeyed now, not the second one at the next key press.
+            data = os.read(commands, 4096)
+            if not data:  # end of input: keep watching without it
                 commands = None
-            else:
-                _obey(line, nodes, restart)
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                _obey(line.decode(errors="replace"), nodes, restart)
 
 
-def _readable(stream: TextIO) -> bool:
+def _input_fd() -> int | None:
     try:
-        stream.fileno()
-    except (OSError, ValueError):
-        return False
-    return not stream.closed
+        return sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # no stdin, or not a real file
+        return None
 
 
 def _obey(line: str, nodes: list[LocalNode], restart: Callable[[LocalNode], None]) -> None:
