@@ -101,7 +101,7 @@ def _server(state: ServerState) -> Fields:
         ("configured_hz", hz),
         ("lru_clock", (time.time_ns() // 1_000_000_000) & LRU_CLOCK_MAX),
         ("executable", os.path.abspath(sys.argv[0])),
-        ("config_file", ""),
+        ("config_file", state.config.config_file),
         ("io_threads_active", 0),
         ("concord_version", __version__),
         ("python_version", platform.python_version()),

@@ -47,6 +47,7 @@ SAMPLES: dict[str, str] = {
     "config|set": "CONFIG SET hz 10",
     "config|resetstat": "CONFIG RESETSTAT",
     "config|help": "CONFIG HELP",
+    "config|rewrite": "CONFIG REWRITE",
     "command": "COMMAND",
     "command|count": "COMMAND COUNT",
     "command|info": "COMMAND INFO get",
