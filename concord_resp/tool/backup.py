@@ -32,7 +32,7 @@ from ..store.encoding import EncodingConfig
 from ..store.rdb import dump_payload
 from ..store.rdb.functions import dump_libraries
 from ..store.types import type_for_tag
-from .bulk_load import BulkLoader
+from .bulk_load import PASSING, BulkLoader
 from .progress import Progress
 
 CHUNK: Final = 1 << 20
@@ -79,9 +79,11 @@ def backup(
 
 
 def _open(connection: Connection) -> tuple[str, int, str, int]:
-    for _ in range(ATTEMPTS * 10):  # a snapshot being written: wait for it, bounded
+    for _ in range(ATTEMPTS * 10):  # a snapshot being written, no leader: wait, bounded
         reply = connection.pipeline([("RAFT.BACKUP", "OPEN")])[0]
-        if isinstance(reply, ToolError) and "in progress" in str(reply):
+        if isinstance(reply, ToolError) and (
+            "in progress" in str(reply) or str(reply).startswith(PASSING)
+        ):
             time.sleep(0.5)
             continue
         if isinstance(reply, ToolError):
@@ -92,7 +94,7 @@ def _open(connection: Connection) -> tuple[str, int, str, int]:
         if not (isinstance(name, bytes) and isinstance(digest, bytes)):
             raise ToolError(f"unexpected RAFT.BACKUP OPEN reply {reply!r:.200}")
         return name.decode(), int(size), digest.decode(), int(index)
-    raise ToolError("the node is always busy writing a snapshot: try again later")
+    raise ToolError(f"the node kept answering {reply}: try again later")
 
 
 def _copy(
