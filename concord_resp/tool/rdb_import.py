@@ -67,7 +67,7 @@ def _load(
 def _find_eof(data: bytes, config: EncodingConfig, progress: Progress) -> int:
     """Read the file through once (no value is kept), so that a file damaged anywhere is
     refused before anything is sent; returns where its EOF record is."""
-    records = read_rdb(data, config)
+    records = read_rdb(data, config, payloads=False)
     count = 0
     while True:
         try:

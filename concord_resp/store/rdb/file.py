@@ -92,10 +92,13 @@ def file_checksum(data: bytes, eof: int) -> tuple[int, int] | None:
     return stored, computed
 
 
-def read_rdb(data: bytes, config: EncodingConfig) -> Generator[RdbKey | RdbFunctions, None, int]:
+def read_rdb(
+    data: bytes, config: EncodingConfig, *, payloads: bool = True
+) -> Generator[RdbKey | RdbFunctions, None, int]:
     """Every key of the file in order, and its function libraries (in one FUNCTION RESTORE
     payload, before the first key). Ends with the EOF record's offset as the generator's
-    return value. Raises RdbFileError naming the offset of what it cannot read."""
+    return value. Raises RdbFileError naming the offset of what it cannot read. Without
+    `payloads` the keys' payloads are left empty (a pass that only checks the file)."""
     version = rdb_version(data)
     footer = version.to_bytes(2, "little")
     reader = Reader(data)
@@ -141,8 +144,10 @@ def read_rdb(data: bytes, config: EncodingConfig) -> Generator[RdbKey | RdbFunct
                 key = reader.string()
                 value_start = reader.position
                 load_value(reader, kind, config)
-                body = bytes([kind]) + data[value_start : reader.position] + footer
-                payload = body + crc64(body).to_bytes(8, "little")
+                payload = b""
+                if payloads:
+                    body = bytes([kind]) + data[value_start : reader.position] + footer
+                    payload = body + crc64(body).to_bytes(8, "little")
                 yield RdbKey(db, key, expires, payload, reader.position)
                 expires = None
     except BadPayload as error:
