@@ -68,6 +68,9 @@ def test_keys_with_their_database_and_expiry() -> None:
         assert footer_is_valid(key.payload)
     assert load_payload(keys[1].payload, CONFIG) == ListValue([b"a", b"b"])
     assert file_checksum(data, eof) == (crc64(data[:-8]), crc64(data[:-8]))
+    checked = [item for item in read_rdb(data, CONFIG, payloads=False)]
+    assert [item.key for item in checked if isinstance(item, RdbKey)] == [b"plain", b"list", b"old"]
+    assert {item.payload for item in checked if isinstance(item, RdbKey)} == {b""}
 
 
 def test_function_libraries_become_one_function_restore_payload() -> None:
