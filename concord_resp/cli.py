@@ -22,7 +22,7 @@ from . import operator
 from .config import LOG_LEVELS, ConfigError, config_from_args
 from .operator import ToolError, call
 from .raft.driver import WalCorruptError
-from .server.resp_client import Credentials
+from .server.resp_client import Connection, Credentials
 from .server.tls import TlsConfigError, TlsSettings, client_context
 
 LOG_FORMAT = "%(process)d:M %(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
@@ -132,12 +132,19 @@ def _data_command(
     args: argparse.Namespace, auth: Credentials | None, tls: ssl.SSLContext | None
 ) -> int:
     """backup, restore and import-rdb: one kept-open connection to the node."""
+    try:
+        return _run_data_command(args, Connection(args.host, args.port, auth=auth, tls=tls))
+    except OSError as error:  # the backup directory or a file in it
+        name = f" {error.filename}" if error.filename else ""
+        raise ToolError(f"{error.strerror or error}{name}") from None
+
+
+def _run_data_command(args: argparse.Namespace, connection: Connection) -> int:
     from pathlib import Path
 
-    from .server.resp_client import Connection
     from .tool import backup, rdb_import
 
-    with Connection(args.host, args.port, auth=auth, tls=tls) as connection:
+    with connection:
         if args.command == "backup":
             manifest = backup.backup(connection, Path(args.dir))
             print(
@@ -260,7 +267,7 @@ def tool_main(argv: list[str] | None = None) -> None:
     command("snapshot", parents=[json_flag], help="write a snapshot on this node now (SAVE)")
     backup = command(
         "backup",
-        help="copy a consistent snapshot of the node into DIR (a new or empty directory)",
+        help="copy a consistent snapshot of the node into DIR (one with no backup in it yet)",
     )
     backup.add_argument("dir")
     restore = command(

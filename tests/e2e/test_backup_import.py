@@ -222,6 +222,10 @@ def test_restore_refuses_a_cluster_with_keys_and_a_damaged_backup(
     missing = concord("restore", str(tmp_path / "nothing"), "-p", str(concord_server.port))
     assert missing.returncode == 1
     assert "no backup there" in missing.stderr
+    (tmp_path / "a-file").write_text("")
+    into_a_file = concord("backup", str(tmp_path / "a-file"), "-p", port)
+    assert into_a_file.returncode == 1
+    assert "File exists" in into_a_file.stderr
 
 
 def test_backup_is_an_admin_command(tmp_path: Path, concord_factory: Factory) -> None:
