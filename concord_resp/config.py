@@ -12,6 +12,7 @@ from the Config.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import re
 from collections.abc import Mapping
@@ -468,8 +469,7 @@ def _checked(config: Config, values: dict[str, Any]) -> Config:
     if config.join:
         if config.initial_cluster:
             raise ConfigError("--join and --initial-cluster exclude each other")
-        host, colon, port = config.join.rpartition(":")
-        if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+        if not is_host_port(config.join):
             raise ConfigError(f"--join: {config.join!r} is not host:port (a member's client port)")
     if config.advertise:
         try:
@@ -520,8 +520,10 @@ def parse_members(text: str) -> dict[str, tuple[str, int, int]]:
         name, sep, address = item.partition("=")
         host_port, at, cluster = address.rpartition("@")
         host, colon, port = host_port.rpartition(":")
-        if not (sep and at and colon and name and host and port.isdigit() and cluster.isdigit()):
+        if not (sep and at and colon and name and port.isdigit() and cluster.isdigit()):
             raise ConfigError(f"--initial-cluster: {item!r} is not name=host:port@cluster-port")
+        if not is_host(host):
+            raise ConfigError(f"--initial-cluster: {item!r}: {host!r} is not an address or name")
         if name in members:
             raise ConfigError(f"--initial-cluster: {name!r} appears twice")
         numbers = (int(port), int(cluster))
@@ -529,3 +531,24 @@ def parse_members(text: str) -> dict[str, tuple[str, int, int]]:
             raise ConfigError(f"--initial-cluster: {item!r} has a port out of range")
         members[name] = (host.strip("[]"), *numbers)
     return members
+
+
+_HOST_LABEL: Final = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def is_host_port(text: str) -> bool:
+    """`host:port`, the host an address or a DNS name (`is_host`)."""
+    host, colon, port = text.rpartition(":")
+    return bool(colon) and is_host(host) and port.isdigit() and 0 < int(port) < 65536
+
+
+def is_host(host: str) -> bool:
+    """An IP address (IPv6 in brackets or not) or a DNS name (RFC 1123 labels; `_` allowed,
+    as container networks use it). Names are looked up only when dialed, and again on each
+    try: a name may resolve later than the node starts."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        labels = host.removesuffix(".").split(".")
+        return len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+    return True

@@ -364,7 +364,8 @@ OWN: list[Param] = [
         STRING,
         "",
         "join a running cluster through any member's client port (`host:port`): added as a"
-        " learner, promoted to voter once caught up",
+        " learner, promoted to voter once caught up. `host` may be a DNS name: one that does"
+        " not resolve yet is retried, as a member without a leader is",
     ),
     _concord(
         "advertise",
