@@ -112,7 +112,11 @@ def _local_cluster(args: argparse.Namespace) -> int:
 
 
 OPERATIONS: dict[str, Callable[[operator.Call, argparse.Namespace], int]] = {
-    "status": lambda c, a: operator.status(c, a.host, a.port, as_json=a.json),
+    "status": lambda c, a: (
+        operator.watch(c, a.host, a.port, interval=a.watch, as_json=a.json)
+        if a.watch is not None
+        else operator.status(c, a.host, a.port, as_json=a.json)
+    ),
     "members": lambda c, a: operator.members(c, a.host, a.port, as_json=a.json),
     "transfer-leader": lambda c, a: operator.transfer_leader(
         c, a.host, a.port, a.name, as_json=a.json
@@ -238,10 +242,19 @@ def tool_main(argv: list[str] | None = None) -> None:
     info.add_argument("section", nargs="?", default=None)
     json_flag = argparse.ArgumentParser(add_help=False)
     json_flag.add_argument("--json", action="store_true", help="print JSON (for scripts)")
-    command(
+    status = command(
         "status",
         parents=[json_flag],
         help="every member's role, term, indexes, lag and health, and a verdict line",
+    )
+    status.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=2.0,
+        default=None,
+        metavar="SECONDS",
+        help="show it again every SECONDS (default 2) until Ctrl-C",
     )
     command("members", parents=[json_flag], help="the members as the leader sees them")
     join = command(

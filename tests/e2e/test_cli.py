@@ -66,6 +66,38 @@ def test_connection_options_go_before_or_after_the_subcommand(
     assert "--json" in help_text
 
 
+def test_status_watch_repeats_until_ctrl_c(concord_server: ConcordProcess) -> None:
+    watching = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from concord_resp.cli import tool_main; tool_main()",
+            "status",
+            "--watch",
+            "0.1",
+            "-p",
+            str(concord_server.port),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watching.stdout is not None
+        verdicts = 0
+        for _ in range(40):  # two rounds of a few lines each
+            if watching.stdout.readline().startswith("OK: leader"):
+                verdicts += 1
+                if verdicts == 2:
+                    break
+        assert verdicts == 2
+        watching.send_signal(signal.SIGINT)
+        assert watching.wait(timeout=30) == 0
+    finally:
+        if watching.poll() is None:
+            watching.kill()
+            watching.wait(timeout=10)
+
+
 def test_concord_reports_an_unreachable_server() -> None:
     result = concord("-p", str(free_port()), "ping")
     assert result.returncode == 1
