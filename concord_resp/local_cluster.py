@@ -189,7 +189,8 @@ def _tool_path() -> str:
     """How to type `concord` here: its bare name if the PATH finds this installation's, else
     its path (./scripts/run installs it in .venv/bin, which is not on the user's PATH)."""
     beside = Path(sys.executable).parent / "concord"
-    found = shutil.which("concord")
+    # scripts/run puts .venv/bin on its own PATH only: it passes the user's along.
+    found = shutil.which("concord", path=os.environ.get("_CONCORD_USER_PATH"))
     if found is not None and Path(found).resolve() == beside.resolve():
         return "concord"
     if not beside.exists():
