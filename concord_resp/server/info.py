@@ -25,7 +25,9 @@ import trio
 
 from .. import REDIS_VERSION
 from ..commands.blocking import has_timeout
+from ..metrics.histogram import percentiles
 from .pubsub import CHANNELS, PATTERNS, SHARD
+from .settings import format_percentile
 from .state import rss_bytes
 
 if TYPE_CHECKING:
@@ -310,6 +312,22 @@ def _keyspace(state: ServerState) -> Fields:
     return out
 
 
+def _latencystats(state: ServerState) -> Fields:
+    """Each command's latency percentiles (latency-tracking-info-percentiles), as Redis
+    prints them: `p50=1.003,p99=...` in microseconds."""
+    wanted = state.metrics.latency_percentiles
+    names = [f"p{format_percentile(p)}" for p in wanted]
+    out: Fields = []
+    counted = state.metrics.commands
+    for spec in state.table.all_specs():
+        stats = counted.get(spec.name)
+        if stats is not None and stats.latency:
+            values = percentiles(stats.latency, wanted)
+            text = ",".join(f"{n}={v:.3f}" for n, v in zip(names, values, strict=True))
+            out.append((f"latency_percentiles_usec_{spec.name}", text))
+    return out
+
+
 def _empty(state: ServerState) -> Fields:
     return []
 
@@ -377,8 +395,7 @@ SECTIONS: Final[dict[str, tuple[str, Callable[[ServerState], Fields]]]] = {
     "modules": ("Modules", _empty),
     "commandstats": ("Commandstats", _commandstats),
     "errorstats": ("Errorstats", _errorstats),
-    # No per-command latency histograms are kept: the section is there, empty.
-    "latencystats": ("Latencystats", _empty),
+    "latencystats": ("Latencystats", _latencystats),
     "cluster": ("Cluster", _cluster),
     "keyspace": ("Keyspace", _keyspace),
     "raft": ("Raft", _raft),

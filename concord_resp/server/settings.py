@@ -188,7 +188,54 @@ def _save_parser(text: bytes) -> object:
     return ""
 
 
+def _percentiles_parser(text: bytes) -> object:
+    """latency-tracking-info-percentiles: numbers in [0, 100] separated by spaces."""
+    values: list[float] = []
+    for part in text.split():
+        try:
+            value = float(part) if b"_" not in part else float("nan")
+        except ValueError:
+            value = float("nan")
+        if value != value:  # (strtod's nan is refused by Redis too)
+            raise InvalidValue("Invalid latency-tracking-info-percentiles parameters")
+        if not 0.0 <= value <= 100.0:
+            raise InvalidValue(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+            )
+        values.append(value)
+    return tuple(values)
+
+
+def format_percentile(value: float) -> str:
+    """Redis's "%f" with its trailing zeros trimmed (`50`, `99.9`)."""
+    return f"{value:f}".rstrip("0").rstrip(".")
+
+
 # -- appliers ------------------------------------------------------------------------------
+
+
+def _apply_slowlog(attr: str) -> Applier:
+    def apply(state: ServerState, value: object) -> None:
+        setattr(state.slowlog, attr, value)
+        state.slowlog.trim()
+        state.note_thresholds()
+
+    return apply
+
+
+def _apply_latency_threshold(state: ServerState, value: object) -> None:
+    assert isinstance(value, int)
+    state.latency.threshold = value
+    state.note_thresholds()
+
+
+def _apply_latency_tracking(state: ServerState, value: object) -> None:
+    state.metrics.latency_tracking = bool(value)
+
+
+def _apply_percentiles(state: ServerState, value: object) -> None:
+    assert isinstance(value, tuple)
+    state.metrics.latency_percentiles = value
 
 
 def _apply_tracking_max_keys(state: ServerState, value: object) -> None:
@@ -330,6 +377,37 @@ PARAMETERS: list[Parameter] = [
         lambda s: str(s.tracking.max_keys),
         _int_parser(0, LLONG_MAX),
         _apply_tracking_max_keys,
+    ),
+    # SLOWLOG and the latency monitor are this node's, as each Redis server's are.
+    Parameter(
+        "slowlog-log-slower-than",
+        lambda s: str(s.slowlog.slower_than),
+        _int_parser(-1, LLONG_MAX),
+        _apply_slowlog("slower_than"),
+    ),
+    Parameter(
+        "slowlog-max-len",
+        lambda s: str(s.slowlog.max_len),
+        _int_parser(0, LLONG_MAX),  # (LONG_MAX on 64 bits)
+        _apply_slowlog("max_len"),
+    ),
+    Parameter(
+        "latency-monitor-threshold",
+        lambda s: str(s.latency.threshold),
+        _int_parser(0, LLONG_MAX),
+        _apply_latency_threshold,
+    ),
+    Parameter(
+        "latency-tracking",
+        lambda s: "yes" if s.metrics.latency_tracking else "no",
+        _bool_parser,
+        _apply_latency_tracking,
+    ),
+    Parameter(
+        "latency-tracking-info-percentiles",
+        lambda s: " ".join(format_percentile(p) for p in s.metrics.latency_percentiles),
+        _percentiles_parser,
+        _apply_percentiles,
     ),
     Parameter("tls-port", lambda s: str(s.tls_port)),
     Parameter("tls-cert-file", lambda s: s.config.tls_cert_file),

@@ -9,16 +9,16 @@ import time
 from typing import Final
 
 from ..cluster import RaftNode
-from ..commands import CommandTable
+from ..commands import CommandSpec, CommandTable
 from ..config import Config, RuntimeSettings
-from ..metrics import Metrics
+from ..metrics import NEVER, LatencyMonitor, Metrics, SlowLog
 from ..security import Users
 from ..security.log import AclLog
 from ..state import StateMachine
 from ..store.events import Message
-from .client import ClientRegistry
+from .client import ClientRegistry, ClientState
 from .limits import ClientBuffers
-from .monitor import Monitors
+from .monitor import Monitors, redacted
 from .pause import ClientPause
 from .pubsub import PubSub
 from .tracking import Tracking
@@ -53,6 +53,10 @@ class ServerState:
         self.last_save = int(self.started)  # Redis counts start-up as a save
         self.started_monotonic = time.monotonic()
         self.metrics = Metrics()  # INFO's counters (commands, errors, traffic, connections)
+        self.slowlog = SlowLog()  # this node's SLOWLOG
+        self.latency = LatencyMonitor()  # this node's LATENCY events
+        self.note_thresholds()
+        self.started_rss = rss_bytes()  # INFO memory's used_memory_startup
         self.tcp_port = config.port
         self.tls_port = config.tls_port
         self._samples: list[tuple[float, int]] = []
@@ -83,6 +87,29 @@ class ServerState:
         if provisional is None or self.machine.users.configured:
             return self.machine.users
         return provisional
+
+    def note_thresholds(self) -> None:
+        """Keep the metrics' `slow_floor` the lower of the SLOWLOG and latency monitor
+        thresholds (after CONFIG SET of either)."""
+        floors = []
+        if self.slowlog.slower_than >= 0:
+            floors.append(self.slowlog.slower_than)
+        if self.latency.threshold > 0:
+            floors.append(self.latency.threshold * 1000)
+        self.metrics.slow_floor = min(floors, default=NEVER)
+
+    def note_slow(
+        self, client: ClientState | None, spec: CommandSpec, argv: list[bytes], usec: int
+    ) -> None:
+        """A command took at least `metrics.slow_floor`: into SLOWLOG and the latency
+        monitor if it reaches their thresholds (Redis's call(): the `fast-command` event for
+        a command flagged fast, `command` otherwise)."""
+        now = int(time.time())
+        if self.slowlog.wants(usec) and "skip_slowlog" not in spec.flags:
+            addr, name = (client.addr.encode(), client.name) if client is not None else (b"", b"")
+            self.slowlog.add(redacted(argv), usec, now, addr, name)
+        event = "fast-command" if "fast" in spec.flags else "command"
+        self.latency.add_if_needed(event, usec // 1000, now)
 
     def sample_used_memory(self) -> int:
         """Read used_memory now and decide whether the node is over maxmemory."""

@@ -1,0 +1,296 @@
+"""SLOWLOG, LATENCY, and MEMORY STATS / DOCTOR / MALLOC-STATS / PURGE: this node's diagnostics.
+
+Each node keeps its own, as each Redis server does: the slow log and the latency events
+(`metrics.slowlog`, `metrics.latency`, fed by the dispatcher through `ServerState.note_slow`),
+the per-command latency histograms (`metrics.histogram`) and its memory. Replies have Redis
+7.0's shapes and errors. MEMORY STATS reports Redis's fields from what a Python process can
+measure: the process's resident set stands in for every "allocated" figure (there is no
+allocator to ask), the per-key overheads are Redis's model of them (as MEMORY USAGE's are),
+and the fragmentation ratios are 1 (unknown, not invented).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Final
+
+from ...commands import CommandError, CommandSpec, Route
+from ...commands.memory import DICT_ENTRY
+from ...metrics import histogram
+from ...resp import OK, MapPairs, Reply, Verbatim, string2ll
+from ..client import ClientState
+from ..state import rss_bytes
+from .base import HelpText, handler, help_reply
+
+if TYPE_CHECKING:
+    from ..dispatch import Dispatcher
+    from ..state import ServerState
+
+ROBJ: Final = 16  # sizeof(robj): Redis's model of a key's value header
+BUCKET: Final = 8  # a hash table slot (a pointer)
+EMPTY_BELOW: Final = 5 * 1024 * 1024  # MEMORY DOCTOR has nothing to say under this
+
+SLOWLOG_HELP: Final[HelpText] = [
+    (
+        "get",
+        [
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+        ],
+    ),
+    ("len", ["LEN", "    Return the length of the slowlog."]),
+    ("reset", ["RESET", "    Reset the slowlog."]),
+]
+
+LATENCY_HELP: Final[HelpText] = [
+    ("doctor", ["DOCTOR", "    Return a human readable latency analysis report."]),
+    ("graph", ["GRAPH <event>", "    Return an ASCII latency graph for the <event> class."]),
+    ("history", ["HISTORY <event>", "    Return time-latency samples for the <event> class."]),
+    ("latest", ["LATEST", "    Return the latest latency samples for all events."]),
+    (
+        "reset",
+        [
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+        ],
+    ),
+    (
+        "histogram",
+        [
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram "
+            "for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
+        ],
+    ),
+]
+
+
+# -- SLOWLOG ---------------------------------------------------------------------------------
+
+
+@handler("slowlog|get", route=Route.LOCAL)
+def slowlog_get(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    entries = d.state.slowlog.entries
+    count = 10
+    if len(argv) == 3:
+        parsed = string2ll(argv[2])
+        if parsed is None or parsed < -1:
+            raise CommandError("ERR count should be greater than or equal to -1")
+        count = len(entries) if parsed == -1 else parsed
+    return [
+        [e.id, e.time, e.usec, list(e.argv), e.addr, e.name]
+        for _, e in zip(range(count), entries, strict=False)
+    ]
+
+
+@handler("slowlog|len", route=Route.LOCAL)
+def slowlog_len(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    return len(d.state.slowlog.entries)
+
+
+@handler("slowlog|reset", route=Route.LOCAL)
+def slowlog_reset(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    d.state.slowlog.reset()
+    return OK
+
+
+@handler("slowlog|help", route=Route.LOCAL)
+def slowlog_help(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    return help_reply(d, "slowlog", SLOWLOG_HELP)
+
+
+# -- LATENCY ---------------------------------------------------------------------------------
+
+
+@handler("latency|latest", route=Route.LOCAL)
+def latency_latest(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    return [
+        [name.encode(), series.samples[-1][0], series.samples[-1][1], series.max]
+        for name, series in d.state.latency.events.items()
+    ]
+
+
+@handler("latency|history", route=Route.LOCAL)
+def latency_history(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    series = d.state.latency.events.get(argv[2].decode("latin-1"))
+    return [] if series is None else [[at, ms] for at, ms in series.samples]
+
+
+@handler("latency|reset", route=Route.LOCAL)
+def latency_reset(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    names = [arg.decode("latin-1") for arg in argv[2:]] or None
+    return d.state.latency.reset(names)
+
+
+@handler("latency|graph", route=Route.LOCAL)
+def latency_graph(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    event = argv[2].decode("latin-1")
+    latency = d.state.latency
+    if event not in latency.events:
+        raise CommandError(f"ERR No samples available for event '{event}'")
+    return Verbatim(latency.graph(event, int(time.time())).encode())
+
+
+@handler("latency|doctor", route=Route.LOCAL)
+def latency_doctor(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    return Verbatim(d.state.latency.report().encode())
+
+
+def _histogram_of(spec: CommandSpec, d: Dispatcher) -> tuple[bytes, Reply] | None:
+    stats = d.metrics.commands.get(spec.name)
+    if stats is None or not stats.latency:
+        return None
+    cdf = MapPairs(histogram.cumulative_powers_of_two(stats.latency))
+    calls = histogram.total(stats.latency)
+    return spec.name.encode(), MapPairs([(b"calls", calls), (b"histogram_usec", cdf)])
+
+
+@handler("latency|histogram", route=Route.LOCAL)
+def latency_histogram(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    """Every command's latency histogram (those asked for: with their subcommands'), for
+    the commands that ran since the last CONFIG RESETSTAT."""
+    specs: Iterable[CommandSpec]
+    if len(argv) == 2:
+        specs = d.table.all_specs()
+    else:
+        chosen: list[CommandSpec] = []
+        for name in argv[2:]:
+            spec = d.table.by_name(name)
+            if spec is not None:
+                chosen.append(spec)
+                chosen.extend(spec.subcommands.values())
+        specs = chosen
+    return MapPairs(found for spec in specs if (found := _histogram_of(spec, d)) is not None)
+
+
+@handler("latency|help", route=Route.LOCAL)
+def latency_help(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    return help_reply(d, "latency", LATENCY_HELP)
+
+
+# -- MEMORY ----------------------------------------------------------------------------------
+
+
+def memory_figures(state: ServerState) -> list[tuple[bytes, Reply]]:
+    """MEMORY STATS's fields, in Redis 7.0's order (see the module docstring)."""
+    total = rss_bytes()
+    peak = max(total, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    startup = min(state.started_rss, total)
+    clients = sum(c.omem + c.query_buffer for c in state.clients)
+    scripting = state.machine.scripting
+    scripts = scripting.scripts.body_bytes
+    functions = sum(len(library.code) for library in scripting.functions.libraries.values())
+    out: list[tuple[bytes, Reply]] = [
+        (b"peak.allocated", peak),
+        (b"total.allocated", total),
+        (b"startup.allocated", startup),
+        (b"replication.backlog", 0),
+        (b"clients.slaves", 0),
+        (b"clients.normal", clients),
+        (b"cluster.links", 0),
+        (b"aof.buffer", 0),
+        (b"lua.caches", scripts),
+        (b"functions.caches", functions),
+    ]
+    overhead = startup + clients + scripts + functions
+    keys = 0
+    for number, db in enumerate(state.machine.keyspace.dbs):
+        if not db.data:
+            continue
+        keys += len(db.data)
+        main = len(db.data) * (DICT_ENTRY + BUCKET + ROBJ)
+        expires = len(db.expires) * (DICT_ENTRY + BUCKET)
+        overhead += main + expires
+        out.append(
+            (
+                b"db.%d" % number,
+                MapPairs(
+                    [
+                        (b"overhead.hashtable.main", main),
+                        (b"overhead.hashtable.expires", expires),
+                        (b"overhead.hashtable.slot-to-keys", 0),
+                    ]
+                ),
+            )
+        )
+    overhead = min(overhead, total)
+    net = total - startup
+    dataset = total - overhead
+    out += [
+        (b"overhead.total", overhead),
+        (b"keys.count", keys),
+        (b"keys.bytes-per-key", net // keys if keys else 0),
+        (b"dataset.bytes", dataset),
+        (b"dataset.percentage", dataset * 100 / net if net > 0 else 0.0),
+        (b"peak.percentage", total * 100 / peak if peak else 0.0),
+        (b"allocator.allocated", total),
+        (b"allocator.active", total),
+        (b"allocator.resident", total),
+        (b"allocator-fragmentation.ratio", 1.0),
+        (b"allocator-fragmentation.bytes", 0),
+        (b"allocator.rss-ratio", 1.0),
+        (b"allocator.rss-bytes", 0),
+        (b"rss-overhead.ratio", 1.0),
+        (b"rss-overhead.bytes", 0),
+        (b"fragmentation", 1.0),
+        (b"fragmentation.bytes", 0),
+    ]
+    return out
+
+
+@handler("memory|stats", route=Route.LOCAL)
+def memory_stats(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    return MapPairs(memory_figures(d.state))
+
+
+@handler("memory|doctor", route=Route.LOCAL)
+def memory_doctor(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    return Verbatim(memory_report(d.state).encode())
+
+
+def memory_report(state: ServerState) -> str:
+    """MEMORY DOCTOR: the problems Redis looks for that a Concord node can have, in
+    Concord's own words."""
+    figures = dict(memory_figures(state))
+    total = figures[b"total.allocated"]
+    peak = figures[b"peak.allocated"]
+    assert isinstance(total, int)
+    assert isinstance(peak, int)
+    if total < EMPTY_BELOW:
+        return "This node holds almost no data: there is nothing to diagnose yet.\n"
+    problems: list[str] = []
+    if peak > total * 3 // 2:
+        problems.append(
+            f"- Peak memory: the node once used {peak} bytes, over 150% of the {total} it "
+            "uses now. Memory the process freed may not go back to the system: size the "
+            "machine for the peak."
+        )
+    clients = len(state.clients)
+    buffers = figures[b"clients.normal"]
+    assert isinstance(buffers, int)
+    if clients and buffers // clients > 200 * 1024:
+        problems.append(
+            f"- Client buffers: {clients} clients hold {buffers} bytes of replies and "
+            "queries, over 200 KB each on average. Slow readers (or MONITOR, or big "
+            "pipelines) cause this; client-output-buffer-limit bounds it."
+        )
+    if not problems:
+        return "No memory problem found on this node.\n"
+    return "Memory problems found on this node:\n\n" + "\n".join(problems) + "\n"
+
+
+@handler("memory|malloc-stats", route=Route.LOCAL)
+def memory_malloc_stats(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    return b"Stats not supported for the current allocator"  # (Redis without jemalloc)
+
+
+@handler("memory|purge", route=Route.LOCAL)
+def memory_purge(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    return OK
