@@ -70,6 +70,8 @@ class Metrics:
         self.commands_processed = 0  # commands run (not refused, not queued)
         self.net_input_bytes = 0
         self.net_output_bytes = 0
+        self.reads_processed = 0  # reads from client sockets (INFO total_reads_processed)
+        self.writes_processed = 0  # sends to client sockets
         self.connections_received = 0
         self.connections_rejected = 0  # over maxclients
         self.latency_tracking = True  # Redis's latency-tracking: keep the histograms
@@ -124,4 +126,5 @@ class Metrics:
         self.errors.reset()
         self.commands_processed = 0
         self.net_input_bytes = self.net_output_bytes = 0
+        self.reads_processed = self.writes_processed = 0
         self.connections_received = self.connections_rejected = 0

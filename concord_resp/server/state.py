@@ -59,7 +59,7 @@ class ServerState:
         self.started_rss = rss_bytes()  # INFO memory's used_memory_startup
         self.tcp_port = config.port
         self.tls_port = config.tls_port
-        self._samples: list[tuple[float, int]] = []
+        self._samples: list[tuple[float, int, int, int]] = []  # (time, commands, in, out)
         self.buffers = ClientBuffers()  # the clients' buffers the limits apply to
         # maxmemory: denyoom commands are refused while the last sample was over it
         # (sampled often by the server, and at once by CONFIG SET maxmemory).
@@ -119,16 +119,34 @@ class ServerState:
         return used
 
     def sample_ops(self) -> None:
-        """Called every 100 ms: keep 16 samples of the command rate, as Redis does."""
-        now = time.monotonic()
-        self._samples.append((now, self.metrics.commands_processed))
+        """Called every 100 ms: keep 16 samples of the command rate and the traffic, as Redis
+        does."""
+        metrics = self.metrics
+        self._samples.append(
+            (
+                time.monotonic(),
+                metrics.commands_processed,
+                metrics.net_input_bytes,
+                metrics.net_output_bytes,
+            )
+        )
         del self._samples[:-16]
 
-    def ops_per_sec(self) -> int:
+    def _rate(self, column: int) -> float:
         if len(self._samples) < 2:
-            return 0
-        (t0, c0), (t1, c1) = self._samples[0], self._samples[-1]
-        return int((c1 - c0) / (t1 - t0)) if t1 > t0 else 0
+            return 0.0
+        first, last = self._samples[0], self._samples[-1]
+        elapsed = last[0] - first[0]
+        return (last[column] - first[column]) / elapsed if elapsed > 0 else 0.0
+
+    def ops_per_sec(self) -> int:
+        return int(self._rate(1))
+
+    def input_kbps(self) -> float:
+        return self._rate(2) / 1024
+
+    def output_kbps(self) -> float:
+        return self._rate(3) / 1024
 
     def uptime(self) -> float:
         return time.monotonic() - self.started_monotonic
