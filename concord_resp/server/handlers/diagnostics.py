@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
 from ...commands import CommandError, CommandSpec, Route
+from ...commands.errors import subcommand_syntax
 from ...metrics import histogram
 from ...resp import OK, MapPairs, Reply, Verbatim, string2ll
 from ..client import ClientState
@@ -68,6 +69,8 @@ LATENCY_HELP: Final[HelpText] = [
 
 @handler("slowlog|get", route=Route.LOCAL)
 def slowlog_get(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    if len(argv) > 3:
+        raise subcommand_syntax(argv[1], "slowlog")
     entries = d.state.slowlog.entries
     count = 10
     if len(argv) == 3:
