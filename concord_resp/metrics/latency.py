@@ -3,9 +3,9 @@
 Pure: callers pass the time (unix seconds) and the latency (milliseconds). An event is
 recorded only when monitoring is on (`threshold` > 0 ms) and the latency reaches it. Each
 event keeps its last 160 samples, at most one per second (a second's worst), and its worst
-ever. Event names are Redis's where Concord has the event (`command`, `fast-command`), and
-Concord's own otherwise (`wal-fsync`: one write and fsync of a batch of log entries;
-`snapshot-fork`: starting the child that writes a snapshot).
+ever. Events are named as Redis names them: `command` and `fast-command` (a command flagged
+`fast`) are the ones Concord records; the monitor takes any name, so the log's and snapshots'
+events can be added where those are timed.
 
 `graph` and `report` are LATENCY GRAPH and LATENCY DOCTOR's texts: the same facts as
 Redis's, in Concord's own wording and drawing.
@@ -132,16 +132,6 @@ class LatencyMonitor:
             lines.append(
                 "- Even O(1) commands were slow: the node's process was probably starved of "
                 "CPU (check the machine's load, and that it does not swap)."
-            )
-        if "wal-fsync" in names:
-            lines.append(
-                "- Writing the log to disk was slow: every write waits for it. Use a faster "
-                "disk, or a disk of its own for --dir."
-            )
-        if "snapshot-fork" in names:
-            lines.append(
-                "- Starting a snapshot's child process was slow: the node's memory is large, "
-                "or transparent huge pages are on."
             )
         return "\n".join(lines) + "\n"
 
