@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .histogram import EXACT_USEC, Histogram, slow_key
+from .histogram import EXACT_USEC, Histogram
 
 ERROR_STATS_LIMIT: Final = 128  # Redis stops adding new error codes after this many
 NEVER: Final = 1 << 62  # a `slow_floor` no duration reaches
@@ -30,7 +30,7 @@ class CommandStats:
         self.usec = 0
         self.rejected_calls = 0
         self.failed_calls = 0
-        self.latency: Histogram = {}  # its durations (`histogram`)
+        self.latency = Histogram()  # its durations
 
 
 class ErrorStats:
@@ -75,6 +75,7 @@ class Metrics:
         self.connections_received = 0
         self.connections_rejected = 0  # over maxclients
         self.latency_tracking = True  # Redis's latency-tracking: keep the histograms
+        self.exact_below = EXACT_USEC  # (0 while latency-tracking is off: see `counted`)
         self.latency_percentiles: tuple[float, ...] = (50.0, 99.0, 99.9)  # INFO latencystats
         # The duration (us) from which a command is reported to SLOWLOG or the latency
         # monitor: the lower of their thresholds (the server keeps it current).
@@ -85,6 +86,11 @@ class Metrics:
         if stats is None:
             stats = self.commands[name] = CommandStats()
         return stats
+
+    def track_latency(self, on: bool) -> None:
+        """latency-tracking: keep the histograms or not."""
+        self.latency_tracking = on
+        self.exact_below = EXACT_USEC if on else 0
 
     def called(self, name: str, usec: int, error: bytes | None = None) -> bool:
         """A command ran, taking `usec`; `error` is its error reply, if it answered one.
@@ -98,10 +104,10 @@ class Metrics:
         stats.calls += 1
         stats.usec += usec
         self.commands_processed += 1
-        if self.latency_tracking:  # histogram.record, written out: it runs per command
-            latency = stats.latency
-            key = usec if usec < EXACT_USEC else slow_key(usec)
-            latency[key] = latency.get(key, 0) + 1
+        if usec < self.exact_below:  # Histogram.record, written out: it runs per command
+            stats.latency.exact[usec] += 1
+        elif self.latency_tracking:
+            stats.latency.record_slow(usec)
         if error is not None:
             stats.failed_calls += 1
             self.errors.record(error)

@@ -25,7 +25,6 @@ import trio
 
 from .. import REDIS_VERSION
 from ..commands.blocking import has_timeout
-from ..metrics.histogram import percentiles
 from .memory import memory_figures
 from .pubsub import CHANNELS, PATTERNS, SHARD
 from .settings import format_percentile
@@ -417,7 +416,7 @@ def _latencystats(state: ServerState) -> Fields:
     for spec in state.table.all_specs():
         stats = counted.get(spec.name)
         if stats is not None and stats.latency:
-            values = percentiles(stats.latency, wanted)
+            values = stats.latency.percentiles(wanted)
             text = ",".join(f"{n}={v:.3f}" for n, v in zip(names, values, strict=True))
             out.append((f"latency_percentiles_usec_{spec.name}", text))
     return out

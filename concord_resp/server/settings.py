@@ -230,7 +230,7 @@ def _apply_latency_threshold(state: ServerState, value: object) -> None:
 
 
 def _apply_latency_tracking(state: ServerState, value: object) -> None:
-    state.metrics.latency_tracking = bool(value)
+    state.metrics.track_latency(bool(value))
 
 
 def _apply_percentiles(state: ServerState, value: object) -> None:

@@ -10,13 +10,7 @@ from __future__ import annotations
 import pytest
 
 from concord_resp.metrics import Metrics
-from concord_resp.metrics.histogram import (
-    EXACT_USEC,
-    cumulative_powers_of_two,
-    percentiles,
-    record,
-    total,
-)
+from concord_resp.metrics.histogram import Histogram
 
 PERCENTILES = (50.0, 99.0, 99.9)
 
@@ -35,38 +29,39 @@ PERCENTILES = (50.0, 99.0, 99.9)
     ],
 )
 def test_a_single_duration_prints_as_redis_prints_it(usec: int, printed: float) -> None:
-    histogram: dict[int, int] = {}
-    record(histogram, usec)
-    assert percentiles(histogram, PERCENTILES) == [printed] * 3
+    histogram = Histogram()
+    histogram.record(usec)
+    assert histogram.percentiles(PERCENTILES) == [printed] * 3
 
 
 def test_percentiles_follow_redis_rounding_of_the_rank() -> None:
-    histogram: dict[int, int] = {}
+    histogram = Histogram()
     for _ in range(98):
-        record(histogram, 1)
-    record(histogram, 7)
-    record(histogram, 10)
+        histogram.record(1)
+    histogram.record(7)
+    histogram.record(10)
     # Ranks: p50 -> 50th, p99 -> 99th (7 us), p99.9 -> 100th (10 us, in a 64 ns bucket).
-    assert percentiles(histogram, PERCENTILES) == [1.003, 7.007, 10.047]
-    assert percentiles({}, (50.0,)) == [0.0]
+    assert histogram.percentiles(PERCENTILES) == [1.003, 7.007, 10.047]
+    assert Histogram().percentiles((50.0,)) == [0.0]
 
 
 def test_cumulative_buckets_double_from_1024_ns() -> None:
-    histogram: dict[int, int] = {}
+    histogram = Histogram()
     for usec in (3, 3, 9, 40, 5000):
-        record(histogram, usec)
+        histogram.record(usec)
     # Upper bounds 4, 16, 65 and 8388 us hold something; empty ones are left out.
-    assert cumulative_powers_of_two(histogram) == [(4, 2), (16, 3), (65, 4), (8388, 5)]
-    assert total(histogram) == 5
-    assert cumulative_powers_of_two({}) == []
+    assert histogram.cumulative_powers_of_two() == [(4, 2), (16, 3), (65, 4), (8388, 5)]
+    assert histogram.total() == 5
+    assert Histogram().cumulative_powers_of_two() == []
+    assert not Histogram()
 
 
-def test_keys_stay_few_whatever_the_durations() -> None:
-    histogram: dict[int, int] = {}
+def test_slow_buckets_stay_few_whatever_the_durations() -> None:
+    histogram = Histogram()
     for usec in range(0, 5_000_000, 7):
-        record(histogram, usec)
-    # Exact keys under EXACT_USEC, then HdrHistogram's buckets: bounded, not per value.
-    assert len(histogram) < EXACT_USEC + 128 * 12
+        histogram.record(usec)
+    # Over 1 ms, HdrHistogram's buckets (128 per power of two up to 1 s): not one per value.
+    assert len(histogram.slow) <= 128 * 10
 
 
 def test_counted_keeps_histograms_and_says_when_a_command_was_slow() -> None:
@@ -76,10 +71,14 @@ def test_counted_keeps_histograms_and_says_when_a_command_was_slow() -> None:
     metrics.slow_floor = 100
     assert metrics.counted(stats, 99) is False
     assert metrics.counted(stats, 100) is True
-    assert total(stats.latency) == 3
-    metrics.latency_tracking = False
+    assert stats.latency.total() == 3
+    metrics.track_latency(False)
     metrics.counted(stats, 5)
-    assert total(stats.latency) == 3
-    assert stats.calls == 4
+    metrics.counted(stats, 5000)
+    assert stats.latency.total() == 3
+    assert stats.calls == 5
+    metrics.track_latency(True)
+    metrics.counted(stats, 5000)
+    assert stats.latency.total() == 4
     metrics.reset()
-    assert stats.latency == {}
+    assert not stats.latency

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Final
 
 from ...commands import CommandError, CommandSpec, Route
 from ...commands.errors import subcommand_syntax
-from ...metrics import histogram
 from ...resp import OK, MapPairs, Reply, Verbatim, string2ll
 from ..client import ClientState
 from ..memory import memory_figures, memory_report
@@ -141,8 +140,8 @@ def _histogram_of(spec: CommandSpec, d: Dispatcher) -> tuple[bytes, Reply] | Non
     stats = d.metrics.commands.get(spec.name)
     if stats is None or not stats.latency:
         return None
-    cdf = MapPairs(histogram.cumulative_powers_of_two(stats.latency))
-    calls = histogram.total(stats.latency)
+    cdf = MapPairs(stats.latency.cumulative_powers_of_two())
+    calls = stats.latency.total()
     return spec.name.encode(), MapPairs([(b"calls", calls), (b"histogram_usec", cdf)])
 
 
