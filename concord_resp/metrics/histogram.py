@@ -54,7 +54,7 @@ class Histogram:
         self.slow[low] = self.slow.get(low, 0) + 1
 
     def clear(self) -> None:
-        self.exact = [0] * EXACT_USEC
+        self.exact[:] = [0] * EXACT_USEC  # (in place: CommandStats.exact is this list)
         self.slow.clear()
 
     def __bool__(self) -> bool:
