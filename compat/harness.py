@@ -17,6 +17,8 @@ is compared, or do something that is not a command:
     !words       every bulk string's space-separated words are compared as a multiset, and
                  those of each `(...)` group within it (ACL LIST, GETUSER: Redis orders
                  single-command rules by hash, differently in every run)
+    !names       CONFIG GET: only the parameter names are compared, as a set (values that
+                 differ by design or by how the test servers are started: port, dir, ...)
     !acl-log     ACL LOG: each entry's age-seconds and client-info are compared by type only
     !norm-ids    replace `id=<n>` / client ids and ages before comparing (CLIENT LIST/INFO)
     !numbers     every integer in the reply, at any depth, compared by type alone (LATENCY
@@ -83,6 +85,10 @@ class Reply:
     def pairs_form(self) -> tuple[bytes, list[bytes]]:
         raws = [child.raw for child in self.children]
         return self.kind, sorted(a + b for a, b in zip(raws[::2], raws[1::2], strict=True))
+
+    def names_form(self) -> tuple[bytes, list[bytes]]:
+        """A map's (or flat array of pairs') keys, sorted."""
+        return self.kind, sorted(child.raw for child in self.children[::2])
 
     def words_form(self) -> bytes:
         """The reply with every bulk string's space-separated words sorted."""
@@ -418,6 +424,8 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                 same = a_reply.unordered_form() == b_reply.unordered_form()
             elif mode == "!type":
                 same = a_reply.kind == b_reply.kind
+            elif mode == "!names":
+                same = a_reply.names_form() == b_reply.names_form()
             elif mode == "!words":
                 same = a_reply.words_form() == b_reply.words_form()
             elif mode == "!acl-log":

@@ -38,7 +38,7 @@ def pin_c_locale() -> None:
 
 def server_main(argv: list[str] | None = None) -> None:
     try:
-        config = config_from_args(argv)
+        config = config_from_args(argv, os.environ)
     except ConfigError as error:
         print(f"concord-server: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -51,6 +51,10 @@ def server_main(argv: list[str] | None = None) -> None:
         datefmt="%d %b %Y %H:%M:%S",
         handlers=[handler],
     )
+    for name, value in config.others:
+        logging.getLogger("concord").info(
+            "%s %s: accepted, but Concord does not honour this parameter", name, value
+        )
     from .server.app import Server, StartupError
 
     # The log writer thread needs the GIL for a moment after each fsync; the default 5 ms

@@ -1,6 +1,10 @@
-"""Server configuration: one frozen object built from command-line flags (the uvicorn shape).
+"""Server configuration: one frozen object built from the configuration table (the uvicorn shape).
 
-`cli` is the only place that reads argv and the environment; everything below receives a
+Every parameter is declared once, in `parameters` (plus client-output-buffer-limit here, with
+its value type). From that table come the command-line flags, the config file (`--config`,
+redis.conf syntax: `config_file`), the environment (`CONCORD_<NAME>`) and the `Config`'s
+defaults. Precedence: default < file < environment < command line. `cli` is the only place
+that reads argv and the environment and passes them here; everything below receives a
 `Config`. Settings that CONFIG SET may change at run time live in `RuntimeSettings`, seeded
 from the Config.
 """
@@ -8,13 +12,42 @@ from the Config.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
-from dataclasses import dataclass, field
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+
+from . import config_file
+from .parameters import (
+    MAXMEMORY_POLICIES,
+    NOEVICTION_ONLY,
+    OWN,
+    REPLICATED,
+    InvalidValue,
+    Kind,
+    Lookup,
+    Param,
+    build_table,
+    format_memory_or_percent,
+    memtoull,
+    parse_maxmemory_clients,
+)
+
+__all__ = [
+    "MAXMEMORY_POLICIES",
+    "NOEVICTION_ONLY",
+    "format_memory_or_percent",
+    "memtoull",
+    "parse_maxmemory_clients",
+]
 
 DEFAULT_PORT: Final = 6379
 MB: Final = 1024 * 1024
+ENV_PREFIX: Final = "CONCORD_"
+CONFIG_ENV: Final = "CONCORD_CONFIG"  # the config file, if --config does not name one
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,164 +73,6 @@ DEFAULT_OUTPUT_LIMITS: Final[OutputBufferLimits] = (
     OutputBufferLimit(256 * MB, 64 * MB, 60),
     OutputBufferLimit(32 * MB, 8 * MB, 60),
 )
-NOEVICTION_ONLY: Final = (
-    "Concord never evicts keys (they are replicated data): only noeviction is supported"
-)
-MAXMEMORY_POLICIES: Final = (
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "noeviction",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    bind: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
-    dir: Path = Path("data")
-    name: str = "n1"
-    fsync: str = "always"  # always | never
-    accept_data_loss: bool = False  # start even when the log lost what the node promised
-    maxclients: int = 10000
-    proto_max_bulk_len: int = 512 * MB
-    client_query_buffer_limit: int = 1024 * MB
-    loglevel: str = "notice"
-    logfile: str = ""
-    hz: int = 10
-    segment_bytes: int = 64 * MB
-    shutdown_timeout: float = 10.0
-    cluster_port: int = 0  # 0: client port + 10000
-    initial_cluster: str = ""  # name=host:port@cluster-port,... ; empty: a one-member cluster
-    join: str = ""  # host:port of a member to join through (a new node)
-    advertise: str = ""  # host:port@cluster-port the others reach a joining node at
-    heartbeat_ms: int = 100
-    election_ms: int = 1000
-    write_timeout_ms: int = 5000
-    read_timeout_ms: int = 5000
-    snapshot_entries: int = 100_000  # applied entries between snapshots; 0: no limit
-    snapshot_bytes: int = 256 << 20  # applied command bytes between snapshots; 0: no limit
-    snapshot_catchup_entries: int = 1000  # entries kept in memory behind the newest snapshot
-    maxmemory: int = 0  # bytes of used_memory over which denyoom writes are refused; 0: none
-    maxmemory_clients: int = 0  # bytes, or -percent of maxmemory (Redis's encoding); 0: none
-    client_output_buffer_limit: OutputBufferLimits = DEFAULT_OUTPUT_LIMITS
-    # Security: the start-up users (proposed once to a cluster whose users were never set).
-    requirepass: str = ""
-    aclfile: str = ""
-    acllog_max_len: int = 128
-    protected_mode: bool = True  # no password and a non-loopback bind: loopback clients only
-    masteruser: str = ""  # --join authenticates as this user (Redis's replica-to-master names)
-    masterauth: str = ""
-    cluster_secret: bytes = field(default=b"", repr=False)  # b"": none (peers on loopback)
-    cluster_max_frame: int = 1024 * MB  # largest peer frame (and so write) after the handshake
-    # TLS, with Redis's parameter names (server/tls.py).
-    tls_port: int = 0  # a TLS client port (0: none); --port 0 leaves only this one
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    tls_key_file_pass: str = ""
-    tls_ca_cert_file: str = ""
-    tls_ca_cert_dir: str = ""
-    tls_auth_clients: str = "yes"
-    tls_protocols: str = ""
-    tls_ciphers: str = ""
-    tls_ciphersuites: str = ""
-    tls_cluster: bool = False  # the peer links use mutual TLS
-    tls_replication: bool = False  # --join talks TLS to the member
-
-    @property
-    def client_port(self) -> int:
-        """The port clients reach this node at: the plain one, or the TLS one if it is alone."""
-        return self.port or self.tls_port
-
-    @property
-    def peer_port(self) -> int:
-        return self.cluster_port or self.client_port + 10000
-
-    @property
-    def wal_fsync(self) -> bool:
-        return self.fsync == "always"
-
-
-@dataclass(slots=True)
-class RuntimeSettings:
-    """The CONFIG SET-able part of the configuration."""
-
-    maxclients: int
-    proto_max_bulk_len: int
-    client_query_buffer_limit: int
-    loglevel: str
-    busy_reply_threshold_ms: int = 5000  # Redis's busy-reply-threshold (lua-time-limit)
-    maxmemory: int = 0
-    maxmemory_clients: int = 0
-    client_output_buffer_limit: OutputBufferLimits = DEFAULT_OUTPUT_LIMITS
-    acllog_max_len: int = 128
-    protected_mode: bool = True
-
-    @classmethod
-    def from_config(cls, config: Config) -> RuntimeSettings:
-        return cls(
-            maxclients=config.maxclients,
-            proto_max_bulk_len=config.proto_max_bulk_len,
-            client_query_buffer_limit=config.client_query_buffer_limit,
-            loglevel=config.loglevel,
-            maxmemory=config.maxmemory,
-            maxmemory_clients=config.maxmemory_clients,
-            client_output_buffer_limit=config.client_output_buffer_limit,
-            acllog_max_len=config.acllog_max_len,
-            protected_mode=config.protected_mode,
-        )
-
-    def client_eviction_limit(self) -> int:
-        """The bytes of client buffers over which the biggest client is closed (Redis's
-        `getClientEvictionLimit`): maxmemory-clients in bytes, or its percentage of
-        maxmemory, never under 128 KB; 0 when there is no such limit."""
-        setting = self.maxmemory_clients
-        if setting < 0 and self.maxmemory > 0:
-            limit = int(self.maxmemory * -setting / 100)
-        elif setting > 0:
-            limit = setting
-        else:
-            return 0
-        return max(limit, 128 * 1024)
-
-
-class ConfigError(ValueError):
-    """An invalid flag value; the CLI prints it and exits with status 2."""
-
-
-LOG_LEVELS: Final = {
-    "debug": logging.DEBUG,
-    "verbose": logging.INFO,
-    "notice": logging.INFO,
-    "warning": logging.WARNING,
-}
-
-_MEMORY_UNITS: Final = {
-    b"": 1,
-    b"b": 1,
-    b"k": 1000,
-    b"kb": 1024,
-    b"m": 1000**2,
-    b"mb": 1024**2,
-    b"g": 1000**3,
-    b"gb": 1024**3,
-}
-
-
-def memtoull(text: bytes) -> int | None:
-    """Redis's `memtoull`: digits and an optional unit (`b`, `k`, `kb`, `m`, `mb`, `g`, `gb`)."""
-    digits_end = 0
-    while digits_end < len(text) and 48 <= text[digits_end] <= 57:
-        digits_end += 1
-    unit = _MEMORY_UNITS.get(text[digits_end:].lower())
-    if unit is None or (text[:1] == b"-") or digits_end > 20:
-        return None  # (more than 20 digits cannot fit: strtoull's ERANGE)
-    # strtoull of no digits is 0, as in Redis ("k" is 0 bytes).
-    return int(text[:digits_end] or b"0") * unit
 
 
 def parse_output_buffer_limits(
@@ -242,31 +117,195 @@ def _strtoll(text: bytes) -> int | None:
     return number - 2**32 if number >= 2**31 else number
 
 
-def parse_maxmemory_clients(text: bytes) -> int:
-    """A `maxmemory-clients` value (Redis's numericParseString and boundary check for a
-    MEMORY | PERCENT ssize_t): bytes, or `N%` of maxmemory stored as -N. ValueError carries
-    Redis's reason."""
-    size = memtoull(text)
-    if size is None:
-        digits = text[:-1]
-        if not (
-            len(text) > 1
-            and text.endswith(b"%")
-            and (digits == b"0" or (digits[:1] in b"123456789" and digits.isdigit()))
-            and len(digits) < 20
-        ):
-            raise ValueError("argument must be a memory or percent value")
-        value = -int(digits)
-    else:
-        value = size & (2**64 - 1)  # an unsigned long long read as a long long
-        value = value - 2**64 if value >= 2**63 else value
-    if value < -100:
-        raise ValueError("percentage argument must be less or equal to 100")
-    return value
+def _parse_output_limits(text: bytes) -> object:
+    """A multi-argument value, split at each space as Redis splits it ("" changes nothing).
+    What it leaves unnamed keeps its value: the words are checked here, and laid over the
+    limits of the moment where they are applied."""
+    words = text.split(b" ") if text else []
+    try:
+        parse_output_buffer_limits(words, DEFAULT_OUTPUT_LIMITS)
+    except ValueError as error:
+        raise InvalidValue(str(error)) from None
+    return words
 
 
-def format_memory_or_percent(value: int) -> str:
-    return f"{-value}%" if value < 0 else str(value)
+def _format_output_limits(value: object) -> str:
+    if isinstance(value, list):  # words, as parsed
+        value = parse_output_buffer_limits(value, DEFAULT_OUTPUT_LIMITS)
+    assert isinstance(value, tuple)
+    return format_output_buffer_limits(value)
+
+
+OUTPUT_LIMITS: Final = Kind(
+    _parse_output_limits, _format_output_limits, "'CLASS HARD SOFT SECONDS'"
+)
+OUTPUT_LIMITS_PARAM: Final = Param(
+    "client-output-buffer-limit",
+    OUTPUT_LIMITS,
+    "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    "a client class's hard limit, soft limit and soft seconds on replies not taken by its"
+    " socket (`normal`, `replica`, `pubsub`); repeatable, each over the last",
+    mutable=True,
+    multi=True,
+)
+# Every parameter: Concord's, then Redis's others (accepted, not honoured).
+TABLE: Final = build_table([*OWN, OUTPUT_LIMITS_PARAM, *REPLICATED])
+PARAMETERS: Final = Lookup(TABLE)
+# Set at start-up (file, environment, flags) into `Config`; the replicated ones are not.
+START_UP: Final = tuple(p for p in TABLE if not p.replicated)
+
+
+def _defaults() -> dict[str, Any]:
+    values: dict[str, Any] = {p.attribute: p.value for p in START_UP if p.honoured}
+    values["dir"] = Path(values["dir"])
+    values["client_output_buffer_limit"] = DEFAULT_OUTPUT_LIMITS
+    values["cluster_secret"] = b""
+    return values
+
+
+_D: Final = _defaults()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The start-up configuration. Field defaults come from the table (`parameters`)."""
+
+    bind: str = _D["bind"]
+    port: int = _D["port"]
+    dir: Path = _D["dir"]
+    name: str = _D["name"]
+    fsync: str = _D["fsync"]  # appendfsync: always | no (never)
+    accept_data_loss: bool = _D["accept_data_loss"]
+    maxclients: int = _D["maxclients"]
+    proto_max_bulk_len: int = _D["proto_max_bulk_len"]
+    client_query_buffer_limit: int = _D["client_query_buffer_limit"]
+    loglevel: str = _D["loglevel"]
+    logfile: str = _D["logfile"]
+    hz: int = _D["hz"]
+    segment_bytes: int = _D["segment_bytes"]
+    shutdown_timeout: float = _D["shutdown_timeout"]
+    cluster_port: int = _D["cluster_port"]  # 0: client port + 10000
+    initial_cluster: str = _D["initial_cluster"]
+    join: str = _D["join"]
+    advertise: str = _D["advertise"]
+    heartbeat_ms: int = _D["heartbeat_ms"]
+    election_ms: int = _D["election_ms"]
+    write_timeout_ms: int = _D["write_timeout_ms"]
+    read_timeout_ms: int = _D["read_timeout_ms"]
+    snapshot_entries: int = _D["snapshot_entries"]
+    snapshot_bytes: int = _D["snapshot_bytes"]
+    snapshot_catchup_entries: int = _D["snapshot_catchup_entries"]
+    maxmemory: int = _D["maxmemory"]
+    maxmemory_clients: int = _D["maxmemory_clients"]
+    client_output_buffer_limit: OutputBufferLimits = _D["client_output_buffer_limit"]
+    busy_reply_threshold: int = _D["busy_reply_threshold"]
+    tracking_table_max_keys: int = _D["tracking_table_max_keys"]
+    slowlog_log_slower_than: int = _D["slowlog_log_slower_than"]
+    slowlog_max_len: int = _D["slowlog_max_len"]
+    latency_monitor_threshold: int = _D["latency_monitor_threshold"]
+    latency_tracking: bool = _D["latency_tracking"]
+    latency_tracking_info_percentiles: tuple[float, ...] = _D["latency_tracking_info_percentiles"]
+    # Security: the start-up users (proposed once to a cluster whose users were never set).
+    requirepass: str = _D["requirepass"]
+    aclfile: str = _D["aclfile"]
+    acllog_max_len: int = _D["acllog_max_len"]
+    protected_mode: bool = _D["protected_mode"]
+    masteruser: str = _D["masteruser"]
+    masterauth: str = _D["masterauth"]
+    cluster_secret: bytes = field(default=_D["cluster_secret"], repr=False)  # b"": none
+    cluster_max_frame: int = _D["cluster_max_frame"]
+    # TLS, with Redis's parameter names (server/tls.py).
+    tls_port: int = _D["tls_port"]  # a TLS client port (0: none); port 0 leaves only this one
+    tls_cert_file: str = _D["tls_cert_file"]
+    tls_key_file: str = _D["tls_key_file"]
+    tls_key_file_pass: str = _D["tls_key_file_pass"]
+    tls_ca_cert_file: str = _D["tls_ca_cert_file"]
+    tls_ca_cert_dir: str = _D["tls_ca_cert_dir"]
+    tls_auth_clients: str = _D["tls_auth_clients"]
+    tls_protocols: str = _D["tls_protocols"]
+    tls_ciphers: str = _D["tls_ciphers"]
+    tls_ciphersuites: str = _D["tls_ciphersuites"]
+    tls_cluster: bool = _D["tls_cluster"]  # the peer links use mutual TLS
+    tls_replication: bool = _D["tls_replication"]  # --join talks TLS to the member
+    # The config file (CONFIG REWRITE writes it; "": none), and the parameters Concord does
+    # not honour that it set (name, value as written), for CONFIG GET.
+    config_file: str = ""
+    others: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def client_port(self) -> int:
+        """The port clients reach this node at: the plain one, or the TLS one if it is alone."""
+        return self.port or self.tls_port
+
+    @property
+    def peer_port(self) -> int:
+        return self.cluster_port or self.client_port + 10000
+
+    @property
+    def wal_fsync(self) -> bool:
+        return self.fsync == "always"
+
+
+CONFIG_FIELDS: Final = frozenset(f.name for f in fields(Config))
+
+
+@dataclass(slots=True)
+class RuntimeSettings:
+    """The CONFIG SET-able part of the configuration."""
+
+    maxclients: int
+    proto_max_bulk_len: int
+    client_query_buffer_limit: int
+    loglevel: str
+    busy_reply_threshold_ms: int = _D["busy_reply_threshold"]  # (lua-time-limit)
+    maxmemory: int = _D["maxmemory"]
+    maxmemory_clients: int = _D["maxmemory_clients"]
+    client_output_buffer_limit: OutputBufferLimits = _D["client_output_buffer_limit"]
+    acllog_max_len: int = _D["acllog_max_len"]
+    protected_mode: bool = _D["protected_mode"]
+    # Parameters without a run-time binding: their values as CONFIG GET shows them.
+    others: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config) -> RuntimeSettings:
+        return cls(
+            maxclients=config.maxclients,
+            proto_max_bulk_len=config.proto_max_bulk_len,
+            client_query_buffer_limit=config.client_query_buffer_limit,
+            loglevel=config.loglevel,
+            busy_reply_threshold_ms=config.busy_reply_threshold,
+            maxmemory=config.maxmemory,
+            maxmemory_clients=config.maxmemory_clients,
+            client_output_buffer_limit=config.client_output_buffer_limit,
+            acllog_max_len=config.acllog_max_len,
+            protected_mode=config.protected_mode,
+            others=dict(config.others),
+        )
+
+    def client_eviction_limit(self) -> int:
+        """The bytes of client buffers over which the biggest client is closed (Redis's
+        `getClientEvictionLimit`): maxmemory-clients in bytes, or its percentage of
+        maxmemory, never under 128 KB; 0 when there is no such limit."""
+        setting = self.maxmemory_clients
+        if setting < 0 and self.maxmemory > 0:
+            limit = int(self.maxmemory * -setting / 100)
+        elif setting > 0:
+            limit = setting
+        else:
+            return 0
+        return max(limit, 128 * 1024)
+
+
+class ConfigError(ValueError):
+    """An invalid flag value; the CLI prints it and exits with status 2."""
+
+
+LOG_LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "verbose": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+}
 
 
 def parse_memory(text: str) -> int:
@@ -278,389 +317,201 @@ def parse_memory(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The flags, one per parameter of the table (and its older names): `--NAME VALUE`.
+    Values stay text here: they are parsed with the table's rules, like the file's."""
     parser = argparse.ArgumentParser(
         prog="concord-server",
-        description="Concord: a Redis-compatible server whose writes go through Raft.",
+        description="Concord: a Redis-compatible server whose writes go through Raft."
+        " Every parameter is also a config file line (NAME VALUE) and an environment"
+        " variable (CONCORD_NAME); precedence: default < file < environment < flags.",
+        allow_abbrev=False,
     )
     parser.add_argument(
-        "--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
-    )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="client port (default 6379)")
-    parser.add_argument("--dir", default="data", help="data directory (default ./data)")
-    parser.add_argument("--name", default="n1", help="this node's name (default n1)")
-    parser.add_argument(
-        "--fsync",
-        choices=["always", "never"],
-        default="always",
-        help="fsync the log before acknowledging writes (default always; never is unsafe, for benchmarks)",
-    )
-    parser.add_argument(
-        "--accept-data-loss",
-        action="store_true",
-        help="start even if the data directory lost acknowledged writes (a damaged or"
-        " truncated log, a deleted meta or promise file): they are lost for good, and on a"
-        " cluster member committed writes can be lost cluster-wide",
-    )
-    parser.add_argument(
-        "--maxclients", type=int, default=10000, help="maximum connected clients (default 10000)"
-    )
-    parser.add_argument(
-        "--proto-max-bulk-len",
-        default="512mb",
-        help="largest bulk string in a request (default 512mb)",
-    )
-    parser.add_argument(
-        "--client-query-buffer-limit",
-        default="1gb",
-        help="largest pending request data per client (default 1gb)",
-    )
-    parser.add_argument(
-        "--loglevel",
-        choices=["debug", "verbose", "notice", "warning"],
-        default="notice",
-        help="log verbosity (default notice)",
-    )
-    parser.add_argument("--logfile", default="", help="log to this file instead of stderr")
-    parser.add_argument(
-        "--maxmemory",
-        default="0",
-        help="refuse writes that may add memory (-OOM) while the node's used_memory (its RSS)"
-        " is over this; 0: no limit (default 0)",
-    )
-    parser.add_argument(
-        "--maxmemory-policy",
-        default="noeviction",
-        help="only noeviction: Concord never evicts keys (default noeviction)",
-    )
-    parser.add_argument(
-        "--maxmemory-clients",
-        default="0",
-        help="close the client using the most buffer memory while all clients' buffers hold"
-        " this much (bytes, or N%% of --maxmemory); 0: no limit (default 0)",
-    )
-    parser.add_argument(
-        "--client-output-buffer-limit",
-        action="append",
-        default=[],
-        metavar="'CLASS HARD SOFT SECONDS'",
-        help="close a client whose unsent replies reach HARD bytes, or stay at SOFT bytes or"
-        " more for SECONDS (class normal, pubsub or replica; 0: no limit; repeatable;"
-        " default: 'normal 0 0 0' 'replica 256mb 64mb 60' 'pubsub 32mb 8mb 60')",
-    )
-    parser.add_argument(
-        "--hz", type=int, default=10, help="active expiry cycles per second (default 10)"
-    )
-    parser.add_argument(
-        "--segment-size", default="64mb", help="log segment size before rolling (default 64mb)"
-    )
-    parser.add_argument(
-        "--cluster-port",
-        type=int,
-        default=0,
-        help="port to listen on for the other members' Raft traffic (default: this node's"
-        " cluster port in --initial-cluster, or the client port + 10000)",
-    )
-    parser.add_argument(
-        "--join",
-        default="",
-        metavar="HOST:PORT",
-        help="join a running cluster through any member's client port: added as a learner,"
-        " promoted to voter once caught up (needs --name; --bind, --port and --cluster-port"
-        " must be the address the others reach this node at)",
-    )
-    parser.add_argument(
-        "--advertise",
-        default="",
-        metavar="HOST:PORT@CLUSTER-PORT",
-        help="with --join: the address the other members reach this node at, if not"
-        " --bind:--port@--cluster-port (behind NAT or a proxy)",
-    )
-    parser.add_argument(
-        "--initial-cluster",
-        default="",
-        help="the founding members, name=host:port@cluster-port,... (default: this node alone)",
-    )
-    parser.add_argument(
-        "--heartbeat-ms", type=int, default=100, help="leader heartbeat interval (default 100)"
-    )
-    parser.add_argument(
-        "--election-ms",
-        type=int,
-        default=1000,
-        help="election timeout, at least 3 heartbeats (default 1000; randomised up to twice)",
-    )
-    parser.add_argument(
-        "--write-timeout-ms",
-        type=int,
-        default=5000,
-        help="a write not committed by then gets -TIMEOUT (default 5000)",
-    )
-    parser.add_argument(
-        "--read-timeout-ms",
-        type=int,
-        default=5000,
-        help="a read that cannot confirm the leader by then gets -TIMEOUT (default 5000)",
-    )
-    parser.add_argument(
-        "--snapshot-entries",
-        type=int,
-        default=100_000,
-        help="snapshot the state after this many applied entries; 0: no limit (default 100000)",
-    )
-    parser.add_argument(
-        "--snapshot-bytes",
-        default="256mb",
-        help="snapshot the state after this many bytes of applied commands; 0: no limit"
-        " (default 256mb)",
-    )
-    parser.add_argument(
-        "--snapshot-catchup-entries",
-        type=int,
-        default=1000,
-        help="log entries kept in memory behind the newest snapshot: a follower further"
-        " behind is sent the snapshot (default 1000)",
-    )
-    security = parser.add_argument_group("security")
-    security.add_argument(
-        "--requirepass",
-        default="",
-        help="the default user's password at first start (then it is replicated state:"
-        " CONFIG SET requirepass changes it on every node); prefer --aclfile, as argv is"
-        " visible to other local users",
-    )
-    security.add_argument(
-        "--aclfile",
+        "--config",
         default="",
         metavar="FILE",
-        help="users in Redis's ACL file format: loaded at first start, then by ACL LOAD;"
-        " ACL SAVE writes it",
+        help="a config file in redis.conf syntax (NAME VALUE lines, # comments); CONFIG"
+        f" REWRITE writes it (default: ${CONFIG_ENV}, if set)",
     )
-    security.add_argument(
-        "--acllog-max-len", type=int, default=128, help="entries kept by ACL LOG (default 128)"
-    )
-    security.add_argument(
-        "--masteruser",
-        default="",
-        help="with --join: the ACL user to authenticate to the member as (default: default)",
-    )
-    security.add_argument(
-        "--masterauth",
-        default="",
-        help="with --join: the password to authenticate to the member with",
-    )
-    security.add_argument(
-        "--protected-mode",
-        choices=["yes", "no"],
-        default="yes",
-        help="with no password and a non-loopback --bind, serve only loopback clients"
-        " (default yes)",
-    )
-    tls = parser.add_argument_group("TLS (Redis's tls-* parameters)")
-    tls.add_argument("--tls-port", type=int, default=0, help="TLS client port (default: none)")
-    tls.add_argument("--tls-cert-file", default="", help="this node's certificate (PEM)")
-    tls.add_argument("--tls-key-file", default="", help="its private key (PEM)")
-    tls.add_argument("--tls-key-file-pass", default="", help="the key's passphrase, if any")
-    tls.add_argument("--tls-ca-cert-file", default="", help="CA certificates to trust (PEM)")
-    tls.add_argument("--tls-ca-cert-dir", default="", help="a directory of CA certificates")
-    tls.add_argument(
-        "--tls-auth-clients",
-        choices=["yes", "no", "optional"],
-        default="yes",
-        help="require client certificates signed by the CA (default yes)",
-    )
-    tls.add_argument("--tls-protocols", default="", help='e.g. "TLSv1.2 TLSv1.3" (the default)')
-    tls.add_argument("--tls-ciphers", default="", help="OpenSSL cipher list for TLS 1.2")
-    tls.add_argument(
-        "--tls-ciphersuites",
-        default="",
-        help="TLS 1.3 suites (accepted; Python applies OpenSSL's defaults)",
-    )
-    tls.add_argument(
-        "--tls-cluster",
-        choices=["yes", "no"],
-        default="no",
-        help="the peer links use mutual TLS, checked against the CA (default no)",
-    )
-    tls.add_argument(
-        "--tls-replication",
-        choices=["yes", "no"],
-        default="no",
-        help="--join talks TLS to the member it joins through (default no)",
-    )
-    security.add_argument(
-        "--cluster-secret-file",
-        default="",
-        metavar="FILE",
-        help="file holding the secret every member proves to the others (the same on every"
-        " member; make one with `openssl rand -hex 32 > FILE`). Without one, the peer port"
-        " listens on loopback only",
-    )
-    security.add_argument(
-        "--cluster-secret",
-        default="",
-        metavar="SECRET",
-        help="the cluster secret itself (visible in `ps`: prefer --cluster-secret-file)",
-    )
-    security.add_argument(
-        "--cluster-max-frame",
-        default="1gb",
-        help="largest frame a member may send on the peer link once authenticated; a write"
-        " too large to fit one is refused (default 1gb; the same on every member)",
-    )
+    for param in START_UP:
+        names = [f"--{param.name}", *param.flags]
+        if param.alias:
+            names.append(f"--{param.alias}")
+        shown = param.default if param.default else "none"
+        text = argparse.SUPPRESS if not param.honoured else f"{param.help} (default {shown})"
+        if param.honoured:  # the README's markdown, as plain text
+            text = re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", text)
+            text = text.replace("%", "%%").replace("`", "").replace("**", "")
+        if param.switch:
+            parser.add_argument(
+                *names, dest=param.attribute, action="store_const", const="yes", help=text
+            )
+        else:
+            parser.add_argument(
+                *names,
+                dest=param.attribute,
+                action="append" if param.multi else "store",
+                metavar=param.kind.placeholder,
+                help=text,
+            )
     return parser
 
 
-def read_cluster_secret(args: argparse.Namespace) -> bytes:
-    """The secret from --cluster-secret-file or --cluster-secret (b"" if neither), without
-    the line end a file usually has. Errors never show it."""
-    if args.cluster_secret_file and args.cluster_secret:
-        raise ConfigError("--cluster-secret and --cluster-secret-file exclude each other")
-    if args.cluster_secret_file:
-        try:
-            with open(args.cluster_secret_file, "rb") as file:
-                secret = file.read()
-        except OSError as error:
-            raise ConfigError(f"--cluster-secret-file: cannot read it: {error.strerror}") from None
-        secret = secret.strip()
-        if not secret:
-            raise ConfigError(f"--cluster-secret-file: {args.cluster_secret_file} is empty")
-        return secret
-    return str(args.cluster_secret).strip().encode()
+@dataclass(slots=True)
+class _Sources:
+    """What each parameter was given as, in precedence order: (where, text)."""
+
+    given: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def add(self, param: Param, where: str, text: str) -> None:
+        given = self.given.setdefault(param.name, [])
+        if param.multi:
+            text = " ".join(text.split())  # (CONFIG SET splits at each single space)
+        else:
+            given.clear()  # a later source replaces an earlier one
+        given.append((where, text))
 
 
-def config_from_args(argv: list[str] | None = None) -> Config:
+def read_config_file(path: str, sources: _Sources) -> None:
+    """The file's lines into `sources`; ConfigError names the file, the line and the
+    parameter of anything wrong."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as file:
+            text = file.read()
+    except OSError as error:
+        raise ConfigError(f"cannot read the config file {path}: {error.strerror}") from None
+    try:
+        lines = config_file.parse(text)
+    except config_file.FileError as error:
+        raise ConfigError(f"config file {path}, line {error.line}: {error}") from None
+    for line in lines:
+        where = f"config file {path}, line {line.number}"
+        param = PARAMETERS.get(line.name)
+        if param is None:
+            raise ConfigError(f"{where}: unknown parameter '{line.name}'")
+        if param.replicated:
+            raise ConfigError(
+                f"{where}: '{line.name}' is replicated cluster state: set it with CONFIG SET"
+            )
+        if len(line.args) != 1 and not param.multi:
+            raise ConfigError(f"{where}: '{line.name}' takes one argument")
+        sources.add(param, where, " ".join(line.args))
+
+
+def env_name(param: Param) -> str:
+    return ENV_PREFIX + param.name.replace("-", "_").upper()
+
+
+def read_environment(environ: Mapping[str, str], sources: _Sources) -> None:
+    for param in START_UP:
+        text = environ.get(env_name(param))
+        if text is not None:
+            sources.add(param, env_name(param), text)
+
+
+def _parse(param: Param, where: str, text: str) -> object:
+    try:
+        return param.kind.parse(text.encode("utf-8", "surrogateescape"))
+    except InvalidValue as error:
+        shown = "" if param.sensitive else f" {text!r}"
+        named = where if where.startswith("--") else f"{where}: {param.name}"
+        raise ConfigError(f"{named}{shown}: {error}") from None
+
+
+def config_from_args(
+    argv: list[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """The Config from the defaults, the file (`--config`), `environ` and the flags."""
     args = build_parser().parse_args(argv)
-    if not 0 <= args.port < 65536 or (args.port == 0 and not args.tls_port):
-        raise ConfigError(
-            f"--port must be between 1 and 65535 (0 with --tls-port: TLS only), not {args.port}"
-        )
-    if not 0 <= args.tls_port < 65536:
-        raise ConfigError(f"--tls-port must be between 1 and 65535, not {args.tls_port}")
-    tls_used = args.tls_port or args.tls_cluster == "yes" or args.tls_replication == "yes"
-    if tls_used and not (args.tls_cert_file and args.tls_key_file):
+    environ = environ or {}
+    args.config = args.config or environ.get(CONFIG_ENV, "")
+    sources = _Sources()
+    if args.config:
+        read_config_file(args.config, sources)
+    read_environment(environ, sources)
+    for param in START_UP:
+        given = getattr(args, param.attribute)
+        for text in given if isinstance(given, list) else [given]:
+            if text is not None:
+                sources.add(param, f"--{param.name}", text)
+    values: dict[str, Any] = {}
+    others: list[tuple[str, str]] = []
+    output_limits = DEFAULT_OUTPUT_LIMITS
+    for name, given in sources.given.items():
+        param = PARAMETERS.by_name[name]
+        parsed = [_parse(param, where, text) for where, text in given]
+        if param is OUTPUT_LIMITS_PARAM:
+            for words in parsed:
+                assert isinstance(words, list)
+                output_limits = parse_output_buffer_limits(words, output_limits)
+        elif not param.honoured:
+            others.append((name, param.kind.format(parsed[-1])))
+        else:
+            values[param.attribute] = parsed[-1]
+    values["client_output_buffer_limit"] = output_limits
+    config = Config(
+        **{key: value for key, value in values.items() if key in CONFIG_FIELDS},
+        config_file=str(Path(args.config).resolve()) if args.config else "",
+        others=tuple(others),
+    )
+    return _checked(config, values)
+
+
+def _checked(config: Config, values: dict[str, Any]) -> Config:
+    """The rules between parameters, and the values made from others."""
+    if config.port == 0 and not config.tls_port:
+        raise ConfigError("--port must be between 1 and 65535 (0 with --tls-port: TLS only)")
+    tls_used = config.tls_port or config.tls_cluster or config.tls_replication
+    if tls_used and not (config.tls_cert_file and config.tls_key_file):
         raise ConfigError("TLS needs --tls-cert-file and --tls-key-file")
-    if args.maxclients < 1:
-        raise ConfigError("--maxclients must be at least 1")
-    if not 1 <= args.hz <= 500:
+    if not 1 <= config.hz <= 500:
         raise ConfigError("--hz must be between 1 and 500")
-    bulk = parse_memory(args.proto_max_bulk_len)
-    if bulk < 1024 * 1024:
-        raise ConfigError("--proto-max-bulk-len must be at least 1mb")
-    query_buffer = parse_memory(args.client_query_buffer_limit)
-    if query_buffer < 1024 * 1024:
-        raise ConfigError("--client-query-buffer-limit must be at least 1mb")
-    maxmemory, maxmemory_clients, output_limits = _client_limits(args)
-    segment = parse_memory(args.segment_size)
-    if segment < 64 * 1024:
-        raise ConfigError("--segment-size must be at least 64kb")
-    if args.heartbeat_ms < 10:
-        raise ConfigError("--heartbeat-ms must be at least 10")
-    if args.election_ms < 3 * args.heartbeat_ms:
+    if config.election_ms < 3 * config.heartbeat_ms:
         raise ConfigError("--election-ms must be at least 3 times --heartbeat-ms")
-    if args.snapshot_entries < 0:
-        raise ConfigError("--snapshot-entries must be 0 (never) or more")
-    if args.snapshot_catchup_entries < 0:
-        raise ConfigError("--snapshot-catchup-entries must be 0 or more")
-    if args.write_timeout_ms < 100 or args.read_timeout_ms < 100:
-        raise ConfigError("--write-timeout-ms and --read-timeout-ms must be at least 100")
-    if args.cluster_port and not 0 < args.cluster_port < 65536:
-        raise ConfigError(f"--cluster-port must be between 1 and 65535, not {args.cluster_port}")
-    if args.join:
-        if args.initial_cluster:
+    if config.join:
+        if config.initial_cluster:
             raise ConfigError("--join and --initial-cluster exclude each other")
-        host, colon, port = args.join.rpartition(":")
-        if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
-            raise ConfigError(f"--join: {args.join!r} is not host:port (a member's client port)")
-    if args.advertise:
+        if not is_host_port(config.join):
+            raise ConfigError(f"--join: {config.join!r} is not host:port (a member's client port)")
+    if config.advertise:
         try:
-            parse_members(f"{args.name}={args.advertise}")
+            parse_members(f"{config.name}={config.advertise}")
         except ConfigError:
             raise ConfigError(
-                f"--advertise: {args.advertise!r} is not host:port@cluster-port"
+                f"--advertise: {config.advertise!r} is not host:port@cluster-port"
             ) from None
-    if args.acllog_max_len < 0:
-        raise ConfigError("--acllog-max-len must be 0 or more")
-    if args.aclfile and args.requirepass:
+    if config.aclfile and config.requirepass:
         # One source for the start-up users, so that what a node proposes is unambiguous.
         raise ConfigError(
             "--requirepass and --aclfile exclude each other:"
             " put the default user's password in the ACL file"
         )
-    if args.initial_cluster:
-        members = parse_members(args.initial_cluster)
-        if args.name not in members:
-            raise ConfigError(f"--name {args.name!r} is not in --initial-cluster")
-    max_frame = parse_memory(args.cluster_max_frame)
-    if max_frame < 4 * MB:
-        raise ConfigError("--cluster-max-frame must be at least 4mb")
-    return Config(
-        bind=args.bind,
-        port=args.port,
-        dir=Path(args.dir),
-        name=args.name,
-        fsync=args.fsync,
-        accept_data_loss=args.accept_data_loss,
-        maxclients=args.maxclients,
-        proto_max_bulk_len=bulk,
-        client_query_buffer_limit=query_buffer,
-        loglevel=args.loglevel,
-        logfile=args.logfile,
-        hz=args.hz,
-        segment_bytes=segment,
-        cluster_port=args.cluster_port,
-        initial_cluster=args.initial_cluster,
-        join=args.join,
-        advertise=args.advertise,
-        heartbeat_ms=args.heartbeat_ms,
-        election_ms=args.election_ms,
-        write_timeout_ms=args.write_timeout_ms,
-        read_timeout_ms=args.read_timeout_ms,
-        snapshot_entries=args.snapshot_entries,
-        snapshot_bytes=parse_memory(args.snapshot_bytes),
-        requirepass=args.requirepass,
-        aclfile=args.aclfile,
-        acllog_max_len=args.acllog_max_len,
-        protected_mode=args.protected_mode == "yes",
-        masteruser=args.masteruser,
-        masterauth=args.masterauth,
-        tls_port=args.tls_port,
-        tls_cert_file=args.tls_cert_file,
-        tls_key_file=args.tls_key_file,
-        tls_key_file_pass=args.tls_key_file_pass,
-        tls_ca_cert_file=args.tls_ca_cert_file,
-        tls_ca_cert_dir=args.tls_ca_cert_dir,
-        tls_auth_clients=args.tls_auth_clients,
-        tls_protocols=args.tls_protocols,
-        tls_ciphers=args.tls_ciphers,
-        tls_ciphersuites=args.tls_ciphersuites,
-        tls_cluster=args.tls_cluster == "yes",
-        tls_replication=args.tls_replication == "yes",
-        snapshot_catchup_entries=args.snapshot_catchup_entries,
-        maxmemory=maxmemory,
-        maxmemory_clients=maxmemory_clients,
-        client_output_buffer_limit=output_limits,
-        cluster_secret=read_cluster_secret(args),
-        cluster_max_frame=max_frame,
+    if config.initial_cluster:
+        members = parse_members(config.initial_cluster)
+        if config.name not in members:
+            raise ConfigError(f"--name {config.name!r} is not in --initial-cluster")
+    secret = read_cluster_secret(
+        str(values.get("cluster_secret_file", "")), str(values.get("cluster_secret", ""))
     )
+    return replace(config, dir=Path(config.dir), cluster_secret=secret)
 
 
-def _client_limits(args: argparse.Namespace) -> tuple[int, int, OutputBufferLimits]:
-    """--maxmemory, --maxmemory-policy, --maxmemory-clients, --client-output-buffer-limit."""
-    if args.maxmemory_policy.lower() not in MAXMEMORY_POLICIES:
-        raise ConfigError(f"--maxmemory-policy must be one of {', '.join(MAXMEMORY_POLICIES)}")
-    if args.maxmemory_policy.lower() != "noeviction":
-        raise ConfigError(NOEVICTION_ONLY)
-    try:
-        maxmemory_clients = parse_maxmemory_clients(args.maxmemory_clients.strip().encode())
-    except ValueError as error:
-        raise ConfigError(f"--maxmemory-clients: {error}") from None
-    output_limits = DEFAULT_OUTPUT_LIMITS
-    for text in args.client_output_buffer_limit:
+def read_cluster_secret(secret_file: str, secret: str) -> bytes:
+    """The secret from cluster-secret-file or cluster-secret (b"" if neither), without
+    the line end a file usually has. Errors never show it."""
+    if secret_file and secret:
+        raise ConfigError("--cluster-secret and --cluster-secret-file exclude each other")
+    if secret_file:
         try:
-            output_limits = parse_output_buffer_limits(text.encode().split(), output_limits)
-        except ValueError as error:
-            raise ConfigError(f"--client-output-buffer-limit {text!r}: {error}") from None
-    return parse_memory(args.maxmemory), maxmemory_clients, output_limits
+            with open(secret_file, "rb") as file:
+                content = file.read()
+        except OSError as error:
+            raise ConfigError(f"--cluster-secret-file: cannot read it: {error.strerror}") from None
+        content = content.strip()
+        if not content:
+            raise ConfigError(f"--cluster-secret-file: {secret_file} is empty")
+        return content
+    return secret.strip().encode()
 
 
 def parse_members(text: str) -> dict[str, tuple[str, int, int]]:
@@ -671,8 +522,10 @@ def parse_members(text: str) -> dict[str, tuple[str, int, int]]:
         name, sep, address = item.partition("=")
         host_port, at, cluster = address.rpartition("@")
         host, colon, port = host_port.rpartition(":")
-        if not (sep and at and colon and name and host and port.isdigit() and cluster.isdigit()):
+        if not (sep and at and colon and name and port.isdigit() and cluster.isdigit()):
             raise ConfigError(f"--initial-cluster: {item!r} is not name=host:port@cluster-port")
+        if not is_host(host):
+            raise ConfigError(f"--initial-cluster: {item!r}: {host!r} is not an address or name")
         if name in members:
             raise ConfigError(f"--initial-cluster: {name!r} appears twice")
         numbers = (int(port), int(cluster))
@@ -680,3 +533,24 @@ def parse_members(text: str) -> dict[str, tuple[str, int, int]]:
             raise ConfigError(f"--initial-cluster: {item!r} has a port out of range")
         members[name] = (host.strip("[]"), *numbers)
     return members
+
+
+_HOST_LABEL: Final = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def is_host_port(text: str) -> bool:
+    """`host:port`, the host an address or a DNS name (`is_host`)."""
+    host, colon, port = text.rpartition(":")
+    return bool(colon) and is_host(host) and port.isdigit() and 0 < int(port) < 65536
+
+
+def is_host(host: str) -> bool:
+    """An IP address (IPv6 in brackets or not) or a DNS name (RFC 1123 labels; `_` allowed,
+    as container networks use it). Names are looked up only when dialed, and again on each
+    try: a name may resolve later than the node starts."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        labels = host.removesuffix(".").split(".")
+        return len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+    return True

@@ -151,11 +151,14 @@ def forwarded_size_bound(write: ForwardedWrite) -> int:
     makes of it, without encoding its arguments (a follower does this for every write)."""
     session = write.session
     overhead = _WRITE_OVERHEAD + (len(session.id) if session is not None else 0)
-    if isinstance(write, Command | Transaction) and write.user is not None:
-        overhead += len(write.user)
-    if isinstance(write, Command):
-        return overhead + sum(map(len, write.argv)) + _ARGUMENT_OVERHEAD * len(write.argv)
+    if type(write) is Command:  # (not isinstance: this runs for every forwarded write)
+        argv = write.argv
+        if write.user is not None:
+            overhead += len(write.user)
+        return overhead + sum(map(len, argv)) + _ARGUMENT_OVERHEAD * len(argv)
     if isinstance(write, Transaction):
+        if write.user is not None:
+            overhead += len(write.user)
         size = overhead + sum(len(key) + 32 for _, key, _, _ in write.watches)
         for argv in write.commands:
             size += sum(map(len, argv)) + _ARGUMENT_OVERHEAD * (len(argv) + 1)

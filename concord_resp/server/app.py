@@ -19,7 +19,7 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -94,29 +94,53 @@ def cluster_members(config: Config) -> tuple[dict[str, Member], str | None]:
     return members, hashlib.sha256(specs.encode()).hexdigest()[:32]
 
 
-def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
+JOIN_TIMEOUT: Final = 600.0  # seconds of transient failures before a join gives up
+JOIN_BACKOFF: Final = (0.5, 10.0)  # first and longest wait between two join attempts
+# A member's answers that mean "not now" rather than "no" (ToolError texts).
+TRANSIENT: Final = ("CLUSTERDOWN", "TIMEOUT", "LOADING", "cannot reach")
+
+
+def join_cluster(
+    config: Config,
+    timeout: float = JOIN_TIMEOUT,
+    *,
+    ask: Callable[..., object] = call,
+    resolve: Callable[[str, int], object] = socket.getaddrinfo,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[str, str]:
     """Ask the member at `--join` to add this node as a learner. Returns the cluster's
-    founding member list and id. Retried while the cluster has no leader (or the seed is
-    unreachable) until `timeout`; a refusal (a name taken at another address, say) stops."""
+    founding member list and id.
+
+    `--join` may name a host that does not resolve yet (a Kubernetes Service or a pod's
+    DNS record appears some time after the pod starts): like a seed that does not answer or
+    a cluster without a leader, that is retried, with a wait that doubles up to
+    JOIN_BACKOFF's bound, each attempt logged, until `timeout`; a refusal (a name taken at
+    another address, say) stops at once. The name is looked up again on every attempt."""
     host, _, port = config.join.rpartition(":")
     address = config.advertise or f"{config.bind}:{config.client_port}@{config.peer_port}"
-    deadline = time.monotonic() + timeout
-    problem = "no answer"
+    deadline = clock() + timeout
+    wait, longest = JOIN_BACKOFF
     auth = (config.masteruser or None, config.masterauth) if config.masterauth else None
     try:
         tls = client_context(tls_settings(config)) if config.tls_replication else None
     except TlsConfigError as error:
         raise StartupError(str(error)) from None
-    while time.monotonic() < deadline:
+    while True:
         try:
-            info = parse_info(call(host, int(port), "INFO", "raft", auth=auth, tls=tls))
+            try:
+                resolve(host, int(port))
+            except OSError as error:  # (socket.gaierror)
+                problem = f"cannot reach {host}:{port}: the name does not resolve ({error})"
+                raise ToolError(problem) from None
+            info = parse_info(ask(host, int(port), "INFO", "raft", auth=auth, tls=tls))
             initial, cluster_id = info.get("raft_initial_cluster"), info.get("raft_cluster_id")
             if not initial or not cluster_id:
                 raise StartupError(
                     f"{config.join} runs alone (no --initial-cluster or --join): it cannot"
                     " take new members"
                 )
-            call(
+            ask(
                 host,
                 int(port),
                 *("RAFT.NODE", "ADD", config.name, address),
@@ -128,10 +152,16 @@ def join_cluster(config: Config, timeout: float = 60.0) -> tuple[str, str]:
             return initial, cluster_id
         except ToolError as error:
             problem = str(error)
-            if not problem.startswith(("CLUSTERDOWN", "TIMEOUT", "LOADING", "cannot reach")):
+            if not problem.startswith(TRANSIENT):
                 raise StartupError(f"cannot join through {config.join}: {problem}") from None
-            time.sleep(0.5)
-    raise StartupError(f"cannot join through {config.join}: {problem}")
+        left = deadline - clock()
+        if left <= 0:
+            raise StartupError(f"cannot join through {config.join}: {problem}")
+        log.warning(
+            "cannot join through %s yet: %s; next try in %.1f s", config.join, problem, wait
+        )
+        sleep(min(wait, left))
+        wait = min(wait * 2, longest)
 
 
 def check_peer_link(config: Config, members: Iterable[Member]) -> None:
@@ -144,7 +174,9 @@ def check_peer_link(config: Config, members: Iterable[Member]) -> None:
         raise StartupError(str(error)) from None
 
 
-def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str, object]]:
+def open_data_dir(
+    config: Config, cluster_id: str | None, joining: bool = False
+) -> tuple[int, dict[str, object]]:
     """Create/lock the data directory and read (or write) its `meta` file."""
     directory = config.dir
     try:
@@ -170,9 +202,15 @@ def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str
         if not isinstance(meta, dict) or meta.get("version") != META_VERSION:
             raise StartupError(f"{meta_path}: not a Concord data directory of a known version")
         if meta.get("name") != config.name:
-            raise StartupError(
-                f"{directory} belongs to node {meta.get('name')!r}, not {config.name!r}"
-            )
+            # A join that never finished (refused, or given up) leaves a meta file naming no
+            # member of any cluster, and nothing else: that name can still change.
+            if not (joining and "initial_cluster" not in meta and not _leftovers(directory)):
+                raise StartupError(
+                    f"{directory} belongs to node {meta.get('name')!r}, not {config.name!r}"
+                )
+            log.info("%s: a join as %r never finished", directory, meta.get("name"))
+            meta = {**meta, "name": config.name}
+            _write_atomically(meta_path, cbor2.dumps(meta))
         if cluster_id is not None and meta.get("cluster_id") != cluster_id:
             raise StartupError(
                 f"{directory} belongs to cluster {meta.get('cluster_id')}, not to the cluster"
@@ -181,11 +219,7 @@ def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str
     else:
         # meta is written before anything else in the directory: without it, what is there
         # belongs to a node whose name and cluster are no longer known.
-        leftovers = [
-            name
-            for name in ("wal", "snapshots", PROMISE_FILE)
-            if (directory / name).is_file() or any((directory / name).glob("*"))
-        ]
+        leftovers = _leftovers(directory)
         if leftovers and not config.accept_data_loss:
             raise StartupError(
                 f"{meta_path} is missing, but {directory} holds {', '.join(leftovers)}: the"
@@ -200,6 +234,15 @@ def open_data_dir(config: Config, cluster_id: str | None) -> tuple[int, dict[str
         }
         _write_atomically(meta_path, cbor2.dumps(meta))
     return lock_fd, meta
+
+
+def _leftovers(directory: Path) -> list[str]:
+    """What in the data directory holds the log or the state (not `meta` or `LOCK`)."""
+    return [
+        name
+        for name in ("wal", "snapshots", PROMISE_FILE)
+        if (directory / name).is_file() or any((directory / name).glob("*"))
+    ]
 
 
 def open_promise(config: Config, meta: dict[str, object]) -> tuple[PromiseFile, dict[str, object]]:
@@ -292,7 +335,7 @@ class Server:
                 else Member(config.name, config.bind, config.client_port, config.peer_port)
             )
             check_peer_link(config, [me])  # before joining
-            self.lock_fd, self.meta = open_data_dir(config, None)
+            self.lock_fd, self.meta = open_data_dir(config, None, joining=True)
             if not isinstance(self.meta.get("initial_cluster"), str):
                 # A new node: become a learner through the seed, then keep what it said
                 # (restarting with the same data directory does not join again).

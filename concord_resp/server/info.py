@@ -25,9 +25,9 @@ import trio
 
 from .. import REDIS_VERSION
 from ..commands.blocking import has_timeout
+from ..parameters import format_percentile
 from .memory import memory_figures
 from .pubsub import CHANNELS, PATTERNS, SHARD
-from .settings import format_percentile
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -104,7 +104,7 @@ def _server(state: ServerState) -> Fields:
         ("configured_hz", hz),
         ("lru_clock", (time.time_ns() // 1_000_000_000) & LRU_CLOCK_MAX),
         ("executable", os.path.abspath(sys.argv[0])),
-        ("config_file", ""),
+        ("config_file", state.config.config_file),
         ("io_threads_active", 0),
         ("concord_version", __version__),
         ("python_version", platform.python_version()),

@@ -1,45 +1,45 @@
-"""CONFIG GET / CONFIG SET over the parameters Concord has, with Redis 7's names, types and errors.
+"""CONFIG GET / CONFIG SET over the configuration table (`config.TABLE`), with Redis 7's names,
+types and errors.
 
-Each `Parameter` is typed like a Redis config (`bool`, `enum`, integer, memory, string) and
-parses its value the way Redis's `config.c` does, with the same error texts. Names Concord does
-not have answer like unknown names do in Redis (nothing for GET, an error for SET).
+Every parameter of the table is here: its value is parsed by its `Kind` (Redis's config.c
+rules and error texts). A parameter Concord honours at run time has a binding below (where
+its value lives, what setting it does); an immutable one is read from the `Config`; the
+ones Concord does not honour (and honoured ones not bound yet) are remembered as text in
+`RuntimeSettings.others`, shown by CONFIG GET and written by CONFIG REWRITE; setting one
+that is not honoured logs a notice.
 
-The encoding thresholds (`hash-max-listpack-entries` and the like, `store.encoding`) are
-replicated state: CONFIG SET turns them into a log entry, so they are the same on every node.
-
-Parameters that Concord's design fixes (it always logs writes, listens where it was started)
-are declared `immutable` and refused with Redis's "can't set immutable config"; `dir` is
-`protected`, as in a default Redis. Concord never evicts keys: `maxmemory-policy` takes
-Redis's names, and refuses every one but `noeviction` with a reason of its own. CONFIG SET
-is all or nothing: every name is checked first, then every value is parsed, and only when
-all are valid is any of them applied.
+The encoding thresholds, notify-keyspace-events and requirepass are replicated state:
+CONFIG SET turns them into a log entry, so they are the same on every node. Parameters that
+Concord's design fixes are immutable and refused with Redis's "can't set immutable config";
+`dir` is `protected`, as in a default Redis. CONFIG SET is all or nothing: every name is
+checked first, then every value is parsed, and only when all are valid is any applied.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from .. import config_file
 from ..commands import CommandError
 from ..commands.glob import glob_match
 from ..config import (
-    DEFAULT_OUTPUT_LIMITS,
+    CONFIG_FIELDS,
     LOG_LEVELS,
-    MAXMEMORY_POLICIES,
-    NOEVICTION_ONLY,
+    TABLE,
     format_memory_or_percent,
     format_output_buffer_limits,
-    memtoull,
-    parse_maxmemory_clients,
     parse_output_buffer_limits,
 )
-from ..limits import INT_MAX, LLONG_MAX, UINT_MAX, ULONG_MAX
-from ..resp import string2ll
+from ..config import (
+    PARAMETERS as CONFIG_LOOKUP,
+)
+from ..parameters import InvalidValue, Param, format_percentile
 from ..state.entries import REQUIREPASS
-from ..store import ENCODING_PARAMETERS, EncodingParameter
-from ..store.events import format_classes, parse_classes
+from ..store.events import format_classes
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -48,93 +48,39 @@ log = logging.getLogger("concord.server")
 
 MIN_HZ: Final = 1
 MAX_HZ: Final = 500  # Redis clamps hz to [1, 500]
+# Not shown by CONFIG GET nor written by CONFIG REWRITE: the peers' shared secret.
+HIDDEN: Final = frozenset({"cluster-secret"})
 
-
-class InvalidValue(Exception):
-    """A value a parameter refuses; the text is Redis's reason (after the ` - `)."""
-
-
-Parser = Callable[[bytes], object]
+Getter = Callable[["ServerState"], str]
 Applier = Callable[["ServerState", object], None]
 
 
 @dataclass(frozen=True, slots=True)
 class Parameter:
-    name: str
-    get: Callable[[ServerState], str]
-    parse: Parser | None = None  # None: the parameter cannot be set
-    apply: Applier | None = None
-    protected: bool = False  # Redis's PROTECTED_CONFIG: refused unless enabled (never here)
-    alias: str | None = None  # Redis's other name for it (`hash-max-ziplist-entries`)
+    """A table entry as CONFIG sees it: how to read its value, how to set it."""
+
+    param: Param
+    get: Getter
+    apply: Applier | None = None  # None: CONFIG SET refuses it (immutable)
     replicated: str | None = None  # the `EncodingConfig` field (or requirepass) it sets, logged
 
+    @property
+    def name(self) -> str:
+        return self.param.name
 
-def _replicated(parameter: EncodingParameter) -> Parameter:
-    """A parameter of the replicated encoding thresholds: read from the state machine, set
-    by a log entry (the dispatcher proposes what `config_set` returns)."""
-    name = parameter.field
-    return Parameter(
-        parameter.name,
-        lambda s: str(getattr(s.machine.keyspace.config, name)),
-        _int_parser(parameter.low, parameter.high, memory=parameter.memory),
-        alias=parameter.alias,
-        replicated=name,
-    )
+    @property
+    def alias(self) -> str | None:
+        return self.param.alias
 
+    @property
+    def protected(self) -> bool:
+        return self.param.protected
 
-# -- value parsers (Redis's config.c) ------------------------------------------------------
-
-
-def _enum_parser(*names: str) -> Parser:
-    def parse(text: bytes) -> object:
-        lowered = text.decode("latin-1").lower()
-        if lowered not in names:
-            raise InvalidValue(f"argument(s) must be one of the following: {', '.join(names)}")
-        return lowered
-
-    return parse
+    def parse(self, text: bytes) -> object:
+        return self.param.kind.parse(text)
 
 
-def _int_parser(low: int, high: int, *, memory: bool = False) -> Parser:
-    def parse(text: bytes) -> object:
-        number = memtoull(text) if memory else string2ll(text)
-        if number is None:
-            raise InvalidValue(
-                "argument must be a memory value"
-                if memory
-                else "argument couldn't be parsed into an integer"
-            )
-        if not low <= number <= high:
-            raise InvalidValue(f"argument must be between {low} and {high} inclusive")
-        return number
-
-    return parse
-
-
-def _maxmemory_policy_parser(text: bytes) -> object:
-    policy = _enum_parser(*MAXMEMORY_POLICIES)(text)
-    if policy != "noeviction":
-        raise InvalidValue(NOEVICTION_ONLY)
-    return policy
-
-
-def _maxmemory_clients_parser(text: bytes) -> object:
-    try:
-        return parse_maxmemory_clients(text)
-    except ValueError as error:
-        raise InvalidValue(str(error)) from None
-
-
-def _output_limits_parser(text: bytes) -> object:
-    """A multi-argument value, split at each space as Redis splits it ("" changes nothing).
-    What it leaves unnamed keeps its current value: the parser returns the groups, checked,
-    and the applier lays them over the limits of the moment."""
-    words = text.split(b" ") if text else []
-    try:
-        parse_output_buffer_limits(words, DEFAULT_OUTPUT_LIMITS)
-    except ValueError as error:
-        raise InvalidValue(str(error)) from None
-    return words
+# -- appliers ------------------------------------------------------------------------------
 
 
 def _apply_output_limits(state: ServerState, value: object) -> None:
@@ -158,60 +104,6 @@ def _apply_maxmemory(state: ServerState, value: object) -> None:
             value,
             used,
         )
-
-
-def _bool_parser(text: bytes) -> object:
-    lowered = text.lower()
-    if lowered not in (b"yes", b"no"):
-        raise InvalidValue("argument must be 'yes' or 'no'")
-    return lowered == b"yes"
-
-
-def _notify_parser(text: bytes) -> object:
-    flags = parse_classes(text)
-    if flags is None:
-        raise InvalidValue("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
-    return flags
-
-
-def _password_parser(text: bytes) -> object:
-    return bytes(text)
-
-
-def _save_parser(text: bytes) -> object:
-    """`save` takes `<seconds> <changes>` pairs; Concord writes no RDB files, so only ""."""
-    parts = text.split()
-    if len(parts) % 2 != 0 or any(string2ll(part) is None for part in parts):
-        raise InvalidValue("Invalid save parameters")
-    if parts:
-        raise InvalidValue('Concord does not write RDB snapshots: only "" is accepted')
-    return ""
-
-
-def _percentiles_parser(text: bytes) -> object:
-    """latency-tracking-info-percentiles: numbers in [0, 100] separated by spaces."""
-    values: list[float] = []
-    for part in text.split():
-        try:
-            value = float(part) if b"_" not in part else float("nan")
-        except ValueError:
-            value = float("nan")
-        if value != value:  # (strtod's nan is refused by Redis too)
-            raise InvalidValue("Invalid latency-tracking-info-percentiles parameters")
-        if not 0.0 <= value <= 100.0:
-            raise InvalidValue(
-                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
-            )
-        values.append(value)
-    return tuple(values)
-
-
-def format_percentile(value: float) -> str:
-    """Redis's "%f" with its trailing zeros trimmed (`50`, `99.9`)."""
-    return f"{value:f}".rstrip("0").rstrip(".")
-
-
-# -- appliers ------------------------------------------------------------------------------
 
 
 def _apply_slowlog(attr: str) -> Applier:
@@ -269,164 +161,141 @@ def current_hz(state: ServerState) -> int:
     return round(1 / state.node.expiry.interval)
 
 
-def _fixed(value: str) -> Callable[[ServerState], str]:
+def _ignore(state: ServerState, value: object) -> None:
+    """A value accepted that changes nothing (`save ""`, `maxmemory-policy noeviction`)."""
+
+
+def _format_memory_or_percent(value: object) -> str:
+    assert isinstance(value, int)
+    return format_memory_or_percent(value)
+
+
+def _fixed(value: str) -> Getter:
     return lambda state: value
 
 
-PARAMETERS: list[Parameter] = [
-    Parameter("bind", lambda s: s.config.bind),
-    Parameter("port", lambda s: str(s.tcp_port)),
-    Parameter("dir", lambda s: str(s.config.dir.resolve()), protected=True),
-    Parameter("databases", _fixed("16")),
-    Parameter("daemonize", _fixed("no")),
-    Parameter("logfile", lambda s: s.config.logfile),
-    Parameter("cluster-enabled", _fixed("no")),
-    Parameter("appendonly", _fixed("yes")),
-    Parameter(
-        "appendfsync",
-        lambda s: "always" if s.node.wal.fsync else "no",
-        _enum_parser("always", "no"),
-        _apply_appendfsync,
-    ),
-    Parameter("save", _fixed(""), _save_parser, lambda state, value: None),
-    Parameter(
-        "maxclients",
-        lambda s: str(s.settings.maxclients),
-        _int_parser(1, UINT_MAX),
-        _setting("maxclients"),
-    ),
-    Parameter(
-        "maxmemory",
-        lambda s: str(s.settings.maxmemory),
-        _int_parser(0, ULONG_MAX, memory=True),
-        _apply_maxmemory,
-    ),
-    Parameter(
-        "maxmemory-policy",
-        _fixed("noeviction"),
-        _maxmemory_policy_parser,
-        lambda state, value: None,
-    ),
-    Parameter(
-        "maxmemory-clients",
-        lambda s: format_memory_or_percent(s.settings.maxmemory_clients),
-        _maxmemory_clients_parser,
+def _runtime(attr: str, formatter: Callable[[object], str] = str) -> Getter:
+    return lambda state: formatter(getattr(state.settings, attr))
+
+
+# Where the values Concord honours at run time live (name: how to read, how to set).
+BINDINGS: Final[dict[str, tuple[Getter, Applier | None]]] = {
+    "port": (lambda s: str(s.tcp_port), None),
+    "tls-port": (lambda s: str(s.tls_port), None),
+    "dir": (lambda s: str(s.config.dir.resolve()), None),
+    "appendfsync": (lambda s: "always" if s.node.wal.fsync else "no", _apply_appendfsync),
+    "save": (_fixed(""), _ignore),
+    "maxclients": (_runtime("maxclients"), _setting("maxclients")),
+    "maxmemory": (_runtime("maxmemory"), _apply_maxmemory),
+    "maxmemory-policy": (_fixed("noeviction"), _ignore),
+    "maxmemory-clients": (
+        _runtime("maxmemory_clients", _format_memory_or_percent),
         _setting("maxmemory_clients"),
     ),
-    Parameter(
-        "client-output-buffer-limit",
+    "client-output-buffer-limit": (
         lambda s: format_output_buffer_limits(s.settings.client_output_buffer_limit),
-        _output_limits_parser,
         _apply_output_limits,
     ),
-    Parameter("timeout", _fixed("0")),
-    Parameter("tcp-keepalive", _fixed("0")),
-    Parameter(
-        "proto-max-bulk-len",
-        lambda s: str(s.settings.proto_max_bulk_len),
-        _int_parser(1024 * 1024, LLONG_MAX, memory=True),
-        _setting("proto_max_bulk_len"),
-    ),
-    Parameter(
-        "client-query-buffer-limit",
-        lambda s: str(s.settings.client_query_buffer_limit),
-        _int_parser(1024 * 1024, LLONG_MAX, memory=True),
+    "proto-max-bulk-len": (_runtime("proto_max_bulk_len"), _setting("proto_max_bulk_len")),
+    "client-query-buffer-limit": (
+        _runtime("client_query_buffer_limit"),
         _setting("client_query_buffer_limit"),
     ),
-    Parameter(
-        "loglevel",
-        lambda s: s.settings.loglevel,
-        _enum_parser("debug", "verbose", "notice", "warning"),
-        _apply_loglevel,
-    ),
-    Parameter("hz", lambda s: str(current_hz(s)), _int_parser(0, INT_MAX), _apply_hz),
-    Parameter(
-        "busy-reply-threshold",
-        lambda s: str(s.settings.busy_reply_threshold_ms),
-        _int_parser(0, LLONG_MAX),
+    "loglevel": (_runtime("loglevel"), _apply_loglevel),
+    "hz": (lambda s: str(current_hz(s)), _apply_hz),
+    "busy-reply-threshold": (
+        _runtime("busy_reply_threshold_ms"),
         _setting("busy_reply_threshold_ms"),
-        alias="lua-time-limit",
     ),
-    *(_replicated(parameter) for parameter in ENCODING_PARAMETERS),
+    "acllog-max-len": (_runtime("acllog_max_len"), _setting("acllog_max_len")),
+    # CLIENT TRACKING's table is this node's memory: its bound is this node's.
+    "tracking-table-max-keys": (lambda s: str(s.tracking.max_keys), _apply_tracking_max_keys),
+    # SLOWLOG, the latency monitor and the latency histograms are this node's.
+    "slowlog-log-slower-than": (
+        lambda s: str(s.slowlog.slower_than),
+        _apply_slowlog("slower_than"),
+    ),
+    "slowlog-max-len": (lambda s: str(s.slowlog.max_len), _apply_slowlog("max_len")),
+    "latency-monitor-threshold": (lambda s: str(s.latency.threshold), _apply_latency_threshold),
+    "latency-tracking": (
+        lambda s: "yes" if s.metrics.latency_tracking else "no",
+        _apply_latency_tracking,
+    ),
+    "latency-tracking-info-percentiles": (
+        lambda s: " ".join(format_percentile(p) for p in s.metrics.latency_percentiles),
+        _apply_percentiles,
+    ),
+    "protected-mode": (
+        _runtime("protected_mode", lambda value: "yes" if value else "no"),
+        _setting("protected_mode"),
+    ),
     # The default user's password is replicated state (the users are): a log entry.
-    Parameter(
-        "requirepass",
+    "requirepass": (
         lambda s: s.machine.users.requirepass.decode("utf-8", "surrogateescape"),
-        _password_parser,
-        replicated=REQUIREPASS,
+        _ignore,
     ),
     # Which keyspace notifications entries publish: replicated, so every node publishes the
     # same ones for the same writes.
-    Parameter(
-        "notify-keyspace-events",
+    "notify-keyspace-events": (
         lambda s: format_classes(s.machine.keyspace.config.notify_keyspace_events).decode(),
-        _notify_parser,
-        replicated="notify_keyspace_events",
+        _ignore,
     ),
-    Parameter("aclfile", lambda s: s.config.aclfile),
-    Parameter(
-        "acllog-max-len",
-        lambda s: str(s.settings.acllog_max_len),
-        _int_parser(0, LLONG_MAX),
-        _setting("acllog_max_len"),
-    ),
-    Parameter("acl-pubsub-default", _fixed("resetchannels")),
-    # CLIENT TRACKING's table is this node's memory: its bound is this node's.
-    Parameter(
-        "tracking-table-max-keys",
-        lambda s: str(s.tracking.max_keys),
-        _int_parser(0, LLONG_MAX),
-        _apply_tracking_max_keys,
-    ),
-    # SLOWLOG and the latency monitor are this node's, as each Redis server's are.
-    Parameter(
-        "slowlog-log-slower-than",
-        lambda s: str(s.slowlog.slower_than),
-        _int_parser(-1, LLONG_MAX),
-        _apply_slowlog("slower_than"),
-    ),
-    Parameter(
-        "slowlog-max-len",
-        lambda s: str(s.slowlog.max_len),
-        _int_parser(0, LLONG_MAX),  # (LONG_MAX on 64 bits)
-        _apply_slowlog("max_len"),
-    ),
-    Parameter(
-        "latency-monitor-threshold",
-        lambda s: str(s.latency.threshold),
-        _int_parser(0, LLONG_MAX),
-        _apply_latency_threshold,
-    ),
-    Parameter(
-        "latency-tracking",
-        lambda s: "yes" if s.metrics.latency_tracking else "no",
-        _bool_parser,
-        _apply_latency_tracking,
-    ),
-    Parameter(
-        "latency-tracking-info-percentiles",
-        lambda s: " ".join(format_percentile(p) for p in s.metrics.latency_percentiles),
-        _percentiles_parser,
-        _apply_percentiles,
-    ),
-    Parameter("tls-port", lambda s: str(s.tls_port)),
-    Parameter("tls-cert-file", lambda s: s.config.tls_cert_file),
-    Parameter("tls-key-file", lambda s: s.config.tls_key_file),
-    Parameter("tls-ca-cert-file", lambda s: s.config.tls_ca_cert_file),
-    Parameter("tls-ca-cert-dir", lambda s: s.config.tls_ca_cert_dir),
-    Parameter("tls-auth-clients", lambda s: s.config.tls_auth_clients),
-    Parameter("tls-protocols", lambda s: s.config.tls_protocols),
-    Parameter("tls-ciphers", lambda s: s.config.tls_ciphers),
-    Parameter("tls-ciphersuites", lambda s: s.config.tls_ciphersuites),
-    Parameter("tls-cluster", lambda s: "yes" if s.config.tls_cluster else "no"),
-    Parameter("tls-replication", lambda s: "yes" if s.config.tls_replication else "no"),
-    Parameter(
-        "protected-mode",
-        lambda s: "yes" if s.settings.protected_mode else "no",
-        _bool_parser,
-        _setting("protected_mode"),
-    ),
-]
+}
+
+
+def _from_config(param: Param) -> Getter:
+    attribute = param.attribute
+    return lambda state: param.kind.format(getattr(state.config, attribute))
+
+
+def _remembered(param: Param, start: Getter) -> Getter:
+    """The value set at run time, else the one the node started with."""
+    name = param.name
+
+    def get(state: ServerState) -> str:
+        value = state.settings.others.get(name)
+        return start(state) if value is None else value
+
+    return get
+
+
+def _remember(param: Param) -> Applier:
+    name, formatter = param.name, param.kind.format
+
+    def apply(state: ServerState, value: object) -> None:
+        state.settings.others[name] = formatter(value)
+        if not param.honoured:
+            log.info("CONFIG SET %s: accepted and remembered, but Concord does not honour it", name)
+
+    return apply
+
+
+def _replicated_getter(param: Param) -> Getter:
+    attribute = param.attribute
+    return lambda state: str(getattr(state.machine.keyspace.config, attribute))
+
+
+def _parameter(param: Param) -> Parameter:
+    replicated = REQUIREPASS if param.name == "requirepass" else None
+    if param.replicated:
+        replicated = param.attribute
+    if param.name in BINDINGS:
+        get, apply = BINDINGS[param.name]
+    elif param.replicated:
+        get, apply = _replicated_getter(param), _ignore
+    elif param.honoured and param.attribute in CONFIG_FIELDS:
+        # Set at start-up; one that CONFIG SET may change (and has no binding yet) is
+        # remembered like the parameters Concord does not honour.
+        get, apply = _from_config(param), _remember(param)
+        if param.mutable:
+            get = _remembered(param, get)
+    else:
+        default = param.default
+        get, apply = _remembered(param, lambda state: default), _remember(param)
+    return Parameter(param, get, apply if param.mutable else None, replicated)
+
+
+PARAMETERS: Final = [_parameter(param) for param in TABLE if param.name not in HIDDEN]
 BY_NAME: Final = {name: p for p in PARAMETERS for name in (p.name, p.alias) if name is not None}
 
 
@@ -469,21 +338,23 @@ def config_set(state: ServerState, pairs: list[tuple[bytes, bytes]]) -> ConfigCh
             )
         if parameter.protected:
             raise _failed(raw_name, "can't set protected config")
-        if parameter.parse is None:
+        if parameter.apply is None:
             raise _failed(raw_name, "can't set immutable config")
         if raw_name.lower() in names:
             raise _failed(raw_name, "duplicate parameter")
         names.append(raw_name.lower())
         chosen.append(parameter)
     change = ConfigChange()
-    for parameter, (_, raw_value) in zip(chosen, pairs, strict=True):
-        assert parameter.parse is not None
+    for parameter, (raw_name, raw_value) in zip(chosen, pairs, strict=True):
         try:
             value = parameter.parse(raw_value)
         except InvalidValue as error:
-            # Redis names the parameter here by its canonical name, not as typed.
-            raise _failed(parameter.name.encode(), str(error)) from None
+            # Redis names the parameter here as it knows it (lower case; an alias is its own
+            # entry), not as typed.
+            raise _failed(raw_name.lower(), str(error)) from None
         if parameter.replicated is not None:
+            if isinstance(value, str):  # requirepass
+                value = value.encode("utf-8", "surrogateescape")
             assert isinstance(value, int | bytes)
             change.replicated.append((parameter.replicated, value))
         else:
@@ -509,3 +380,50 @@ def _failed(name: bytes, reason: str) -> CommandError:
     return CommandError(
         b"ERR CONFIG SET failed (possibly related to argument '%s') - %s" % (name, reason.encode())
     )
+
+
+def _default_text(param: Param) -> str:
+    return param.kind.format(param.value)
+
+
+def rewrite_config_file(state: ServerState, path: str) -> None:
+    """CONFIG REWRITE: the file at `path` with every parameter's current value (Redis's way:
+    comments and order kept, changed lines updated in place, new non-default ones appended),
+    written atomically (a temporary file fsynced, renamed over it, the directory fsynced).
+    The replicated parameters are the cluster's, not a node's file's: they are not written."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as file:
+            text = file.read()
+    except FileNotFoundError:
+        text = ""
+    options = []
+    for parameter in PARAMETERS:
+        if parameter.replicated is not None:
+            continue
+        param = parameter.param
+        value = parameter.get(state)
+        words = value.split(" ") if param.multi and value else [value]
+        line = config_file.format_line(param.name, words)
+        options.append((param.name, line, value == _default_text(param)))
+    text = config_file.rewrite(text, options, _canonical)
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.rewrite.{os.getpid()}")
+    try:
+        with open(temporary, "w", encoding="utf-8", errors="surrogateescape") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _canonical(name: str) -> str | None:
+    param = CONFIG_LOOKUP.get(name)
+    return param.name if param is not None else None

@@ -54,7 +54,12 @@ class ServerState:
         self.started_monotonic = time.monotonic()
         self.metrics = Metrics()  # INFO's counters (commands, errors, traffic, connections)
         self.slowlog = SlowLog()  # this node's SLOWLOG
+        self.slowlog.slower_than = config.slowlog_log_slower_than
+        self.slowlog.max_len = config.slowlog_max_len
         self.latency = LatencyMonitor()  # this node's LATENCY events
+        self.latency.threshold = config.latency_monitor_threshold
+        self.metrics.track_latency(config.latency_tracking)
+        self.metrics.latency_percentiles = config.latency_tracking_info_percentiles
         self.note_thresholds()
         self.started_rss = rss_bytes()  # INFO memory's used_memory_startup
         self.tcp_port = config.port

@@ -59,10 +59,18 @@ class Sessions:
         if state is None:
             state = self.table[session.id] = SessionState()
         state.last_seen_us = time_us
-        if session.floor > state.floor:
-            state.floor = session.floor
-            for old in [seq for seq in state.replies if seq < session.floor]:
-                del state.replies[old]
+        floor = session.floor
+        if floor > state.floor:
+            state.floor = floor
+            # Replies are recorded in about sequence order, so those below the new floor are
+            # at the front: drop them up to the first that is not. One recorded out of order
+            # (a blocked command's, answered later) may stay behind it until `sweep`.
+            replies = state.replies
+            while replies:
+                oldest = next(iter(replies))
+                if oldest >= floor:
+                    break
+                del replies[oldest]
         return state.replies.get(session.seq)
 
     def record(self, session: Session, reply: Reply, db_after: int) -> None:
@@ -78,12 +86,17 @@ class Sessions:
             state.replies[seq] = (reply, db_after)
 
     def sweep(self, time_us: int) -> None:
-        """Drop sessions idle for SESSION_IDLE_US (the machine calls this once every
-        SESSION_SWEEP_US of log time)."""
+        """Drop sessions idle for SESSION_IDLE_US, and replies below a floor that
+        `first_reply` left behind (the machine calls this once every SESSION_SWEEP_US of log
+        time)."""
         self.sweep_us = time_us
         idle = [sid for sid, s in self.table.items() if time_us - s.last_seen_us > SESSION_IDLE_US]
         for session_id in idle:
             del self.table[session_id]
+        for state in self.table.values():  # replies recorded out of order, below the floor
+            stale = [seq for seq in state.replies if seq < state.floor]
+            for seq in stale:
+                del state.replies[seq]
 
     # -- the Section interface --------------------------------------------------------------
 

@@ -81,7 +81,7 @@ COMMANDS: dict[str, list[str]] = {
     "flushdb": [],
     "flushall": [],
     "time": [],
-    "config": ["get", "set", "resetstat", "help"],
+    "config": ["get", "set", "resetstat", "rewrite", "help"],
     "lastsave": [],
     "debug": [],
     "save": [],

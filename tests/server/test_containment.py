@@ -46,6 +46,7 @@ SAMPLES: dict[str, str] = {
     "config|get": "CONFIG GET hz",
     "config|set": "CONFIG SET hz 10",
     "config|resetstat": "CONFIG RESETSTAT",
+    "config|rewrite": "CONFIG REWRITE",
     "config|help": "CONFIG HELP",
     "command": "COMMAND",
     "command|count": "COMMAND COUNT",

@@ -189,13 +189,24 @@ async def test_config_parameters_concord_fixes(node: InProcess) -> None:
         b"-ERR CONFIG SET failed (possibly related to argument 'save') - Concord does not "
         b'write RDB snapshots: only "" is accepted\r\n'
     )
-    for name in ("appendonly", "port", "bind", "timeout"):
+    for name in ("appendonly", "port", "bind", "heartbeat-ms"):
         assert await node.one(client, f"CONFIG SET {name} 1") == (
             b"-ERR CONFIG SET failed (possibly related to argument '%s') - can't set "
             b"immutable config\r\n" % name.encode()
         )
     assert await node.one(client, "CONFIG GET appendonly") == (
         b"*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n"
+    )
+    # Redis's parameters Concord does not honour: Redis's parsing, remembered, shown.
+    assert await node.one(client, "CONFIG SET timeout 30") == b"+OK\r\n"
+    assert await node.one(client, "CONFIG GET timeout") == b"*2\r\n$7\r\ntimeout\r\n$2\r\n30\r\n"
+    assert await node.one(client, "CONFIG SET activedefrag maybe") == (
+        b"-ERR CONFIG SET failed (possibly related to argument 'activedefrag') - argument must"
+        b" be 'yes' or 'no'\r\n"
+    )
+    assert await node.one(client, "CONFIG SET daemonize yes") == (
+        b"-ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set "
+        b"immutable config\r\n"
     )
     directory = str(node.state.config.dir.resolve()).encode()
     assert await node.one(client, "CONFIG GET dir") == (

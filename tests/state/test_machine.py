@@ -122,3 +122,17 @@ def test_sections_reset_adopt_and_snapshot_alike() -> None:
     assert live.users.names() == [b"default"]
     assert not live.users.configured
     assert live.applied_index == 0
+
+
+def test_replies_below_a_sessions_floor_are_dropped() -> None:
+    machine = StateMachine(build_table())
+    # 5 before 4: the order a write answered later (a blocked one) records them in.
+    for index, seq in enumerate((1, 2, 3, 5, 4), 1):
+        machine.apply(index, Command(T, 0, [b"SET", b"k", b"%d" % seq], Session("n1:x", seq, 1)))
+    state = machine.sessions.table["n1:x"]
+    assert list(state.replies) == [1, 2, 3, 5, 4]
+    machine.apply(6, Command(T, 0, [b"SET", b"k", b"6"], Session("n1:x", 6, 5)))
+    # Dropped from the front up to the first at or above the floor; 4 waits for the sweep.
+    assert list(state.replies) == [5, 4, 6]
+    machine.sessions.sweep(T)
+    assert list(state.replies) == [5, 6]

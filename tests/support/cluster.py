@@ -80,7 +80,7 @@ def reserved_ports(count: int) -> list[int]:
         if len(chosen) == count:
             return chosen
         port = rng.randrange(PORT_FLOOR, low)
-        if port not in chosen and _bindable(port):
+        if port not in chosen and bindable(port):
             chosen.append(port)
     if len(chosen) == count:
         return chosen
@@ -95,10 +95,10 @@ def _ephemeral_low() -> int:
         return 32768  # Linux's default
 
 
-def _bindable(port: int) -> bool:
+def bindable(port: int, host: str = HOST) -> bool:
     with socket.socket() as sock:
         try:
-            sock.bind((HOST, port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True

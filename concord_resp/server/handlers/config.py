@@ -1,13 +1,15 @@
-"""CONFIG GET / SET / RESETSTAT / HELP over this node's parameters (see `server.settings`).
+"""CONFIG GET / SET / RESETSTAT / REWRITE / HELP over this node's parameters (see `server.settings`).
 
 Configuration is per node, as in Redis: CONFIG SET changes the node it is sent to, except
 for the encoding thresholds, which are replicated: a CONFIG SET naming one of them is a log
 entry (its node's parameters are set once that entry is applied, so the command stays all
-or nothing). RESETSTAT clears this node's counters (`metrics`).
+or nothing). RESETSTAT clears this node's counters (`metrics`). REWRITE writes this node's
+config file (`--config`) with its current values.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Final
 
 from ...cluster import Proposal
@@ -16,11 +18,13 @@ from ...commands.errors import SYNTAX
 from ...resp import OK, Map, Reply
 from ...state import OP_CONFIGURE
 from ..client import ClientState
-from ..settings import config_get, config_set
+from ..settings import config_get, config_set, rewrite_config_file
 from .base import AtReadPoint, HelpText, Submission, handler, help_reply
 
 if TYPE_CHECKING:
     from ..dispatch import Dispatcher
+
+log = logging.getLogger("concord.server")
 
 CONFIG_HELP: Final[HelpText] = [
     (
@@ -73,6 +77,22 @@ def config_resetstat(d: Dispatcher, client: ClientState, argv: list[bytes]) -> R
     stats = state.machine.stats
     stats.keyspace_hits = stats.keyspace_misses = 0
     state.machine.keyspace.reset_expired_deletions()
+    return OK
+
+
+@handler("config|rewrite", route=Route.LOCAL)
+def config_rewrite(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    path = d.state.config.config_file
+    if not path:
+        raise CommandError(b"ERR The server is running without a config file")
+    try:
+        rewrite_config_file(d.state, path)
+    except OSError as error:
+        log.warning("CONFIG REWRITE failed: %s", error.strerror)
+        raise CommandError(
+            b"ERR Rewriting config file: %s" % str(error.strerror).encode()
+        ) from None
+    log.info("CONFIG REWRITE executed with success.")
     return OK
 
 
