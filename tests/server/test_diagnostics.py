@@ -4,7 +4,7 @@ differ by nature, Concord's cluster roles), checked for shape and meaning."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -136,3 +136,35 @@ def test_info_replication_lists_the_followers_on_the_leader(concord_cluster: Loc
         assert other.info("replication")["connected_slaves"] == 0
     finally:
         other.close()
+
+
+def test_start_up_parameters_set_the_diagnostics(
+    concord_factory: Callable[..., ConcordProcess],
+) -> None:
+    server = concord_factory(
+        "--slowlog-log-slower-than",
+        "0",
+        "--slowlog-max-len",
+        "3",
+        "--latency-tracking-info-percentiles",
+        "50 99.99",
+    )
+    client = redis.Redis(port=server.port, protocol=2)
+    try:
+        for number in range(5):
+            client.set(f"k{number}", "v")
+        assert client.slowlog_len() == 3
+        # (SLOWLOG LEN itself is logged once it ran, as Redis logs it)
+        commands = [entry["command"] for entry in client.slowlog_get(-1)]
+        assert commands == [b"SLOWLOG LEN", b"SET k4 v", b"SET k3 v"]
+        info = client.info("latencystats")
+        assert set(info["latency_percentiles_usec_set"]) == {"p50", "p99.99"}
+        assert client.config_get("latency-tracking-info-percentiles") == {
+            "latency-tracking-info-percentiles": "50 99.99"
+        }
+        client.config_set("latency-tracking", "no")
+        client.config_resetstat()
+        client.set("k", "v")
+        assert "latency_percentiles_usec_set" not in client.info("latencystats")
+    finally:
+        client.close()
