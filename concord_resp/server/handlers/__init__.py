@@ -5,7 +5,7 @@ client         CLIENT ...
 config         CONFIG ...
 introspection  COMMAND ..., INFO
 diagnostics    SLOWLOG, LATENCY, MEMORY STATS/DOCTOR/MALLOC-STATS/PURGE (this node's)
-persistence    SAVE, BGSAVE, LASTSAVE
+persistence    SAVE, BGSAVE, LASTSAVE, RAFT.BACKUP (a snapshot read over the client port)
 pubsub         SUBSCRIBE & co, PUBSUB (this node's subscriptions; PUBLISH is pure)
 cluster        RAFT.* (operator requests to the leader)
 transactions   MULTI, EXEC, DISCARD, WATCH, UNWATCH
