@@ -21,6 +21,13 @@ is compared, or do something that is not a command:
                  differ by design or by how the test servers are started: port, dir, ...)
     !acl-log     ACL LOG: each entry's age-seconds and client-info are compared by type only
     !norm-ids    replace `id=<n>` / client ids and ages before comparing (CLIENT LIST/INFO)
+    !numbers     every integer in the reply, at any depth, compared by type alone (LATENCY
+                 LATEST/HISTORY/HISTOGRAM: times, milliseconds, counts of a histogram)
+    !slowlog     SLOWLOG GET: each entry's id, time, duration and client address compared by
+                 type alone; its arguments and client name byte for byte
+    !info-fields INFO: the sections' titles and field names, values left out; per-item fields
+                 (cmdstat_, errorstat_, latency_percentiles_usec_, dbN, slaveN) as a set, as
+                 Redis lists them in hash order; Concord's own fields and section left out
     !scan        the next line is `SCAN <args without cursor>` (or `SSCAN|HSCAN|ZSCAN key
                  <args without cursor>`): the full iteration is run on both servers and the
                  sets of keys (members; field/value pairs for HSCAN and ZSCAN) are compared
@@ -56,8 +63,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from concord_resp.resp import split_args
+from concord_resp.server.info import CONCORD_FIELD_PREFIXES
 
 SCENARIOS = Path(__file__).parent / "scenarios"
+CONCORD_FIELDS = tuple(prefix.encode() for prefix in CONCORD_FIELD_PREFIXES)
+PER_ITEM_FIELD = re.compile(rb"^(cmdstat_|errorstat_|latency_percentiles_usec_|db\d+$|slave\d+$)")
 ACL_LOG_VARYING = frozenset({b"age-seconds", b"client-info"})
 
 
@@ -108,6 +118,50 @@ class Reply:
             parts.append(child.kind if mask_next else child.masked_form(fields))
             mask_next = child.kind == b"$" and child.raw.split(b"\r\n")[1] in fields
         return head + b"".join(parts)
+
+    def numbers_form(self) -> bytes:
+        """The reply with every integer replaced by its type."""
+        if self.kind == b":":
+            return b":"
+        if not self.children:
+            return self.raw
+        head = self.raw.split(b"\r\n", 1)[0] + b"\r\n"
+        return head + b"".join(child.numbers_form() for child in self.children)
+
+    def slowlog_form(self) -> bytes:
+        """SLOWLOG GET's entries with their id, time, duration and client address masked."""
+        if not self.children:
+            return self.raw
+        head = self.raw.split(b"\r\n", 1)[0] + b"\r\n"
+        entries = []
+        for entry in self.children:
+            parts = [child.raw for child in entry.children]
+            if len(parts) == 6:
+                parts[0] = parts[1] = parts[2] = b":"
+                parts[4] = b"$"
+            entries.append(entry.raw.split(b"\r\n", 1)[0] + b"".join(parts))
+        return head + b"".join(entries)
+
+    def info_fields_form(self) -> bytes:
+        """INFO's titles and field names (see `!info-fields`)."""
+        text = self.raw.split(b"\r\n", 1)[1] if self.kind in (b"$", b"=") else self.raw
+        out: list[bytes] = []
+        per_item: list[bytes] = []
+        skipping = False
+        for line in text.split(b"\r\n"):
+            if line.startswith(b"# "):
+                out += sorted(per_item)
+                per_item = []
+                skipping = line == b"# Raft"
+                if not skipping:
+                    out.append(line)
+            elif b":" in line and not skipping:
+                name = line.split(b":", 1)[0]
+                if name.startswith(CONCORD_FIELDS):
+                    continue
+                (per_item if PER_ITEM_FIELD.match(name) else out).append(name)
+        out += sorted(per_item)
+        return b"\n".join(out)
 
     def unordered_form(self) -> bytes:
         """The reply with the elements of every aggregate sorted (a map's as pairs)."""
@@ -376,6 +430,12 @@ def run_scenario(path: Path, redis_port: int, concord_port: int) -> list[Mismatc
                 same = a_reply.words_form() == b_reply.words_form()
             elif mode == "!acl-log":
                 same = a_reply.masked_form(ACL_LOG_VARYING) == b_reply.masked_form(ACL_LOG_VARYING)
+            elif mode == "!numbers":
+                same = a_reply.numbers_form() == b_reply.numbers_form()
+            elif mode == "!slowlog":
+                same = a_reply.slowlog_form() == b_reply.slowlog_form()
+            elif mode == "!info-fields":
+                same = a_reply.info_fields_form() == b_reply.info_fields_form()
             elif mode == "!norm-ids":
                 same = normalise_ids(a_reply.raw) == normalise_ids(b_reply.raw)
             else:

@@ -14,6 +14,7 @@ import ssl
 import sys
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import trio
 
@@ -21,7 +22,7 @@ from . import operator
 from .config import LOG_LEVELS, ConfigError, config_from_args
 from .operator import ToolError, call
 from .raft.driver import WalCorruptError
-from .server.resp_client import Credentials
+from .server.resp_client import Connection, Credentials
 from .server.tls import TlsConfigError, TlsSettings, client_context
 
 LOG_FORMAT = "%(process)d:M %(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
@@ -111,7 +112,11 @@ def _local_cluster(args: argparse.Namespace) -> int:
 
 
 OPERATIONS: dict[str, Callable[[operator.Call, argparse.Namespace], int]] = {
-    "status": lambda c, a: operator.status(c, a.host, a.port, as_json=a.json),
+    "status": lambda c, a: (
+        operator.watch(c, a.host, a.port, interval=a.watch, as_json=a.json)
+        if a.watch is not None
+        else operator.status(c, a.host, a.port, as_json=a.json)
+    ),
     "members": lambda c, a: operator.members(c, a.host, a.port, as_json=a.json),
     "transfer-leader": lambda c, a: operator.transfer_leader(
         c, a.host, a.port, a.name, as_json=a.json
@@ -122,6 +127,42 @@ OPERATIONS: dict[str, Callable[[operator.Call, argparse.Namespace], int]] = {
         c, a.host, a.port, a.name, force=a.force, as_json=a.json
     ),
 }
+
+
+DATA_COMMANDS = frozenset({"backup", "restore", "import-rdb"})
+
+
+def _data_command(
+    args: argparse.Namespace, auth: Credentials | None, tls: ssl.SSLContext | None
+) -> int:
+    """backup, restore and import-rdb: one kept-open connection to the node."""
+    try:
+        return _run_data_command(args, Connection(args.host, args.port, auth=auth, tls=tls))
+    except OSError as error:  # the backup directory or a file in it
+        name = f" {error.filename}" if error.filename else ""
+        raise ToolError(f"{error.strerror or error}{name}") from None
+
+
+def _run_data_command(args: argparse.Namespace, connection: Connection) -> int:
+    from pathlib import Path
+
+    from .tool import backup, rdb_import
+
+    with connection:
+        if args.command == "backup":
+            manifest = backup.backup(connection, Path(args.dir))
+            print(
+                f"backup of {connection.address} at index {manifest['index']}:"
+                f" {manifest['keys']} keys, {manifest['size']} bytes in"
+                f" {Path(args.dir) / manifest['file']} (sha256 {manifest['sha256']})"
+            )
+        elif args.command == "restore":
+            keys = backup.restore(Path(args.dir), connection, force=args.force)
+            print(f"restored {keys} keys from {args.dir} into {connection.address}")
+        else:
+            keys = rdb_import.import_rdb(Path(args.file), connection)
+            print(f"imported {keys} keys from {args.file} into {connection.address}")
+    return 0
 
 
 def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -139,63 +180,121 @@ def _credentials(args: argparse.Namespace) -> Credentials | None:
     return (args.user, password)
 
 
+def _connection_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """-h/-p/--user/--pass/--tls and the certificate options. They are declared on the tool
+    and again on every subcommand, so they work before or after it (`concord status -p
+    6380`); the subcommands' copies leave an option alone unless it is given there."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "-h", "--host", default=default("127.0.0.1"), help="server address (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "-p", "--port", type=int, default=default(6379), help="server port (default 6379)"
+    )
+    parser.add_argument(
+        "--user", default=default(None), help="ACL user to AUTH as (default: default)"
+    )
+    parser.add_argument(
+        "--pass",
+        dest="password",
+        default=default(None),
+        help="password to AUTH with (or set REDISCLI_AUTH, which other users cannot see in ps)",
+    )
+    parser.add_argument(
+        "--tls", action="store_true", default=default(False), help="connect over TLS"
+    )
+    parser.add_argument(
+        "--cacert", default=default(""), help="CA certificate to verify the server with"
+    )
+    parser.add_argument(
+        "--cert", default=default(""), help="client certificate (if the server asks)"
+    )
+    parser.add_argument("--key", default=default(""), help="the client certificate's private key")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=default(False),
+        help="do not verify the server's certificate",
+    )
+
+
 def tool_main(argv: list[str] | None = None) -> None:
     # -h is the host, as in redis-cli; --help prints the help.
     parser = argparse.ArgumentParser(
         prog="concord", description="Operate a Concord server.", add_help=False
     )
     parser.add_argument("--help", action="help", help="show this help and exit")
-    parser.add_argument(
-        "-h", "--host", default="127.0.0.1", help="server address (default 127.0.0.1)"
-    )
-    parser.add_argument("-p", "--port", type=int, default=6379, help="server port (default 6379)")
-    parser.add_argument("--user", default=None, help="ACL user to AUTH as (default: default)")
-    parser.add_argument(
-        "--pass",
-        dest="password",
-        default=None,
-        help="password to AUTH with (or set REDISCLI_AUTH, which other users cannot see in ps)",
-    )
-    parser.add_argument("--tls", action="store_true", help="connect over TLS")
-    parser.add_argument("--cacert", default="", help="CA certificate to verify the server with")
-    parser.add_argument("--cert", default="", help="client certificate (if the server asks)")
-    parser.add_argument("--key", default="", help="the client certificate's private key")
-    parser.add_argument(
-        "--insecure", action="store_true", help="do not verify the server's certificate"
-    )
+    _connection_options(parser, defaults=True)
+    connection = argparse.ArgumentParser(add_help=False)
+    connection.add_argument("--help", action="help", help="show this help and exit")
+    _connection_options(connection, defaults=False)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("ping", help="check that the server answers")
-    info = sub.add_parser("info", help="print INFO (optionally one section)")
+
+    def command(name: str, **options: Any) -> argparse.ArgumentParser:
+        parents = [connection, *options.pop("parents", [])]
+        return sub.add_parser(name, add_help=False, parents=parents, **options)
+
+    command("ping", help="check that the server answers")
+    info = command("info", help="print INFO (optionally one section)")
     info.add_argument("section", nargs="?", default=None)
     json_flag = argparse.ArgumentParser(add_help=False)
     json_flag.add_argument("--json", action="store_true", help="print JSON (for scripts)")
-    sub.add_parser(
+    status = command(
         "status",
         parents=[json_flag],
         help="every member's role, term, indexes, lag and health, and a verdict line",
     )
-    sub.add_parser("members", parents=[json_flag], help="the members as the leader sees them")
-    join = sub.add_parser(
+    status.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=2.0,
+        default=None,
+        metavar="SECONDS",
+        help="show it again every SECONDS (default 2) until Ctrl-C",
+    )
+    command("members", parents=[json_flag], help="the members as the leader sees them")
+    join = command(
         "join",
         parents=[json_flag],
         help="add node NAME at HOST:PORT@CLUSTER-PORT as a learner (promoted once caught up)",
     )
     join.add_argument("name")
     join.add_argument("address", help="host:port@cluster-port")
-    remove = sub.add_parser(
+    remove = command(
         "remove",
         parents=[json_flag],
         help="remove node NAME (refused if too few reachable voters would be left)",
     )
     remove.add_argument("name")
     remove.add_argument("--force", action="store_true", help="remove it even so")
-    transfer = sub.add_parser(
+    transfer = command(
         "transfer-leader",
         parents=[json_flag],
         help="hand leadership to NAME (default: the most up-to-date voter)",
     )
     transfer.add_argument("name", nargs="?", default=None)
-    sub.add_parser("snapshot", parents=[json_flag], help="write a snapshot on this node now (SAVE)")
+    command("snapshot", parents=[json_flag], help="write a snapshot on this node now (SAVE)")
+    backup = command(
+        "backup",
+        help="copy a consistent snapshot of the node into DIR (one with no backup in it yet)",
+    )
+    backup.add_argument("dir")
+    restore = command(
+        "restore",
+        help="load the backup in DIR into the cluster (normally a new, empty one)",
+    )
+    restore.add_argument("dir")
+    restore.add_argument(
+        "--force", action="store_true", help="load it even if the cluster has keys already"
+    )
+    rdb = command(
+        "import-rdb", help="load a Redis RDB file (dump.rdb) into the cluster through its log"
+    )
+    rdb.add_argument("file")
     local = sub.add_parser(
         "local-cluster",
         help="run N nodes on this machine in the foreground (Ctrl-C stops them)",
@@ -228,6 +327,8 @@ def tool_main(argv: list[str] | None = None) -> None:
     try:
         if args.command in OPERATIONS:
             sys.exit(OPERATIONS[args.command](bound, args))
+        if args.command in DATA_COMMANDS:
+            sys.exit(_data_command(args, _credentials(args), tls))
         if args.command == "ping":
             print(bound(args.host, args.port, "PING"))
         elif args.command == "info":

@@ -204,6 +204,8 @@ class Config:
     slowlog_log_slower_than: int = _D["slowlog_log_slower_than"]
     slowlog_max_len: int = _D["slowlog_max_len"]
     latency_monitor_threshold: int = _D["latency_monitor_threshold"]
+    latency_tracking: bool = _D["latency_tracking"]
+    latency_tracking_info_percentiles: tuple[float, ...] = _D["latency_tracking_info_percentiles"]
     # Security: the start-up users (proposed once to a cluster whose users were never set).
     requirepass: str = _D["requirepass"]
     aclfile: str = _D["aclfile"]

@@ -1,5 +1,5 @@
-"""The `concord` tool's cluster commands: status, members, join, remove, transfer-leader,
-snapshot.
+"""The `concord` tool's cluster commands: status (and status --watch), members, join, remove,
+transfer-leader, snapshot.
 
 Each connects to one node (`-h`, `-p`) over RESP. What only the leader knows (the members'
 match indexes, lag and reachability) comes from `RAFT.NODES`, which any node answers by
@@ -11,6 +11,8 @@ command worked (for `status`: the cluster is healthy), 1 otherwise.
 from __future__ import annotations
 
 import json
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -92,6 +94,24 @@ def status(call: Call, host: str, port: int, *, as_json: bool) -> int:
         print(table(rows, (*columns, "last_contact_ms", "health")))
         print(verdict)
     return 0 if healthy else 1
+
+
+def watch(call: Call, host: str, port: int, *, interval: float, as_json: bool) -> int:
+    """`status` again every `interval` seconds (the screen cleared first on a terminal)
+    until Ctrl-C; a node that does not answer is a line, not the end."""
+    try:
+        while True:
+            if sys.stdout.isatty():
+                print("\x1b[H\x1b[2J", end="")
+            print(time.strftime("%Y-%m-%d %H:%M:%S"), f"{host}:{port}", flush=True)
+            try:
+                status(call, host, port, as_json=as_json)
+            except ToolError as error:
+                print(f"UNAVAILABLE: {error}")
+            sys.stdout.flush()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _member_info(call: Call, address: str) -> dict[str, str]:

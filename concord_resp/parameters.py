@@ -217,7 +217,36 @@ def fixed(kind: Kind, only: str) -> Kind:
     return Kind(parse, kind.format, only)
 
 
+def _parse_percentiles(text: bytes) -> object:
+    """latency-tracking-info-percentiles: numbers in [0, 100] separated by spaces."""
+    values: list[float] = []
+    for part in text.split():
+        try:
+            value = float(part) if b"_" not in part else float("nan")
+        except ValueError:
+            value = float("nan")
+        if value != value:  # (strtod's nan is refused by Redis too)
+            raise InvalidValue("Invalid latency-tracking-info-percentiles parameters")
+        if not 0.0 <= value <= 100.0:
+            raise InvalidValue(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+            )
+        values.append(value)
+    return tuple(values)
+
+
+def format_percentile(value: float) -> str:
+    """Redis's "%f" with its trailing zeros trimmed (`50`, `99.9`)."""
+    return f"{value:f}".rstrip("0").rstrip(".")
+
+
+def _format_percentiles(value: object) -> str:
+    assert isinstance(value, tuple)
+    return " ".join(format_percentile(p) for p in value)
+
+
 NOTIFY: Final = Kind(_parse_notify, _format_notify, "CLASSES")
+PERCENTILES: Final = Kind(_parse_percentiles, _format_percentiles, "'P ...'")
 SAVE: Final = Kind(_parse_save, placeholder='""')
 MEMORY_OR_PERCENT: Final = Kind(_parse_memory_or_percent, _format_memory_or_percent, "SIZE|N%")
 MAXMEMORY_POLICY: Final = Kind(_parse_policy, placeholder="noeviction")
@@ -495,6 +524,21 @@ OWN: list[Param] = [
         "0",
         "LATENCY records events of at least this many milliseconds (0: none)",
         mutable=True,
+    ),
+    Param(
+        "latency-tracking",
+        BOOL,
+        "yes",
+        "keep each command's latency histogram (INFO latencystats, LATENCY HISTOGRAM)",
+        mutable=True,
+    ),
+    Param(
+        "latency-tracking-info-percentiles",
+        PERCENTILES,
+        "50 99 99.9",
+        "the percentiles INFO latencystats shows",
+        mutable=True,
+        multi=True,
     ),
     Param("save", SAVE, "", 'Concord writes no RDB snapshots: only `""`', mutable=True),
     Param("appendonly", fixed(BOOL, "yes"), "yes", "always yes: every write is in the Raft log"),

@@ -114,8 +114,11 @@ class Admin:
         if target is None:
             if not others:
                 raise ClusterError("ERR there is no other voter to hand leadership to")
+            connected = self.connected_voters()
+            if not connected:
+                raise ClusterError("ERR no other voter is connected to hand leadership to")
             progress = node.progress()
-            target = max(others, key=lambda n: (progress[n].recent_active, progress[n].match))
+            target = max(connected, key=lambda n: (progress[n].recent_active, progress[n].match))
         elif target == node.name:
             return target
         elif target not in others:
@@ -139,6 +142,17 @@ class Admin:
                 f" '{node.leader or 'none'}')"
             )
         return chosen
+
+    def connected_voters(self) -> list[str]:
+        """The other voters this node's peer links reach now (all of them without a
+        transport): the only ones worth handing leadership to (one that has stopped, as
+        when a whole cluster is being stopped, is not)."""
+        node = self.node
+        others = [name for name in node.refresh_status().voters if name != node.name]
+        if node.transport is None:
+            return others
+        links = node.transport.status()
+        return [name for name in others if name in links and links[name].connected]
 
     def nodes_table(self) -> list[dict[str, object]]:
         """(On the leader.) One row per member: what RAFT.NODES and `concord status` show."""

@@ -1,4 +1,5 @@
-"""MEMORY USAGE and MEMORY HELP: what a key costs, as an estimate.
+"""MEMORY USAGE and MEMORY HELP: what a key costs, as an estimate (MEMORY STATS and DOCTOR
+are this node's: `server.handlers.diagnostics`).
 
 Python objects are not laid out as Redis's are, so the figure is Redis's model of the key,
 not Concord's real footprint: the value's `ValueType.estimated_size` (what Redis's
@@ -26,6 +27,14 @@ DICT_ENTRY: Final = 24  # sizeof(dictEntry) on 64 bits
 SDS_HEADER: Final = 3  # an sdshdr8 (a key name under 256 bytes), with its NUL byte below
 
 _MEMORY_HELP: Final = (
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
     "USAGE <key> [SAMPLES <count>]",
     "    Return memory in bytes used by <key> and its value. Nested values are",
     "    sampled up to <count> times (default: 5, 0 means sample all).",

@@ -156,6 +156,26 @@ EXTRA_COMMANDS: list[tuple[list[Any], dict[str, Any]]] = [
         ],
     ),
     _cluster_command(
+        "raft.backup",
+        -2,
+        "A container for taking a backup of the node's state over the client port.",
+        [],
+        [
+            _cluster_command(
+                "raft.backup|open",
+                2,
+                "Writes a snapshot now; returns its name, size, SHA-256 and log index.",
+                [],
+            ),
+            _cluster_command(
+                "raft.backup|read",
+                5,
+                "Returns up to COUNT bytes of snapshot NAME from OFFSET.",
+                [_string("name"), _string("offset"), _string("count")],
+            ),
+        ],
+    ),
+    _cluster_command(
         "raft.transfer_leader",
         -1,
         "Hands Raft leadership to a voter (the most up-to-date one by default).",

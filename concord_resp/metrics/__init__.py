@@ -1,5 +1,8 @@
-"""Counters, as a leaf registry every layer can count into (see `registry`)."""
+"""Counters, as a leaf registry every layer can count into (see `registry`), and the
+per-node diagnostics built on them: latency histograms, SLOWLOG, the latency monitor."""
 
-from .registry import CommandStats, ErrorStats, Metrics
+from .latency import LatencyMonitor
+from .registry import NEVER, CommandStats, ErrorStats, Metrics
+from .slowlog import SlowLog
 
-__all__ = ["CommandStats", "ErrorStats", "Metrics"]
+__all__ = ["NEVER", "CommandStats", "ErrorStats", "LatencyMonitor", "Metrics", "SlowLog"]

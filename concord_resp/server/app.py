@@ -630,6 +630,9 @@ class Server:
         node = self.node
         if not node.is_leader or len(node.refresh_status().voters) < 2:
             return
+        if not node.admin.connected_voters():
+            log.info("no other voter is connected: shutting down without handing over leadership")
+            return
         try:
             new = await node.transfer_leadership()
         except ClusterError as error:

@@ -266,7 +266,9 @@ class Outbox:
                 buffers.release(self)
 
     def _send(self, data: bytes) -> None:
-        self.state.metrics.net_output_bytes += len(data)
+        metrics = self.state.metrics
+        metrics.net_output_bytes += len(data)
+        metrics.writes_processed += 1
         if self._backlog:
             self._backlog.append(memoryview(data))
             self._unsent_plain += len(data)
@@ -431,6 +433,7 @@ async def serve_connection(
                 return  # gone, or closed for its limits: what it sent is not run
             client.busy = True
             state.metrics.net_input_bytes += len(data)
+            state.metrics.reads_processed += 1
             client.last_active = time.monotonic()
             parser.max_bulk_len = settings.proto_max_bulk_len
             parser.max_query_buffer = settings.client_query_buffer_limit

@@ -325,11 +325,11 @@ class Dispatcher:
         if self.state.monitors.clients:  # its commands, as MONITOR's `lua` lines
             self.state.monitors.feed_script(self.machine.scripting.take_calls())
         metrics = self.metrics
-        metrics.counted(
-            metrics.command((counted_as or spec).name),
-            (perf_counter_ns() - started) // 1000,
-            reply if type(reply) is ErrorReply else None,
-        )
+        counted = counted_as or spec
+        usec = (perf_counter_ns() - started) // 1000
+        error = reply if type(reply) is ErrorReply else None
+        if metrics.counted(metrics.command(counted.name), usec, error):
+            self.state.note_slow(client, counted, argv, usec)
         return encode_reply(reply, client.proto)
 
     async def dispatch(
@@ -429,7 +429,7 @@ class Dispatcher:
                 if user is not None and user.restricted and spec.runs_lua:
                     proposal.user = user.name  # its script's calls are checked as its
                 stats = metrics.command(spec.name)
-                owed = WriteReply(proposal, stats, client.proto, metrics)
+                owed = WriteReply(proposal, stats, client, spec, self)
                 sink.push_pending(owed)
                 node.proposals.submit(proposal)
                 client.last_write = proposal
@@ -458,7 +458,7 @@ class Dispatcher:
                         client.deferred_reads += 1
                         if monitored:
                             self._feed_monitors(client, spec, argv)
-                        read = ReadReply(self, spec, argv, client.db, client.proto)
+                        read = ReadReply(self, spec, argv, client)
                         if special and client.tracking is not None and Tracking.wants(client, spec):
                             read.tracked = client  # (its keys remembered when it runs)
                         sink.push_pending(read)
@@ -496,11 +496,10 @@ class Dispatcher:
                     if machine.keyspace.events.messages:  # (none left for the next entry)
                         self.state.deliver_now(machine.keyspace.events.take())
                     continue
-                metrics.counted(
-                    metrics.command(spec.name),
-                    (perf_counter_ns() - started) // 1000,
-                    reply if type(reply) is ErrorReply else None,
-                )
+                usec = (perf_counter_ns() - started) // 1000
+                failed = reply if type(reply) is ErrorReply else None
+                if metrics.counted(metrics.command(spec.name), usec, failed):
+                    state.note_slow(client, spec, argv, usec)
                 client.db = ctx.db_index
                 if special and client.tracking is not None:
                     state.tracking.remember(client, spec, argv)
@@ -644,7 +643,8 @@ class Dispatcher:
         except Exception:
             return self.internal_error(spec, argv)
         if isinstance(result, Submission):
-            pending = SubmittedReply(result.proposal, self._counted(spec, result), client.proto)
+            finish = self._counted(client, spec, argv, result)
+            pending = SubmittedReply(result.proposal, finish, client.proto)
             sink.push_pending(pending)
             self.node.submit(result.proposal)
             client.last_write = result.proposal
@@ -654,17 +654,22 @@ class Dispatcher:
                 await pending.wait()
             return None
         usec = (time.perf_counter_ns() - started) // 1000
-        self.metrics.called(spec.name, usec, result if isinstance(result, ErrorReply) else None)
+        failed = result if isinstance(result, ErrorReply) else None
+        if self.metrics.called(spec.name, usec, failed):
+            self.state.note_slow(client, spec, argv, usec)
         return encode_reply(result, client.proto)
 
-    def _counted(self, spec: CommandSpec, submission: Submission) -> Callable[[Proposal], Reply]:
+    def _counted(
+        self, client: ClientState, spec: CommandSpec, argv: list[bytes], submission: Submission
+    ) -> Callable[[Proposal], Reply]:
         """The submission's finish, then the command counted (once it has run)."""
         finish = submission.finish
 
         def finish_and_count(proposal: Proposal) -> Reply:
             reply = finish(proposal)
             error = reply if isinstance(reply, ErrorReply) else None
-            self.metrics.called(spec.name, proposal.apply_us, error)
+            if self.metrics.called(spec.name, proposal.apply_us, error):
+                self.state.note_slow(client, spec, argv, proposal.apply_us)
             return reply
 
         return finish_and_count

@@ -25,8 +25,9 @@ import trio
 
 from .. import REDIS_VERSION
 from ..commands.blocking import has_timeout
+from ..parameters import format_percentile
+from .memory import memory_figures
 from .pubsub import CHANNELS, PATTERNS, SHARD
-from .state import rss_bytes
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -90,6 +91,8 @@ def _server(state: ServerState) -> Fields:
         ("arch_bits", 64),
         ("monotonic_clock", "POSIX clock_gettime"),
         ("multiplexing_api", "epoll"),
+        ("atomicvar_api", "python-gil"),  # (one thread runs the event loop)
+        ("gcc_version", "0.0.0"),  # what Redis prints when not built by GCC
         ("process_id", state.pid),
         ("process_supervised", "no"),
         ("run_id", state.run_id),
@@ -130,9 +133,15 @@ def _clients(state: ServerState) -> Fields:
 
 def _memory(state: ServerState) -> Fields:
     # Python has no allocator statistics worth the name: the process's RSS stands in for
-    # used_memory (it is what an operator sizing a machine cares about).
-    rss = rss_bytes()
-    peak = max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    # used_memory (it is what an operator sizing a machine cares about), and the derived
+    # figures are MEMORY STATS's (`server.memory`).
+    figures = dict(memory_figures(state))
+    rss = cast(int, figures[b"total.allocated"])
+    peak = cast(int, figures[b"peak.allocated"])
+    startup = cast(int, figures[b"startup.allocated"])
+    overhead = cast(int, figures[b"overhead.total"])
+    dataset = cast(int, figures[b"dataset.bytes"])
+    clients = cast(int, figures[b"clients.normal"])
     system = _system_memory()
     scripting = state.machine.scripting
     vm_eval = scripting.vm_memory()
@@ -146,6 +155,14 @@ def _memory(state: ServerState) -> Fields:
         ("used_memory_rss_human", _human(rss)),
         ("used_memory_peak", peak),
         ("used_memory_peak_human", _human(peak)),
+        ("used_memory_peak_perc", f"{rss * 100 / peak if peak else 0:.2f}%"),
+        ("used_memory_overhead", overhead),
+        ("used_memory_startup", startup),
+        ("used_memory_dataset", dataset),
+        ("used_memory_dataset_perc", f"{figures[b'dataset.percentage']:.2f}%"),
+        ("allocator_allocated", rss),
+        ("allocator_active", rss),
+        ("allocator_resident", rss),
         ("total_system_memory", system),
         ("total_system_memory_human", _human(system)),
         # Lua: the one Lua state's heap serves scripts and functions alike (Redis 7.0 has one
@@ -168,7 +185,26 @@ def _memory(state: ServerState) -> Fields:
         ("maxmemory", state.settings.maxmemory),
         ("maxmemory_human", _human(state.settings.maxmemory)),
         ("maxmemory_policy", "noeviction"),
+        # No allocator to ask: the ratios are 1, not invented (see `server.memory`).
+        ("allocator_frag_ratio", "1.00"),
+        ("allocator_frag_bytes", 0),
+        ("allocator_rss_ratio", "1.00"),
+        ("allocator_rss_bytes", 0),
+        ("rss_overhead_ratio", "1.00"),
+        ("rss_overhead_bytes", 0),
+        ("mem_fragmentation_ratio", "1.00"),
+        ("mem_fragmentation_bytes", 0),
+        ("mem_not_counted_for_evict", 0),
+        ("mem_replication_backlog", 0),
+        ("mem_total_replication_buffers", 0),
+        ("mem_clients_slaves", 0),
+        ("mem_clients_normal", clients),
+        ("mem_cluster_links", 0),
+        ("mem_aof_buffer", 0),
         ("mem_allocator", "pymalloc"),
+        ("active_defrag_running", 0),
+        ("lazyfree_pending_objects", 0),
+        ("lazyfreed_objects", 0),
     ]
 
 
@@ -180,6 +216,14 @@ def _persistence(state: ServerState) -> Fields:
     return [
         ("loading", int(node.loading)),
         ("async_loading", 0),
+        # Snapshots are written by a forked child (`cluster.snapshots`), whose copy-on-write
+        # Concord does not measure.
+        ("current_cow_peak", 0),
+        ("current_cow_size", 0),
+        ("current_cow_size_age", 0),
+        ("current_fork_perc", "0.00"),
+        ("current_save_keys_processed", 0),
+        ("current_save_keys_total", 0),
         ("rdb_changes_since_last_save", state.machine.applied_index - snapshots.index),
         ("rdb_bgsave_in_progress", int(snapshots.taking)),
         ("rdb_last_save_time", int(snapshots.time) or state.last_save),
@@ -187,6 +231,9 @@ def _persistence(state: ServerState) -> Fields:
         ("rdb_last_bgsave_time_sec", -1),
         ("rdb_current_bgsave_time_sec", -1),
         ("rdb_saves", 0),
+        ("rdb_last_cow_size", 0),
+        ("rdb_last_load_keys_expired", 0),
+        ("rdb_last_load_keys_loaded", 0),
         ("aof_enabled", 1),
         ("aof_rewrite_in_progress", 0),
         ("aof_rewrite_scheduled", 0),
@@ -194,7 +241,11 @@ def _persistence(state: ServerState) -> Fields:
         ("aof_current_rewrite_time_sec", -1),
         ("aof_last_bgrewrite_status", "ok"),
         ("aof_rewrites", 0),
+        ("aof_rewrites_consecutive_failures", 0),
         ("aof_last_write_status", "ok"),
+        ("aof_last_cow_size", 0),
+        ("module_fork_in_progress", 0),
+        ("module_fork_last_cow_size", 0),
         ("wal_fsync", "always" if wal.fsync else "never"),
         ("wal_loaded_entries", node.loaded_entries),
         ("wal_last_index", node.status.last_index),
@@ -218,13 +269,22 @@ def _stats(state: ServerState) -> Fields:
         ("total_net_output_bytes", metrics.net_output_bytes),
         ("total_net_repl_input_bytes", 0),
         ("total_net_repl_output_bytes", 0),
+        ("instantaneous_input_kbps", f"{state.input_kbps():.2f}"),
+        ("instantaneous_output_kbps", f"{state.output_kbps():.2f}"),
+        ("instantaneous_input_repl_kbps", "0.00"),
+        ("instantaneous_output_repl_kbps", "0.00"),
         ("rejected_connections", metrics.connections_rejected),
         ("sync_full", 0),
         ("sync_partial_ok", 0),
         ("sync_partial_err", 0),
         ("expired_keys", state.machine.keyspace.expired_deletions()),
+        ("expired_stale_perc", "0.00"),
+        ("expired_time_cap_reached_count", 0),
+        ("expire_cycle_cpu_milliseconds", 0),
         ("evicted_keys", 0),
         ("evicted_clients", state.buffers.evicted),
+        ("total_eviction_exceeded_time", 0),
+        ("current_eviction_exceeded_time", 0),
         ("keyspace_hits", stats.keyspace_hits),
         ("keyspace_misses", stats.keyspace_misses),
         ("pubsub_channels", state.pubsub.count(CHANNELS)),
@@ -234,19 +294,55 @@ def _stats(state: ServerState) -> Fields:
         ("total_forks", 0),
         ("migrate_cached_sockets", 0),
         ("slave_expires_tracked_keys", 0),
+        ("active_defrag_hits", 0),
+        ("active_defrag_misses", 0),
+        ("active_defrag_key_hits", 0),
+        ("active_defrag_key_misses", 0),
+        ("total_active_defrag_time", 0),
+        ("current_active_defrag_time", 0),
         ("tracking_total_keys", state.tracking.total_keys()),
         ("tracking_total_items", state.tracking.items),
         ("tracking_total_prefixes", state.tracking.total_prefixes()),
         ("unexpected_error_replies", 0),
         ("total_error_replies", metrics.errors.total),
         ("dump_payload_sanitizations", 0),
+        ("total_reads_processed", metrics.reads_processed),
+        ("total_writes_processed", metrics.writes_processed),
+        ("io_threaded_reads_processed", 0),
+        ("io_threaded_writes_processed", 0),
+        ("reply_buffer_shrinks", 0),
+        ("reply_buffer_expands", 0),
     ]
 
 
 def _replication(state: ServerState) -> Fields:
+    """Concord's roles in Redis's terms. Every node is a `master` to its clients: each takes
+    writes (a follower forwards them to the leader) and serves linearizable reads, so no
+    client should treat one as a read-only replica. The leader lists the other members as
+    its replicas (`slaveN`: their address, `online` once they answered, the log index they
+    hold as `offset`, and seconds since they last answered as `lag`); a follower lists none.
+    The offset is the applied log index. INFO raft has the Raft roles themselves."""
+    node = state.node
+    replicas: Fields = []
+    now = trio.current_time()
+    for name, progress in sorted(node.progress().items()):
+        member = node.members.get(name)
+        if name == node.name or member is None:
+            continue
+        contact = node.last_contact.get(name)
+        online = "online" if contact is not None else "wait_bgsave"
+        lag = int(now - contact) if contact is not None else -1
+        replicas.append(
+            (
+                f"slave{len(replicas)}",
+                f"ip={member.host},port={member.port},state={online},"
+                f"offset={progress.match},lag={lag}",
+            )
+        )
     return [
         ("role", "master"),
-        ("connected_slaves", 0),
+        ("connected_slaves", len(replicas)),
+        *replicas,
         ("master_failover_state", "no-failover"),
         ("master_replid", state.run_id),
         ("master_replid2", "0" * 40),
@@ -307,6 +403,22 @@ def _keyspace(state: ServerState) -> Fields:
         if keys:
             expires = len(db.expires) - (len(db.data) - keys)
             out.append((f"db{number}", f"keys={keys},expires={expires},avg_ttl=0"))
+    return out
+
+
+def _latencystats(state: ServerState) -> Fields:
+    """Each command's latency percentiles (latency-tracking-info-percentiles), as Redis
+    prints them: `p50=1.003,p99=...` in microseconds."""
+    wanted = state.metrics.latency_percentiles
+    names = [f"p{format_percentile(p)}" for p in wanted]
+    out: Fields = []
+    counted = state.metrics.commands
+    for spec in state.table.all_specs():
+        stats = counted.get(spec.name)
+        if stats is not None and stats.latency:
+            values = stats.latency.percentiles(wanted)
+            text = ",".join(f"{n}={v:.3f}" for n, v in zip(names, values, strict=True))
+            out.append((f"latency_percentiles_usec_{spec.name}", text))
     return out
 
 
@@ -384,8 +496,7 @@ SECTIONS: Final[dict[str, tuple[str, Callable[[ServerState], Fields]]]] = {
     "modules": ("Modules", _empty),
     "commandstats": ("Commandstats", _commandstats),
     "errorstats": ("Errorstats", _errorstats),
-    # No per-command latency histograms are kept: the section is there, empty.
-    "latencystats": ("Latencystats", _empty),
+    "latencystats": ("Latencystats", _latencystats),
     "cluster": ("Cluster", _cluster),
     "keyspace": ("Keyspace", _keyspace),
     "raft": ("Raft", _raft),

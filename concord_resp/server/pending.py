@@ -21,13 +21,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import trio
 
 from ..cluster import Proposal
 from ..commands import CommandError, CommandSpec
-from ..metrics import CommandStats, Metrics
+from ..metrics import CommandStats
 from ..resp import OK, ErrorReply, Reply, encode_error, encode_reply
 
 if TYPE_CHECKING:
@@ -102,16 +102,23 @@ class _ProposalReply(Pending):
 class WriteReply(Pending):
     """The reply to one write command (every write makes one: kept flat and small)."""
 
-    __slots__ = ("metrics", "proposal", "proto", "stats")
+    __slots__ = ("client", "dispatcher", "proposal", "proto", "spec", "stats")
 
     def __init__(
-        self, proposal: Proposal, stats: CommandStats, proto: int, metrics: Metrics
+        self,
+        proposal: Proposal,
+        stats: CommandStats,
+        client: ClientState,
+        spec: CommandSpec,
+        dispatcher: Dispatcher,
     ) -> None:
         super().__init__()
         self.proposal = proposal
         self.stats = stats  # the command's counters (INFO commandstats)
-        self.proto = proto  # as when it was sent: a HELLO after it does not change its reply
-        self.metrics = metrics
+        self.proto = client.proto  # as when sent: a HELLO after it does not change its reply
+        self.client = client  # (for SLOWLOG)
+        self.spec = spec
+        self.dispatcher = dispatcher
         proposal.on_done = self._applied
 
     def _applied(self) -> None:
@@ -119,7 +126,10 @@ class WriteReply(Pending):
         reply = proposal.reply
         try:
             error = reply if type(reply) is ErrorReply else None
-            self.metrics.counted(self.stats, proposal.apply_us, error)
+            usec = proposal.apply_us
+            if self.dispatcher.metrics.counted(self.stats, usec, error):
+                argv = cast(list[bytes], proposal.body)  # (an OP_COMMAND's body)
+                self.dispatcher.state.note_slow(self.client, self.spec, argv, usec)
             encoded = OK_REPLY if reply is OK else encode_reply(reply, self.proto)
         except Exception:
             log.exception("internal error completing a write's reply")
@@ -144,17 +154,18 @@ class SubmittedReply(_ProposalReply):
 class ReadReply(Pending):
     """A pure read run by the node when its turn comes (see the module docstring)."""
 
-    __slots__ = ("argv", "cancelled", "db", "dispatcher", "proto", "spec", "tracked")
+    __slots__ = ("argv", "cancelled", "client", "db", "dispatcher", "proto", "spec", "tracked")
 
     def __init__(
-        self, dispatcher: Dispatcher, spec: CommandSpec, argv: list[bytes], db: int, proto: int
+        self, dispatcher: Dispatcher, spec: CommandSpec, argv: list[bytes], client: ClientState
     ) -> None:
         super().__init__()
         self.dispatcher = dispatcher
         self.spec = spec
         self.argv = argv
-        self.db = db  # as when it was sent: a SELECT after it does not change what it reads
-        self.proto = proto
+        self.client = client  # (for SLOWLOG)
+        self.db = client.db  # as when sent: a SELECT after it does not change what it reads
+        self.proto = client.proto
         self.cancelled = False  # its client is gone: nobody will read the reply
         self.tracked: ClientState | None = None  # a tracking client: remember its keys
 
@@ -181,7 +192,9 @@ class ReadReply(Pending):
         if tracked is not None and tracked.tracking is not None:
             d.state.tracking.remember_keys(tracked, spec, self.argv)
         failed = reply if isinstance(reply, ErrorReply) else None
-        d.metrics.called(spec.name, (time.perf_counter_ns() - started) // 1000, failed)
+        usec = (time.perf_counter_ns() - started) // 1000
+        if d.metrics.called(spec.name, usec, failed):
+            d.state.note_slow(self.client, spec, self.argv, usec)
         try:
             encoded = encode_reply(reply, self.proto)
         except Exception:

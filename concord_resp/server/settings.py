@@ -37,7 +37,7 @@ from ..config import (
 from ..config import (
     PARAMETERS as CONFIG_LOOKUP,
 )
-from ..parameters import InvalidValue, Param
+from ..parameters import InvalidValue, Param, format_percentile
 from ..state.entries import REQUIREPASS
 from ..store.events import format_classes
 
@@ -104,6 +104,30 @@ def _apply_maxmemory(state: ServerState, value: object) -> None:
             value,
             used,
         )
+
+
+def _apply_slowlog(attr: str) -> Applier:
+    def apply(state: ServerState, value: object) -> None:
+        setattr(state.slowlog, attr, value)
+        state.slowlog.trim()
+        state.note_thresholds()
+
+    return apply
+
+
+def _apply_latency_threshold(state: ServerState, value: object) -> None:
+    assert isinstance(value, int)
+    state.latency.threshold = value
+    state.note_thresholds()
+
+
+def _apply_latency_tracking(state: ServerState, value: object) -> None:
+    state.metrics.track_latency(bool(value))
+
+
+def _apply_percentiles(state: ServerState, value: object) -> None:
+    assert isinstance(value, tuple)
+    state.metrics.latency_percentiles = value
 
 
 def _apply_tracking_max_keys(state: ServerState, value: object) -> None:
@@ -186,6 +210,21 @@ BINDINGS: Final[dict[str, tuple[Getter, Applier | None]]] = {
     "acllog-max-len": (_runtime("acllog_max_len"), _setting("acllog_max_len")),
     # CLIENT TRACKING's table is this node's memory: its bound is this node's.
     "tracking-table-max-keys": (lambda s: str(s.tracking.max_keys), _apply_tracking_max_keys),
+    # SLOWLOG, the latency monitor and the latency histograms are this node's.
+    "slowlog-log-slower-than": (
+        lambda s: str(s.slowlog.slower_than),
+        _apply_slowlog("slower_than"),
+    ),
+    "slowlog-max-len": (lambda s: str(s.slowlog.max_len), _apply_slowlog("max_len")),
+    "latency-monitor-threshold": (lambda s: str(s.latency.threshold), _apply_latency_threshold),
+    "latency-tracking": (
+        lambda s: "yes" if s.metrics.latency_tracking else "no",
+        _apply_latency_tracking,
+    ),
+    "latency-tracking-info-percentiles": (
+        lambda s: " ".join(format_percentile(p) for p in s.metrics.latency_percentiles),
+        _apply_percentiles,
+    ),
     "protected-mode": (
         _runtime("protected_mode", lambda value: "yes" if value else "no"),
         _setting("protected_mode"),

@@ -9,16 +9,16 @@ import time
 from typing import Final
 
 from ..cluster import RaftNode
-from ..commands import CommandTable
+from ..commands import CommandSpec, CommandTable
 from ..config import Config, RuntimeSettings
-from ..metrics import Metrics
+from ..metrics import NEVER, LatencyMonitor, Metrics, SlowLog
 from ..security import Users
 from ..security.log import AclLog
 from ..state import StateMachine
 from ..store.events import Message
-from .client import ClientRegistry
+from .client import ClientRegistry, ClientState
 from .limits import ClientBuffers
-from .monitor import Monitors
+from .monitor import Monitors, redacted
 from .pause import ClientPause
 from .pubsub import PubSub
 from .tracking import Tracking
@@ -53,9 +53,18 @@ class ServerState:
         self.last_save = int(self.started)  # Redis counts start-up as a save
         self.started_monotonic = time.monotonic()
         self.metrics = Metrics()  # INFO's counters (commands, errors, traffic, connections)
+        self.slowlog = SlowLog()  # this node's SLOWLOG
+        self.slowlog.slower_than = config.slowlog_log_slower_than
+        self.slowlog.max_len = config.slowlog_max_len
+        self.latency = LatencyMonitor()  # this node's LATENCY events
+        self.latency.threshold = config.latency_monitor_threshold
+        self.metrics.track_latency(config.latency_tracking)
+        self.metrics.latency_percentiles = config.latency_tracking_info_percentiles
+        self.note_thresholds()
+        self.started_rss = rss_bytes()  # INFO memory's used_memory_startup
         self.tcp_port = config.port
         self.tls_port = config.tls_port
-        self._samples: list[tuple[float, int]] = []
+        self._samples: list[tuple[float, int, int, int]] = []  # (time, commands, in, out)
         self.buffers = ClientBuffers()  # the clients' buffers the limits apply to
         # maxmemory: denyoom commands are refused while the last sample was over it
         # (sampled often by the server, and at once by CONFIG SET maxmemory).
@@ -84,6 +93,29 @@ class ServerState:
             return self.machine.users
         return provisional
 
+    def note_thresholds(self) -> None:
+        """Keep the metrics' `slow_floor` the lower of the SLOWLOG and latency monitor
+        thresholds (after CONFIG SET of either)."""
+        floors = []
+        if self.slowlog.slower_than >= 0:
+            floors.append(self.slowlog.slower_than)
+        if self.latency.threshold > 0:
+            floors.append(self.latency.threshold * 1000)
+        self.metrics.slow_floor = min(floors, default=NEVER)
+
+    def note_slow(
+        self, client: ClientState | None, spec: CommandSpec, argv: list[bytes], usec: int
+    ) -> None:
+        """A command took at least `metrics.slow_floor`: into SLOWLOG and the latency
+        monitor if it reaches their thresholds (Redis's call(): the `fast-command` event for
+        a command flagged fast, `command` otherwise)."""
+        now = int(time.time())
+        if self.slowlog.wants(usec) and "skip_slowlog" not in spec.flags:
+            addr, name = (client.addr.encode(), client.name) if client is not None else (b"", b"")
+            self.slowlog.add(redacted(argv), usec, now, addr, name)
+        event = "fast-command" if "fast" in spec.flags else "command"
+        self.latency.add_if_needed(event, usec // 1000, now)
+
     def sample_used_memory(self) -> int:
         """Read used_memory now and decide whether the node is over maxmemory."""
         self.used_memory = used = rss_bytes()
@@ -92,16 +124,34 @@ class ServerState:
         return used
 
     def sample_ops(self) -> None:
-        """Called every 100 ms: keep 16 samples of the command rate, as Redis does."""
-        now = time.monotonic()
-        self._samples.append((now, self.metrics.commands_processed))
+        """Called every 100 ms: keep 16 samples of the command rate and the traffic, as Redis
+        does."""
+        metrics = self.metrics
+        self._samples.append(
+            (
+                time.monotonic(),
+                metrics.commands_processed,
+                metrics.net_input_bytes,
+                metrics.net_output_bytes,
+            )
+        )
         del self._samples[:-16]
 
-    def ops_per_sec(self) -> int:
+    def _rate(self, column: int) -> float:
         if len(self._samples) < 2:
-            return 0
-        (t0, c0), (t1, c1) = self._samples[0], self._samples[-1]
-        return int((c1 - c0) / (t1 - t0)) if t1 > t0 else 0
+            return 0.0
+        first, last = self._samples[0], self._samples[-1]
+        elapsed = last[0] - first[0]
+        return (last[column] - first[column]) / elapsed if elapsed > 0 else 0.0
+
+    def ops_per_sec(self) -> int:
+        return int(self._rate(1))
+
+    def input_kbps(self) -> float:
+        return self._rate(2) / 1024
+
+    def output_kbps(self) -> float:
+        return self._rate(3) / 1024
 
     def uptime(self) -> float:
         return time.monotonic() - self.started_monotonic

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import bench  # noqa: E402
 
 from tests.support.cluster import LocalCluster  # noqa: E402
-from tests.support.processes import ConcordProcess  # noqa: E402
+from tests.support.processes import ConcordProcess, free_port  # noqa: E402
 
 TARGETS = ("single", "leader", "follower")
 
@@ -43,6 +43,14 @@ def main() -> None:
     parser.add_argument(
         "--rows", default="", help='comma-separated "TEST:OPTIONS:TARGET" (default: all)'
     )
+    parser.add_argument(
+        "--new-flag",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="a flag every new-side server gets, with a free port for it (e.g. --metrics-port:"
+        " the new side runs with metrics on); repeatable",
+    )
     args = parser.parse_args()
     rows = [row.split(":") for row in args.rows.split(",") if row]
     work = Path(tempfile.mkdtemp(prefix="ab-"))
@@ -52,9 +60,15 @@ def main() -> None:
     try:
         for side, root in (("base", args.base.resolve()), ("new", ROOT)):
             os.chdir(root)  # `python -m concord_resp` then runs this checkout's code
+            flags = args.new_flag if side == "new" else []
             if args.only in ("all", "single"):
                 single = ConcordProcess(
-                    work / side / "single", "--fsync", "always", "--loglevel", "warning"
+                    work / side / "single",
+                    "--fsync",
+                    "always",
+                    "--loglevel",
+                    "warning",
+                    *_with_ports(flags),
                 ).start()
                 singles.append(single)
                 ports[(side, "single")] = single.port
@@ -63,6 +77,8 @@ def main() -> None:
                     work / side / "cluster", 3, proxied=False, extra_args=bench.CLUSTER_ARGS
                 )
                 clusters.append(cluster)
+                for member in cluster.members.values():
+                    member.process.args += _with_ports(flags)
                 cluster.start_all()
                 leader = cluster.leader()
                 follower = next(name for name in cluster.names if name != leader)
@@ -93,6 +109,11 @@ def main() -> None:
             single.stop()
         for cluster in clusters:
             cluster.stop_all()
+
+
+def _with_ports(flags: list[str]) -> list[str]:
+    """Each flag followed by a free port of its own."""
+    return [item for flag in flags for item in (flag, str(free_port()))]
 
 
 if __name__ == "__main__":

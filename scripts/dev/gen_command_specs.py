@@ -255,7 +255,9 @@ COMMANDS: dict[str, list[str]] = {
     "randomkey": [],
     "touch": [],
     "object": ["encoding", "refcount", "idletime", "freq", "help"],
-    "memory": ["usage", "help"],
+    "memory": ["usage", "stats", "doctor", "malloc-stats", "purge", "help"],
+    "slowlog": ["get", "len", "reset", "help"],
+    "latency": ["latest", "history", "reset", "graph", "doctor", "histogram", "help"],
     # serialization (RDB format)
     "dump": [],
     "restore": [],

@@ -8,8 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from subprocess import Popen
 
 import pytest
 import redis
@@ -48,6 +50,52 @@ def test_concord_ping_and_info(concord_server: ConcordProcess) -> None:
     everything = concord("-h", "127.0.0.1", "-p", port, "info")
     assert "# Keyspace" in everything.stdout
     assert "# Persistence" in everything.stdout
+
+
+def test_connection_options_go_before_or_after_the_subcommand(
+    concord_server: ConcordProcess,
+) -> None:
+    port = str(concord_server.port)
+    after = concord("status", "-p", port, "--json")
+    assert '"healthy": true' in after.stdout, after.stderr
+    assert concord("ping", "-h", "127.0.0.1", "-p", port).stdout == "PONG\n"
+    # Given on both sides, the one after the subcommand wins (it is read last).
+    assert concord("-p", str(free_port()), "ping", "-p", port).stdout == "PONG\n"
+    help_text = concord("status", "--help").stdout
+    assert "-p PORT" in help_text
+    assert "--json" in help_text
+
+
+def test_status_watch_repeats_until_ctrl_c(concord_server: ConcordProcess) -> None:
+    watching = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from concord_resp.cli import tool_main; tool_main()",
+            "status",
+            "--watch",
+            "0.1",
+            "-p",
+            str(concord_server.port),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watching.stdout is not None
+        verdicts = 0
+        for _ in range(40):  # two rounds of a few lines each
+            if watching.stdout.readline().startswith("OK: leader"):
+                verdicts += 1
+                if verdicts == 2:
+                    break
+        assert verdicts == 2
+        watching.send_signal(signal.SIGINT)
+        assert watching.wait(timeout=30) == 0
+    finally:
+        if watching.poll() is None:
+            watching.kill()
+            watching.wait(timeout=10)
 
 
 def test_concord_reports_an_unreachable_server() -> None:
@@ -111,9 +159,9 @@ def _free_range(count: int, attempts: int = 50) -> int:
     raise RuntimeError("no free port range")
 
 
-def test_local_cluster_serves_on_every_node_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    base, cluster_base = _free_range(3), _free_range(3)
-    tool = subprocess.Popen(
+def _local_cluster(directory: Path, base: int, cluster_base: int, *server_args: str) -> Popen[str]:
+    """`concord local-cluster` with 3 nodes as a process; its stdin and stdout are pipes."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-c",
@@ -126,15 +174,19 @@ def test_local_cluster_serves_on_every_node_and_stops_on_ctrl_c(tmp_path: Path) 
             "--cluster-base-port",
             str(cluster_base),
             "--dir",
-            str(tmp_path / "cluster"),
-            "--",
-            "--fsync",
-            "always",
+            str(directory),
+            *(["--", *server_args] if server_args else []),
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_local_cluster_serves_on_every_node_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    base, cluster_base = _free_range(3), _free_range(3)
+    tool = _local_cluster(tmp_path / "cluster", base, cluster_base, "--fsync", "always")
     try:
         assert tool.stdout is not None
         lines = []
@@ -166,7 +218,54 @@ def test_local_cluster_serves_on_every_node_and_stops_on_ctrl_c(tmp_path: Path) 
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     for name in ("n1", "n2", "n3"):
-        assert "log flushed and closed" in (tmp_path / "cluster" / f"{name}.log").read_text()
+        log = (tmp_path / "cluster" / f"{name}.log").read_text()
+        assert "log flushed and closed" in log
+        # The leader, stopped last, does not try to hand leadership to a stopping node.
+        assert "could not hand over leadership" not in log
+        assert " WARNING " not in log, log
+
+
+def test_local_cluster_restarts_a_node_that_died(tmp_path: Path) -> None:
+    base, cluster_base = _free_range(3), _free_range(3)
+    tool = _local_cluster(tmp_path / "cluster", base, cluster_base)
+    assert tool.stdin is not None
+    assert tool.stdout is not None
+
+    def read_until(prefix: str) -> str:
+        seen = []
+        for _ in range(30):
+            line = tool.stdout.readline() if tool.stdout else ""
+            seen.append(line)
+            if not line or line.startswith(prefix):
+                return "".join(seen)
+        return "".join(seen)
+
+    try:
+        banner = read_until("Any node serves")
+        assert "Cluster status: " in banner
+        pid = int(re.findall(r"n2 .*\(pid (\d+),", banner)[0])
+        os.kill(pid, signal.SIGKILL)
+        assert "type `restart n2`" in read_until("n2 (pid")
+        tool.stdin.write("restart n2\n")
+        tool.stdin.flush()
+        restarted = read_until("n2 restarted")
+        assert "n2 restarted (pid" in restarted, restarted
+        client = redis.Redis(port=base + 1, socket_timeout=10)
+        for _ in range(100):  # bounded: the restarted node replays its log, then serves
+            try:
+                if client.set("after", "restart"):
+                    break
+            except redis.exceptions.RedisError:
+                pass
+            time.sleep(0.1)
+        assert client.get("after") == b"restart"
+        client.close()
+        tool.send_signal(signal.SIGINT)
+        assert tool.wait(timeout=60) == 0
+    finally:
+        if tool.poll() is None:
+            tool.kill()
+            tool.wait(timeout=10)
 
 
 def test_local_cluster_rejects_bad_port_ranges(tmp_path: Path) -> None:

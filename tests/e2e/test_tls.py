@@ -137,6 +137,27 @@ def test_tls_only_and_the_tool(tmp_path: Path) -> None:
             timeout=60,
         )
         assert tool.stdout.strip() == "PONG", tool.stderr
+        # backup and restore over TLS too (the options after the command this time).
+        client.set("over-tls", "v")
+        tls_options = ["-p", str(tls_port), "--tls", "--cacert", str(files.ca)]
+        for command in (
+            ["backup", str(tmp_path / "backup")],
+            ["restore", str(tmp_path / "backup"), "--force"],
+        ):
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "from concord_resp.cli import tool_main; tool_main()",
+                    *command,
+                    *tls_options,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+        assert client.get("over-tls") == b"v"
         client.close()
     finally:
         server.stop()

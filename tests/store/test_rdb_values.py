@@ -22,7 +22,7 @@ from concord_resp.store.rdb import (
     listpack,
     load_payload,
 )
-from concord_resp.store.types import HashValue, ListValue, SetValue, ZSet, value_type
+from concord_resp.store.types import HashValue, ListValue, SetValue, StreamValue, ZSet, value_type
 from tests.support.rdb_legacy import length, payload, string, ziplist, zipmap
 
 DEFAULT = EncodingConfig()
@@ -431,3 +431,29 @@ def test_big_values_round_trip() -> None:
     assert list(load_payload(dump_payload(big_set, DEFAULT), DEFAULT)) == list(big_set)  # type: ignore[call-overload]
     compressed = EncodingConfig(list_compress_depth=1)
     assert list(load_payload(dump_payload(big_list, compressed), DEFAULT)) == list(big_list)  # type: ignore[call-overload]
+
+
+# XADD s 1-1 f v, XADD s 2-1 f w g x, XGROUP CREATE s grp 1-1, XREADGROUP GROUP grp alice
+# COUNT 1 STREAMS s >: Redis 7.0.15's DUMP (RDB_TYPE_STREAM_LISTPACKS_2).
+STREAM_V2 = (
+    b"\x13\x01\x10\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x0133\x00\x00"
+    b"\x00\x13\x00\x02\x01\x00\x01\x01\x01\x81f\x02\x00\x01\x02\x01\x00\x01\x00\x01\x81v\x02"
+    b"\x04\x01\x00\x01\x01\x01\x00\x01\x02\x01\x81f\x02\x81w\x02\x81g\x02\x81x\x02\x08\x01\xff"
+    b"\x02\x02\x01\x01\x01\x00\x00\x02\x01\x03grp\x02\x01\x02\x01\x00\x00\x00\x00\x00\x00\x00"
+    b"\x02\x00\x00\x00\x00\x00\x00\x00\x01`nIQ\xa2\x01\x00\x00\x01\x01\x05alice`nIQ\xa2\x01\x00"
+    b"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x01\n\x00[\x90\x99"
+    b"\x99\x9a\xc5\xb9\x83"
+)
+
+
+def test_a_stream_of_the_first_type_loads_as_redis_7_derives_it() -> None:
+    # The same stream as Redis 5 to 6.2 wrote it (type 15): without the first and
+    # max-deleted IDs (1-1, 0-0), entries-added (2) and the group's entries-read (2).
+    tail = b"\xff\x02\x02\x01\x01\x01\x00\x00\x02\x01\x03grp\x02\x01\x02"
+    assert STREAM_V2.count(tail) == 1
+    body = STREAM_V2[1:-10].replace(tail, b"\xff\x02\x02\x01\x01\x03grp\x02\x01")
+    stream = load_payload(payload(15, body, version=9), DEFAULT)
+    assert isinstance(stream, StreamValue)
+    assert (stream.first_id, stream.max_deleted_id, stream.entries_added) == ((1, 1), (0, 0), 2)
+    assert stream.groups[b"grp"].entries_read == 2  # estimated: no deletions, so exact
+    assert dump_payload(stream, DEFAULT) == STREAM_V2

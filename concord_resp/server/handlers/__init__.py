@@ -4,7 +4,8 @@ connection     HELLO, QUIT, RESET, READONLY, READWRITE
 client         CLIENT ...
 config         CONFIG ...
 introspection  COMMAND ..., INFO
-persistence    SAVE, BGSAVE, LASTSAVE
+diagnostics    SLOWLOG, LATENCY, MEMORY STATS/DOCTOR/MALLOC-STATS/PURGE (this node's)
+persistence    SAVE, BGSAVE, LASTSAVE, RAFT.BACKUP (a snapshot read over the client port)
 pubsub         SUBSCRIBE & co, PUBSUB (this node's subscriptions; PUBLISH is pure)
 cluster        RAFT.* (operator requests to the leader)
 transactions   MULTI, EXEC, DISCARD, WATCH, UNWATCH
@@ -17,6 +18,7 @@ from . import (
     cluster,
     config,
     connection,
+    diagnostics,
     introspection,
     persistence,
     pubsub,
@@ -35,6 +37,7 @@ __all__ = [
     "cluster",
     "config",
     "connection",
+    "diagnostics",
     "introspection",
     "persistence",
     "pubsub",

@@ -203,6 +203,8 @@ def _finish(
             reply = next(applied)
             if client.tracking is not None:  # a read inside: its keys may be cached
                 d.state.tracking.remember(client, spec, argv)
-        metrics.called(spec.name, 0, reply if isinstance(reply, ErrorReply) else None)
+        # (Each command's own time inside the entry is not measured: 0, the whole in EXEC's.)
+        if metrics.called(spec.name, 0, reply if isinstance(reply, ErrorReply) else None):
+            d.state.note_slow(client, spec, argv, 0)  # (a threshold of 0: every command)
         parts.append(encode_reply(reply, client.proto))
     return Raw(b"*%d\r\n" % len(parts) + b"".join(parts))

@@ -9,9 +9,9 @@ set-max-intset-entries is a hashtable from the start, else an intset until a mem
 an integer; a HASH is a listpack until it has too many fields or a field or value is too
 long; a ZSET/ZSET_2 becomes a listpack after loading if it is small; a serialized listpack,
 ziplist or intset is converted only if it has too many elements (not for long ones). Streams
-(STREAM_LISTPACKS_2) are read by `stream.py`; older streams and module values are refused,
-as are empty values, duplicate members, NaN scores and any
-malformed structure, all with `BadPayload`. Redis checks a listpack or intset deeply only
+(STREAM_LISTPACKS_2 and Redis 5-6.2's STREAM_LISTPACKS) are read by `stream.py`; module
+values are refused, as are empty values, duplicate members, NaN scores and any malformed
+structure, all with `BadPayload`. Redis checks a listpack or intset deeply only
 with sanitize-dump-payload; here every structure is checked fully, and a sorted set's
 listpack must be in (score, member) order, so a value that would break Redis later is
 refused now. Pure: no I/O.
@@ -43,7 +43,12 @@ SCORE_TEXT_MAX: Final = 127  # zzlStrtod copies at most this much
 
 def load_object(reader: Reader, config: EncodingConfig) -> Value:
     """rdbLoadObjectType + rdbLoadObject: the value the payload starts with."""
-    kind = reader.byte()
+    return load_value(reader, reader.byte(), config)
+
+
+def load_value(reader: Reader, kind: int, config: EncodingConfig) -> Value:
+    """rdbLoadObject: a value of RDB object type `kind` (in an RDB file the key sits between
+    the type byte and the value)."""
     loader = _LOADERS.get(kind)
     if loader is None:
         raise BadPayload(f"RDB object type {kind} cannot be restored")
@@ -285,4 +290,5 @@ _LOADERS: Final[dict[int, Callable[[Reader, EncodingConfig], Value]]] = {
     object_types.ZSET_LISTPACK: load_zset_listpack,
     object_types.LIST_QUICKLIST_2: lambda reader, config: load_quicklist(reader, config, version=2),
     object_types.STREAM_LISTPACKS_2: lambda reader, config: load_stream(reader),
+    object_types.STREAM_LISTPACKS: lambda reader, config: load_stream(reader, version2=False),
 }

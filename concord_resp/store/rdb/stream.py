@@ -1,4 +1,5 @@
-"""Streams in DUMP payloads: Redis 7.0's RDB_TYPE_STREAM_LISTPACKS_2 (rdb.c, t_stream.c).
+"""Streams in DUMP payloads: Redis 7.0's RDB_TYPE_STREAM_LISTPACKS_2 (rdb.c, t_stream.c),
+and the first stream type (Redis 5 to 6.2) read.
 
 The payload is the macro nodes (each its 16-byte big-endian master ID and its listpack: the
 master entry `count | deleted | num-fields | fields... | 0`, then per entry `flags | ms-diff
@@ -183,7 +184,10 @@ def _load_node(stream: StreamValue, master: StreamID, blob: bytes, after: Stream
         stream.nodes[master] = node
 
 
-def load_stream(reader: Reader) -> StreamValue:
+def load_stream(reader: Reader, *, version2: bool = True) -> StreamValue:
+    """A stream of RDB_TYPE_STREAM_LISTPACKS_2, or of the first type (Redis 5 to 6.2:
+    `version2` False), which lacks the first and max-deleted IDs, entries-added and each
+    group's entries-read: they are derived as Redis 7.0 derives them when it loads one."""
     stream = StreamValue()
     last: StreamID | None = None
     for _ in range(reader.length()):
@@ -199,9 +203,13 @@ def load_stream(reader: Reader) -> StreamValue:
     if reader.length() != len(stream.entries):
         raise BadPayload("stream length does not match its entries")
     stream.last_id = (reader.length(), reader.length())
-    stream.first_id = (reader.length(), reader.length())
-    stream.max_deleted_id = (reader.length(), reader.length())
-    stream.entries_added = reader.length()
+    if version2:
+        stream.first_id = (reader.length(), reader.length())
+        stream.max_deleted_id = (reader.length(), reader.length())
+        stream.entries_added = reader.length()
+    else:  # streamGetEdgeID: the first live entry's ID, the largest ID if there is none
+        stream.first_id = stream.entries.peekitem(0)[0] if stream.entries else (U64_MAX, U64_MAX)
+        stream.entries_added = len(stream.entries)
     if stream.entries and stream.entries.peekitem(-1)[0] > stream.last_id:
         raise BadPayload("stream entries past its last ID")
     for _ in range(reader.length()):
@@ -209,9 +217,12 @@ def load_stream(reader: Reader) -> StreamValue:
         if name in stream.groups:
             raise BadPayload("duplicate consumer group")
         last_id = (reader.length(), reader.length())
-        entries_read = reader.length()
-        if entries_read >= 1 << 63:
-            entries_read -= 1 << 64
+        if version2:
+            entries_read = reader.length()
+            if entries_read >= 1 << 63:
+                entries_read -= 1 << 64
+        else:
+            entries_read = stream.estimate_distance(last_id)
         group = Group(name, last_id, entries_read)
         owners: dict[StreamID, Nack] = {}
         nobody = Consumer(b"", 0)
