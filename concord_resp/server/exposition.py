@@ -9,16 +9,46 @@ scrape; nothing here runs per request.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Final
 
 import trio
 
 from ..metrics.catalog import FAMILIES
+from ..metrics.histogram import Histogram
 from ..metrics.prometheus import Exposition
 from .info import SECTIONS
 
 if TYPE_CHECKING:
     from .state import ServerState
+
+
+# Per-command histograms' upper bounds, in microseconds (10 us to 1.3 s, doubling).
+COMMAND_BOUNDS_USEC: Final = tuple(10 * 2**i for i in range(18))
+
+
+def command_buckets(histogram: Histogram) -> list[tuple[float, int]]:
+    """A command's latency histogram (INFO latencystats') as cumulative counts under
+    `COMMAND_BOUNDS_USEC`, in seconds. Durations under 1024 us are counted by the exact
+    microsecond, so those buckets are exact; a longer one is in an HdrHistogram bucket (2
+    significant digits), counted under a bound if its bucket starts at or under it."""
+    exact = histogram.exact
+    slow = sorted(histogram.slow.items())
+    out: list[tuple[float, int]] = []
+    seen = start = index = 0
+    for bound in COMMAND_BOUNDS_USEC:
+        stop = min(bound + 1, len(exact))
+        if start < stop:
+            seen += sum(exact[start:stop])
+            start = stop
+        limit = bound * 1000
+        while index < len(slow) and slow[index][0] <= limit:
+            seen += slow[index][1]
+            index += 1
+        out.append((bound / 1e6, seen))
+    rest = sum(exact[start:]) + sum(count for _, count in slow[index:])
+    out.append((math.inf, seen + rest))
+    return out
 
 
 def _section(state: ServerState, name: str) -> dict[str, object]:
@@ -82,6 +112,13 @@ def _commands(state: ServerState, out: Exposition) -> None:
         out.add("concord_commands_total", stats.calls, labels)
         out.add("concord_commands_failed_total", stats.failed_calls, labels)
         out.add("concord_commands_rejected_total", stats.rejected_calls, labels)
+        if stats.latency:  # (empty while latency-tracking is off)
+            out.histogram(
+                "concord_command_duration_seconds",
+                command_buckets(stats.latency),
+                stats.usec / 1e6,
+                labels,
+            )
     errors = state.metrics.errors.counts
     for code in sorted(errors):
         out.add("concord_errors_total", errors[code], (code,))

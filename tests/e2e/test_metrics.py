@@ -116,7 +116,11 @@ def test_metrics_are_present_and_move_when_the_leader_is_killed(
         assert samples["concord_cluster_voters"] == 3, name
         assert samples["concord_server_apply_lag"] >= 0, name
         assert histogram_count(samples, "concord_disk_wal_fsync_duration_seconds") > 0, name
-        assert samples['concord_commands_total{command="set"}'] > 0, name
+        sets = samples['concord_commands_total{command="set"}']
+        assert sets > 0, name
+        # Its latency histogram counts the same commands (INFO latencystats').
+        assert samples['concord_command_duration_seconds_count{command="set"}'] == sets, name
+        assert samples['concord_command_duration_seconds_bucket{command="set",le="+Inf"}'] == sets
         for peer in cluster.names:
             if peer != name:
                 assert f'concord_network_peer_reachable{{peer="{peer}"}}' in samples, name
