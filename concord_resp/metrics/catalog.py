@@ -111,7 +111,7 @@ FAMILIES: Final = (
     Family(
         "concord_network_peer_reachable",
         "gauge",
-        "1 if this node's link to the peer is up (or a frame came from it lately), else 0",
+        "1 while this node's link to the peer is connected, else 0",
         ("peer",),
     ),
     Family(

@@ -43,7 +43,3 @@ class ClusterMetrics:
         if found is None:
             found = self.peer_rtt[peer] = Buckets(LATENCY_BOUNDS)
         return found
-
-    def forget_peer(self, peer: str) -> None:
-        """A member removed: its label goes (labels stay bounded by the membership)."""
-        self.peer_rtt.pop(peer, None)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from concord_resp.cluster import ClusterError
+from tests.cluster.test_membership import extra_node
 from tests.support.node_link import NAMES, cluster, follower, leader_of, write
 from tests.support.waiting import wait_until
 
@@ -85,3 +86,39 @@ async def test_a_new_leader_and_failed_writes_are_counted(
         assert lead.metrics.proposals_failed == failed + 1
         with pytest.raises(ClusterError):
             await lead.read_barrier()
+
+
+async def test_membership_changes_are_events_with_their_fields(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="concord.node")
+    async with cluster(tmp_path) as link:
+        lead = await leader_of(link)
+        async with extra_node(link, tmp_path, "n4"):
+            assert await lead.leader_request(["add", "n4", "127.0.0.1:7004@17004"]) == "learner"
+            await wait_until(lambda: "n4" in lead.refresh_status().voters, within=10)
+            await lead.leader_request(["remove", "n4", False])
+            await wait_until(lambda: "n4" not in lead.refresh_status().voters, within=10)
+
+            def seen(event: str) -> list[logging.LogRecord]:
+                return [
+                    r
+                    for r in caplog.records
+                    if getattr(r, "event", None) == event and r.member == "n4"  # type: ignore[attr-defined]
+                ]
+
+            await wait_until(lambda: len(seen("member_removed")) >= 3)  # every member applies it
+        added, promoted, removed = (
+            seen("member_added"),
+            seen("member_voter"),
+            seen("member_removed"),
+        )
+        assert added
+        assert promoted
+        for record in added + promoted:
+            assert record.address == "127.0.0.1:7004@17004"  # type: ignore[attr-defined]
+        assert added[0].index < promoted[0].index < removed[0].index  # type: ignore[attr-defined]
+        assert {r.voters for r in promoted} == {4}  # type: ignore[attr-defined]
+        assert {r.voters for r in removed} == {3}  # type: ignore[attr-defined]
+        assert "membership: n4 joined as a learner" in added[0].getMessage()
+        assert "[event=member_removed member=n4 address= index=" in removed[0].getMessage()
