@@ -409,6 +409,7 @@ class Server:
         self.node.expiry.paused = lambda: self.state.pause.expiry_paused
         self.state.monitors.activate = self._monitor_scripts
         self.shutdown = trio.Event()
+        self.state.request_shutdown = self.shutdown.set
         self.port = config.port
         self._accepting = True
         self._clients_gone = trio.Event()  # set when the last client left, once stopping

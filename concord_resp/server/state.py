@@ -6,6 +6,7 @@ import os
 import resource
 import secrets
 import time
+from collections.abc import Callable
 from typing import Final
 
 from ..cluster import RaftNode
@@ -78,6 +79,8 @@ class ServerState:
         # This node's start-up users (--aclfile/--requirepass) while the cluster's users were
         # never set: they guard this node until its bootstrap entry (or another's) is applied.
         self.provisional_users: Users | None = None
+        # SHUTDOWN: stop this node as SIGTERM does (set by the server; None until it runs).
+        self.request_shutdown: Callable[[], None] | None = None
 
     def deliver_now(self, messages: list[Message] | tuple[()]) -> None:
         """Messages published off the apply loop (a read's key misses): delivered and sent

@@ -86,6 +86,7 @@ COMMANDS: dict[str, list[str]] = {
     "debug": [],
     "save": [],
     "bgsave": [],
+    "shutdown": [],
     "command": ["count", "info", "docs", "list", "getkeys", "help"],
     # strings
     "get": [],

@@ -170,3 +170,30 @@ def test_waiting_commands_inside_multi_are_refused_on_every_node(
         assert lines[-2:] == [b"", b"PONG"]  # GET of the key never set, then PING
     for name in concord_cluster.names:
         assert redis_cli(concord_cluster.ports[name], "PING", stdin=b"").stdout == b"PONG\n"
+
+
+def test_shutdown_stops_the_node_as_redis_cli_expects(tmp_path: Path) -> None:
+    """SHUTDOWN's refusals read as Redis's; SHUTDOWN itself ends the process cleanly (exit 0)
+    with no reply, which redis-cli takes for success, and the data is there after a restart."""
+    redis = RedisProcess(tmp_path / "redis").start()
+    concord = ConcordProcess(tmp_path / "concord").start()
+
+    def printed(port: int, *arguments: str) -> tuple[int, bytes]:
+        done = redis_cli(port, *arguments, stdin=b"")
+        return done.returncode, done.stdout
+
+    try:
+        for refused in (["BOGUS"], ["ABORT"], ["SAVE", "NOSAVE"], ["ABORT", "NOW"]):
+            assert printed(concord.port, "SHUTDOWN", *refused) == printed(
+                redis.port, "SHUTDOWN", *refused
+            )
+        assert printed(concord.port, "SET", "kept", "yes") == (0, b"OK\n")
+        # redis-cli prints nothing but a newline for a server that closed on SHUTDOWN.
+        assert printed(concord.port, "SHUTDOWN", "SAVE") == printed(redis.port, "SHUTDOWN")
+        assert concord.wait_exit(timeout=30) == 0
+        assert "SHUTDOWN asked by client" in concord.output()
+        concord.start()
+        assert printed(concord.port, "GET", "kept") == (0, b"yes\n")
+    finally:
+        concord.stop()
+        redis.stop()

@@ -79,6 +79,7 @@ SAMPLES: dict[str, str] = {
     "readwrite": "READWRITE",
     "bgsave": "BGSAVE",
     "save": "SAVE",
+    "shutdown": "SHUTDOWN ABORT",
     "lastsave": "LASTSAVE",
     "raft.nodes": "RAFT.NODES",
     "raft.transfer_leader": "RAFT.TRANSFER_LEADER",

@@ -1,4 +1,5 @@
-"""Persistence commands: SAVE, BGSAVE, LASTSAVE, RAFT.BACKUP, over this node's snapshots.
+"""Persistence commands: SAVE, BGSAVE, LASTSAVE, SHUTDOWN, RAFT.BACKUP, over this node's
+snapshots.
 
 Concord's log replaces Redis's RDB and AOF files; a snapshot (written by a forked child, see
 `cluster.snapshots`) is what SAVE and BGSAVE make, on the node they are sent to. SAVE waits
@@ -10,6 +11,7 @@ the event loop), which is how `concord backup` copies a consistent snapshot over
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -22,9 +24,12 @@ from ...raft.driver.snapshot_file import list_snapshots
 from ...resp import OK, ErrorReply, Reply, SimpleString, string2ll
 from ..client import ClientState
 from .base import handler
+from .client import NO_REPLY
 
 if TYPE_CHECKING:
     from ..dispatch import Dispatcher
+
+log = logging.getLogger("concord.server")
 
 IN_PROGRESS: Final = "ERR Background save already in progress"
 
@@ -57,6 +62,41 @@ async def save(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
 def lastsave(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
     # The last snapshot written (or restored) by this node, else the start-up time.
     return int(d.state.node.snapshots.time) or d.state.last_save
+
+
+# -- SHUTDOWN: stop this node, as SIGTERM does ------------------------------------------------
+
+_SHUTDOWN_FLAGS: Final = frozenset({b"nosave", b"save", b"now", b"force", b"abort"})
+BUSY_SCRIPT: Final = (
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+)
+
+
+@handler("shutdown", route=Route.CLUSTER)
+async def shutdown(d: Dispatcher, client: ClientState, argv: list[bytes]) -> Reply:
+    """SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: this node stops as on SIGTERM (in-flight
+    commands finish, leadership is handed over first); the client gets no reply, its
+    connection closes. Every acknowledged write is in the log already, so nothing is saved
+    unless SAVE asks for a snapshot first; NOW and FORCE change nothing (no replicas to wait
+    for, no save to fail past, except SAVE's: FORCE stops even if it fails). A shutdown once
+    begun cannot be aborted."""
+    flags = {argument.lower() for argument in argv[1:]}
+    if not flags <= _SHUTDOWN_FLAGS or len(flags) != len(argv) - 1:
+        raise CommandError(SYNTAX)
+    if (b"abort" in flags and len(flags) > 1) or {b"save", b"nosave"} <= flags:
+        raise CommandError(SYNTAX)
+    if b"abort" in flags:
+        raise CommandError("ERR No shutdown in progress.")
+    node = d.state.node
+    if b"nosave" not in flags and node.applier.busy:
+        raise CommandError(BUSY_SCRIPT)
+    if b"save" in flags and not await node.snapshot_now() and b"force" not in flags:
+        raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+    log.warning("SHUTDOWN asked by client id=%d addr=%s", client.id, client.addr)
+    if d.state.request_shutdown is not None:
+        d.state.request_shutdown()
+    d.state.clients.close_now(client)  # (redis-cli takes the closed connection for success)
+    return NO_REPLY
 
 
 # -- RAFT.BACKUP: a snapshot over the client port (`concord backup`) ------------------------
