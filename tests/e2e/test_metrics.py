@@ -5,6 +5,9 @@ move as they should (a new leader seen, the term up, a leader known again)."""
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -170,3 +173,23 @@ def test_metrics_are_present_and_move_when_the_leader_is_killed(
     for name in followers:
         log = cluster.members[name].process.output()
         assert f"[event=leader_changed leader={successor} " in log, name
+
+
+def test_a_metrics_port_in_use_stops_start_up_with_a_clear_error(tmp_path: Path) -> None:
+    port, metrics_port = reserved_ports(2)
+    with socket.socket() as taken:
+        taken.bind((HOST, metrics_port))
+        taken.listen()
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "concord_resp", "--port", str(port)),
+                *("--dir", str(tmp_path), "--metrics-port", str(metrics_port)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on {HOST}:{metrics_port}: Address already in use" in (
+        result.stdout + result.stderr
+    )
