@@ -8,17 +8,18 @@ The tables sit between `<!-- config-table: begin -->` and `<!-- config-table: en
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts" / "dev"))
+
+import readme_block  # noqa: E402
 
 from concord_resp.config import TABLE, env_name  # noqa: E402
 from concord_resp.parameters import Param  # noqa: E402
 
-README = ROOT / "README.md"
 BEGIN = "<!-- config-table: begin -->"
 END = "<!-- config-table: end -->"
 
@@ -75,28 +76,9 @@ def render() -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args()
-    text = README.read_text()
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < 0:
-        print(f"README.md has no {BEGIN} ... {END} block", file=sys.stderr)
-        return 1
-    updated = text[:start] + render() + text[end + len(END) :]
-    if args.check:
-        if updated != text:
-            print(
-                "README.md's configuration tables are not the generated ones: run"
-                " scripts/dev/gen_config_table.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    README.write_text(updated)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        readme_block.main(
+            BEGIN, END, render(), "configuration tables", "scripts/dev/gen_config_table.py"
+        )
+    )

@@ -8,16 +8,17 @@ The table sits between `<!-- metrics-table: begin -->` and `<!-- metrics-table: 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts" / "dev"))
+
+import readme_block  # noqa: E402
 
 from concord_resp.metrics.catalog import FAMILIES  # noqa: E402
 
-README = ROOT / "README.md"
 BEGIN = "<!-- metrics-table: begin -->"
 END = "<!-- metrics-table: end -->"
 
@@ -39,28 +40,7 @@ def render() -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args()
-    text = README.read_text()
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < 0:
-        print(f"README.md has no {BEGIN} ... {END} block", file=sys.stderr)
-        return 1
-    updated = text[:start] + render() + text[end + len(END) :]
-    if args.check:
-        if updated != text:
-            print(
-                "README.md's metrics table is not the generated one: run"
-                " scripts/dev/gen_metrics_table.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    README.write_text(updated)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        readme_block.main(BEGIN, END, render(), "metrics table", "scripts/dev/gen_metrics_table.py")
+    )
