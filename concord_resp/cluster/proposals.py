@@ -173,7 +173,9 @@ class Proposals:
         self._waiting: deque[Proposal] = deque()  # to propose or forward this round
         self._pending: dict[int, Proposal] = {}  # seq -> submitted, not applied yet
         self._ops: dict[int, tuple[int, Op]] = {}  # index -> (term, op) we proposed
-        self._sessionless: dict[int, Proposal] = {}  # index -> an expiry we proposed
+        # index -> an expiry we proposed (the apply loop tests it: entries of others need
+        # no call here)
+        self.sessionless: dict[int, Proposal] = {}
         self._blocked: dict[int, Proposal] = {}  # seq -> applied, its client still waits
         self._next_seq = 1
         self._last_stamp = 0
@@ -209,7 +211,9 @@ class Proposals:
             self._next_seq += 1
             self._pending[proposal.seq] = proposal
         self._waiting.append(proposal)
-        self.node.kick()
+        runner = self.node.runner  # (`node.kick`, written out: once per write)
+        if runner is not None:
+            runner.kick()
 
     @property
     def next_seq(self) -> int:
@@ -241,13 +245,20 @@ class Proposals:
         batch: list[tuple[Proposal, Op]] = []  # proposed together: one append, one broadcast
         forwards: list[Proposal] = []  # sent to the leader together: one frame
         stamp = self.stamp() if leading else 0  # one time for the batch
+        # (`_session`'s floor: the pending writes do not change while the batch is made)
+        floor = next(iter(self._pending)) if self._pending else self._next_seq
+        session_id = self.session
         while waiting:
             proposal = waiting.popleft()
             if proposal.done:
                 continue
             if leading:
-                session = self._session(proposal) if proposal.seq else None
-                batch.append((proposal, proposal.op(stamp, session)))
+                if proposal.kind == OP_COMMAND:  # (`op`, written out for a command)
+                    session = Session(session_id, proposal.seq, floor)
+                    op: Op = Command(stamp, proposal.db, proposal.body, session, proposal.user)  # type: ignore[arg-type]
+                else:
+                    op = proposal.op(stamp, self._session(proposal) if proposal.seq else None)
+                batch.append((proposal, op))
             elif leader and proposal.seq and transport is not None:
                 forwards.append(proposal)
             elif proposal.seq:
@@ -272,7 +283,7 @@ class Proposals:
                     proposal.index = index
                     proposal.appended = True
                     if not proposal.seq:
-                        self._sessionless[index] = proposal
+                        self.sessionless[index] = proposal
         if forwards:
             self._forward(leader, forwards)
         self._waiting = keep
@@ -378,8 +389,8 @@ class Proposals:
 
     def applied(self, applied: Applied, elapsed_us: int) -> None:
         """An entry was applied: complete the proposals of ours it answers."""
-        if self._sessionless:
-            expiry = self._sessionless.pop(applied.index, None)
+        if self.sessionless:
+            expiry = self.sessionless.pop(applied.index, None)
             if expiry is not None:
                 expiry.finish(applied.reply, applied.db_after)
         session = applied.session
@@ -462,9 +473,9 @@ class Proposals:
                     )
                 elif proposal not in self._waiting:
                     self._waiting.append(proposal)  # resend: it may have been lost
-            for index, proposal in list(self._sessionless.items()):
+            for index, proposal in list(self.sessionless.items()):
                 if now >= proposal.deadline:
-                    del self._sessionless[index]
+                    del self.sessionless[index]
                     proposal.finish(WRITE_TIMEOUT, proposal.db)
             self.node.reads.expire(now)
             self.node.reads.serve()  # a write that failed may let a read behind it go on

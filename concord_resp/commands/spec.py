@@ -131,7 +131,8 @@ class CommandTable:
             spec = self.specs.get(argv[0].lower())
             if spec is None:
                 raise unknown_command(argv)
-        if spec.is_container or not spec.arity_ok(len(argv)):
+        arity = spec.arity  # (`arity_ok`, written out: every command comes through here)
+        if spec.is_container or (len(argv) != arity if arity >= 0 else len(argv) < -arity):
             if spec.is_container and len(argv) >= 2:
                 sub = spec.subcommands.get(argv[1].lower())
                 if sub is None:

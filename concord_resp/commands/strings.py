@@ -159,6 +159,11 @@ def get(ctx: Context, argv: list[bytes]) -> Reply:
 
 @command("set")
 def set_(ctx: Context, argv: list[bytes]) -> Reply:
+    if len(argv) == 3:  # SET key value, the common case: no options to read
+        key = argv[1]
+        ctx.db.get_for_write(key, ctx.now)  # (an expired key goes first, as Redis's lookup)
+        _store(ctx, key, argv[2])
+        return OK
     opts = _parse_string_options(argv, 3, for_set=True)
     when = _expiry_time(ctx, opts, "set")
     key = argv[1]

@@ -65,15 +65,15 @@ class FlushQueue:
     """Outboxes that have replies completed by the node, flushed once per run of applies."""
 
     def __init__(self) -> None:
-        self._queued: list[Outbox] = []
+        self.queued: list[Outbox] = []
 
     def add(self, outbox: Outbox) -> None:
         if not outbox.queued:
             outbox.queued = True
-            self._queued.append(outbox)
+            self.queued.append(outbox)
 
     def flush(self) -> None:
-        queued, self._queued = self._queued, []
+        queued, self.queued = self.queued, []
         for outbox in queued:
             outbox.queued = False
             try:
@@ -144,7 +144,7 @@ class Outbox:
     def push_pending(self, pending: Pending) -> None:
         self.items.append(pending)
         self._last = pending
-        pending.notify(self._applied)
+        pending._callback = self._applied  # (`notify`, written out: once per write)
 
     def push_silent(self, pending: Pending) -> None:
         self._last = pending  # (never sent: CLIENT REPLY OFF or SKIP)
@@ -171,7 +171,9 @@ class Outbox:
     def _applied(self, size: int) -> None:
         self.ready += size
         if self.ready < OUTPUT_PAUSE_BYTES or self.closed:
-            self._flush_queue.add(self)
+            if not self.queued:  # (`FlushQueue.add`, written out: once per write)
+                self.queued = True
+                self._flush_queue.queued.append(self)
             return
         # Big replies (reads deferred behind writes, a script's) are sent, or held and their
         # limits checked, at once: a run of applies does not pile them up.

@@ -112,7 +112,10 @@ class WriteReply(Pending):
         spec: CommandSpec,
         dispatcher: Dispatcher,
     ) -> None:
-        super().__init__()
+        self.done = False  # (Pending's fields, set here: every write makes one)
+        self._encoded = b""
+        self._callback: Callable[[int], None] | None = None
+        self._event: trio.Event | None = None
         self.proposal = proposal
         self.stats = stats  # the command's counters (INFO commandstats)
         self.proto = client.proto  # as when sent: a HELLO after it does not change its reply

@@ -191,15 +191,19 @@ which a transaction may hold; FUNCTION LOAD and RESTORE run a library's code). `
 may say yes for one that does not (FUNCTION DELETE)."""
 
 
+LUA_INITIALS: Final = b"eEfF"
+"""The first bytes of those names: most commands are told apart by that alone."""
+
+
 def runs_lua(op: Op) -> bool:
     """Whether applying `op` may run Lua (so it may run as long as a script's budget)."""
     kind = type(op)
     if kind is Command:
         name = op.argv[0]  # type: ignore[union-attr]
-        return name[:1] in b"eEfF" and name.lower() in LUA_COMMANDS
+        return name[:1] in LUA_INITIALS and name.lower() in LUA_COMMANDS
     if kind is Transaction:
         return any(
-            argv[0][:1] in b"eEfF" and argv[0].lower() in LUA_COMMANDS
+            argv[0][:1] in LUA_INITIALS and argv[0].lower() in LUA_COMMANDS
             for argv in op.commands  # type: ignore[union-attr]
         )
     return False

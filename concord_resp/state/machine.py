@@ -89,6 +89,8 @@ class _SeededRng:
         self._seed = seed
         self._rng: random.Random | None = None
 
+    # (The machine keeps one for its entries and reseeds it, written out, per entry.)
+
     def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
         if self._rng is None:
             self._rng = random.Random(self._seed)
@@ -106,6 +108,7 @@ class StateMachine:
         self.stats = Stats()
         self.applied_index = 0
         self.last_time_us = 0  # the newest leader timestamp applied
+        self._rng = _SeededRng(0)  # an entry's: reseeded with its index
         self.sessions = Sessions()
         self.members = Members()
         self.blocked = Blocked()
@@ -161,15 +164,11 @@ class StateMachine:
             if self.blocked.waiters and (session.id, session.seq) in self.blocked.waiters:
                 return Applied(index, BLOCKED, op.db, session)  # a retry of a blocked command
         db_after = op.db
+        rng = self._rng
+        rng._seed, rng._rng = index, None
+        keyspace = self.keyspace
         ctx = Context(
-            self.keyspace,
-            db_after,
-            time_us,
-            index,
-            _SeededRng(index),
-            self.stats,
-            self.scripting,
-            self.users,
+            keyspace, db_after, time_us, index, rng, self.stats, self.scripting, self.users
         )
         ctx.logged = True
         completions: list[Completion] = _NO_COMPLETIONS  # (a list of its own once one is made)
@@ -191,15 +190,19 @@ class StateMachine:
             reply = self._set_users(op)
         else:
             reply = self._expiry(ctx, op)  # type: ignore[arg-type]
-        touched = self.keyspace.take_touched()
-        if self.blocked.by_key and touched:
-            if completions is _NO_COMPLETIONS:
-                completions = []
-            touched = self._serve_waiters(index, time_us, touched, completions)
+        journal = keyspace.journal  # (`take_touched`, written out)
+        touched: list[tuple[int, bytes | None]] | tuple[()] = ()
+        if journal:
+            touched = journal[:]
+            journal.clear()
+            if self.blocked.by_key:
+                if completions is _NO_COMPLETIONS:
+                    completions = []
+                touched = self._serve_waiters(index, time_us, touched, completions)
         if session is not None and reply is not BLOCKED:
             sessions.record(session, reply, db_after)
-        if self.keyspace.events.messages:
-            messages = self.keyspace.events.take()
+        if keyspace.events.messages:
+            messages = keyspace.events.take()
             return Applied(index, reply, db_after, session, touched, tuple(completions), messages)
         if completions:
             return Applied(index, reply, db_after, session, touched, tuple(completions))

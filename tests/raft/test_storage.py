@@ -12,6 +12,8 @@ from concord_resp.raft.core import (
     EntryKind,
     HardState,
     MemoryStorage,
+    Message,
+    MessageType,
     Snapshot,
     SnapshotMeta,
     Unavailable,
@@ -135,3 +137,15 @@ def test_limit_size_returns_a_prefix_of_at_least_one_entry() -> None:
     assert limit_size(items, 60) == items[:2]
     assert limit_size(items, 1000) == items
     assert limit_size([], 10) == []
+
+
+def test_entries_and_messages_are_values_compared_and_hashed_by_their_fields() -> None:
+    # (Plain slotted classes at run time, frozen to the type checker: `types.hot_record`.)
+    entry = Entry(3, 2, EntryKind.NORMAL, b"x")
+    assert entry == Entry(3, 2, EntryKind.NORMAL, b"x") != Entry(3, 2, EntryKind.NORMAL, b"y")
+    assert len({entry, Entry(3, 2, EntryKind.NORMAL, b"x")}) == 1
+    message = Message(MessageType.APP, to="n2", sender="n1", term=2, entries=(entry,))
+    moved = message.updated(to="n3")
+    assert (moved.to, message.to) == ("n3", "n2")  # a changed copy; the original stays
+    assert moved == Message(MessageType.APP, to="n3", sender="n1", term=2, entries=(entry,))
+    assert hash(moved) == hash(message.updated(to="n3"))

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .types import hot_record
 
-@dataclass(frozen=True, slots=True)
+
+@hot_record
 class Promise:
     """The node's log reached `index` (its last entry) and its hard state `term` (with a vote
     cast in it, if `voted`) when it last acknowledged or voted. (0, 0): nothing promised."""

@@ -16,7 +16,6 @@ Proposals made between two `ready()` calls are sent to followers as one batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from .config import Config, ProposalDropped, Rng
@@ -38,10 +37,11 @@ from .types import (
     Snapshot,
     SoftState,
     encode_conf_change,
+    hot_record,
 )
 
 
-@dataclass(frozen=True, slots=True)
+@hot_record
 class PeerStatus:
     match: int
     next: int

@@ -8,7 +8,7 @@ compacted away. Pure: no I/O.
 
 from __future__ import annotations
 
-from .types import ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta
+from .types import ENTRY_OVERHEAD, ConfState, Entry, EntryKind, HardState, Snapshot, SnapshotMeta
 
 
 class StorageError(Exception):
@@ -29,12 +29,10 @@ class SnapshotOutOfDate(StorageError):
 
 def limit_size(entries: list[Entry], max_size: int) -> list[Entry]:
     """The longest prefix within `max_size` bytes, but always at least one entry."""
-    if not entries:
-        return entries
-    total = entries[0].size()
-    for count in range(1, len(entries)):
-        total += entries[count].size()
-        if total > max_size:
+    total = 0
+    for count, entry in enumerate(entries):
+        total += len(entry.data) + ENTRY_OVERHEAD  # (`Entry.size`, written out: per entry)
+        if total > max_size and count:
             return entries[:count]
     return entries
 

@@ -8,13 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from typing import NewType
+from typing import Final, NewType, TypeVar, dataclass_transform
 
 Term = NewType("Term", int)
 Index = NewType("Index", int)
 NodeId = NewType("NodeId", str)
 
 NO_NODE = NodeId("")  # "no leader" / "voted for nobody"
+
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True)
+def hot_record(cls: type[_T]) -> type[_T]:
+    """A frozen dataclass to the type checker, a plain slotted one at run time: for the values
+    every write makes on every node (its entry, a round's messages), as a frozen dataclass
+    costs several times as much to create (each field is set through `object.__setattr__`).
+    Hashable and compared by value all the same."""
+    return dataclass(slots=True, unsafe_hash=True)(cls)
 
 
 class EntryKind(IntEnum):
@@ -23,7 +34,10 @@ class EntryKind(IntEnum):
     CONF_CHANGE = 2  # data is an encoded ConfChange
 
 
-@dataclass(frozen=True, slots=True)
+ENTRY_OVERHEAD: Final = 24  # an entry's size beyond its data, as sizes are counted
+
+
+@hot_record
 class Entry:
     index: int
     term: int
@@ -31,7 +45,7 @@ class Entry:
     data: bytes
 
     def size(self) -> int:
-        return len(self.data) + 24
+        return len(self.data) + ENTRY_OVERHEAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +140,7 @@ RESPONSES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@hot_record
 class Message:
     type: MessageType
     to: str = ""

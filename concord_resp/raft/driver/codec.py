@@ -74,12 +74,15 @@ def decode_message(value: object) -> Message:
     if type(entries) is not list or type(reject) is not bool:
         raise ValueError("malformed Raft message")
     decoded_entries = []
-    for entry in entries:
+    for entry in entries:  # (every write, on every follower: the checks are written out)
         if type(entry) is not list or len(entry) != 4:
             raise ValueError("malformed log entry")
-        decoded_entries.append(
-            Entry(natural(entry[0]), natural(entry[1]), natural(entry[2]), blob(entry[3]))
-        )
+        at, of_term, entry_kind, data = entry  # (not the message's index, term, kind)
+        if not (type(at) is int and type(of_term) is int and type(entry_kind) is int):
+            raise ValueError(f"malformed log entry: {entry!r:.60}")
+        if at < 0 or of_term < 0 or entry_kind < 0 or type(data) is not bytes:
+            raise ValueError(f"malformed log entry: {entry!r:.60}")
+        decoded_entries.append(Entry(at, of_term, entry_kind, data))
     snapshot = None
     if snap is not None:
         if type(snap) is not list or len(snap) != 5:
