@@ -144,7 +144,7 @@ class Outbox:
     def push_pending(self, pending: Pending) -> None:
         self.items.append(pending)
         self._last = pending
-        pending._callback = self._applied  # (`notify`, written out: once per write)
+        pending.on_ready = self._applied
 
     def push_silent(self, pending: Pending) -> None:
         self._last = pending  # (never sent: CLIENT REPLY OFF or SKIP)

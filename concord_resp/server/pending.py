@@ -43,23 +43,20 @@ OK_REPLY: Final = b"+OK\r\n"  # the same in RESP2 and RESP3
 class Pending:
     """A reply that is not known yet; `done` once it is, then `encoded` is its bytes."""
 
-    __slots__ = ("_callback", "_encoded", "_event", "done")
+    __slots__ = ("_encoded", "_event", "done", "on_ready")
 
     def __init__(self) -> None:
         self.done = False
         self._encoded = b""
-        self._callback: Callable[[int], None] | None = None
+        # Called with the reply's size once it is ready (the outbox sets it, and then sends
+        # the reply: at once if it is big, with the others after the run of applies otherwise).
+        self.on_ready: Callable[[int], None] | None = None
         self._event: trio.Event | None = None
 
     @property
     def encoded(self) -> bytes:
         assert self.done, "a reply read before it was known"
         return self._encoded
-
-    def notify(self, callback: Callable[[int], None]) -> None:
-        """Call `callback` with the reply's size once it is ready (the outbox then sends
-        it: at once if it is big, with the others after the run of applies otherwise)."""
-        self._callback = callback
 
     async def wait(self) -> None:
         if not self.done:
@@ -72,7 +69,7 @@ class Pending:
         self.done = True
         if self._event is not None:
             self._event.set()
-        callback, self._callback = self._callback, None
+        callback, self.on_ready = self.on_ready, None
         if callback is not None:
             callback(len(encoded))
 
@@ -114,7 +111,7 @@ class WriteReply(Pending):
     ) -> None:
         self.done = False  # (Pending's fields, set here: every write makes one)
         self._encoded = b""
-        self._callback: Callable[[int], None] | None = None
+        self.on_ready: Callable[[int], None] | None = None
         self._event: trio.Event | None = None
         self.proposal = proposal
         self.stats = stats  # the command's counters (INFO commandstats)
