@@ -314,8 +314,16 @@ class Proposals:
         writes: list[ForwardedWrite] = []
         sending: list[Proposal] = []
         size = 0
+        # (`_session`'s floor: the pending writes do not change while the frame is made)
+        floor = next(iter(self._pending)) if self._pending else self._next_seq
+        session_id = self.session
         for proposal in proposals:
-            write = proposal.forwarded_op(self._session(proposal))
+            session = Session(session_id, proposal.seq, floor)
+            if proposal.kind == OP_COMMAND:  # (`forwarded_op`, written out for a command)
+                argv: list[bytes] = proposal.body  # type: ignore[assignment]
+                write: ForwardedWrite = Command(0, proposal.db, argv, session, proposal.user)
+            else:
+                write = proposal.forwarded_op(session)
             if limit:
                 bound = forwarded_size_bound(write)
                 if bound > limit:

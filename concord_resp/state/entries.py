@@ -191,8 +191,10 @@ which a transaction may hold; FUNCTION LOAD and RESTORE run a library's code). `
 may say yes for one that does not (FUNCTION DELETE)."""
 
 
-LUA_INITIALS: Final = b"eEfF"
-"""The first bytes of those names: most commands are told apart by that alone."""
+LUA_INITIALS: Final = frozenset({b"e", b"E", b"f", b"F"})
+"""The first bytes of those names: most commands are told apart by that alone. (A set of
+one-byte strings: `b"S" in b"eEfF"` would first try b"S" as an integer and raise, inside,
+on every write.)"""
 
 
 def runs_lua(op: Op) -> bool:
