@@ -314,7 +314,8 @@ class Proposals:
         writes: list[ForwardedWrite] = []
         sending: list[Proposal] = []
         size = 0
-        # (`_session`'s floor: the pending writes do not change while the frame is made)
+        # (`_session`'s floor, taken once for the frame: a write failed below as too large
+        # leaves it lower than it could be for the rest, which only keeps replies longer)
         floor = next(iter(self._pending)) if self._pending else self._next_seq
         session_id = self.session
         for proposal in proposals:
