@@ -93,10 +93,8 @@ def apply_normal(node: RaftNode, entry: Entry, op: Op) -> None:
     mine = False  # a write of this node's clients: its time counts in INFO commandstats
     if session is not None and session.id == proposals.session:
         mine = True
-        if node.reads.deferred:
-            node.reads.serve_before(
-                session.seq
-            )  # reads deferred before it see the state without it
+        if node.reads.deferred:  # reads deferred before it see the state without it
+            node.reads.serve_before(session.seq)
     if mine:
         started = perf_counter_ns()
         applied = node.machine.apply(entry.index, op)

@@ -229,11 +229,15 @@ class Proposals:
         self._last_stamp = now
         return now
 
+    def _floor(self) -> int:
+        """The session's floor: its lowest unfinished sequence number. (They are handed out
+        in increasing order and `_pending` keeps insertion order, so it is the first key.)
+        A batch takes it once: a write failed meanwhile only leaves it lower than it could
+        be, which keeps replies longer."""
+        return next(iter(self._pending)) if self._pending else self._next_seq
+
     def _session(self, proposal: Proposal) -> Session:
-        # Sequence numbers are handed out in increasing order and `_pending` keeps insertion
-        # order, so its first key is the lowest unfinished one.
-        floor = next(iter(self._pending)) if self._pending else self._next_seq
-        return Session(self.session, proposal.seq, floor)
+        return Session(self.session, proposal.seq, self._floor())
 
     def propose_waiting(self, rn: RawNode, status: Status) -> None:
         waiting = self._waiting
@@ -245,8 +249,7 @@ class Proposals:
         batch: list[tuple[Proposal, Op]] = []  # proposed together: one append, one broadcast
         forwards: list[Proposal] = []  # sent to the leader together: one frame
         stamp = self.stamp() if leading else 0  # one time for the batch
-        # (`_session`'s floor: the pending writes do not change while the batch is made)
-        floor = next(iter(self._pending)) if self._pending else self._next_seq
+        floor = self._floor()
         session_id = self.session
         while waiting:
             proposal = waiting.popleft()
@@ -254,8 +257,9 @@ class Proposals:
                 continue
             if leading:
                 if proposal.kind == OP_COMMAND:  # (`op`, written out for a command)
+                    argv: list[bytes] = proposal.body  # type: ignore[assignment]
                     session = Session(session_id, proposal.seq, floor)
-                    op: Op = Command(stamp, proposal.db, proposal.body, session, proposal.user)  # type: ignore[arg-type]
+                    op: Op = Command(stamp, proposal.db, argv, session, proposal.user)
                 else:
                     op = proposal.op(stamp, self._session(proposal) if proposal.seq else None)
                 batch.append((proposal, op))
@@ -314,9 +318,7 @@ class Proposals:
         writes: list[ForwardedWrite] = []
         sending: list[Proposal] = []
         size = 0
-        # (`_session`'s floor, taken once for the frame: a write failed below as too large
-        # leaves it lower than it could be for the rest, which only keeps replies longer)
-        floor = next(iter(self._pending)) if self._pending else self._next_seq
+        floor = self._floor()
         session_id = self.session
         for proposal in proposals:
             session = Session(session_id, proposal.seq, floor)

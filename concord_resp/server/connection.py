@@ -65,15 +65,15 @@ class FlushQueue:
     """Outboxes that have replies completed by the node, flushed once per run of applies."""
 
     def __init__(self) -> None:
-        self.queued: list[Outbox] = []
+        self._queued: list[Outbox] = []
 
     def add(self, outbox: Outbox) -> None:
         if not outbox.queued:
             outbox.queued = True
-            self.queued.append(outbox)
+            self._queued.append(outbox)
 
     def flush(self) -> None:
-        queued, self.queued = self.queued, []
+        queued, self._queued = self._queued, []
         for outbox in queued:
             outbox.queued = False
             try:
@@ -171,9 +171,7 @@ class Outbox:
     def _applied(self, size: int) -> None:
         self.ready += size
         if self.ready < OUTPUT_PAUSE_BYTES or self.closed:
-            if not self.queued:  # (`FlushQueue.add`, written out: once per write)
-                self.queued = True
-                self._flush_queue.queued.append(self)
+            self._flush_queue.add(self)
             return
         # Big replies (reads deferred behind writes, a script's) are sent, or held and their
         # limits checked, at once: a run of applies does not pile them up.

@@ -428,7 +428,7 @@ class Dispatcher:
                 proposal = Proposal(OP_COMMAND, client.db, argv)
                 if user is not None and user.restricted and spec.runs_lua:
                     proposal.user = user.name  # its script's calls are checked as its
-                stats = metrics.commands.get(spec.name) or metrics.command(spec.name)
+                stats = metrics.command(spec.name)
                 owed = WriteReply(proposal, stats, client, spec, self)
                 sink.push_pending(owed)
                 node.proposals.submit(proposal)

@@ -109,10 +109,7 @@ class WriteReply(Pending):
         spec: CommandSpec,
         dispatcher: Dispatcher,
     ) -> None:
-        self.done = False  # (Pending's fields, set here: every write makes one)
-        self._encoded = b""
-        self.on_ready: Callable[[int], None] | None = None
-        self._event: trio.Event | None = None
+        super().__init__()
         self.proposal = proposal
         self.stats = stats  # the command's counters (INFO commandstats)
         self.proto = client.proto  # as when sent: a HELLO after it does not change its reply

@@ -89,7 +89,10 @@ class _SeededRng:
         self._seed = seed
         self._rng: random.Random | None = None
 
-    # (The machine keeps one for its entries and reseeds it, written out, per entry.)
+    def reseed(self, seed: int) -> None:
+        """For the next entry (the machine keeps one and reseeds it per entry)."""
+        self._seed = seed
+        self._rng = None
 
     def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
         if self._rng is None:
@@ -165,7 +168,7 @@ class StateMachine:
                 return Applied(index, BLOCKED, op.db, session)  # a retry of a blocked command
         db_after = op.db
         rng = self._rng
-        rng._seed, rng._rng = index, None
+        rng.reseed(index)
         keyspace = self.keyspace
         ctx = Context(
             keyspace, db_after, time_us, index, rng, self.stats, self.scripting, self.users
@@ -190,15 +193,11 @@ class StateMachine:
             reply = self._set_users(op)
         else:
             reply = self._expiry(ctx, op)  # type: ignore[arg-type]
-        journal = keyspace.journal  # (`take_touched`, written out)
-        touched: list[tuple[int, bytes | None]] | tuple[()] = ()
-        if journal:
-            touched = journal[:]
-            journal.clear()
-            if self.blocked.by_key:
-                if completions is _NO_COMPLETIONS:
-                    completions = []
-                touched = self._serve_waiters(index, time_us, touched, completions)
+        touched = keyspace.take_touched()
+        if touched and self.blocked.by_key:
+            if completions is _NO_COMPLETIONS:
+                completions = []
+            touched = self._serve_waiters(index, time_us, touched, completions)
         if session is not None and reply is not BLOCKED:
             sessions.record(session, reply, db_after)
         if keyspace.events.messages:
