@@ -236,9 +236,6 @@ class Proposals:
         be, which keeps replies longer."""
         return next(iter(self._pending)) if self._pending else self._next_seq
 
-    def _session(self, proposal: Proposal) -> Session:
-        return Session(self.session, proposal.seq, self._floor())
-
     def propose_waiting(self, rn: RawNode, status: Status) -> None:
         waiting = self._waiting
         if not waiting:
@@ -256,13 +253,8 @@ class Proposals:
             if proposal.done:
                 continue
             if leading:
-                if proposal.kind == OP_COMMAND:  # (`op`, written out for a command)
-                    argv: list[bytes] = proposal.body  # type: ignore[assignment]
-                    session = Session(session_id, proposal.seq, floor)
-                    op: Op = Command(stamp, proposal.db, argv, session, proposal.user)
-                else:
-                    op = proposal.op(stamp, self._session(proposal) if proposal.seq else None)
-                batch.append((proposal, op))
+                session = Session(session_id, proposal.seq, floor) if proposal.seq else None
+                batch.append((proposal, proposal.op(stamp, session)))
             elif leader and proposal.seq and transport is not None:
                 forwards.append(proposal)
             elif proposal.seq:
@@ -321,12 +313,7 @@ class Proposals:
         floor = self._floor()
         session_id = self.session
         for proposal in proposals:
-            session = Session(session_id, proposal.seq, floor)
-            if proposal.kind == OP_COMMAND:  # (`forwarded_op`, written out for a command)
-                argv: list[bytes] = proposal.body  # type: ignore[assignment]
-                write: ForwardedWrite = Command(0, proposal.db, argv, session, proposal.user)
-            else:
-                write = proposal.forwarded_op(session)
+            write = proposal.forwarded_op(Session(session_id, proposal.seq, floor))
             if limit:
                 bound = forwarded_size_bound(write)
                 if bound > limit:
